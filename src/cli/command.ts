@@ -1,0 +1,90 @@
+/**
+ * The shape of a `styleclip` sub-command and the argument parsing every command shares. Errors a user can cause are
+ * `UsageError`s: one line on stderr and exit code 2.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+export interface Command {
+  /** Words after `styleclip`, e.g. `['clip', 'embed']`. */
+  readonly path: readonly string[];
+  readonly summary: string;
+  /** Usage lines printed by `--help`. */
+  readonly usage: string;
+  readonly options: Options;
+  readonly allowPositionals?: boolean;
+  run(args: ParsedArgs, io: CliIO): Promise<number>;
+}
+
+export interface ParsedArgs {
+  readonly values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  readonly positionals: string[];
+}
+
+export interface CliIO {
+  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Aborted on SIGINT/SIGTERM; long commands stop and write nothing partial. */
+  readonly signal: AbortSignal;
+}
+
+/** A problem with the user's input: reported as one line, exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export function parseCommandArgs(cmd: Command, argv: string[]): ParsedArgs {
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: { ...cmd.options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: cmd.allowPositionals ?? false,
+      strict: true,
+    });
+    return { values: values as ParsedArgs['values'], positionals };
+  } catch (e) {
+    const msg = (e as Error).message.split('\n')[0];
+    throw new UsageError(`${msg}. Run 'styleclip ${cmd.path.join(' ')} --help' for the accepted flags.`);
+  }
+}
+
+export function str(args: ParsedArgs, name: string): string | undefined {
+  const v = args.values[name];
+  if (v === undefined) return undefined;
+  if (Array.isArray(v)) return String(v[v.length - 1]);
+  return String(v);
+}
+
+export function strs(args: ParsedArgs, name: string): string[] {
+  const v = args.values[name];
+  if (v === undefined) return [];
+  return (Array.isArray(v) ? v : [v]).map(String);
+}
+
+export function requireStr(args: ParsedArgs, name: string): string {
+  const v = str(args, name);
+  if (v === undefined || v === '') throw new UsageError(`--${name} is required`);
+  return v;
+}
+
+export function flag(args: ParsedArgs, name: string): boolean {
+  return args.values[name] === true;
+}
+
+/** Parses a number flag with bounds; the message names the flag and the accepted range. */
+export function num(
+  args: ParsedArgs,
+  name: string,
+  def: number,
+  { min = -Infinity, max = Infinity, integer = false }: { min?: number; max?: number; integer?: boolean } = {},
+): number {
+  const s = str(args, name);
+  if (s === undefined) return def;
+  const v = Number(s);
+  if (s.trim() === '' || !Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < min || v > max) {
+    const range = `${Number.isFinite(min) ? min : '-inf'}..${Number.isFinite(max) ? max : 'inf'}`;
+    throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'} in ${range}, got '${s}'`);
+  }
+  return v;
+}

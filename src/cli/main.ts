@@ -1,0 +1,100 @@
+/**
+ * `styleclip` entry point: finds the sub-command, parses its flags strictly, and maps errors to exit codes
+ * (2 for anything the user can fix, 1 for internal failures).
+ */
+import type { CliIO, Command } from './command.js';
+import { UsageError, parseCommandArgs } from './command.js';
+import { COMMANDS } from './commands.js';
+import { InputError } from '../errors.js';
+
+function closest(word: string, candidates: string[]): string | undefined {
+  const dist = (a: string, b: string): number => {
+    const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+    for (let j = 1; j <= b.length; j++) d[0][j] = j;
+    for (let i = 1; i <= a.length; i++)
+      for (let j = 1; j <= b.length; j++)
+        d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    return d[a.length][b.length];
+  };
+  let best: string | undefined;
+  let bestD = 3;
+  for (const c of candidates) {
+    const dd = dist(word, c);
+    if (dd < bestD) {
+      best = c;
+      bestD = dd;
+    }
+  }
+  return best;
+}
+
+export function helpText(commands: readonly Command[] = COMMANDS): string {
+  const rows = commands.map((c) => `  ${c.path.join(' ').padEnd(18)} ${c.summary}`);
+  return [
+    'styleclip — text-guided image editing with StyleGAN2 and CLIP',
+    '',
+    'Usage: styleclip <command> [flags]',
+    '',
+    'Commands:',
+    ...rows,
+    '',
+    "Run 'styleclip <command> --help' for a command's flags.",
+  ].join('\n');
+}
+
+/** Finds the command whose path is the longest prefix of argv. */
+function findCommand(argv: string[], commands: readonly Command[]): { cmd?: Command; rest: string[] } {
+  let found: Command | undefined;
+  for (const c of commands) {
+    if (c.path.every((w, i) => argv[i] === w) && (!found || c.path.length > found.path.length)) found = c;
+  }
+  return { cmd: found, rest: found ? argv.slice(found.path.length) : argv };
+}
+
+export async function main(argv: string[], io?: Partial<CliIO>, commands: readonly Command[] = COMMANDS): Promise<number> {
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort(new Error('interrupted'));
+  const fullIO: CliIO = {
+    stdout: io?.stdout ?? process.stdout,
+    stderr: io?.stderr ?? process.stderr,
+    signal: io?.signal ?? controller.signal,
+  };
+  if (!io?.signal) {
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
+  try {
+    if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+      fullIO.stdout.write(helpText(commands) + '\n');
+      return 0;
+    }
+    const { cmd, rest } = findCommand(argv, commands);
+    if (!cmd) {
+      const names = [...new Set(commands.map((c) => c.path.join(' ')))];
+      const guess = closest(argv.slice(0, 2).join(' '), names) ?? closest(argv[0], names);
+      throw new UsageError(
+        `unknown command '${argv[0]}'${guess ? ` — did you mean '${guess}'?` : ''} Run 'styleclip --help' for the list.`,
+      );
+    }
+    const args = parseCommandArgs(cmd, rest);
+    if (args.values.help === true) {
+      fullIO.stdout.write(`${cmd.summary}\n\nUsage:\n${cmd.usage}\n`);
+      return 0;
+    }
+    return await cmd.run(args, fullIO);
+  } catch (e) {
+    if (e instanceof UsageError || isUserError(e)) {
+      fullIO.stderr.write(`styleclip: ${(e as Error).message}\n`);
+      return 2;
+    }
+    fullIO.stderr.write(`styleclip: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function isUserError(e: unknown): boolean {
+  return e instanceof InputError;
+}

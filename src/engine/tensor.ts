@@ -1,0 +1,166 @@
+/**
+ * Host tensors: plain typed arrays with a dtype and a static shape, the currency between file readers (src/io),
+ * the session runner and task code. Data is C-contiguous (row-major). float16/bfloat16 are kept as raw Uint16 bits
+ * and widened with `toFloat32`.
+ */
+export type DType =
+  | 'float32'
+  | 'float64'
+  | 'float16'
+  | 'bfloat16'
+  | 'int64'
+  | 'int32'
+  | 'int16'
+  | 'int8'
+  | 'uint8'
+  | 'bool';
+
+export type TypedData =
+  | Float32Array
+  | Float64Array
+  | Uint16Array
+  | BigInt64Array
+  | Int32Array
+  | Int16Array
+  | Int8Array
+  | Uint8Array;
+
+export interface HostTensor {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly data: TypedData;
+}
+
+/** Bytes per element of each dtype. */
+export const DTYPE_BYTES: Readonly<Record<DType, number>> = Object.freeze({
+  float32: 4,
+  float64: 8,
+  float16: 2,
+  bfloat16: 2,
+  int64: 8,
+  int32: 4,
+  int16: 2,
+  int8: 1,
+  uint8: 1,
+  bool: 1,
+});
+
+export function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** Allocates a typed array of `n` elements for `dtype`. */
+export function allocData(dtype: DType, n: number): TypedData {
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(n);
+    case 'float64':
+      return new Float64Array(n);
+    case 'float16':
+    case 'bfloat16':
+      return new Uint16Array(n);
+    case 'int64':
+      return new BigInt64Array(n);
+    case 'int32':
+      return new Int32Array(n);
+    case 'int16':
+      return new Int16Array(n);
+    case 'int8':
+      return new Int8Array(n);
+    case 'uint8':
+    case 'bool':
+      return new Uint8Array(n);
+  }
+}
+
+/** Wraps little-endian bytes (copied, so alignment never matters) as a typed array of `dtype`. */
+export function dataFromBytes(dtype: DType, bytes: Uint8Array): TypedData {
+  const size = DTYPE_BYTES[dtype];
+  if (bytes.byteLength % size !== 0) {
+    throw new Error(`${bytes.byteLength} bytes is not a whole number of ${dtype} elements`);
+  }
+  const out = allocData(dtype, bytes.byteLength / size);
+  new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(bytes);
+  return out;
+}
+
+/** The raw little-endian bytes of a typed array (a view, not a copy). */
+export function bytesOf(data: TypedData): Uint8Array {
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+export function tensor(dtype: DType, shape: readonly number[], data?: TypedData): HostTensor {
+  const n = numel(shape);
+  const d = data ?? allocData(dtype, n);
+  if (d.length !== n) throw new Error(`data has ${d.length} elements but shape [${shape.join(',')}] needs ${n}`);
+  return { dtype, shape: [...shape], data: d };
+}
+
+export function f32(shape: readonly number[], data?: ArrayLike<number>): HostTensor {
+  const d = data === undefined ? new Float32Array(numel(shape)) : Float32Array.from(data);
+  return tensor('float32', shape, d);
+}
+
+/** IEEE 754 half -> float. */
+export function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * f * 2 ** -24;
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * (1 + f / 1024) * 2 ** (e - 15);
+}
+
+const F32_SCRATCH = new Float32Array(1);
+const U32_SCRATCH = new Uint32Array(F32_SCRATCH.buffer);
+
+/** float -> IEEE 754 half, round to nearest even. */
+export function floatToHalf(v: number): number {
+  F32_SCRATCH[0] = v;
+  const x = U32_SCRATCH[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  let e = exp - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let half = mant >> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    if (rem > mid || (rem === mid && half & 1)) half++;
+    return sign | half;
+  }
+  let half = (e << 10) | (mant >> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
+  return sign | half;
+}
+
+/** Any numeric host tensor widened/narrowed to float32. */
+export function toFloat32(t: HostTensor): HostTensor {
+  if (t.dtype === 'float32') return t;
+  const n = t.data.length;
+  const out = new Float32Array(n);
+  const src = t.data;
+  if (t.dtype === 'float16') {
+    for (let i = 0; i < n; i++) out[i] = halfToFloat((src as Uint16Array)[i]);
+  } else if (t.dtype === 'bfloat16') {
+    const u = new Uint32Array(out.buffer);
+    for (let i = 0; i < n; i++) u[i] = (src as Uint16Array)[i] << 16;
+  } else if (t.dtype === 'int64') {
+    for (let i = 0; i < n; i++) out[i] = Number((src as BigInt64Array)[i]);
+  } else {
+    for (let i = 0; i < n; i++) out[i] = Number(src[i]);
+  }
+  return { dtype: 'float32', shape: t.shape, data: out };
+}
+
+export function shapeStr(shape: readonly number[]): string {
+  return `[${shape.join(',')}]`;
+}

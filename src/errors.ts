@@ -1,0 +1,8 @@
+/**
+ * Errors a user can cause (a bad file, a wrong shape, an unknown model name, an empty prompt). They carry a message
+ * that names the fix; the CLI prints them as one line with exit code 2 and the server maps them to 4xx.
+ */
+export class InputError extends Error {
+  override name = 'InputError';
+  readonly userError = true;
+}
