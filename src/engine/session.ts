@@ -1,0 +1,152 @@
+/**
+ * Runs engine graphs with onnxruntime-node. A `Session` owns one ORT InferenceSession; `SessionCache` shares sessions
+ * between callers that build the same model (keyed by the caller's key, or the model bytes' SHA-1).
+ *
+ * Devices: `cpu` (default; bundled with onnxruntime-node) or `cuda` (needs the CUDA EP binaries, see README).
+ * Threads: `STYLECLIP_THREADS` or the number of CPU cores.
+ */
+import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import * as ort from 'onnxruntime-node';
+import { InputError } from '../errors.js';
+import type { Graph } from './graph.js';
+import { toOnnx } from './onnx.js';
+import { shapeStr, type DType, type HostTensor, type TypedData } from './tensor.js';
+
+export type Device = 'cpu' | 'cuda';
+
+export interface SessionOptions {
+  readonly device?: Device;
+  /** Intra-op threads; default `STYLECLIP_THREADS` or all cores. */
+  readonly threads?: number;
+}
+
+export function defaultDevice(): Device {
+  const d = process.env.STYLECLIP_DEVICE ?? 'cpu';
+  if (d !== 'cpu' && d !== 'cuda') throw new InputError(`STYLECLIP_DEVICE must be 'cpu' or 'cuda', got '${d}'`);
+  return d;
+}
+
+export function defaultThreads(): number {
+  const t = Number(process.env.STYLECLIP_THREADS ?? availableParallelism());
+  return Number.isInteger(t) && t > 0 ? t : availableParallelism();
+}
+
+const ORT_TYPE: Readonly<Partial<Record<DType, ort.Tensor.Type>>> = {
+  float32: 'float32',
+  float64: 'float64',
+  float16: 'float16',
+  int64: 'int64',
+  int32: 'int32',
+  int16: 'int16',
+  int8: 'int8',
+  uint8: 'uint8',
+  bool: 'bool',
+};
+
+function toOrt(t: HostTensor): ort.Tensor {
+  const type = ORT_TYPE[t.dtype];
+  if (type === undefined) throw new Error(`dtype ${t.dtype} cannot be fed to onnxruntime`);
+  return new ort.Tensor(type, t.data as never, [...t.shape]);
+}
+
+function fromOrt(t: ort.Tensor): HostTensor {
+  const dtype = (t.type === 'float16' ? 'float16' : t.type) as DType;
+  return { dtype, shape: [...t.dims], data: t.data as TypedData };
+}
+
+export interface InputSpec {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+}
+
+function specsOf(g: Graph): InputSpec[] {
+  return g.inputs.map((v) => ({ name: v.name, dtype: v.dtype, shape: v.shape }));
+}
+
+export class Session {
+  private constructor(
+    private readonly ort: ort.InferenceSession,
+    readonly inputs: readonly InputSpec[],
+    readonly outputNames: readonly string[],
+  ) {}
+
+  /** Builds an ORT session from a graph. */
+  static create(g: Graph, opts: SessionOptions = {}): Promise<Session> {
+    return Session.open(toOnnx(g), specsOf(g), opts);
+  }
+
+  /** Opens serialised ONNX bytes; `inputs` are the feeds `run` checks. */
+  static async open(bytes: Uint8Array, inputs: readonly InputSpec[], opts: SessionOptions = {}): Promise<Session> {
+    const device = opts.device ?? defaultDevice();
+    const s = await ort.InferenceSession.create(bytes, {
+      executionProviders: device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
+      intraOpNumThreads: opts.threads ?? defaultThreads(),
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    });
+    return new Session(s, inputs, s.outputNames);
+  }
+
+  /** Runs the graph; feeds are checked against the declared inputs when the session was built from a Graph. */
+  async run(feeds: Readonly<Record<string, HostTensor>>, outputs?: readonly string[]): Promise<Record<string, HostTensor>> {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const spec of this.inputs) {
+      const t = feeds[spec.name];
+      if (!t) throw new Error(`missing input '${spec.name}'`);
+      if ((t.dtype !== spec.dtype || t.shape.length !== spec.shape.length || t.shape.some((d, i) => d !== spec.shape[i]))) {
+        throw new Error(`input '${spec.name}' must be ${spec.dtype}${shapeStr(spec.shape)}, got ${t.dtype}${shapeStr(t.shape)}`);
+      }
+      ortFeeds[spec.name] = toOrt(t);
+    }
+    const res = outputs ? await this.ort.run(ortFeeds, [...outputs]) : await this.ort.run(ortFeeds);
+    const out: Record<string, HostTensor> = {};
+    for (const [k, v] of Object.entries(res)) out[k] = fromOrt(v);
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    await this.ort.release();
+  }
+}
+
+/** Shares sessions by key; `dispose()` releases them all. */
+export class SessionCache {
+  private readonly sessions = new Map<string, Promise<Session>>();
+
+  constructor(private readonly opts: SessionOptions = {}) {}
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** Returns the session for `key`, building the graph only on a miss. */
+  get(key: string, build: () => Graph): Promise<Session> {
+    return this.memo(key, () => Session.create(build(), this.opts));
+  }
+
+  /** Keyed by the serialised model's SHA-1: identical graphs share one session. */
+  forGraph(g: Graph): Promise<Session> {
+    const bytes = toOnnx(g);
+    const key = createHash('sha1').update(bytes).digest('hex');
+    return this.memo(key, () => Session.open(bytes, specsOf(g), this.opts));
+  }
+
+  private memo(key: string, open: () => Promise<Session>): Promise<Session> {
+    let s = this.sessions.get(key);
+    if (!s) {
+      s = open();
+      s.catch(() => this.sessions.delete(key));
+      this.sessions.set(key, s);
+    }
+    return s;
+  }
+
+  async dispose(): Promise<void> {
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const s of all) await (await s).dispose();
+  }
+}
