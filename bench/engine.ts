@@ -1,0 +1,80 @@
+/**
+ * Engine micro-benchmarks: the machine's measured peak for the kernels the models are made of, so the model
+ * benchmarks can state efficiency as a fraction of it.
+ * - conv3x3, 512 -> 512 channels at 32x32, batch 1: forward, and forward + input-gradient (the latent-optimisation
+ *   case: constant weight, so the input gradient is a flipped Conv), and the ConvTranspose form of the same gradient.
+ * - matmul 1024 x 1024 x 1024.
+ */
+import * as E from '../src/engine/index.js';
+import { machine, peakRssMiB, randomNormal, timeMs } from './util.js';
+
+const C = 512;
+const HW = 32;
+const K = 3;
+const CONV_FLOP = 2 * C * C * K * K * HW * HW;
+const MM = 1024;
+const MM_FLOP = 2 * MM * MM * MM;
+
+async function convBench(withGrad: 'none' | 'flipped' | 'transpose'): Promise<{ ms: number; gflops: number }> {
+  const g = new E.Graph('conv_bench');
+  const x = g.input('x', 'float32', [1, C, HW, HW]);
+  const wData = E.tensor('float32', [C, C, K, K], randomNormal(C * C * K * K, 1, 0.02));
+  // A graph input weight has no host data, so its input gradient takes the ConvTranspose path.
+  const w = withGrad === 'transpose' ? g.input('w', 'float32', [C, C, K, K]) : g.constant(wData, 'w');
+  const y = E.conv(x, w, undefined, { pads: [1, 1, 1, 1] });
+  if (withGrad === 'none') g.output(y, 'y');
+  else {
+    const r = g.input('r', 'float32', [1, C, HW, HW]);
+    const [gx] = E.grad(E.reduceSum(E.mul(y, r)), [x]);
+    g.output(gx, 'gx');
+  }
+  const s = await E.Session.create(g);
+  const feeds: Record<string, E.HostTensor> = {
+    x: E.tensor('float32', [1, C, HW, HW], randomNormal(C * HW * HW, 2)),
+    r: E.tensor('float32', [1, C, HW, HW], randomNormal(C * HW * HW, 3)),
+  };
+  if (withGrad === 'transpose') feeds.w = wData;
+  const flop = withGrad === 'none' ? CONV_FLOP : 2 * CONV_FLOP;
+  const t = await timeMs(() => s.run(Object.fromEntries(Object.entries(feeds).filter(([k]) => s.inputs.some((i) => i.name === k)))), 7, 2);
+  await s.dispose();
+  return { ms: t.median, gflops: flop / (t.median * 1e6) };
+}
+
+async function matmulBench(): Promise<{ ms: number; gflops: number }> {
+  const g = new E.Graph('mm_bench');
+  const a = g.input('a', 'float32', [MM, MM]);
+  const b = g.input('b', 'float32', [MM, MM]);
+  g.output(E.matmul(a, b), 'c');
+  const s = await E.Session.create(g);
+  const feeds = {
+    a: E.tensor('float32', [MM, MM], randomNormal(MM * MM, 4)),
+    b: E.tensor('float32', [MM, MM], randomNormal(MM * MM, 5)),
+  };
+  const t = await timeMs(() => s.run(feeds), 7, 2);
+  await s.dispose();
+  return { ms: t.median, gflops: MM_FLOP / (t.median * 1e6) };
+}
+
+export async function run(): Promise<Record<string, unknown>> {
+  const forward = await convBench('none');
+  const fwdGrad = await convBench('flipped');
+  const fwdGradT = await convBench('transpose');
+  const mm = await matmulBench();
+  return {
+    machine: machine(),
+    threads: E.defaultThreads(),
+    conv3x3_512ch_32px: {
+      gflop: CONV_FLOP / 1e9,
+      forward_ms: forward.ms,
+      forward_gflops: forward.gflops,
+      forward_input_grad_ms: fwdGrad.ms,
+      forward_input_grad_gflops: fwdGrad.gflops,
+      forward_input_grad_convtranspose_ms: fwdGradT.ms,
+      forward_input_grad_convtranspose_gflops: fwdGradT.gflops,
+    },
+    matmul_1024: { gflop: MM_FLOP / 1e9, ms: mm.ms, gflops: mm.gflops },
+    /** The figure model benchmarks compare against. */
+    peak_conv_gflops: Math.max(forward.gflops, fwdGrad.gflops),
+    peak_rss_mib: peakRssMiB(),
+  };
+}
