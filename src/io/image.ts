@@ -1,0 +1,192 @@
+/**
+ * Image files in and out through sharp (libvips, https://sharp.pixelplumbing.com/api-constructor), and conversions
+ * between 8-bit RGB and float NCHW host tensors.
+ *
+ * Reading always yields 8-bit sRGB: EXIF orientation is applied (`rotate()`), CMYK / greyscale / 16-bit inputs are
+ * converted to 8-bit sRGB, palette images are expanded. `readImage` flattens alpha onto white; `readImageRgba` keeps
+ * it (opaque images get alpha 255) for code that must treat alpha like PIL does, such as CLIP preprocessing.
+ * Images above `maxPixels` are refused from their header alone, before any pixel is decoded.
+ */
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import sharp, { type Metadata, type Sharp } from 'sharp';
+import type { HostTensor } from '../engine/tensor.js';
+import { InputError } from '../errors.js';
+import { writeFileAtomic } from './atomic.js';
+
+/** 8-bit interleaved pixels, row-major, `channels` bytes per pixel (RGB or RGBA). */
+export interface Pixels {
+  readonly width: number;
+  readonly height: number;
+  readonly channels: 3 | 4;
+  readonly data: Uint8Array;
+}
+export interface RgbImage extends Pixels {
+  readonly channels: 3;
+}
+export interface RgbaImage extends Pixels {
+  readonly channels: 4;
+}
+
+/**
+ * Default pixel limit: 100 megapixels (≈ 400 MB of RGBA while decoding). sharp's own default is 0x3FFF² ≈ 268 MP.
+ */
+export const DEFAULT_MAX_PIXELS = 100_000_000;
+
+/** Background that `readImage` composites transparent pixels onto. */
+export const FLATTEN_BACKGROUND = '#ffffff';
+
+/** Encoder settings for `writeImage`: visually lossless JPEG/WebP, PNG at zlib level 6 (libvips' default). */
+export const JPEG_QUALITY = 95;
+export const WEBP_QUALITY = 95;
+export const PNG_COMPRESSION = 6;
+
+/** Value range of float image tensors: StyleGAN2 outputs use [-1,1], torchvision's ToTensor [0,1]. */
+export type PixelRange = '[-1,1]' | '[0,1]';
+
+export interface ReadImageOptions {
+  /** Refuse images with more pixels than this (width × height, before orientation). Default `DEFAULT_MAX_PIXELS`. */
+  readonly maxPixels?: number;
+}
+
+export class ImageError extends InputError {
+  override name = 'ImageError';
+}
+
+async function loadBytes(src: string | Uint8Array): Promise<{ bytes: Uint8Array; name: string }> {
+  if (typeof src !== 'string') return { bytes: src, name: 'image data' };
+  try {
+    return { bytes: await readFile(src), name: src };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new ImageError(`cannot read image ${src}: ${code}`);
+  }
+}
+
+function decodeError(name: string, e: unknown): ImageError {
+  const why = (e as Error).message.split('\n')[0];
+  return new ImageError(`cannot decode ${name} (${why}); pass a complete PNG, JPEG, WebP, GIF, TIFF or AVIF image`);
+}
+
+async function decode(src: string | Uint8Array, alpha: 'flatten' | 'keep', options: ReadImageOptions): Promise<Pixels> {
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  if (!(maxPixels > 0)) throw new ImageError(`maxPixels must be positive, got ${maxPixels}`);
+  const { bytes, name } = await loadBytes(src);
+  if (bytes.length === 0) throw new ImageError(`${name} is empty (0 bytes); pass an image file`);
+  const limit = Number.isFinite(maxPixels) ? Math.ceil(maxPixels) : false;
+  const open = (limitInputPixels: number | false): Sharp => sharp(bytes, { limitInputPixels, failOn: 'error' });
+  let meta: Metadata;
+  try {
+    meta = await open(false).metadata();
+  } catch (e) {
+    throw decodeError(name, e);
+  }
+  const { width, height } = meta;
+  if (!width || !height) throw new ImageError(`${name} has no pixel dimensions; pass a raster image`);
+  if (width * height > maxPixels) {
+    throw new ImageError(
+      `${name} is ${width}x${height} = ${width * height} pixels, above the limit of ${maxPixels} ` +
+        `(maxPixels); downscale it or raise maxPixels if the memory is available`,
+    );
+  }
+  let pipeline = open(limit).rotate().toColourspace('srgb');
+  pipeline = alpha === 'flatten' ? pipeline.flatten({ background: FLATTEN_BACKGROUND }).removeAlpha() : pipeline.ensureAlpha();
+  try {
+    const { data, info } = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    const channels = alpha === 'flatten' ? 3 : 4;
+    if (info.channels !== channels) throw new Error(`decoder produced ${info.channels} channels, expected ${channels}`);
+    return { width: info.width, height: info.height, channels, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+  } catch (e) {
+    throw decodeError(name, e);
+  }
+}
+
+/** Decodes to 8-bit sRGB RGB, alpha composited onto white. */
+export async function readImage(src: string | Uint8Array, options: ReadImageOptions = {}): Promise<RgbImage> {
+  return (await decode(src, 'flatten', options)) as RgbImage;
+}
+
+/** Decodes to 8-bit sRGB RGBA with straight (unpremultiplied) alpha; images without alpha get 255. */
+export async function readImageRgba(src: string | Uint8Array, options: ReadImageOptions = {}): Promise<RgbaImage> {
+  return (await decode(src, 'keep', options)) as RgbaImage;
+}
+
+/** uint8 -> float per range: `u/255` for [0,1], `u/127.5 - 1` for [-1,1] (both computed in float32). */
+function toUnit(range: PixelRange): (u: number) => number {
+  return range === '[0,1]' ? (u) => Math.fround(u / 255) : (u) => Math.fround(Math.fround(u / 127.5) - 1);
+}
+
+/** RGB (or RGBA, alpha ignored) pixels -> float32 NCHW [1,3,H,W]. */
+export function rgbToTensor(img: Pixels, range: PixelRange): HostTensor {
+  const { width, height, channels, data } = img;
+  const plane = width * height;
+  const out = new Float32Array(3 * plane);
+  const f = toUnit(range);
+  for (let i = 0; i < plane; i++) {
+    out[i] = f(data[i * channels]);
+    out[plane + i] = f(data[i * channels + 1]);
+    out[2 * plane + i] = f(data[i * channels + 2]);
+  }
+  return { dtype: 'float32', shape: [1, 3, height, width], data: out };
+}
+
+/** Round half to even, as `torch.round`. */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * Float value -> uint8 as `((x.clamp(-1,1) + 1) / 2 * 255).round()` for [-1,1] or `(x.clamp(0,1) * 255).round()`
+ * for [0,1], in float32 with torch's round-half-to-even. NaN becomes 0.
+ */
+export function toByte(x: number, range: PixelRange): number {
+  if (Number.isNaN(x)) return 0;
+  if (range === '[0,1]') return roundHalfEven(Math.fround(Math.min(1, Math.max(0, x)) * 255));
+  const c = Math.min(1, Math.max(-1, x));
+  return roundHalfEven(Math.fround(Math.fround(Math.fround(c + 1) / 2) * 255));
+}
+
+/** Batch element `index` of a float32 [N,3,H,W] tensor -> RGB pixels (see `toByte` for clamping and rounding). */
+export function tensorToRgb(t: HostTensor, index: number, range: PixelRange): RgbImage {
+  if (t.shape.length !== 4 || t.shape[1] !== 3) {
+    throw new InputError(`expected an image tensor [N,3,H,W], got [${t.shape.join(',')}]`);
+  }
+  const [n, , height, width] = t.shape;
+  if (!Number.isInteger(index) || index < 0 || index >= n) {
+    throw new InputError(`image index ${index} is out of range for a batch of ${n}`);
+  }
+  if (t.dtype !== 'float32') throw new InputError(`expected a float32 image tensor, got ${t.dtype}`);
+  const src = t.data as Float32Array;
+  const plane = width * height;
+  const base = index * 3 * plane;
+  const data = new Uint8Array(3 * plane);
+  for (let i = 0; i < plane; i++) {
+    for (let c = 0; c < 3; c++) data[i * 3 + c] = toByte(src[base + c * plane + i], range);
+  }
+  return { width, height, channels: 3, data };
+}
+
+const WRITE_FORMATS = ['.png', '.jpg', '.jpeg', '.webp'];
+
+/** Encodes RGB pixels in the format named by the extension (png/jpg/jpeg/webp) and writes atomically. */
+export async function writeImage(path: string, rgb: Uint8Array, width: number, height: number): Promise<void> {
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+    throw new InputError(`image size must be positive integers, got ${width}x${height}`);
+  }
+  if (rgb.length !== width * height * 3) {
+    throw new InputError(`RGB data has ${rgb.length} bytes; a ${width}x${height} image needs ${width * height * 3}`);
+  }
+  const ext = extname(path).toLowerCase();
+  if (!WRITE_FORMATS.includes(ext)) {
+    throw new InputError(`cannot tell the image format of '${path}'; use one of ${WRITE_FORMATS.join(', ')}`);
+  }
+  const img = sharp(rgb, { raw: { width, height, channels: 3 } });
+  const encoded =
+    ext === '.png'
+      ? img.png({ compressionLevel: PNG_COMPRESSION })
+      : ext === '.webp'
+        ? img.webp({ quality: WEBP_QUALITY })
+        : img.jpeg({ quality: JPEG_QUALITY });
+  await writeFileAtomic(path, await encoded.toBuffer());
+}

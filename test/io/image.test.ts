@@ -1,0 +1,199 @@
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InputError } from '../../src/errors.js';
+import {
+  DEFAULT_MAX_PIXELS,
+  readImage,
+  readImageRgba,
+  rgbToTensor,
+  tensorToRgb,
+  toByte,
+  writeImage,
+} from '../../src/io/image.js';
+import { sharedPath } from '../helpers/shared.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'styleclip-image-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const solid = (width: number, height: number, r: number, g: number, b: number) =>
+  sharp({ create: { width, height, channels: 3, background: { r, g, b } } });
+
+function pngChunk(type: string, data: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(body));
+  return Buffer.concat([len, body, crc]);
+}
+
+/** A PNG whose header claims width x height RGB but whose pixel data is a few bytes. */
+function hugePngHeader(width: number, height: number): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 2;
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([
+    signature,
+    pngChunk('IHDR', ihdr),
+    pngChunk('IDAT', deflateSync(Buffer.alloc(64))),
+    pngChunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+async function noisyImage(format: 'png' | 'jpeg'): Promise<Buffer> {
+  const raw = Buffer.from(Array.from({ length: 64 * 64 * 3 }, (_, i) => (i * 7919) % 251));
+  const img = sharp(raw, { raw: { width: 64, height: 64, channels: 3 } });
+  return format === 'png' ? img.png().toBuffer() : img.jpeg().toBuffer();
+}
+
+const px = (img: { width: number; data: Uint8Array; channels: number }, x: number, y: number) =>
+  Array.from(img.data.subarray((y * img.width + x) * img.channels, (y * img.width + x + 1) * img.channels));
+
+describe('readImage', () => {
+  it('reads the FFHQ JPEGs and CLIP.png as 8-bit RGB', async () => {
+    const face = await readImage(sharedPath('data', 'faces', 'ffhq_0.jpg'));
+    expect([face.width, face.height, face.channels, face.data.length]).toEqual([1024, 1024, 3, 1024 * 1024 * 3]);
+    const clip = await readImage(sharedPath('data', 'clip', 'CLIP.png'));
+    expect([clip.width, clip.height, clip.channels]).toEqual([2162, 762, 3]);
+    expect(px(clip, 0, 0)).toEqual([255, 255, 255]);
+    const rgba = await readImageRgba(sharedPath('data', 'clip', 'CLIP.png'));
+    expect(rgba.channels).toBe(4);
+    expect(px(rgba, 0, 0)[3]).toBe(0);
+  });
+
+  it('applies EXIF orientation 6 (rotate 90° clockwise)', async () => {
+    const stored = await solid(32, 16, 255, 0, 0)
+      .composite([{ input: { create: { width: 16, height: 16, channels: 3, background: { r: 0, g: 0, b: 255 } } }, left: 16, top: 0 }])
+      .jpeg({ quality: 100 })
+      .withMetadata({ orientation: 6 })
+      .toBuffer();
+    const img = await readImage(stored);
+    expect([img.width, img.height]).toEqual([16, 32]);
+    const [r1, , b1] = px(img, 8, 4);
+    const [r2, , b2] = px(img, 8, 28);
+    expect(r1).toBeGreaterThan(240);
+    expect(b1).toBeLessThan(15);
+    expect(r2).toBeLessThan(15);
+    expect(b2).toBeGreaterThan(240);
+  });
+
+  it('converts CMYK JPEG and greyscale PNG to sRGB RGB', async () => {
+    const cmyk = await solid(8, 8, 200, 30, 40).toColourspace('cmyk').jpeg().toBuffer();
+    expect((await sharp(cmyk).metadata()).space).toBe('cmyk');
+    const c = await readImage(cmyk);
+    expect(c.channels).toBe(3);
+    const [r, g, b] = px(c, 4, 4);
+    expect(r).toBeGreaterThan(170);
+    expect(g).toBeLessThan(60);
+    expect(b).toBeLessThan(70);
+    const grey = await solid(3, 2, 100, 100, 100).toColourspace('b-w').png().toBuffer();
+    expect((await sharp(grey).metadata()).channels).toBe(1);
+    expect(Array.from((await readImage(grey)).data)).toEqual(new Array(18).fill(100));
+  });
+
+  it('flattens alpha onto white in readImage and keeps it in readImageRgba', async () => {
+    const raw = Buffer.from([255, 0, 0, 0, 0, 0, 255, 255, 0, 0, 0, 128]);
+    const png = await sharp(raw, { raw: { width: 3, height: 1, channels: 4 } }).png().toBuffer();
+    const rgb = await readImage(png);
+    expect(px(rgb, 0, 0)).toEqual([255, 255, 255]);
+    expect(px(rgb, 1, 0)).toEqual([0, 0, 255]);
+    expect(px(rgb, 2, 0).every((v) => Math.abs(v - 127) <= 1)).toBe(true);
+    const rgba = await readImageRgba(png);
+    expect(px(rgba, 1, 0)).toEqual([0, 0, 255, 255]);
+    expect(px(rgba, 2, 0)).toEqual([0, 0, 0, 128]);
+    expect(px(await readImageRgba(await solid(1, 1, 1, 2, 3).png().toBuffer()), 0, 0)).toEqual([1, 2, 3, 255]);
+  });
+
+  it('reads a 1x1 image from a path', async () => {
+    const p = join(dir, 'one.png');
+    await solid(1, 1, 10, 20, 30).png().toFile(p);
+    const img = await readImage(p);
+    expect([img.width, img.height, ...img.data]).toEqual([1, 1, 10, 20, 30]);
+  });
+
+  it('refuses empty, missing, non-image and truncated inputs with InputError', async () => {
+    const empty = join(dir, 'empty.png');
+    await writeFile(empty, new Uint8Array(0));
+    await expect(readImage(empty)).rejects.toThrow(/empty \(0 bytes\)/);
+    await expect(readImage(join(dir, 'missing.png'))).rejects.toThrow(/ENOENT/);
+    const random = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 2654435761) >>> 24));
+    await expect(readImage(random)).rejects.toBeInstanceOf(InputError);
+    const png = await noisyImage('png');
+    await expect(readImage(png.subarray(0, png.length >> 1))).rejects.toThrow(/cannot decode/);
+    const jpg = await noisyImage('jpeg');
+    await expect(readImage(jpg.subarray(0, jpg.length >> 1))).rejects.toThrow(/cannot decode/);
+  });
+
+  it('refuses a 20000x20000 PNG from its header, naming the limit', async () => {
+    expect(DEFAULT_MAX_PIXELS).toBe(100_000_000);
+    const err = await readImage(hugePngHeader(20000, 20000)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as Error).message).toMatch(/20000x20000 = 400000000 pixels, above the limit of 100000000 \(maxPixels\)/);
+    const small = await solid(20, 10, 0, 0, 0).png().toBuffer();
+    await expect(readImage(small, { maxPixels: 199 })).rejects.toThrow(/limit of 199/);
+    expect((await readImage(small, { maxPixels: 200 })).width).toBe(20);
+  });
+});
+
+describe('tensor conversions', () => {
+  const all = { width: 256, height: 1, channels: 3 as const, data: Uint8Array.from({ length: 768 }, (_, i) => i % 256) };
+
+  it('round-trips every byte value through both ranges', () => {
+    for (const range of ['[-1,1]', '[0,1]'] as const) {
+      const t = rgbToTensor(all, range);
+      expect(t.shape).toEqual([1, 3, 1, 256]);
+      expect(Array.from(tensorToRgb(t, 0, range).data)).toEqual(Array.from(all.data));
+    }
+    const t = rgbToTensor(all, '[-1,1]').data as Float32Array;
+    expect([Math.min(...t), Math.max(...t)]).toEqual([-1, 1]);
+  });
+
+  it('clamps and rounds half to even like torch', () => {
+    const tie = (v: number) => Math.fround(v / 255);
+    expect([0.5, 1.5, 2.5, 3.5].map((v) => toByte(tie(v), '[0,1]'))).toEqual([0, 2, 2, 4]);
+    expect(toByte(0, '[-1,1]')).toBe(128);
+    expect([toByte(-7, '[-1,1]'), toByte(7, '[-1,1]'), toByte(NaN, '[-1,1]')]).toEqual([0, 255, 0]);
+    expect([toByte(-0.1, '[0,1]'), toByte(1.1, '[0,1]')]).toEqual([0, 255]);
+  });
+
+  it('selects a batch element and validates the shape', () => {
+    const t = { dtype: 'float32' as const, shape: [2, 3, 1, 1], data: Float32Array.from([-1, -1, -1, 1, 0, -1]) };
+    expect(Array.from(tensorToRgb(t, 1, '[-1,1]').data)).toEqual([255, 128, 0]);
+    expect(() => tensorToRgb(t, 2, '[-1,1]')).toThrow(InputError);
+    expect(() => tensorToRgb({ ...t, shape: [2, 3, 1] }, 0, '[-1,1]')).toThrow(/\[N,3,H,W\]/);
+  });
+});
+
+describe('writeImage', () => {
+  const w = 7;
+  const h = 5;
+  const rgb = Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 37) % 256);
+
+  it('writes PNG losslessly and JPEG/WebP by extension, leaving no temporary files', async () => {
+    await writeImage(join(dir, 'out.png'), rgb, w, h);
+    expect(Array.from((await readImage(join(dir, 'out.png'))).data)).toEqual(Array.from(rgb));
+    for (const [name, format] of [['out.jpg', 'jpeg'], ['out.JPEG', 'jpeg'], ['out.webp', 'webp']]) {
+      await writeImage(join(dir, name), rgb, w, h);
+      const meta = await sharp(join(dir, name)).metadata();
+      expect([meta.format, meta.width, meta.height]).toEqual([format, w, h]);
+    }
+    expect((await readdir(dir)).filter((f) => f.endsWith('.partial'))).toEqual([]);
+  });
+
+  it('refuses unknown extensions and mismatched sizes', async () => {
+    await expect(writeImage(join(dir, 'out.bmp'), rgb, w, h)).rejects.toThrow(/\.png, \.jpg, \.jpeg, \.webp/);
+    await expect(writeImage(join(dir, 'bad.png'), rgb, w + 1, h)).rejects.toBeInstanceOf(InputError);
+  });
+});
