@@ -71,7 +71,8 @@ export async function main(argv: string[], io?: Partial<CliIO>, commands: readon
     const { cmd, rest } = findCommand(argv, commands);
     if (!cmd) {
       const names = [...new Set(commands.map((c) => c.path.join(' ')))];
-      const guess = closest(argv.slice(0, 2).join(' '), names) ?? closest(argv[0], names);
+      const firstWords = [...new Set(commands.map((c) => c.path[0]))];
+      const guess = closest(argv.slice(0, 2).join(' '), names) ?? closest(argv[0], firstWords);
       throw new UsageError(
         `unknown command '${argv[0]}'${guess ? ` — did you mean '${guess}'?` : ''} Run 'styleclip --help' for the list.`,
       );

@@ -1,0 +1,57 @@
+/**
+ * Adam (Kingma & Ba 2015, Algorithm 1) on a flat float32 parameter vector, with the exact update order of
+ * torch.optim.Adam (amsgrad off, no weight decay): m <- b1 m + (1-b1) g; v <- b2 v + (1-b2) g^2;
+ * p <- p - (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps). State is kept in float32 like PyTorch's.
+ */
+
+/** torch.optim.Adam defaults. */
+export const ADAM_DEFAULTS = Object.freeze({ beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+
+export interface AdamOptions {
+  readonly beta1?: number;
+  readonly beta2?: number;
+  readonly eps?: number;
+}
+
+export class Adam {
+  private readonly m: Float32Array;
+  private readonly v: Float32Array;
+  private t = 0;
+  private readonly beta1: number;
+  private readonly beta2: number;
+  private readonly eps: number;
+
+  constructor(readonly size: number, opts: AdamOptions = {}) {
+    this.m = new Float32Array(size);
+    this.v = new Float32Array(size);
+    this.beta1 = opts.beta1 ?? ADAM_DEFAULTS.beta1;
+    this.beta2 = opts.beta2 ?? ADAM_DEFAULTS.beta2;
+    this.eps = opts.eps ?? ADAM_DEFAULTS.eps;
+  }
+
+  get steps(): number {
+    return this.t;
+  }
+
+  /**
+   * One update of `params` in place with gradient `grad` at learning rate `lr`. `mask` (optional, 0/1 per element)
+   * freezes elements: their gradient is treated as zero, like a latent tensor whose frozen slices never get gradient.
+   */
+  step(params: Float32Array, grad: ArrayLike<number>, lr: number, mask?: Uint8Array): void {
+    if (params.length !== this.size || grad.length !== this.size) {
+      throw new Error(`Adam: expected ${this.size} parameters and gradients, got ${params.length} and ${grad.length}`);
+    }
+    this.t++;
+    const { beta1, beta2, eps, m, v } = this;
+    const bc1 = 1 - beta1 ** this.t;
+    const bc2Sqrt = Math.sqrt(1 - beta2 ** this.t);
+    const stepSize = lr / bc1;
+    for (let i = 0; i < params.length; i++) {
+      if (mask && !mask[i]) continue;
+      const g = grad[i];
+      m[i] = beta1 * m[i] + (1 - beta1) * g;
+      v[i] = beta2 * v[i] + (1 - beta2) * g * g;
+      params[i] -= (stepSize * m[i]) / (Math.sqrt(v[i]) / bc2Sqrt + eps);
+    }
+  }
+}
