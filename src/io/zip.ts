@@ -1,0 +1,205 @@
+/**
+ * Minimal read-only zip reader over an in-memory buffer, enough for PyTorch checkpoints (torch.save's zip format
+ * and TorchScript archives) and ordinary archives. Format reference: PKWARE APPNOTE.TXT 6.3.10
+ * (https://pkware.cachefly.net/webdocs/casestudies/APPNOTE.TXT): 4.3.7 local file header, 4.3.12 central directory
+ * header, 4.3.14-4.3.16 ZIP64 end of central directory record/locator and end of central directory record,
+ * 4.5.3 ZIP64 extended information extra field. Supports stored (method 0, returned as zero-copy views) and
+ * deflated (method 8) entries; CRCs are not verified so that multi-hundred-megabyte checkpoints open instantly.
+ */
+import { inflateRawSync } from 'node:zlib';
+import { InputError } from '../errors.js';
+
+/** Signatures and fixed record sizes from APPNOTE sections 4.3.7, 4.3.12, 4.3.14, 4.3.15, 4.3.16. */
+const SIG_LOCAL = 0x04034b50;
+const SIG_CENTRAL = 0x02014b50;
+const SIG_EOCD = 0x06054b50;
+const SIG_ZIP64_EOCD = 0x06064b50;
+const SIG_ZIP64_LOCATOR = 0x07064b50;
+const LOCAL_FIXED = 30;
+const CENTRAL_FIXED = 46;
+const EOCD_FIXED = 22;
+const ZIP64_LOCATOR_SIZE = 20;
+const ZIP64_EOCD_FIXED = 56;
+/** The archive comment is at most 0xffff bytes, so the EOCD lies within this many bytes of the end. */
+const EOCD_SEARCH = EOCD_FIXED + 0xffff;
+/** APPNOTE 4.5.2: header id of the ZIP64 extended information extra field. */
+const ZIP64_EXTRA_ID = 0x0001;
+/** A 32-bit field holding this value defers to the ZIP64 record (APPNOTE 4.4.8). */
+const U32_MAX = 0xffffffff;
+/** APPNOTE 4.4.4: general purpose flag bit 0 marks an encrypted entry. */
+const FLAG_ENCRYPTED = 0x1;
+const METHOD_STORED = 0;
+const METHOD_DEFLATE = 8;
+
+export class ZipError extends InputError {
+  override name = 'ZipError';
+}
+
+export interface ZipEntry {
+  readonly name: string;
+  readonly method: number;
+  readonly flags: number;
+  readonly compressedSize: number;
+  readonly size: number;
+  readonly localHeaderOffset: number;
+}
+
+/** `true` when the bytes start with a local file header (or an empty archive's EOCD). */
+export function looksLikeZip(buf: Uint8Array): boolean {
+  if (buf.length < 4) return false;
+  const sig = (buf[0] | (buf[1] << 8) | (buf[2] << 16) | (buf[3] << 24)) >>> 0;
+  return sig === SIG_LOCAL || sig === SIG_EOCD;
+}
+
+export class ZipArchive {
+  private readonly view: DataView;
+  private readonly byName: Map<string, ZipEntry>;
+
+  private constructor(
+    private readonly buf: Uint8Array,
+    readonly where: string,
+    readonly entries: readonly ZipEntry[],
+  ) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.byName = new Map(entries.map((e) => [e.name, e]));
+  }
+
+  /** Parses the central directory. `where` names the source in error messages. */
+  static open(buf: Uint8Array, where = 'zip data'): ZipArchive {
+    return new ZipArchive(buf, where, readCentralDirectory(buf, where));
+  }
+
+  names(): string[] {
+    return this.entries.map((e) => e.name);
+  }
+
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+
+  entry(name: string): ZipEntry | undefined {
+    return this.byName.get(name);
+  }
+
+  /** An entry's bytes: a view into the archive buffer for stored entries, a fresh buffer for deflated ones. */
+  read(name: string): Uint8Array {
+    const e = this.byName.get(name);
+    if (!e) throw new ZipError(`${this.where}: the archive has no entry '${name}'`);
+    const bad = (why: string): ZipError =>
+      new ZipError(`${this.where}: entry '${name}' ${why}; the archive is truncated or corrupt — re-download or re-save it`);
+    if (e.flags & FLAG_ENCRYPTED) throw new ZipError(`${this.where}: entry '${name}' is encrypted; decrypt the archive first`);
+    const at = e.localHeaderOffset;
+    if (at + LOCAL_FIXED > this.buf.length || this.view.getUint32(at, true) !== SIG_LOCAL) throw bad('has no local header');
+    const start = at + LOCAL_FIXED + this.view.getUint16(at + 26, true) + this.view.getUint16(at + 28, true);
+    const end = start + e.compressedSize;
+    if (end > this.buf.length) throw bad(`needs ${end} bytes but the file has ${this.buf.length}`);
+    const raw = this.buf.subarray(start, end);
+    if (e.method === METHOD_STORED) return raw;
+    if (e.method === METHOD_DEFLATE) {
+      let out: Buffer;
+      try {
+        out = inflateRawSync(raw);
+      } catch (err) {
+        throw bad(`does not inflate (${(err as Error).message})`);
+      }
+      if (out.length !== e.size) throw bad(`inflates to ${out.length} bytes instead of ${e.size}`);
+      return out;
+    }
+    throw new ZipError(`${this.where}: entry '${name}' uses compression method ${e.method}; only stored and deflate are supported — re-create the archive with deflate`);
+  }
+}
+
+function u64(view: DataView, at: number, where: string): number {
+  const v = view.getBigUint64(at, true);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ZipError(`${where}: ZIP64 field ${v} is out of range; the archive is corrupt`);
+  return Number(v);
+}
+
+function findEocd(buf: Uint8Array, view: DataView, where: string): number {
+  const stop = Math.max(0, buf.length - EOCD_SEARCH);
+  for (let i = buf.length - EOCD_FIXED; i >= stop; i--) {
+    if (buf[i] === 0x50 && view.getUint32(i, true) === SIG_EOCD) return i;
+  }
+  throw new ZipError(`${where}: no zip end-of-central-directory record; the file is truncated or not a zip archive`);
+}
+
+interface Directory {
+  count: number;
+  offset: number;
+  size: number;
+}
+
+function locateDirectory(buf: Uint8Array, view: DataView, where: string): Directory {
+  const eocd = findEocd(buf, view, where);
+  const dir: Directory = {
+    count: view.getUint16(eocd + 10, true),
+    size: view.getUint32(eocd + 12, true),
+    offset: view.getUint32(eocd + 16, true),
+  };
+  const loc = eocd - ZIP64_LOCATOR_SIZE;
+  if (loc >= 0 && view.getUint32(loc, true) === SIG_ZIP64_LOCATOR) {
+    const z = u64(view, loc + 8, where);
+    if (z + ZIP64_EOCD_FIXED > buf.length || view.getUint32(z, true) !== SIG_ZIP64_EOCD) {
+      throw new ZipError(`${where}: bad ZIP64 end-of-central-directory record; the archive is truncated or corrupt`);
+    }
+    dir.count = u64(view, z + 32, where);
+    dir.size = u64(view, z + 40, where);
+    dir.offset = u64(view, z + 48, where);
+  }
+  if (dir.offset + dir.size > buf.length) {
+    throw new ZipError(`${where}: central directory lies beyond the end of the file (${buf.length} bytes); the archive is truncated`);
+  }
+  return dir;
+}
+
+/** Applies the ZIP64 extra field (APPNOTE 4.5.3): each saturated 32-bit field is replaced, in this order. */
+function applyZip64(view: DataView, extraStart: number, extraEnd: number, sizes: number[], where: string): void {
+  let p = extraStart;
+  while (p + 4 <= extraEnd) {
+    const id = view.getUint16(p, true);
+    const len = view.getUint16(p + 2, true);
+    if (id === ZIP64_EXTRA_ID) {
+      let q = p + 4;
+      for (let i = 0; i < sizes.length; i++) {
+        if (sizes[i] !== U32_MAX) continue;
+        if (q + 8 > p + 4 + len) throw new ZipError(`${where}: short ZIP64 extra field; the archive is corrupt`);
+        sizes[i] = u64(view, q, where);
+        q += 8;
+      }
+      return;
+    }
+    p += 4 + len;
+  }
+}
+
+function readCentralDirectory(buf: Uint8Array, where: string): ZipEntry[] {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const dir = locateDirectory(buf, view, where);
+  const decoder = new TextDecoder('utf-8');
+  const entries: ZipEntry[] = [];
+  let p = dir.offset;
+  const end = dir.offset + dir.size;
+  for (let i = 0; i < dir.count; i++) {
+    if (p + CENTRAL_FIXED > end || view.getUint32(p, true) !== SIG_CENTRAL) {
+      throw new ZipError(`${where}: central directory entry ${i} of ${dir.count} is damaged; the archive is corrupt`);
+    }
+    const nameLen = view.getUint16(p + 28, true);
+    const extraLen = view.getUint16(p + 30, true);
+    const commentLen = view.getUint16(p + 32, true);
+    const next = p + CENTRAL_FIXED + nameLen + extraLen + commentLen;
+    if (next > end) throw new ZipError(`${where}: central directory entry ${i} overruns the directory; the archive is corrupt`);
+    const sizes = [view.getUint32(p + 24, true), view.getUint32(p + 20, true), view.getUint32(p + 42, true)];
+    const nameStart = p + CENTRAL_FIXED;
+    applyZip64(view, nameStart + nameLen, nameStart + nameLen + extraLen, sizes, where);
+    entries.push({
+      name: decoder.decode(buf.subarray(nameStart, nameStart + nameLen)),
+      flags: view.getUint16(p + 8, true),
+      method: view.getUint16(p + 10, true),
+      size: sizes[0],
+      compressedSize: sizes[1],
+      localHeaderOffset: sizes[2],
+    });
+    p = next;
+  }
+  return entries;
+}
