@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { numel, shapeStr, type HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
-import { PyGlobal, PyObject } from '../io/pickle.js';
+import { PyCallable, PyGlobal, PyObject } from '../io/pickle.js';
 import { looksLikeSafetensors, parseSafetensors } from '../io/safetensors.js';
 import { parseTorchCheckpoint } from '../io/torch.js';
 import { UsageError, flag, type Command } from './command.js';
@@ -35,7 +35,7 @@ async function inspect(path: string): Promise<Inspection> {
 function jsonable(v: unknown): unknown {
   if (typeof v === 'bigint') return v.toString();
   if (v instanceof Uint8Array) return `<${v.length} bytes>`;
-  if (v instanceof PyGlobal) return `<global ${v.qualname}>`;
+  if (v instanceof PyGlobal || v instanceof PyCallable) return `<global ${v.qualname}>`;
   if (v instanceof PyObject) return `<${v.global} object>`;
   if (Array.isArray(v)) return v.map(jsonable);
   if (v instanceof Set) return [...v].map(jsonable);

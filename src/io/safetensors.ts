@@ -90,7 +90,7 @@ export function parseSafetensors(buf: Uint8Array, where = 'safetensors data'): S
     throw new SafetensorsError(`${where}: header is not valid UTF-8 JSON (${(e as Error).message}); the file is corrupt`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new SafetensorsError(`${where}: header is not a JSON object`);
-  const metadata: Record<string, string> = {};
+  const metadata: [string, string][] = [];
   const entries: HeaderEntry[] = [];
   for (const [name, v] of Object.entries(header)) {
     if (name !== METADATA_KEY) {
@@ -100,7 +100,7 @@ export function parseSafetensors(buf: Uint8Array, where = 'safetensors data'): S
     if (typeof v !== 'object' || v === null) throw new SafetensorsError(`${where}: ${METADATA_KEY} must be an object of strings`);
     for (const [k, s] of Object.entries(v)) {
       if (typeof s !== 'string') throw new SafetensorsError(`${where}: ${METADATA_KEY}.${k} is not a string; metadata values must be strings`);
-      metadata[k] = s;
+      metadata.push([k, s]);
     }
   }
   const data = buf.subarray(start);
@@ -116,7 +116,7 @@ export function parseSafetensors(buf: Uint8Array, where = 'safetensors data'): S
   }
   const tensors = new Map<string, HostTensor>();
   for (const e of entries) tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: dataFromBytes(e.dtype, data.subarray(e.begin, e.end)) });
-  return { tensors, metadata };
+  return { tensors, metadata: Object.fromEntries(metadata) };
 }
 
 export async function readSafetensors(path: string): Promise<Safetensors> {

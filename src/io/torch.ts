@@ -53,7 +53,8 @@ function attributes(obj: PyObject): Map<unknown, unknown> | undefined {
 
 class Flattener {
   readonly tensors = new Map<string, HostTensor>();
-  readonly values: Record<string, unknown> = {};
+  /** Collected as entries so that keys like '__proto__' from the file become plain own properties. */
+  readonly values: [string, unknown][] = [];
   private readonly cache = new Map<TensorRef, HostTensor>();
   private readonly active = new Set<object>();
 
@@ -68,7 +69,7 @@ class Flattener {
     } else if (v instanceof NumpyArray) {
       this.tensors.set(key, v);
     } else if (isPrimitive(v) || v instanceof Uint8Array || v instanceof PyGlobal) {
-      this.values[key] = v;
+      this.values.push([key, v]);
     } else if (!this.active.has(v as object)) {
       this.active.add(v as object);
       this.visitContainer(name, v);
@@ -81,19 +82,19 @@ class Flattener {
       for (const [k, x] of v) this.visit(this.join(name, k), x);
     } else if (Array.isArray(v) || v instanceof Set) {
       const items = [...v];
-      if (items.every(isPrimitive)) this.values[name || ROOT_NAME] = items;
+      if (items.every(isPrimitive)) this.values.push([name || ROOT_NAME, items]);
       else items.forEach((x, i) => this.visit(this.join(name, i), x));
     } else if (v instanceof PyObject) {
       this.visitObject(name, v);
     } else {
-      this.values[name || ROOT_NAME] = v;
+      this.values.push([name || ROOT_NAME, v]);
     }
   }
 
   private visitObject(name: string, obj: PyObject): void {
     const attrs = attributes(obj);
     if (!attrs && !obj.items && !obj.list) {
-      this.values[name || ROOT_NAME] = obj;
+      this.values.push([name || ROOT_NAME, obj]);
       return;
     }
     for (const c of MODULE_CONTAINERS) {
@@ -112,7 +113,7 @@ class Flattener {
 export function flattenPickled(root: unknown): { tensors: Map<string, HostTensor>; values: Record<string, unknown> } {
   const f = new Flattener();
   f.visit('', root);
-  return { tensors: f.tensors, values: f.values };
+  return { tensors: f.tensors, values: Object.fromEntries(f.values) };
 }
 
 function isTar(buf: Uint8Array): boolean {

@@ -90,6 +90,7 @@ export class ZipArchive {
     if (e.flags & FLAG_ENCRYPTED) throw new ZipError(`${this.where}: entry '${name}' is encrypted; decrypt the archive first`);
     const at = e.localHeaderOffset;
     if (at + LOCAL_FIXED > this.buf.length || this.view.getUint32(at, true) !== SIG_LOCAL) throw bad('has no local header');
+    // APPNOTE 4.3.7: the local header's own name and extra lengths (at 26 and 28) may differ from the central copy
     const start = at + LOCAL_FIXED + this.view.getUint16(at + 26, true) + this.view.getUint16(at + 28, true);
     const end = start + e.compressedSize;
     if (end > this.buf.length) throw bad(`needs ${end} bytes but the file has ${this.buf.length}`);
@@ -131,6 +132,7 @@ interface Directory {
 
 function locateDirectory(buf: Uint8Array, view: DataView, where: string): Directory {
   const eocd = findEocd(buf, view, where);
+  // APPNOTE 4.3.16: total entries at 10, directory size at 12, directory offset at 16; 4.3.15/4.3.14 for ZIP64
   const dir: Directory = {
     count: view.getUint16(eocd + 10, true),
     size: view.getUint32(eocd + 12, true),
@@ -188,6 +190,7 @@ function readCentralDirectory(buf: Uint8Array, where: string): ZipEntry[] {
     const commentLen = view.getUint16(p + 32, true);
     const next = p + CENTRAL_FIXED + nameLen + extraLen + commentLen;
     if (next > end) throw new ZipError(`${where}: central directory entry ${i} overruns the directory; the archive is corrupt`);
+    // APPNOTE 4.3.12: flags at 8, method at 10, compressed size at 20, size at 24, lengths at 28-32, offset at 42
     const sizes = [view.getUint32(p + 24, true), view.getUint32(p + 20, true), view.getUint32(p + 42, true)];
     const nameStart = p + CENTRAL_FIXED;
     applyZip64(view, nameStart + nameLen, nameStart + nameLen + extraLen, sizes, where);

@@ -218,4 +218,15 @@ describe('PyTorch checkpoints: bad input', () => {
     }
     await expect(loadTorchCheckpoint(join(DATA, 'no-such-file.pt'))).rejects.toThrow(/cannot read .*ENOENT/);
   });
+
+  it('keeps hostile names as plain data', () => {
+    // protocol 2 pickle of {'__proto__': 1, 'x': os.system('id')}
+    const op = (...b: (number | string)[]): Buffer => Buffer.concat(b.map((x) => (typeof x === 'string' ? Buffer.from(x, 'latin1') : Buffer.from([x]))));
+    const pickle = op(0x80, 2, 0x7d, 0x28, 0x58, 9, 0, 0, 0, '__proto__', 0x4b, 1, 0x58, 1, 0, 0, 0, 'x', 'cos\nsystem\n', 0x58, 2, 0, 0, 0, 'id', 0x85, 'R', 0x75, '.');
+    const ck = parseTorchCheckpoint(pickle);
+    expect(ck.format).toBe('pickle');
+    expect(Object.getPrototypeOf(ck.values)).toBe(Object.prototype);
+    expect(Object.keys(ck.values)).toEqual(['__proto__', 'x']);
+    expect(ck.values.x).toMatchObject({ global: 'os.system', args: ['id'] });
+  });
 });
