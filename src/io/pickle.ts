@@ -152,9 +152,8 @@ const BUILTIN_GLOBALS: Readonly<Record<string, GlobalFn>> = {
 
 export function describe(v: unknown): string {
   if (v === null) return 'None';
-  if (v instanceof PyGlobal) return `global ${v.qualname}`;
+  if (v instanceof PyGlobal || v instanceof PyCallable) return `global ${v.qualname}`;
   if (v instanceof PyObject) return `${v.global} object`;
-  if (v instanceof PyCallable) return `function ${v.qualname}`;
   if (v instanceof Map) return 'dict';
   if (v instanceof Set) return 'set';
   if (Array.isArray(v)) return 'list/tuple';
@@ -239,15 +238,17 @@ export class Unpickler {
     return LATIN1.decode(this.take(nl - this.pos + 1).subarray(0, -1));
   }
 
+  /** Decimal text of INT/LONG (an optional trailing 'L' is Python 2's long suffix). */
+  private int(text: string): number | bigint {
+    const digits = text.trim().replace(/L$/, '');
+    if (!/^[-+]?\d+$/.test(digits)) this.fail(`malformed integer '${text}'; the pickle is corrupt`);
+    return toInt(BigInt(digits));
+  }
+
   private global(module: string, name: string): PyCallable | PyGlobal {
     const qualname = `${PY2_MODULES[module] ?? module}.${name}`;
     const fn = Object.hasOwn(this.globals, qualname) ? this.globals[qualname] : undefined;
     return fn ? new PyCallable(qualname, fn) : new PyGlobal(qualname);
-  }
-
-  private persistent(pid: unknown): unknown {
-    if (!this.opts.persistentLoad) this.fail('the pickle uses persistent ids but nothing resolves them; load it through the checkpoint reader');
-    return this.opts.persistentLoad(pid);
   }
 
   /** Reads one pickle (up to STOP) starting at `pos` and returns its value. */
@@ -263,6 +264,9 @@ export class Unpickler {
       if (m === undefined) this.fail('missing MARK; the pickle is corrupt');
       return stack.splice(m);
     };
+    const resolve = this.opts.persistentLoad;
+    const persistent = (pid: unknown): unknown =>
+      resolve ? resolve(pid) : this.fail('the pickle uses persistent ids but nothing resolves them; load it through the checkpoint reader');
     const get = (i: number): unknown => (memo.has(i) ? memo.get(i) : this.fail(`memo key ${i} is undefined; the pickle is corrupt`));
     const setItems = (target: unknown, kv: unknown[]): void => {
       const map = target instanceof Map ? target : target instanceof PyObject ? (target.items ??= new Map()) : this.fail(`SETITEM on a ${describe(target)}`);
@@ -283,7 +287,7 @@ export class Unpickler {
         case 0x95: this.take(8); break; // FRAME: frames are contiguous, the length is only a read-ahead hint
         case 0x2e: return pop(); // STOP
         case 0x28: marks.push(stack.length); break; // MARK
-        case 0x30: pop(); break; // POP
+        case 0x30: if (stack.length > floor()) stack.pop(); else popMark(); break; // POP (an empty frame pops its MARK)
         case 0x31: popMark(); break; // POP_MARK
         case 0x32: stack.push(top()); break; // DUP
         case 0x4e: stack.push(null); break; // NONE
@@ -296,10 +300,10 @@ export class Unpickler {
         case 0x8b: stack.push(decodeLong(this.take(this.u32()))); break; // LONG4
         case 0x49: { // INT (protocol 0; "01"/"00" are True/False)
           const s = this.line();
-          stack.push(s === '01' ? true : s === '00' ? false : toInt(BigInt(s)));
+          stack.push(s === '01' ? true : s === '00' ? false : this.int(s));
           break;
         }
-        case 0x4c: stack.push(toInt(BigInt(this.line().replace(/L$/, '')))); break; // LONG
+        case 0x4c: stack.push(this.int(this.line())); break; // LONG
         case 0x47: stack.push(this.view.getFloat64(this.at(8), false)); break; // BINFLOAT (big-endian)
         case 0x46: stack.push(parseFloat(this.line())); break; // FLOAT
         case 0x8c: stack.push(UTF8.decode(this.take(this.u8()))); break; // SHORT_BINUNICODE
@@ -357,7 +361,7 @@ export class Unpickler {
         case 0x83: // EXT2
         case 0x84: // EXT4
           this.fail('the pickle uses copyreg extension codes, which are not supported; re-save it without copyreg.add_extension');
-        case 0x52: { const args = pop(); stack.push(construct(pop(), this.tuple(args))); break; } // REDUCE
+        case 0x52: // REDUCE
         case 0x81: { const args = pop(); stack.push(construct(pop(), this.tuple(args))); break; } // NEWOBJ
         case 0x92: { // NEWOBJ_EX
           const kwargs = pop();
@@ -368,8 +372,8 @@ export class Unpickler {
         case 0x6f: { const items = popMark(); stack.push(construct(items[0], items.slice(1))); break; } // OBJ
         case 0x69: { const m = this.line(); const cls = this.global(m, this.line()); stack.push(construct(cls, popMark())); break; } // INST
         case 0x62: this.build(pop(), top()); break; // BUILD
-        case 0x50: stack.push(this.persistent(this.line())); break; // PERSID
-        case 0x51: stack.push(this.persistent(pop())); break; // BINPERSID
+        case 0x50: stack.push(persistent(this.line())); break; // PERSID
+        case 0x51: stack.push(persistent(pop())); break; // BINPERSID
         default:
           this.fail(`unknown pickle opcode 0x${op.toString(16)} at byte ${this.pos - 1}; the file is corrupt or not a pickle`);
       }

@@ -89,5 +89,7 @@ describe('safe unpickler', () => {
     expect(() => unpickle(bytes([0x80, 2], 'h', [3], '.'))).toThrow(/memo key 3/);
     expect(() => unpickle(bytes([0x80, 2], 's.'))).toThrow(/stack underflow/);
     expect(() => unpickle(bytes([0x80, 2, 0x82, 1], '.'))).toThrow(/extension codes/);
+    expect(() => unpickle(bytes('I12x\n.'))).toThrow(/malformed integer '12x'/);
+    expect(unpickle(bytes('L-12L\n(0.'))).toBe(-12);
   });
 });
