@@ -142,6 +142,17 @@ export function floatToHalf(v: number): number {
   return sign | half;
 }
 
+let HALF_TABLE: Float32Array | undefined;
+
+/** All 65,536 half values as floats, built on first use (fp16 checkpoints widen through it). */
+function halfTable(): Float32Array {
+  if (!HALF_TABLE) {
+    HALF_TABLE = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) HALF_TABLE[h] = halfToFloat(h);
+  }
+  return HALF_TABLE;
+}
+
 /** Any numeric host tensor widened/narrowed to float32. */
 export function toFloat32(t: HostTensor): HostTensor {
   if (t.dtype === 'float32') return t;
@@ -149,7 +160,8 @@ export function toFloat32(t: HostTensor): HostTensor {
   const out = new Float32Array(n);
   const src = t.data;
   if (t.dtype === 'float16') {
-    for (let i = 0; i < n; i++) out[i] = halfToFloat((src as Uint16Array)[i]);
+    const lut = halfTable();
+    for (let i = 0; i < n; i++) out[i] = lut[(src as Uint16Array)[i]];
   } else if (t.dtype === 'bfloat16') {
     const u = new Uint32Array(out.buffer);
     for (let i = 0; i < n; i++) u[i] = (src as Uint16Array)[i] << 16;
