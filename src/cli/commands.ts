@@ -2,8 +2,10 @@
 import type { Command } from './command.js';
 import { clipTokenizeCommand } from './clip_tokenize.js';
 import { inspectCommand } from './inspect.js';
+import { MODELS_COMMANDS } from './models.js';
 
 export const COMMANDS: readonly Command[] = [
   clipTokenizeCommand,
   inspectCommand,
+  ...MODELS_COMMANDS,
 ];
