@@ -1,11 +1,13 @@
 /** Every `styleclip` sub-command, in the order `--help` lists them. */
 import type { Command } from './command.js';
 import { clipTokenizeCommand } from './clip_tokenize.js';
+import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
 import { MODELS_COMMANDS } from './models.js';
 
 export const COMMANDS: readonly Command[] = [
   clipTokenizeCommand,
+  generateCommand,
   inspectCommand,
   ...MODELS_COMMANDS,
 ];

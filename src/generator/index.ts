@@ -1,0 +1,145 @@
+/**
+ * StyleGAN2 generator API: `Generator` holds the weights and the onnxruntime sessions (one per batch size and noise
+ * mode, built on first use) and maps z -> w, synthesises w+ -> image, and computes d/dw+ of sum(image * upstream).
+ * The graph builders (`buildMapping`, `buildSynthesis`) are exported for callers that embed the generator in larger
+ * graphs, such as the StyleCLIP optimiser (w+ -> image -> CLIP -> loss, differentiated w.r.t. w+ in one call).
+ *
+ * References: Karras et al. 2020, "Analyzing and Improving the Image Quality of StyleGAN"; rosinality/stylegan2-pytorch
+ * `model.py` (`Generator.forward`: noise modes, truncation, w -> w+ broadcasting).
+ */
+import { Graph } from '../engine/graph.js';
+import { grad } from '../engine/grad.js';
+import { mul, reduceSum } from '../engine/ops_math.js';
+import { SessionCache, type SessionOptions } from '../engine/session.js';
+import type { HostTensor } from '../engine/tensor.js';
+import { derive, type Derived, type GeneratorConfig } from './config.js';
+import { checkWeights, type WeightMap } from './layout.js';
+import { loadGeneratorWeights } from './load.js';
+import { meanLatentZ, rowMean, sampleNoise } from './sample.js';
+import { buildMapping, buildSynthesis, constNoise, noiseShapes } from './stylegan2.js';
+
+export { CONFIG_F_FFHQ, channelTable, derive, resolve, type Derived, type GeneratorConfig } from './config.js';
+export { randomWeights, synthesisLayers, weightShapes, type WeightMap } from './layout.js';
+export { loadGeneratorWeights, weightsFromTensors } from './load.js';
+export { broadcastW, checkLatent, sampleNoise, sampleZ, truncate, type LatentKind } from './sample.js';
+export { buildMapping, buildSynthesis, constNoise, noiseShapes } from './stylegan2.js';
+
+/** `const`: the checkpoint's stored noise maps (deterministic); `random`: fresh seeded maps per image. */
+export type NoiseMode = 'const' | 'random';
+
+export interface SynthesisOptions {
+  readonly noise?: NoiseMode;
+  /** Seed of the random noise (see sample.ts for the streams); default 0. */
+  readonly noiseSeed?: number;
+}
+
+/** Graph input/output names of the generator sessions. */
+const IO = { z: 'z', w: 'w', wPlus: 'w_plus', image: 'image', upstream: 'upstream', gradWPlus: 'grad_w_plus' } as const;
+const noiseInput = (i: number): string => `noise_${i}`;
+
+export class Generator {
+  readonly derived: Derived;
+  private readonly sessions: SessionCache;
+  private mean?: Promise<HostTensor>;
+
+  private constructor(
+    readonly config: GeneratorConfig,
+    readonly weights: WeightMap,
+    opts: SessionOptions,
+  ) {
+    this.derived = derive(config);
+    this.sessions = new SessionCache(opts);
+  }
+
+  /** From weights in our naming (layout.ts); validates every name and shape. */
+  static fromWeights(weights: WeightMap, config: GeneratorConfig, opts: SessionOptions = {}): Generator {
+    checkWeights(weights, config);
+    return new Generator(config, weights, opts);
+  }
+
+  /** From a checkpoint file (rosinality .pt or NVIDIA .pkl); hyperparameters come from its tensor shapes. */
+  static async load(path: string, opts: SessionOptions = {}): Promise<Generator> {
+    const { config, weights } = await loadGeneratorWeights(path);
+    return Generator.fromWeights(weights, config, opts);
+  }
+
+  get styleDim(): number {
+    return this.config.styleDim;
+  }
+
+  get nLatent(): number {
+    return this.derived.nLatent;
+  }
+
+  /** The checkpoint's `latent_avg` [D], if it has one. */
+  get latentAvg(): HostTensor | undefined {
+    return this.weights.get('latent_avg');
+  }
+
+  /** Mapping network: z [N,D] -> w [N,D]. */
+  async map(z: HostTensor): Promise<HostTensor> {
+    const n = z.shape[0];
+    const s = await this.sessions.get(`map:${n}`, () => {
+      const g = new Graph('stylegan2_mapping');
+      g.output(buildMapping(g, g.input(IO.z, 'float32', [n, this.styleDim]), this.weights, this.config), IO.w);
+      return g;
+    });
+    return (await s.run({ [IO.z]: z }))[IO.w];
+  }
+
+  /** The truncation centre: `latent_avg`, or the mean of f(z) over a seeded sample (sample.ts) when absent. */
+  meanLatent(): Promise<HostTensor> {
+    const avg = this.latentAvg;
+    if (avg) return Promise.resolve(avg);
+    this.mean ??= this.map(meanLatentZ(this.styleDim)).then(rowMean);
+    return this.mean;
+  }
+
+  /** Synthesis: w+ [N,L,D] -> image [N,3,R,R] (NCHW, unclamped, about [-1,1]). */
+  async synthesize(wPlus: HostTensor, opts: SynthesisOptions = {}): Promise<HostTensor> {
+    const mode = opts.noise ?? 'const';
+    const n = wPlus.shape[0];
+    const s = await this.sessions.get(`synth:${n}:${mode}`, () => this.synthesisGraph(n, mode, false));
+    return (await s.run(this.feeds(wPlus, mode, opts.noiseSeed ?? 0)))[IO.image];
+  }
+
+  /**
+   * One engine call: the image and d/dw+ of sum(image * upstream), upstream [N,3,R,R] (a vector-Jacobian product;
+   * with upstream = dLoss/dImage it is dLoss/dw+).
+   */
+  async synthesizeWithGrad(wPlus: HostTensor, upstream: HostTensor, opts: SynthesisOptions = {}): Promise<{ image: HostTensor; grad: HostTensor }> {
+    const mode = opts.noise ?? 'const';
+    const n = wPlus.shape[0];
+    const s = await this.sessions.get(`vjp:${n}:${mode}`, () => this.synthesisGraph(n, mode, true));
+    const out = await s.run({ ...this.feeds(wPlus, mode, opts.noiseSeed ?? 0), [IO.upstream]: upstream });
+    return { image: out[IO.image], grad: out[IO.gradWPlus] };
+  }
+
+  /** Releases every session. */
+  async dispose(): Promise<void> {
+    await this.sessions.dispose();
+  }
+
+  private feeds(wPlus: HostTensor, mode: NoiseMode, seed: number): Record<string, HostTensor> {
+    const feeds: Record<string, HostTensor> = { [IO.wPlus]: wPlus };
+    if (mode === 'random') sampleNoise(seed, noiseShapes(this.config, wPlus.shape[0])).forEach((t, i) => (feeds[noiseInput(i)] = t));
+    return feeds;
+  }
+
+  private synthesisGraph(n: number, mode: NoiseMode, withGrad: boolean): Graph {
+    const g = new Graph(withGrad ? 'stylegan2_synthesis_vjp' : 'stylegan2_synthesis');
+    const wPlus = g.input(IO.wPlus, 'float32', [n, this.nLatent, this.styleDim]);
+    const noise =
+      mode === 'const'
+        ? constNoise(g, this.weights, this.config)
+        : noiseShapes(this.config, n).map((shape, i) => g.input(noiseInput(i), 'float32', shape));
+    const image = buildSynthesis(g, wPlus, this.weights, this.config, noise); // [N,3,R,R]
+    g.output(image, IO.image);
+    if (withGrad) {
+      const upstream = g.input(IO.upstream, 'float32', image.shape);
+      const [gw] = grad(reduceSum(mul(image, upstream)), [wPlus]); // [N,L,D]
+      g.output(gw, IO.gradWPlus);
+    }
+    return g;
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * The StyleGAN2 generator (config-f) as engine graphs: the mapping network z -> w and the synthesis network
+ * w+ -> image, built INTO a caller's Graph so that larger graphs (w+ -> image -> CLIP -> loss) can contain them.
+ *
+ * References:
+ * - Karras et al. 2020, "Analyzing and Improving the Image Quality of StyleGAN": fig. 2 (synthesis block: modulation,
+ *   3x3 conv, demodulation, noise, bias, activation; skip ToRGB outputs, fig. 7b), eq. 1 (modulation
+ *   w'_ijk = s_i w_ijk), eq. 3 (demodulation w''_ijk = w'_ijk / sqrt(sum_ik w'_ijk^2 + eps)).
+ * - Karras et al. 2019 (StyleGAN) sec. 2: mapping network with PixelNorm on z; constant 4x4 input.
+ * - rosinality/stylegan2-pytorch `model.py` (the numerics matched here): `PixelNorm`, `EqualLinear` +
+ *   `fused_leaky_relu` (leaky_relu(x + b, 0.2) * sqrt 2), `ModulatedConv2d` (up-sampling: conv_transpose2d stride 2
+ *   then `Blur`, kernel [1,3,3,1] normalised times 4, pads (1,1)), `NoiseInjection`, `ToRGB` (skip up-sampled by
+ *   `Upsample`: upfirdn2d up=2, pads (2,1)), `Generator.forward`.
+ *
+ * Modulation is applied to the ACTIVATIONS instead of the weight: conv(x * s, W) * d equals conv(x, W * s * d)
+ * (eq. 1 and 3) because s scales input channels and d output channels. W stays a graph constant, so d image / d w+
+ * needs only input-gradients of convolutions (a flipped Conv for unit stride), never per-sample weight gradients.
+ * The demodulation coefficients d[n,o] = rsqrt(sum_i s[n,i]^2 * sum_k W[o,i,k]^2 + eps) are a small matmul of s^2
+ * with the precomputed sums of squared weights.
+ */
+import type { Graph, Value } from '../engine/graph.js';
+import { add, gemm, leakyRelu, matmul, mul, reciprocal, reduceMean, sqrt } from '../engine/ops_math.js';
+import { conv, convTranspose } from '../engine/ops_nn.js';
+import { expand, reshape, slice } from '../engine/ops_shape.js';
+import type { HostTensor } from '../engine/tensor.js';
+import {
+  ACTIVATION_GAIN,
+  BLUR_KERNEL,
+  DEMOD_EPS,
+  IMAGE_CHANNELS,
+  LEAKY_SLOPE,
+  PIXEL_NORM_EPS,
+  derive,
+  type GeneratorConfig,
+} from './config.js';
+import { synthesisLayers, type LayerSpec, type WeightMap } from './layout.js';
+
+/** Up-sampling factor between synthesis blocks. */
+const UP = 2;
+/** FIR gain when up-sampling by 2 in 2-D: the zero-stuffed signal keeps 1/4 of the samples (model.py factor ** 2). */
+const UP_GAIN = UP * UP;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Host-side pure helpers (weights are constants, so their transforms are done once here).
+
+/** Separable 2-D FIR kernel: outer(taps, taps) / sum * gain (model.py `make_kernel` times the up-sampling gain). */
+export function firKernel2d(taps: readonly number[], gain: number): Float32Array {
+  const n = taps.length;
+  const out = new Float32Array(n * n);
+  const total = taps.reduce((a, b) => a + b, 0) ** 2;
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[i * n + j] = (taps[i] * taps[j] * gain) / total;
+  return out;
+}
+
+/** Rotates a square kernel by 180 degrees: upfirdn2d convolves (flips), ONNX Conv correlates. */
+export function flip2d(k: Float32Array): Float32Array {
+  return k.slice().reverse();
+}
+
+/** The same 2-D kernel repeated for `channels` depthwise filters: [channels, 1, n, n]. */
+function depthwise(k: Float32Array, channels: number): HostTensor {
+  const n = Math.round(Math.sqrt(k.length));
+  const data = new Float32Array(channels * k.length);
+  for (let c = 0; c < channels; c++) data.set(k, c * k.length);
+  return { dtype: 'float32', shape: [channels, 1, n, n], data };
+}
+
+/** [O,I,kh,kw] -> [I,O,kh,kw] (conv weight -> ConvTranspose weight, model.py `weight.transpose(0, 1)`). */
+export function swapOutIn(w: HostTensor): HostTensor {
+  const [o, i, kh, kw] = w.shape;
+  const k = kh * kw;
+  const src = w.data as Float32Array;
+  const out = new Float32Array(src.length);
+  for (let a = 0; a < o; a++) for (let b = 0; b < i; b++) out.set(src.subarray((a * i + b) * k, (a * i + b + 1) * k), (b * o + a) * k);
+  return { dtype: 'float32', shape: [i, o, kh, kw], data: out };
+}
+
+/** Sums of squared weights over the kernel window, transposed for s^2 @ it: [I, O] with [i, o] = sum_k W[o,i,k]^2. */
+export function squaredWeightSums(w: HostTensor): HostTensor {
+  const [o, i, kh, kw] = w.shape;
+  const k = kh * kw;
+  const src = w.data as Float32Array;
+  const out = new Float32Array(i * o);
+  for (let a = 0; a < o; a++)
+    for (let b = 0; b < i; b++) {
+      let s = 0;
+      for (let t = 0; t < k; t++) s += src[(a * i + b) * k + t] ** 2;
+      out[b * o + a] = s;
+    }
+  return { dtype: 'float32', shape: [i, o], data: out };
+}
+
+/** A bias vector [C] as [1,C,1,1] for NCHW broadcasting. */
+function channelBias(b: HostTensor): HostTensor {
+  return { dtype: 'float32', shape: [1, b.shape[0], 1, 1], data: b.data };
+}
+
+function need(w: WeightMap, name: string): HostTensor {
+  const t = w.get(name);
+  if (!t) throw new Error(`generator weight '${name}' is missing`);
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Graph builders.
+
+/** 1 / sqrt(x + eps). */
+const rsqrt = (x: Value, eps: number): Value => reciprocal(sqrt(add(x, eps)));
+
+/** leaky_relu(x + b, 0.2) * sqrt 2 (model.py `fused_leaky_relu`); `b` broadcasts. */
+const biasedActivation = (x: Value, b: Value): Value => mul(leakyRelu(add(x, b), LEAKY_SLOPE), ACTIVATION_GAIN);
+
+/** PixelNorm over the feature axis: z / sqrt(mean(z^2) + eps) (StyleGAN sec. 2). */
+function pixelNorm(z: Value): Value {
+  return mul(z, rsqrt(reduceMean(mul(z, z), [1], true), PIXEL_NORM_EPS)); // [N,D]
+}
+
+/** Mapping network f: z [N,D] -> w [N,D]: PixelNorm, then `mappingLayers` x (linear, leaky ReLU * sqrt 2). */
+export function buildMapping(g: Graph, z: Value, weights: WeightMap, c: GeneratorConfig): Value {
+  let x = pixelNorm(z); // [N,D]
+  for (let i = 0; i < c.mappingLayers; i++) {
+    const w = g.constant(need(weights, `mapping.${i}.weight`), `mapping_${i}_w`); // [D,D] (out,in)
+    const b = g.constant(need(weights, `mapping.${i}.bias`), `mapping_${i}_b`); // [D]
+    x = biasedActivation(gemm(x, w, undefined, { transB: true }), b); // [N,D]
+  }
+  return x;
+}
+
+/** Style s = A(w+[:, row]) [N,Cin] (the learned affine transform "A" of fig. 2). */
+function style(g: Graph, wPlus: Value, layer: LayerSpec, weights: WeightMap): Value {
+  const [n, , d] = wPlus.shape;
+  const w = reshape(slice(wPlus, [1], [layer.latentIndex], [layer.latentIndex + 1]), [n, d]); // [N,D]
+  const a = g.constant(need(weights, `${layer.name}.affine.weight`), `${layer.name}.affine.w`); // [Cin,D]
+  const b = g.constant(need(weights, `${layer.name}.affine.bias`), `${layer.name}.affine.b`); // [Cin]
+  return gemm(w, a, b, { transB: true }); // [N,Cin]
+}
+
+/** Per-sample, per-channel scale s [N,C] applied to x [N,C,H,W]. */
+const scaleChannels = (x: Value, s: Value): Value => mul(x, reshape(s, [s.shape[0], s.shape[1], 1, 1]));
+
+/**
+ * Modulated 3x3 convolution with demodulation (eq. 1, 3), optionally up-sampling by 2 as model.py does it:
+ * conv_transpose2d stride 2 (output 2H+1) then the [1,3,3,1] blur with pads (1,1) (output 2H).
+ */
+function modulatedConv(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: WeightMap): Value {
+  const wHost = need(weights, `${layer.name}.weight`); // [Cout,Cin,3,3]
+  const xs = scaleChannels(x, s); // [N,Cin,H,W]
+  let y: Value;
+  if (layer.kind === 'upconv') {
+    const wt = g.constant(swapOutIn(wHost), `${layer.name}.weight_t`); // [Cin,Cout,3,3]
+    const up = convTranspose(xs, wt, undefined, { strides: [UP, UP] }); // [N,Cout,2H+1,2W+1]
+    const blur = g.constant(depthwise(flip2d(firKernel2d(BLUR_KERNEL, UP_GAIN)), layer.outChannels), `${layer.name}.blur`);
+    y = conv(up, blur, undefined, { pads: [1, 1, 1, 1], group: layer.outChannels }); // [N,Cout,2H,2W]
+  } else {
+    const k = wHost.shape[2];
+    const p = (k - 1) / 2;
+    y = conv(xs, g.constant(wHost, `${layer.name}.weight`), undefined, { pads: [p, p, p, p] }); // [N,Cout,H,W]
+  }
+  const sq = g.constant(squaredWeightSums(wHost), `${layer.name}.wsq`); // [Cin,Cout]
+  const d = rsqrt(matmul(mul(s, s), sq), DEMOD_EPS); // [N,Cout]
+  return scaleChannels(y, d); // [N,Cout,H',W']
+}
+
+/** Styled conv block layer: modulated conv, noise * strength, bias, leaky ReLU * sqrt 2 (fig. 2c, model.py). */
+function styledConv(g: Graph, x: Value, wPlus: Value, layer: LayerSpec, weights: WeightMap, noise: Value): Value {
+  const y = modulatedConv(g, x, style(g, wPlus, layer, weights), layer, weights); // [N,Cout,r,r]
+  const strength = g.constant(need(weights, `${layer.name}.noise_strength`), `${layer.name}.noise_strength`); // []
+  const withNoise = add(y, mul(noise, strength)); // [N,Cout,r,r]
+  return biasedActivation(withNoise, g.constant(channelBias(need(weights, `${layer.name}.bias`)), `${layer.name}.bias`));
+}
+
+/** Skip up-sampling: upfirdn2d(up=2, [1,3,3,1] * 4, pads (2,1)) == depthwise ConvTranspose stride 2, pads (1,1). */
+function upsampleSkip(g: Graph, skip: Value): Value {
+  const k = g.constant(depthwise(firKernel2d(BLUR_KERNEL, UP_GAIN), IMAGE_CHANNELS), 'skip_up_fir'); // [3,1,4,4]
+  return convTranspose(skip, k, undefined, { strides: [UP, UP], pads: [1, 1, 1, 1], group: IMAGE_CHANNELS }); // [N,3,2H,2W]
+}
+
+/** ToRGB: modulated 1x1 conv without demodulation, bias, plus the up-sampled previous RGB (fig. 7b). */
+function toRgb(g: Graph, x: Value, wPlus: Value, layer: LayerSpec, weights: WeightMap, skip: Value | undefined): Value {
+  const xs = scaleChannels(x, style(g, wPlus, layer, weights)); // [N,Cin,r,r]
+  const w = g.constant(need(weights, `${layer.name}.weight`), `${layer.name}.weight`); // [3,Cin,1,1]
+  const b = g.constant(channelBias(need(weights, `${layer.name}.bias`)), `${layer.name}.bias`); // [1,3,1,1]
+  const rgb = add(conv(xs, w), b); // [N,3,r,r]
+  return skip ? add(rgb, upsampleSkip(g, skip)) : rgb;
+}
+
+/** The checkpoint's noise buffers as graph constants [1,1,r,r], in conv order (`noise` mode "const"). */
+export function constNoise(g: Graph, weights: WeightMap, c: GeneratorConfig): Value[] {
+  return synthesisLayers(c)
+    .filter((l) => l.kind !== 'torgb')
+    .map((l) => g.constant(need(weights, `${l.name}.noise_const`), `${l.name}.noise_const`));
+}
+
+/** Shapes of the per-image noise inputs [N,1,r,r], in conv order (`noise` mode "random"). */
+export function noiseShapes(c: GeneratorConfig, batch: number): number[][] {
+  return synthesisLayers(c)
+    .filter((l) => l.kind !== 'torgb')
+    .map((l) => [batch, 1, l.res, l.res]);
+}
+
+/**
+ * Synthesis network: w+ [N, nLatent, D] -> image [N,3,R,R] (unclamped, about [-1,1]). `noise` holds one Value per
+ * styled conv, [1,1,r,r] (shared) or [N,1,r,r], e.g. from `constNoise` or graph inputs of `noiseShapes`.
+ */
+export function buildSynthesis(g: Graph, wPlus: Value, weights: WeightMap, c: GeneratorConfig, noise: readonly Value[]): Value {
+  const { nLatent, numConvs } = derive(c);
+  const [n, rows, d] = wPlus.shape;
+  if (wPlus.rank !== 3 || rows !== nLatent || d !== c.styleDim) {
+    throw new Error(`buildSynthesis: w+ must be [N,${nLatent},${c.styleDim}], got ${wPlus}`);
+  }
+  if (noise.length !== numConvs) throw new Error(`buildSynthesis: need ${numConvs} noise inputs, got ${noise.length}`);
+  const cst = need(weights, 'b4.const'); // [1,C4,4,4]
+  let x = expand(g.constant(cst, 'b4.const'), [n, ...cst.shape.slice(1)]); // [N,C4,4,4]
+  let rgb: Value | undefined;
+  for (const layer of synthesisLayers(c)) {
+    if (layer.kind === 'torgb') rgb = toRgb(g, x, wPlus, layer, weights, rgb);
+    else x = styledConv(g, x, wPlus, layer, weights, noise[layer.noiseIndex!]);
+  }
+  return rgb!; // [N,3,R,R]
+}

@@ -1,0 +1,83 @@
+/**
+ * Checkpoint -> our naming (layout.ts): a table of rules, one per source tensor, each naming the source key, its
+ * expected shape, and either our name plus a transform (equalised-lr gain, squeeze/reshape, transpose) or a check
+ * (fixed buffers such as the FIR kernels, which must hold the values the architecture hard-codes). Applying a table
+ * asserts that every source key is used exactly once and that every shape matches; problems are reported together in
+ * one InputError that lists them.
+ */
+import { toFloat32, type DType, type HostTensor } from '../engine/tensor.js';
+import { InputError } from '../errors.js';
+
+export interface MapRule {
+  readonly src: string;
+  readonly shape: readonly number[];
+  /** Our tensor name; omitted for check-only rules. */
+  readonly dst?: string;
+  /** float32 source -> our tensor (default: unchanged). */
+  readonly transform?: (t: HostTensor) => HostTensor;
+  /** A problem description when the tensor's values are not the expected constant. */
+  readonly check?: (t: HostTensor) => string | undefined;
+}
+
+/** Source dtypes accepted for weights (widened to float32). */
+export const FLOAT_DTYPES: readonly DType[] = ['float32', 'float16', 'bfloat16', 'float64'];
+
+/** How many names an error message lists before summarising the rest. */
+const MAX_LISTED = 12;
+
+function list(names: readonly string[]): string {
+  const shown = names.slice(0, MAX_LISTED).join(', ');
+  return names.length > MAX_LISTED ? `${shown} and ${names.length - MAX_LISTED} more` : shown;
+}
+
+const shapeText = (s: readonly number[]): string => `[${s.join(',')}]`;
+
+/** Applies `rules` to `source`; `what` names the checkpoint in errors. */
+export function applyRules(source: ReadonlyMap<string, HostTensor>, rules: readonly MapRule[], what: string): Map<string, HostTensor> {
+  const bySrc = new Map(rules.map((r) => [r.src, r]));
+  const unknown = [...source.keys()].filter((k) => !bySrc.has(k));
+  const missing = rules.filter((r) => !source.has(r.src)).map((r) => r.src);
+  const problems: string[] = [];
+  const out = new Map<string, HostTensor>();
+  for (const r of rules) {
+    const t = source.get(r.src);
+    if (!t) continue;
+    if (t.shape.length !== r.shape.length || t.shape.some((d, i) => d !== r.shape[i])) {
+      problems.push(`${r.src} has shape ${shapeText(t.shape)}, expected ${shapeText(r.shape)}`);
+      continue;
+    }
+    if (!FLOAT_DTYPES.includes(t.dtype)) {
+      problems.push(`${r.src} has dtype ${t.dtype}, expected floating point`);
+      continue;
+    }
+    const f = toFloat32(t);
+    const bad = r.check?.(f);
+    if (bad) problems.push(`${r.src} ${bad}`);
+    if (r.dst) out.set(r.dst, r.transform ? r.transform(f) : f);
+  }
+  const parts = [
+    unknown.length ? `unknown keys: ${list(unknown)}` : '',
+    missing.length ? `missing keys: ${list(missing)}` : '',
+    ...problems,
+  ].filter(Boolean);
+  if (parts.length) throw new InputError(`${what}: ${parts.join('; ')}`);
+  return out;
+}
+
+/** Multiplies by a constant gain and reshapes (row-major order is kept). */
+export function scaled(gain: number, shape?: readonly number[]): (t: HostTensor) => HostTensor {
+  return (t) => {
+    const src = t.data as Float32Array;
+    const data = gain === 1 ? src : src.map((v) => v * gain);
+    return { dtype: 'float32', shape: [...(shape ?? t.shape)], data };
+  };
+}
+
+/** Fails unless the tensor equals `want` within float32 rounding. */
+export function equals(want: Float32Array, label: string): (t: HostTensor) => string | undefined {
+  return (t) => {
+    const d = t.data as Float32Array;
+    const ok = d.length === want.length && d.every((v, i) => Math.abs(v - want[i]) <= 1e-6 * Math.max(1, Math.abs(want[i])));
+    return ok ? undefined : `is not the ${label} this architecture uses`;
+  };
+}
