@@ -244,15 +244,11 @@ async function request(url: string, offset: number, signal: AbortSignal): Promis
   return confirmed;
 }
 
-/** Total length from `Content-Range: bytes a-b/TOTAL` (or `bytes * /TOTAL`); undefined when `*` or absent. */
-function rangeTotal(res: Response): number | undefined {
-  const m = /\/(\d+)\s*$/.exec(res.headers.get('content-range') ?? '');
-  return m ? Number(m[1]) : undefined;
-}
-
-function rangeStart(res: Response): number | undefined {
-  const m = /^bytes\s+(\d+)-/.exec(res.headers.get('content-range') ?? '');
-  return m ? Number(m[1]) : undefined;
+/** `Content-Range: bytes START-END/TOTAL` (206) or `bytes * /TOTAL` (416); fields undefined when absent or `*`. */
+function contentRange(res: Response): { start?: number; total?: number } {
+  const m = /^bytes\s+(?:(\d+)-\d+|\*)\/(\d+|\*)\s*$/.exec(res.headers.get('content-range') ?? '');
+  const num = (s: string | undefined): number | undefined => (s === undefined || s === '*' ? undefined : Number(s));
+  return { start: num(m?.[1]), total: num(m?.[2]) };
 }
 
 /** Streams one response onto the partial file; resolves with the whole file's byte count. */
@@ -309,7 +305,7 @@ async function attempt(url: string, dest: string, opts: DownloadOptions): Promis
   const hash = createHash('sha256');
   if (res.status === 416 && offset > 0) {
     await res.body?.cancel();
-    if (rangeTotal(res) !== offset) {
+    if (contentRange(res).total !== offset) {
       await rm(partial, { force: true });
       throw new DownloadError(`${url}: the partial download is longer than the file; starting again`, true);
     }
@@ -321,7 +317,7 @@ async function attempt(url: string, dest: string, opts: DownloadOptions): Promis
       const hint = res.status === 404 ? ': the URL is wrong or the file was moved (check --base-url / STYLECLIP_MIRROR)' : '';
       throw new DownloadError(`${url}: HTTP ${res.status} ${res.statusText}${hint}`, RETRY_STATUS(res.status));
     }
-    if (res.status === 206 && rangeStart(res) !== offset) {
+    if (res.status === 206 && contentRange(res).start !== offset) {
       await res.body?.cancel();
       await rm(partial, { force: true });
       throw new DownloadError(`${url}: the server sent a different range than asked for; starting again`, true);
@@ -329,12 +325,15 @@ async function attempt(url: string, dest: string, opts: DownloadOptions): Promis
     if (res.status !== 206) offset = 0;
     if (offset > 0) await hashInto(partial, hash);
     const length = res.headers.get('content-length');
-    const total = (res.status === 206 ? rangeTotal(res) : undefined) ?? (length !== null ? offset + Number(length) : undefined);
+    const total = (res.status === 206 ? contentRange(res).total : undefined) ?? (length !== null ? offset + Number(length) : undefined);
     if (expectedSize !== null && total !== undefined && total !== expectedSize) {
       await res.body?.cancel();
       throw new ChecksumError(`${url} is ${total} bytes but ${expectedSize} were expected: wrong URL or mirror?`);
     }
-    bytes = await receive(res, partial, offset, total ?? expectedSize, hash, url, opts, stall);
+    bytes = await receive(res, partial, offset, total ?? expectedSize, hash, url, opts, stall).catch(async (e: unknown) => {
+      if (e instanceof ChecksumError) await rm(partial, { force: true });
+      throw e;
+    });
     if (total !== undefined && bytes < total) {
       throw new DownloadError(`${url}: connection closed after ${bytes} of ${total} bytes`, true);
     }

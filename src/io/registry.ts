@@ -265,7 +265,7 @@ export async function resolveModelPath(nameOrPath: string, kind: ModelKind, opts
   return status.path;
 }
 
-export interface PullOptions extends Omit<DownloadOptions, 'size' | 'sha256' | 'onProgress'> {
+export interface PullOptions extends Omit<DownloadOptions, 'size' | 'sha256' | 'onProgress' | 'onWait'> {
   readonly home?: string;
   /** Mirror base URL (see fileUrl); defaults to $STYLECLIP_MIRROR. */
   readonly baseUrl?: string;
