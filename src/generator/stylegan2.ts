@@ -39,6 +39,16 @@ import { synthesisLayers, type LayerSpec, type WeightMap } from './layout.js';
 const UP = 2;
 /** FIR gain when up-sampling by 2 in 2-D: the zero-stuffed signal keeps 1/4 of the samples (model.py factor ** 2). */
 const UP_GAIN = UP * UP;
+/**
+ * Blur padding after the transposed conv: model.py `ModulatedConv2d` p = (4 - 2) - (3 - 1) = 0, pads
+ * ((p + 1) // 2 + 1, p // 2 + 1) = (1, 1), taking the 2H+1 transposed-conv output to 2H.
+ */
+const BLUR_PAD = 1;
+/**
+ * Skip up-sampling as a ConvTranspose: upfirdn2d(up=2, pads (2,1)) with a 4-tap filter (model.py `Upsample`)
+ * zero-stuffs, pads (2,1) and convolves, which is ConvTranspose stride 2 with pads (4-1-2, 4-1-1-(2-1)) = (1,1).
+ */
+const SKIP_PAD = 1;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Host-side pure helpers (weights are constants, so their transforms are done once here).
@@ -150,7 +160,7 @@ function modulatedConv(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: 
     const wt = g.constant(swapOutIn(wHost), `${layer.name}.weight_t`); // [Cin,Cout,3,3]
     const up = convTranspose(xs, wt, undefined, { strides: [UP, UP] }); // [N,Cout,2H+1,2W+1]
     const blur = g.constant(depthwise(flip2d(firKernel2d(BLUR_KERNEL, UP_GAIN)), layer.outChannels), `${layer.name}.blur`);
-    y = conv(up, blur, undefined, { pads: [1, 1, 1, 1], group: layer.outChannels }); // [N,Cout,2H,2W]
+    y = conv(up, blur, undefined, { pads: [BLUR_PAD, BLUR_PAD, BLUR_PAD, BLUR_PAD], group: layer.outChannels }); // [N,Cout,2H,2W]
   } else {
     const k = wHost.shape[2];
     const p = (k - 1) / 2;
@@ -169,10 +179,11 @@ function styledConv(g: Graph, x: Value, wPlus: Value, layer: LayerSpec, weights:
   return biasedActivation(withNoise, g.constant(channelBias(need(weights, `${layer.name}.bias`)), `${layer.name}.bias`));
 }
 
-/** Skip up-sampling: upfirdn2d(up=2, [1,3,3,1] * 4, pads (2,1)) == depthwise ConvTranspose stride 2, pads (1,1). */
+/** Skip up-sampling of the RGB image: depthwise ConvTranspose with the [1,3,3,1] filter (see SKIP_PAD). */
 function upsampleSkip(g: Graph, skip: Value): Value {
   const k = g.constant(depthwise(firKernel2d(BLUR_KERNEL, UP_GAIN), IMAGE_CHANNELS), 'skip_up_fir'); // [3,1,4,4]
-  return convTranspose(skip, k, undefined, { strides: [UP, UP], pads: [1, 1, 1, 1], group: IMAGE_CHANNELS }); // [N,3,2H,2W]
+  const pads: [number, number, number, number] = [SKIP_PAD, SKIP_PAD, SKIP_PAD, SKIP_PAD];
+  return convTranspose(skip, k, undefined, { strides: [UP, UP], pads, group: IMAGE_CHANNELS }); // [N,3,2H,2W]
 }
 
 /** ToRGB: modulated 1x1 conv without demodulation, bias, plus the up-sampled previous RGB (fig. 7b). */
