@@ -1,5 +1,7 @@
 /** Every `styleclip` sub-command, in the order `--help` lists them. */
 import type { Command } from './command.js';
+import { classifyCommand } from './classify.js';
+import { clipEmbedCommand } from './clip_embed.js';
 import { clipTokenizeCommand } from './clip_tokenize.js';
 import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
@@ -7,6 +9,8 @@ import { MODELS_COMMANDS } from './models.js';
 
 export const COMMANDS: readonly Command[] = [
   clipTokenizeCommand,
+  clipEmbedCommand,
+  classifyCommand,
   generateCommand,
   inspectCommand,
   ...MODELS_COMMANDS,

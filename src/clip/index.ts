@@ -1,0 +1,9 @@
+/** CLIP: tokenizer, preprocessing, the ViT image and text encoders as engine graphs, checkpoints, zero-shot tools. */
+export * from './config.js';
+export * from './model.js';
+export * from './preprocess.js';
+export * from './preprocess_graph.js';
+export * from './tokenizer.js';
+export * from './weights.js';
+export * from './weights_hf.js';
+export * from './zeroshot.js';

@@ -1,0 +1,126 @@
+/**
+ * Parity with openai/CLIP on the reference fixture (../shared/fixtures/reference, case `clip` and `clip_image_grad`):
+ * embeddings, logits and probabilities from the expected pixels and tokens, and the gradient of
+ * sum(encode_image(pixels) * r) w.r.t. the pixels, for the TorchScript and the state-dict checkpoint.
+ * Tolerances are the issue's: max abs error <= 1e-3 × max|expected| (probs: 1e-3 absolute).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Clip } from '../../src/clip/model.js';
+import { softmaxRows } from '../../src/clip/zeroshot.js';
+import * as E from '../../src/engine/index.js';
+import { readNpy } from '../../src/io/npy.js';
+import { loadTorchCheckpoint } from '../../src/io/torch.js';
+import { fixture, maxAbsDiff } from '../helpers/shared.js';
+
+const REL_TOL = 1e-3;
+const PROB_TOL = 1e-3;
+
+interface Outputs {
+  image: E.HostTensor;
+  text: E.HostTensor;
+  logits: E.HostTensor;
+  probs: E.HostTensor;
+  grad: E.HostTensor;
+}
+
+async function run(clip: Clip): Promise<Outputs> {
+  const pixels = await readNpy(fixture('clip_pixels.npy'));
+  const image = await clip.encodeImage(pixels);
+  const text = await clip.encodeText(await readNpy(fixture('clip_tokens.npy')));
+  const logits = clip.logits(image, text).logitsPerImage;
+  const g = new E.Graph('clip_grad');
+  const px = g.input('pixels', 'float32', pixels.shape);
+  const r = g.input('r', 'float32', [1, clip.config.embedDim]);
+  const [gx] = E.grad(E.reduceSum(E.mul(clip.imageEncoder(g, px), r)), [px]);
+  g.output(gx, 'grad');
+  const s = await E.Session.create(g);
+  const grad = (await s.run({ pixels, r: await readNpy(fixture('clip_grad_r.npy')) })).grad;
+  await s.dispose();
+  return { image, text, logits, probs: softmaxRows(logits), grad };
+}
+
+async function relErr(actual: E.HostTensor, expectedFile: string): Promise<number> {
+  const expected = await readNpy(fixture(expectedFile));
+  expect(actual.shape).toEqual(expected.shape);
+  const { maxAbs, maxRef } = maxAbsDiff(actual.data as Float32Array, expected.data as Float32Array);
+  return maxAbs / maxRef;
+}
+
+async function absErr(actual: E.HostTensor, expectedFile: string): Promise<number> {
+  const expected = await readNpy(fixture(expectedFile));
+  return maxAbsDiff(actual.data as Float32Array, expected.data as Float32Array).maxAbs;
+}
+
+const CHECKPOINTS = {
+  'state dict': 'clip_vit_tiny.state_dict.pt',
+  TorchScript: 'clip_vit_tiny.torchscript.pt',
+} as const;
+
+const out: Partial<Record<keyof typeof CHECKPOINTS, Outputs>> = {};
+const models: Clip[] = [];
+
+beforeAll(async () => {
+  for (const [name, file] of Object.entries(CHECKPOINTS) as [keyof typeof CHECKPOINTS, string][]) {
+    const clip = await Clip.load(fixture(file));
+    models.push(clip);
+    out[name] = await run(clip);
+  }
+}, 120_000);
+
+afterAll(async () => {
+  for (const m of models) await m.dispose();
+});
+
+describe('CLIP parity with openai/CLIP', () => {
+  it('derives the fixture config from the tensor shapes', () => {
+    for (const clip of models) {
+      expect(clip.config).toMatchObject({
+        embedDim: 64, imageResolution: 224, visionLayers: 2, visionWidth: 128, visionHeads: 2, visionPatchSize: 32,
+        contextLength: 77, vocabSize: 49408, transformerWidth: 128, transformerHeads: 2, transformerLayers: 2,
+        activation: 'quick_gelu',
+      });
+      expect(clip.config.logitScale).toBeCloseTo(100, 1);
+    }
+  });
+
+  for (const name of Object.keys(CHECKPOINTS) as (keyof typeof CHECKPOINTS)[]) {
+    it(`${name}: image and text embeddings`, async () => {
+      expect(await relErr(out[name]!.image, 'clip_image_embeds.npy')).toBeLessThanOrEqual(REL_TOL);
+      expect(await relErr(out[name]!.text, 'clip_text_embeds.npy')).toBeLessThanOrEqual(REL_TOL);
+    });
+
+    it(`${name}: gradient of sum(encode_image(pixels) * r) w.r.t. the pixels`, async () => {
+      expect(await relErr(out[name]!.grad, 'clip_grad_pixels.npy')).toBeLessThanOrEqual(REL_TOL);
+    });
+  }
+
+  it('state dict: logits_per_image and probs', async () => {
+    expect(await relErr(out['state dict']!.logits, 'clip_logits_per_image.npy')).toBeLessThanOrEqual(REL_TOL);
+    expect(await absErr(out['state dict']!.probs, 'clip_probs.npy')).toBeLessThanOrEqual(PROB_TOL);
+  });
+
+  // Known fixture discrepancy, kept at the issue's tolerance rather than loosened: the expected arrays come from the
+  // state dict, whose LayerNorm weights, embeddings and logit_scale are float32, while the TorchScript archive stores
+  // every tensor in float16 (logit_scale 4.6055 -> exp = 100.03). PyTorch 1.13 running that same archive
+  // (torch.jit.load(...).float(), as clip.load does on CPU) misses by the same amounts: logits 1.3e-3 relative,
+  // probs 2.1e-3. The TorchScript embeddings and gradient above are within tolerance; the next test shows the
+  // archive's weights are read correctly.
+  it.fails('TorchScript: logits_per_image and probs (fixture computed from the fp32 state dict)', async () => {
+    expect(await relErr(out.TorchScript!.logits, 'clip_logits_per_image.npy')).toBeLessThanOrEqual(REL_TOL);
+    expect(await absErr(out.TorchScript!.probs, 'clip_probs.npy')).toBeLessThanOrEqual(PROB_TOL);
+  });
+
+  it('TorchScript weights are the state-dict weights rounded to float16', async () => {
+    const sd = await loadTorchCheckpoint(fixture(CHECKPOINTS['state dict']));
+    const ts = models[1].weights;
+    expect([...ts.keys()].sort()).toEqual([...sd.tensors.keys()].sort());
+    // float16 round-to-nearest: |error| <= 2^-11 |x| for normal values, <= 2^-25 in the subnormal range.
+    for (const [k, t] of sd.tensors) {
+      const a = E.toFloat32(t).data as Float32Array;
+      const b = ts.get(k)!.data as Float32Array;
+      let worst = 0;
+      for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) - (2 ** -11 * Math.abs(a[i]) + 2 ** -25));
+      expect(worst, k).toBeLessThanOrEqual(0);
+    }
+  });
+});
