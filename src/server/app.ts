@@ -1,0 +1,75 @@
+/**
+ * The HTTP API (Hono): `createApp` wires injected services (editor, generator, CLIP, job store, queue) into routes.
+ * `AppType` is exported for Hono's typed client: `hc<AppType>('http://host:8787')` (see examples/api-client.ts).
+ */
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { errorBody, toErrorResponse } from './errors.js';
+import { EditJobs } from './jobs.js';
+import { modelName } from './names.js';
+import type { JobQueue } from './queue.js';
+import { editRoutes } from './routes/edits.js';
+import { toolRoutes } from './routes/tools.js';
+import { webRoutes } from './routes/web.js';
+import type { ClipService, EditService, GenerateService, PromptTokenizer } from './services.js';
+import type { JobStore } from './store.js';
+import { Tools } from './tools.js';
+
+/**
+ * Largest request body: 20 MiB holds a 12-megapixel JPEG (~5-10 MB) or a 1024^2 PNG (~2 MB) with room to spare,
+ * and a W+ latent is 37 KB. Larger bodies get a 413 before they are read completely.
+ */
+export const DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024;
+/** Largest photo, in pixels (50 MP, ~150 MB of decoded RGB): above any phone camera in common use. */
+export const DEFAULT_MAX_PIXELS = 50_000_000;
+/** Preview frame every this many steps unless a request says otherwise: live feedback at a small cost. */
+export const DEFAULT_PREVIEW_EVERY = 5;
+
+export interface AppDeps {
+  readonly editor: EditService;
+  readonly generator: GenerateService;
+  readonly clip: ClipService;
+  readonly store: JobStore;
+  readonly queue: JobQueue;
+  /** Checks prompt length in CLIP tokens at submission (a 422 instead of a failed job). */
+  readonly tokenizer?: PromptTokenizer;
+  readonly maxBodyBytes?: number;
+  readonly maxPixels?: number;
+  readonly previewEvery?: number;
+  readonly log?: (msg: string) => void;
+}
+
+export function createApp(deps: AppDeps) {
+  const log = deps.log ?? ((m: string) => process.stderr.write(`${m}\n`));
+  const info = deps.editor.info();
+  const maxPixels = deps.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const maxSize = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const jobs = new EditJobs(deps.store, deps.queue, {
+    info,
+    tokenizer: deps.tokenizer,
+    maxPixels,
+    previewEvery: deps.previewEvery ?? DEFAULT_PREVIEW_EVERY,
+  });
+  const tools = new Tools({ generator: deps.generator, clip: deps.clip, info, maxPixels });
+  const limit = bodyLimit({
+    maxSize,
+    onError: (c) =>
+      c.json(errorBody('payload_too_large', `request body is over the limit of ${maxSize} bytes; send a smaller file`), 413),
+  });
+  const models = {
+    generator: { name: modelName(info.generator), resolution: info.resolution, n_latent: info.nLatent, style_dim: info.styleDim },
+    clip: { name: modelName(info.clip) },
+    devices: ['cpu'],
+  };
+
+  return new Hono()
+    .onError((err, c) => toErrorResponse(err, c, log))
+    .notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404))
+    .get('/health', async (c) => c.json({ status: 'ok' as const, queue: await deps.queue.stats() }))
+    .get('/v1/models', async (c) => c.json({ ...models, queue: await deps.queue.stats() }))
+    .route('/v1/edits', editRoutes(jobs, limit))
+    .route('/v1', toolRoutes(tools, limit))
+    .route('/', webRoutes());
+}
+
+export type AppType = ReturnType<typeof createApp>;

@@ -1,0 +1,107 @@
+/**
+ * Edit jobs as the API sees them: submit (check, store, queue), status, cancel, and result files. Each route calls
+ * exactly one of these methods.
+ */
+import { ApiError, notFound } from './errors.js';
+import { newJobId } from './names.js';
+import { isFull, queueFullError, type JobQueue } from './queue.js';
+import { TERMINAL, type JobFile, type JobState, type JobStatus, type JobStore, type LossPoint } from './store.js';
+import { fileBytes } from './decode.js';
+import type { EditFormBody, EditJsonBody } from './schemas.js';
+import { prepareEdit, submissionOf, type PrepareEnv } from './submission.js';
+
+/** What `GET /v1/edits/:id` returns. */
+export interface EditStatus {
+  readonly id: string;
+  readonly status: JobStatus;
+  readonly prompt: string;
+  readonly step: number;
+  readonly steps: number;
+  readonly attempts: number;
+  readonly history: readonly LossPoint[];
+  readonly error?: JobState['error'];
+  /** URL and step of the latest preview frame while running. */
+  readonly preview?: string;
+  readonly previewStep?: number;
+  /** Result URLs, once done. */
+  readonly results?: { readonly result: string; readonly compare: string; readonly before: string; readonly latent: string };
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export const editUrl = (id: string, file = ''): string => `/v1/edits/${id}${file ? `/${file}` : ''}`;
+
+export class EditJobs {
+  constructor(
+    private readonly store: JobStore,
+    private readonly queue: JobQueue,
+    private readonly env: PrepareEnv,
+  ) {}
+
+  /** Checks a request body, stores the job and queues it. */
+  async submit(body: EditJsonBody | EditFormBody): Promise<{ id: string }> {
+    const stats = await this.queue.stats();
+    if (isFull(stats)) throw queueFullError(stats);
+    const prepared = await prepareEdit(await submissionOf(body, fileBytes), this.env);
+    const id = newJobId();
+    await this.store.create({ id, createdAt: new Date().toISOString(), start: prepared.start, options: prepared.options }, prepared.startFile);
+    try {
+      await this.queue.submit(id);
+    } catch (e) {
+      await this.store.remove(id);
+      throw e;
+    }
+    return { id };
+  }
+
+  async status(id: string): Promise<EditStatus> {
+    const [req, state] = await Promise.all([this.store.request(id), this.store.state(id)]);
+    if (!req || !state) throw notFound(`edit ${id}`);
+    const done = state.status === 'done';
+    return {
+      id,
+      status: state.status,
+      prompt: req.options.prompt,
+      step: state.step,
+      steps: state.steps,
+      attempts: state.attempts,
+      history: state.history,
+      error: state.error,
+      preview: state.previewStep !== undefined && !done ? `${editUrl(id, 'preview.png')}?step=${state.previewStep}` : undefined,
+      previewStep: done ? undefined : state.previewStep,
+      results: done
+        ? {
+            result: editUrl(id, 'result.png'),
+            compare: editUrl(id, 'compare.png'),
+            before: editUrl(id, 'before.png'),
+            latent: editUrl(id, 'latent.npy'),
+          }
+        : undefined,
+      createdAt: req.createdAt,
+      updatedAt: state.updatedAt,
+    };
+  }
+
+  /** Requests cancellation; finished jobs are left as they are. Returns the status after the request. */
+  async cancel(id: string): Promise<EditStatus> {
+    const state = await this.store.state(id);
+    if (!state) throw notFound(`edit ${id}`);
+    if (!TERMINAL.has(state.status)) {
+      await this.store.requestCancel(id);
+      await this.queue.cancel(id);
+    }
+    return this.status(id);
+  }
+
+  /** A result file; 404 until the job is done (or, for the preview, until a frame exists). */
+  async file(id: string, file: JobFile): Promise<Uint8Array> {
+    const state = await this.store.state(id);
+    if (!state) throw notFound(`edit ${id}`);
+    if (file !== 'preview.png' && state.status !== 'done') {
+      throw new ApiError(404, 'not_found', `edit ${id} is ${state.status}; ${file} exists once it is done`);
+    }
+    const bytes = await this.store.readFile(id, file);
+    if (!bytes) throw notFound(`${file} of edit ${id}`);
+    return bytes;
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * `/v1/edits`: submit (202 {id}), status with loss history, Server-Sent Events, result files, cancel.
+ * Each handler validates, calls one `EditJobs` method and returns its result.
+ */
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import type { EditJobs } from '../jobs.js';
+import { checkId } from '../names.js';
+import { editEvents } from '../sse.js';
+import type { JobFile } from '../store.js';
+import { editForm, editJson, oneBody } from '../validate.js';
+
+const CONTENT_TYPES: Readonly<Record<JobFile, string>> = {
+  'result.png': 'image/png',
+  'compare.png': 'image/png',
+  'before.png': 'image/png',
+  'preview.png': 'image/png',
+  'latent.npy': 'application/octet-stream',
+};
+
+/** Finished results never change; previews are replaced every few steps. */
+const RESULT_CACHE = 'private, max-age=86400, immutable';
+const PREVIEW_CACHE = 'no-store';
+
+export function editRoutes(jobs: EditJobs, bodyLimit: MiddlewareHandler) {
+  const file = (name: JobFile) => async (c: Context) => {
+    const id = checkId(c.req.param('id') ?? '');
+    const bytes = await jobs.file(id, name);
+    c.header('Content-Type', CONTENT_TYPES[name]);
+    c.header('Cache-Control', name === 'preview.png' ? PREVIEW_CACHE : RESULT_CACHE);
+    c.header('Content-Disposition', `inline; filename="edit-${id}-${name}"`);
+    return c.body(new Uint8Array(bytes));
+  };
+  return new Hono()
+    .post('/', bodyLimit, editJson, editForm, async (c) => {
+      return c.json(await jobs.submit(oneBody(c.req.valid('json'), c.req.valid('form'))), 202);
+    })
+    .get('/:id', async (c) => c.json(await jobs.status(checkId(c.req.param('id')))))
+    .delete('/:id', async (c) => c.json(await jobs.cancel(checkId(c.req.param('id')))))
+    .get('/:id/events', (c) => editEvents(c, jobs, checkId(c.req.param('id'))))
+    .get('/:id/result.png', file('result.png'))
+    .get('/:id/compare.png', file('compare.png'))
+    .get('/:id/before.png', file('before.png'))
+    .get('/:id/preview.png', file('preview.png'))
+    .get('/:id/latent.npy', file('latent.npy'));
+}

@@ -1,0 +1,98 @@
+/**
+ * Request schemas (zod), one per transport: JSON bodies carry numbers as numbers and files as base64 strings
+ * (a data URL prefix is accepted); multipart forms carry numbers as text and files as uploads. The batch runner
+ * reads JSON lines with the JSON schema, files being paths there. A request that does not match is a 400;
+ * whether its content is usable (decodable image, latent shape, prompt length in tokens) is decided later (422).
+ */
+import { z } from 'zod';
+import { MAX_STEPS } from '../optimize/options.js';
+
+/** Longest prompt accepted, in characters: far above CLIP's 77 tokens, low enough to refuse junk before tokenizing. */
+export const MAX_PROMPT_CHARS = 1000;
+/** Most labels one classify call may score (each is one CLIP text encoding). */
+export const MAX_LABELS = 64;
+/** Largest seed: seeds index a 32-bit generator state (src/random.ts). */
+export const MAX_SEED = 2 ** 32 - 1;
+/** Longest model name (names are file base names). */
+const MAX_NAME_CHARS = 200;
+
+type Num = (s: z.ZodNumber) => z.ZodType<number, unknown>;
+const jsonNum: Num = (s) => s;
+const formNum: Num = (s) => z.string().trim().min(1, 'must not be empty').transform(Number).pipe(s);
+
+const prompt = z.string().trim().min(1, 'the prompt is empty: describe the edit').max(MAX_PROMPT_CHARS);
+const name = z.string().max(MAX_NAME_CHARS);
+
+function editFields(n: Num) {
+  return {
+    prompt,
+    seed: n(z.number().int().min(0).max(MAX_SEED)).optional(),
+    truncation: n(z.number().min(0).max(1)).optional(),
+    steps: n(z.number().int().min(1).max(MAX_STEPS)).optional(),
+    lr: n(z.number().gt(0).max(10)).optional(),
+    l2: n(z.number().min(0).max(1e6)).optional(),
+    id: n(z.number().min(0).max(1e6)).optional(),
+    layers: z.string().max(32).optional(),
+    preprocess: z.enum(['normalized', 'styleclip']).optional(),
+    space: z.enum(['w+', 'w']).optional(),
+    preview_every: n(z.number().int().min(0).max(MAX_STEPS)).optional(),
+    generator: name.optional(),
+    clip: name.optional(),
+  };
+}
+
+/** A file in a JSON body (base64 or data URL) or batch line (a path). */
+const fileText = z.string().min(1);
+const upload = z.instanceof(File);
+
+export const EditJson = z.object({ ...editFields(jsonNum), w_plus: fileText.optional(), image: fileText.optional() }).strict();
+export const EditForm = z.object({ ...editFields(formNum), w_plus: upload.optional(), image: upload.optional() });
+export type EditJsonBody = z.output<typeof EditJson>;
+export type EditFormBody = z.output<typeof EditForm>;
+
+function generateFields(n: Num) {
+  return {
+    seed: n(z.number().int().min(0).max(MAX_SEED)).optional(),
+    truncation: n(z.number().min(0).max(1)).optional(),
+    generator: name.optional(),
+  };
+}
+export const GenerateJson = z
+  .object({ ...generateFields(jsonNum), z: fileText.optional(), w: fileText.optional(), w_plus: fileText.optional() })
+  .strict();
+export const GenerateForm = z.object({
+  ...generateFields(formNum),
+  z: upload.optional(),
+  w: upload.optional(),
+  w_plus: upload.optional(),
+});
+export type GenerateJsonBody = z.output<typeof GenerateJson>;
+export type GenerateFormBody = z.output<typeof GenerateForm>;
+
+const labelList = z.array(prompt).min(1).max(MAX_LABELS);
+/** Repeated form fields arrive as an array, a single one as a string. */
+const formList = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]));
+
+export const ClassifyJson = z.object({ image: fileText, labels: labelList, clip: name.optional() }).strict();
+export const ClassifyForm = z.object({ image: upload, labels: formList.pipe(labelList), clip: name.optional() });
+
+export const EmbedJson = z
+  .object({ texts: labelList.optional(), images: z.array(fileText).min(1).max(MAX_LABELS).optional(), clip: name.optional() })
+  .strict();
+export const EmbedForm = z.object({
+  texts: formList.pipe(labelList).optional(),
+  images: z.union([upload, z.array(upload).min(1).max(MAX_LABELS)]).transform((v) => (Array.isArray(v) ? v : [v])).optional(),
+  clip: name.optional(),
+});
+
+/** One line of a batch jobs file: the API's JSON fields, files as paths, plus an optional output name. */
+export const BatchLine = EditJson.extend({ name: name.optional() });
+export type BatchLineBody = z.output<typeof BatchLine>;
+
+/** A readable one-line summary of a zod failure: `field: message; field: message`. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.length ? i.path.join('.') : 'body'}: ${i.message}`)
+    .join('; ');
+}

@@ -1,0 +1,58 @@
+/**
+ * What the HTTP API, the queue workers and the batch runner need from the library, as interfaces. The app takes
+ * them by injection (`createApp({ editor, generator, clip, ... })`); `wiring.ts` builds the real ones from model
+ * files for `styleclip serve`, `styleclip worker` and `styleclip batch`.
+ */
+import type { HostTensor } from '../engine/tensor.js';
+import type { RgbImage } from '../io/image.js';
+import type { EditHooks, EditOptions, EditResult, EditStart, RgbFrame } from '../optimize/types.js';
+
+/** What a loaded editor reports about its models (the shape of `Editor.info()`). */
+export interface EditorInfo {
+  readonly resolution: number;
+  /** Rows of a W+ latent. */
+  readonly nLatent: number;
+  /** Dimension of w. */
+  readonly styleDim: number;
+  /** Generator model: a name or the path it was loaded from. */
+  readonly generator: string;
+  /** CLIP model: a name or the path it was loaded from. */
+  readonly clip: string;
+}
+
+/** The text-guided editor (`src/optimize/editor.ts` `Editor`), minus its static `load`. */
+export interface EditService {
+  info(): EditorInfo;
+  edit(start: EditStart, options: EditOptions, hooks?: EditHooks): Promise<EditResult>;
+  dispose(): void | Promise<void>;
+}
+
+/** Where a generated image comes from: a seed (z ~ N(0,1) from it), or a z / w / w+ latent. */
+export type GenerateStart =
+  | { readonly kind: 'seed'; readonly seed: number; readonly truncation: number }
+  | { readonly kind: 'z'; readonly latent: HostTensor; readonly truncation: number }
+  | { readonly kind: 'w' | 'w+'; readonly latent: HostTensor };
+
+/** StyleGAN2 synthesis for `POST /v1/generate`. */
+export interface GenerateService {
+  generate(start: GenerateStart): Promise<RgbFrame>;
+}
+
+/** CLIP for `POST /v1/classify` and `POST /v1/embed`. */
+export interface ClipService {
+  /** Softmax over `labels` of CLIP's logits for one image. */
+  classify(image: RgbImage, labels: readonly string[]): Promise<number[]>;
+  /** Unnormalised CLIP image embeddings, one row per image. */
+  embedImages(images: readonly RgbImage[]): Promise<number[][]>;
+  /** Unnormalised CLIP text embeddings, one row per text. */
+  embedTexts(texts: readonly string[]): Promise<number[][]>;
+}
+
+/**
+ * Checks that a prompt fits CLIP's context (77 tokens) before a job is queued, so the client gets a 422 at once
+ * instead of a failed job later. `ClipTokenizer` satisfies it: `tokenize` throws an `InputError` when a text is
+ * too long.
+ */
+export interface PromptTokenizer {
+  tokenize(texts: string[], options?: { truncate?: boolean }): unknown;
+}

@@ -1,0 +1,53 @@
+/**
+ * `GET /v1/edits/:id/events`: Server-Sent Events (https://html.spec.whatwg.org/multipage/server-sent-events.html)
+ * built from the job's stored state, so they work the same whether the job runs in this process or on a worker on
+ * another machine. Events:
+ *   status    {id, status, step, steps, attempts}       whenever the status changes (first event: the current one)
+ *   progress  {step, steps, lr, loss, clipLoss, l2Loss, idLoss}   once per completed step
+ *   preview   {step, url}                               a new preview frame (a URL of a PNG)
+ *   done | failed | cancelled   the final status (as GET /v1/edits/:id), then the stream ends
+ * A restarted job (after a crash or shutdown) sends a status event and its progress from step 1 again.
+ */
+import type { Context } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import type { EditJobs } from './jobs.js';
+import { TERMINAL } from './store.js';
+
+/** How often the state is re-read (ms); the runner writes it at most every 250 ms (runner.ts STATE_FLUSH_MS). */
+export const SSE_POLL_MS = 200;
+/** A comment line this often (ms) keeps proxies from closing an idle stream (nginx's default timeout is 60 s). */
+export const SSE_HEARTBEAT_MS = 15_000;
+
+export async function editEvents(c: Context, jobs: EditJobs, id: string): Promise<Response> {
+  await jobs.status(id);
+  return streamSSE(c, async (stream) => {
+    let sentSteps = 0;
+    let lastStatus = '';
+    let lastPreview = '';
+    let lastBeat = Date.now();
+    const send = (event: string, data: unknown): Promise<void> => stream.writeSSE({ event, data: JSON.stringify(data) });
+    while (!stream.aborted) {
+      const s = await jobs.status(id);
+      if (s.status !== lastStatus || s.history.length < sentSteps) {
+        if (s.history.length < sentSteps) sentSteps = 0;
+        lastStatus = s.status;
+        await send('status', { id, status: s.status, step: s.step, steps: s.steps, attempts: s.attempts });
+      }
+      for (const h of s.history.slice(sentSteps)) await send('progress', { ...h, steps: s.steps });
+      sentSteps = s.history.length;
+      if (s.preview && s.preview !== lastPreview) {
+        lastPreview = s.preview;
+        await send('preview', { step: s.previewStep, url: s.preview });
+      }
+      if (TERMINAL.has(s.status)) {
+        await send(s.status, s);
+        return;
+      }
+      if (Date.now() - lastBeat >= SSE_HEARTBEAT_MS) {
+        await stream.write(': keep-alive\n\n');
+        lastBeat = Date.now();
+      }
+      await stream.sleep(SSE_POLL_MS);
+    }
+  });
+}

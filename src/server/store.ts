@@ -1,0 +1,185 @@
+/**
+ * The job store: one directory per edit under `<root>/edits/<id>/`, shared by the API, queue workers on any number
+ * of machines (a shared directory) and the batch runner. Every file is written atomically (temp sibling + rename),
+ * so a reader never sees half a file and a restart loses nothing that finished.
+ *
+ *   request.json   what was asked (prompt, resolved options, where the latent starts)
+ *   start.npy      the uploaded W+ latent, [1, n_latent, dim] float32      (start kind 'w+')
+ *   start.png      the uploaded photo, re-encoded after validation          (start kind 'image')
+ *   state.json     status, loss history, error; written last on creation, so a directory without it is debris
+ *   preview.png    the latest preview frame while running
+ *   before.png, result.png, compare.png, latent.npy   results, all written before the state turns 'done'
+ *   cancel         marker: cancellation was requested (seen by whichever worker runs the job)
+ */
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../io/atomic.js';
+import type { EditOptions } from '../optimize/types.js';
+import { checkId } from './names.js';
+
+export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+
+export const TERMINAL: ReadonlySet<JobStatus> = new Set(['done', 'failed', 'cancelled']);
+
+/** Where an edit starts; latents and photos live in the job directory (`start.npy` / `start.png`). */
+export type StoredStart =
+  | { readonly kind: 'seed'; readonly seed: number; readonly truncation: number }
+  | { readonly kind: 'w+' }
+  | { readonly kind: 'image' };
+
+export interface JobRequest {
+  readonly id: string;
+  readonly createdAt: string;
+  readonly start: StoredStart;
+  readonly options: EditOptions;
+  /** Batch jobs: the job's name from the jobs file. */
+  readonly name?: string;
+  /** Batch jobs: SHA-256 of the jobs-file line, so a changed line runs again instead of being skipped. */
+  readonly source?: string;
+}
+
+/** One optimisation step's losses (EditProgress without the preview). */
+export interface LossPoint {
+  readonly step: number;
+  readonly lr: number;
+  readonly loss: number;
+  readonly clipLoss: number;
+  readonly l2Loss: number;
+  readonly idLoss: number;
+}
+
+export interface JobState {
+  readonly status: JobStatus;
+  readonly step: number;
+  readonly steps: number;
+  readonly history: readonly LossPoint[];
+  /** Step of the frame in preview.png, when there is one. */
+  readonly previewStep?: number;
+  readonly error?: { readonly code: 'invalid_input' | 'internal'; readonly message: string };
+  /** How many times a worker started the job (restarts after a crash or shutdown count). */
+  readonly attempts: number;
+  /** `host:pid` of the worker that ran (or runs) it. */
+  readonly worker?: string;
+  readonly updatedAt: string;
+}
+
+/** Files the API may serve from a job directory. */
+export const JOB_FILES = ['result.png', 'compare.png', 'before.png', 'latent.npy', 'preview.png'] as const;
+export type JobFile = (typeof JOB_FILES)[number];
+
+const EDITS_DIR = 'edits';
+const REQUEST = 'request.json';
+const STATE = 'state.json';
+const CANCEL = 'cancel';
+
+export function initialState(steps: number): JobState {
+  return { status: 'queued', step: 0, steps, history: [], attempts: 0, updatedAt: new Date().toISOString() };
+}
+
+async function readJson<T>(path: string): Promise<T | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  return JSON.parse(text) as T;
+}
+
+export class JobStore {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+
+  async init(): Promise<this> {
+    await mkdir(join(this.root, EDITS_DIR), { recursive: true });
+    return this;
+  }
+
+  /** The job's directory; `id` is checked so no name can leave the store. */
+  dir(id: string): string {
+    return join(this.root, EDITS_DIR, checkId(id));
+  }
+
+  path(id: string, file: JobFile | 'start.npy' | 'start.png'): string {
+    return join(this.dir(id), file);
+  }
+
+  /** Creates a job: start file, request, then the queued state (which makes the job visible). Fails if `id` exists. */
+  async create(request: JobRequest, startFile?: { name: 'start.npy' | 'start.png'; bytes: Uint8Array }): Promise<void> {
+    const dir = this.dir(request.id);
+    await mkdir(dir, { recursive: false });
+    try {
+      if (startFile) await writeFileAtomic(join(dir, startFile.name), startFile.bytes);
+      await writeFileAtomic(join(dir, REQUEST), JSON.stringify(request));
+      await this.writeState(request.id, initialState(request.options.steps));
+    } catch (e) {
+      await rm(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  request(id: string): Promise<JobRequest | undefined> {
+    return readJson<JobRequest>(join(this.dir(id), REQUEST));
+  }
+
+  state(id: string): Promise<JobState | undefined> {
+    return readJson<JobState>(join(this.dir(id), STATE));
+  }
+
+  async writeState(id: string, state: JobState): Promise<void> {
+    await writeFileAtomic(join(this.dir(id), STATE), JSON.stringify(state));
+  }
+
+  async writeFile(id: string, file: JobFile, bytes: Uint8Array): Promise<void> {
+    await writeFileAtomic(this.path(id, file), bytes);
+  }
+
+  /** A result file's bytes, or undefined when it does not exist (yet). */
+  async readFile(id: string, file: JobFile | 'start.npy'): Promise<Uint8Array | undefined> {
+    try {
+      return await readFile(this.path(id, file));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+  }
+
+  async requestCancel(id: string): Promise<void> {
+    await writeFile(join(this.dir(id), CANCEL), '');
+  }
+
+  async cancelRequested(id: string): Promise<boolean> {
+    try {
+      await stat(join(this.dir(id), CANCEL));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Makes a job runnable again (after a failure or cancellation): clears the cancel marker and the state. */
+  async reset(id: string, steps: number): Promise<void> {
+    await rm(join(this.dir(id), CANCEL), { force: true });
+    await this.writeState(id, initialState(steps));
+  }
+
+  async remove(id: string): Promise<void> {
+    await rm(this.dir(id), { recursive: true, force: true });
+  }
+
+  /** Ids of complete jobs (those with a state), oldest first by creation time. */
+  async list(): Promise<string[]> {
+    const names = await readdir(join(this.root, EDITS_DIR));
+    const jobs: { id: string; at: string }[] = [];
+    for (const name of names) {
+      if (name.startsWith('.')) continue;
+      const req = await this.request(name).catch(() => undefined);
+      if (req && (await this.state(name).catch(() => undefined))) jobs.push({ id: name, at: req.createdAt });
+    }
+    return jobs.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0)).map((j) => j.id);
+  }
+}

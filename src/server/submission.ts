@@ -1,0 +1,114 @@
+/**
+ * From a validated request body (API JSON, multipart form, or a batch line) to what a job stores: the start of
+ * the latent (seed, W+ `.npy`, or photo, decoded and checked now), the fully resolved edit options, and the
+ * models it names. Every check that can fail for a user's reason happens here, before anything is queued.
+ */
+import { InputError } from '../errors.js';
+import { encodeNpy } from '../io/npy.js';
+import { DEFAULT_TRUNCATION, parseLayers, resolveEditOptions } from '../optimize/options.js';
+import type { EditOptions } from '../optimize/types.js';
+import { decodeImage, decodeLatent } from './decode.js';
+import { ApiError } from './errors.js';
+import { encodePng } from './images.js';
+import { checkName, modelName } from './names.js';
+import type { EditJsonBody, EditFormBody } from './schemas.js';
+import type { EditorInfo, PromptTokenizer } from './services.js';
+import type { StoredStart } from './store.js';
+
+export type SubmittedStart =
+  | { readonly kind: 'seed'; readonly seed: number; readonly truncation?: number }
+  | { readonly kind: 'w+' | 'image'; readonly bytes: Uint8Array };
+
+export interface EditSubmission {
+  readonly prompt: string;
+  readonly start: SubmittedStart;
+  readonly options: Partial<Omit<EditOptions, 'prompt'>>;
+  readonly generator?: string;
+  readonly clip?: string;
+}
+
+export interface PreparedEdit {
+  readonly start: StoredStart;
+  readonly options: EditOptions;
+  readonly startFile?: { readonly name: 'start.npy' | 'start.png'; readonly bytes: Uint8Array };
+}
+
+export interface PrepareEnv {
+  readonly info: EditorInfo;
+  readonly tokenizer?: PromptTokenizer;
+  /** Largest photo accepted, in pixels. */
+  readonly maxPixels: number;
+  /** Preview frame interval when the request does not give one. */
+  readonly previewEvery: number;
+}
+
+type FileReader = (value: string | File, field: string) => Promise<Uint8Array>;
+
+/** Normalises a body from any transport; `read` turns a file field into bytes (base64, upload, or batch path). */
+export async function submissionOf(body: EditJsonBody | EditFormBody, read: FileReader): Promise<EditSubmission> {
+  const given = [body.seed !== undefined && 'seed', body.w_plus !== undefined && 'w_plus', body.image !== undefined && 'image'];
+  const starts = given.filter((g): g is string => g !== false);
+  if (starts.length !== 1) {
+    throw new ApiError(
+      400,
+      'invalid_request',
+      `give exactly one starting point: seed, w_plus (.npy) or image (photo); got ${starts.length ? starts.join(' and ') : 'none'}`,
+    );
+  }
+  const start: SubmittedStart =
+    body.seed !== undefined
+      ? { kind: 'seed', seed: body.seed, truncation: body.truncation }
+      : body.w_plus !== undefined
+        ? { kind: 'w+', bytes: await read(body.w_plus, 'w_plus') }
+        : { kind: 'image', bytes: await read(body.image as string | File, 'image') };
+  return {
+    prompt: body.prompt,
+    start,
+    options: {
+      steps: body.steps,
+      lr: body.lr,
+      l2: body.l2,
+      id: body.id,
+      layers: body.layers === undefined ? undefined : parseLayers(body.layers),
+      preprocess: body.preprocess,
+      space: body.space,
+      previewEvery: body.preview_every,
+    },
+    generator: body.generator,
+    clip: body.clip,
+  };
+}
+
+/** Refuses a model name the server has not loaded: 400 for an unsafe name, 404 for an unknown one. */
+export function checkModel(kind: 'generator' | 'clip', requested: string | undefined, loaded: string): void {
+  if (requested === undefined) return;
+  checkName(`${kind} model name`, requested);
+  if (requested !== modelName(loaded)) {
+    throw new ApiError(404, 'unknown_model', `${kind} model '${requested}' is not loaded; GET /v1/models lists what is`);
+  }
+}
+
+export async function prepareEdit(sub: EditSubmission, env: PrepareEnv): Promise<PreparedEdit> {
+  const { info } = env;
+  checkModel('generator', sub.generator, info.generator);
+  checkModel('clip', sub.clip, info.clip);
+  const options = resolveEditOptions({ previewEvery: env.previewEvery, ...stripUndefined(sub.options), prompt: sub.prompt });
+  if (options.layers && options.layers[1] >= info.nLatent) {
+    throw new InputError(`layers ${options.layers.join('-')} are outside this generator's W+ rows 0-${info.nLatent - 1}`);
+  }
+  env.tokenizer?.tokenize([options.prompt]);
+  const s = sub.start;
+  if (s.kind === 'seed') {
+    return { start: { kind: 'seed', seed: s.seed, truncation: s.truncation ?? DEFAULT_TRUNCATION }, options };
+  }
+  if (s.kind === 'w+') {
+    const latent = decodeLatent(s.bytes, 'w+', info, 'w_plus');
+    return { start: { kind: 'w+' }, options, startFile: { name: 'start.npy', bytes: encodeNpy(latent) } };
+  }
+  const img = await decodeImage(s.bytes, env.maxPixels);
+  return { start: { kind: 'image' }, options, startFile: { name: 'start.png', bytes: await encodePng(img) } };
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,51 @@
+/**
+ * Request validation through Hono's validator (@hono/zod-validator): a body may be JSON or multipart, so each
+ * endpoint registers one validator per transport; the one whose content type does not match yields `undefined`
+ * and the route takes whichever body is present (`oneBody`). Failures are 400s in the API's error format.
+ */
+import { zValidator } from '@hono/zod-validator';
+import type { z } from 'zod';
+import { ApiError } from './errors.js';
+import {
+  ClassifyForm,
+  ClassifyJson,
+  EditForm,
+  EditJson,
+  EmbedForm,
+  EmbedJson,
+  GenerateForm,
+  GenerateJson,
+  describeIssues,
+} from './schemas.js';
+
+const isEmptyObject = (v: unknown): boolean =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0;
+
+/** Hono's validator hands an empty object to a target whose content type did not match: treat it as absent. */
+const absentWhenEmpty = {
+  validationFunction: (schema: z.ZodType, value: unknown) =>
+    isEmptyObject(value) ? { success: true as const, data: undefined } : schema.safeParse(value),
+};
+
+function hook(result: { success: boolean; error?: unknown }): void {
+  if (!result.success) throw new ApiError(400, 'invalid_request', describeIssues(result.error as z.ZodError));
+}
+
+/** One validator per endpoint and transport (`application/json`, `multipart/form-data`). */
+export const editJson = zValidator('json', EditJson.optional(), hook, absentWhenEmpty);
+export const editForm = zValidator('form', EditForm.optional(), hook, absentWhenEmpty);
+export const generateJson = zValidator('json', GenerateJson.optional(), hook, absentWhenEmpty);
+export const generateForm = zValidator('form', GenerateForm.optional(), hook, absentWhenEmpty);
+export const classifyJson = zValidator('json', ClassifyJson.optional(), hook, absentWhenEmpty);
+export const classifyForm = zValidator('form', ClassifyForm.optional(), hook, absentWhenEmpty);
+export const embedJson = zValidator('json', EmbedJson.optional(), hook, absentWhenEmpty);
+export const embedForm = zValidator('form', EmbedForm.optional(), hook, absentWhenEmpty);
+
+/** The body that was sent, from whichever transport; a 400 when there is none. */
+export function oneBody<J, F>(json: J | undefined, form: F | undefined): J | F {
+  const body = json ?? form;
+  if (body === undefined) {
+    throw new ApiError(400, 'invalid_request', 'send a JSON object (application/json) or a multipart/form-data body');
+  }
+  return body;
+}

@@ -1,0 +1,151 @@
+// styleclip web form: posts the edit as multipart/form-data to /v1/edits, then follows its Server-Sent Events
+// (/v1/edits/:id/events) to show progress, preview frames and the before/after result. Plain ES2022, no build step.
+
+const $ = (id) => document.getElementById(id);
+const form = $('edit-form');
+const ui = {
+  submit: $('submit'),
+  cancel: $('cancel'),
+  error: $('error'),
+  run: $('run'),
+  progress: $('progress'),
+  status: $('status'),
+  before: $('before'),
+  current: $('current'),
+  currentCaption: $('current-caption'),
+  downloads: $('downloads'),
+};
+let events = null;
+let jobId = null;
+
+for (const name of ['l2', 'steps', 'id']) {
+  const input = $(name);
+  const out = $(`${name}-out`);
+  input.addEventListener('input', () => (out.value = input.value));
+  out.value = input.value;
+}
+
+for (const radio of form.elements.start) {
+  radio.addEventListener('change', () => {
+    const photo = form.elements.start.value === 'image';
+    $('seed-field').hidden = photo;
+    $('image-field').hidden = !photo;
+  });
+}
+
+$('image').addEventListener('change', () => {
+  const file = $('image').files[0];
+  if (file) showImage(ui.before, URL.createObjectURL(file));
+});
+
+function showImage(img, src) {
+  img.src = src;
+  img.hidden = false;
+}
+
+function showError(message) {
+  ui.error.textContent = message;
+  ui.error.hidden = false;
+}
+
+function setRunning(running) {
+  ui.submit.disabled = running;
+  ui.cancel.hidden = !running;
+}
+
+function fmt(x) {
+  return Number(x).toFixed(4);
+}
+
+function buildBody() {
+  const body = new FormData();
+  const prompt = $('prompt').value.trim();
+  if (!prompt) throw new Error('Type a prompt: describe the change you want.');
+  body.set('prompt', prompt);
+  for (const name of ['l2', 'steps', 'id']) body.set(name, $(name).value);
+  if (form.elements.start.value === 'image') {
+    const file = $('image').files[0];
+    if (!file) throw new Error('Choose a photo, or start from a seed.');
+    body.set('image', file);
+  } else {
+    body.set('seed', $('seed').value || '0');
+  }
+  return body;
+}
+
+form.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  ui.error.hidden = true;
+  let body;
+  try {
+    body = buildBody();
+  } catch (e) {
+    showError(e.message);
+    return;
+  }
+  setRunning(true);
+  ui.downloads.hidden = true;
+  ui.current.hidden = true;
+  if (form.elements.start.value !== 'image') ui.before.hidden = true;
+  ui.progress.value = 0;
+  ui.status.textContent = 'Submitting…';
+  ui.run.hidden = false;
+  try {
+    const res = await fetch('/v1/edits', { method: 'POST', body });
+    const json = await res.json();
+    if (!res.ok) throw new Error(json.error ? json.error.message : `HTTP ${res.status}`);
+    follow(json.id);
+  } catch (e) {
+    setRunning(false);
+    ui.status.textContent = 'Not started.';
+    showError(e.message);
+  }
+});
+
+ui.cancel.addEventListener('click', async () => {
+  if (jobId) await fetch(`/v1/edits/${jobId}`, { method: 'DELETE' });
+});
+
+function follow(id) {
+  jobId = id;
+  if (events) events.close();
+  events = new EventSource(`/v1/edits/${id}/events`);
+  const on = (name, fn) => events.addEventListener(name, (e) => fn(JSON.parse(e.data)));
+  on('status', (s) => {
+    ui.status.textContent = s.status === 'queued' ? 'Queued…' : `Running (step ${s.step} of ${s.steps})…`;
+  });
+  on('progress', (p) => {
+    ui.progress.value = p.step / p.steps;
+    ui.status.textContent = `Step ${p.step} of ${p.steps} — loss ${fmt(p.loss)} (CLIP ${fmt(p.clipLoss)}, L2 ${fmt(p.l2Loss)})`;
+  });
+  on('preview', (p) => {
+    showImage(ui.current, p.url);
+    ui.currentCaption.textContent = `Step ${p.step}`;
+  });
+  on('done', (s) => finish(s));
+  on('failed', (s) => finish(s));
+  on('cancelled', (s) => finish(s));
+}
+
+function finish(s) {
+  events.close();
+  events = null;
+  setRunning(false);
+  if (s.status === 'done') {
+    ui.progress.value = 1;
+    const last = s.history[s.history.length - 1];
+    ui.status.textContent = `Done: ${s.steps} steps${last ? `, final loss ${fmt(last.loss)}` : ''}.`;
+    showImage(ui.before, s.results.before);
+    showImage(ui.current, s.results.result);
+    ui.currentCaption.textContent = 'After';
+    $('dl-result').href = s.results.result;
+    $('dl-compare').href = s.results.compare;
+    $('dl-latent').href = s.results.latent;
+    ui.downloads.hidden = false;
+  } else if (s.status === 'failed') {
+    ui.status.textContent = 'Failed.';
+    showError(s.error ? s.error.message : 'The edit failed.');
+  } else {
+    ui.status.textContent = 'Cancelled.';
+  }
+}
