@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostTensor } from '../../src/engine/tensor.js';
-import { Generator, broadcastW, truncate } from '../../src/generator/index.js';
+import { Generator, broadcastW, loadGeneratorWeights, truncate } from '../../src/generator/index.js';
 import { readNpy } from '../../src/io/npy.js';
 import { fixture, maxAbsDiff } from '../helpers/shared.js';
 
@@ -60,3 +60,22 @@ for (const file of ['stylegan2_tiny.pt', 'stylegan2_tiny.legacy.pt']) {
     });
   });
 }
+
+describe('mean latent without latent_avg', () => {
+  it('averages f(z) over the seeded sample: close to the checkpoint latent_avg (a sample mean of the same kind)', async () => {
+    const { config, weights } = await loadGeneratorWeights(fixture('stylegan2_tiny.pt'));
+    const avg = weights.get('latent_avg')!;
+    weights.delete('latent_avg');
+    const gen = Generator.fromWeights(weights, config);
+    try {
+      expect(gen.latentAvg).toBeUndefined();
+      const mean = await gen.meanLatent();
+      expect([...(await gen.meanLatent()).data]).toEqual([...mean.data]);
+      const { maxAbs, maxRef } = maxAbsDiff(mean.data as Float32Array, avg.data as Float32Array);
+      // Two 4096-sample means differ by sampling error only (a few % of the largest component).
+      expect(maxAbs).toBeLessThanOrEqual(0.05 * maxRef);
+    } finally {
+      await gen.dispose();
+    }
+  });
+});
