@@ -1,0 +1,104 @@
+/**
+ * The one graph an edit step runs (StyleCLIP latent optimisation, Patashnik et al. 2021, sec. 4, eq. 1):
+ *
+ *   latent --(w: broadcast to every layer)--> w+ --G--> image [1,3,R,R] --resample to 224--> CLIP image encoder
+ *     --> D_CLIP against the prompt's unit text embedding;  + l2 * ||latent - latent0||^2  + id * (1 - cos ID)
+ *
+ * and the gradient of the total w.r.t. the latent, so each optimisation step is a single onnxruntime call returning
+ * the loss terms, the image (for previews) and d loss / d latent. Loss weights and the text embedding are graph
+ * inputs, so one session serves every prompt and weighting with the same structure.
+ */
+import { Graph, Value } from '../engine/graph.js';
+import { grad } from '../engine/grad.js';
+import { expand, reshape } from '../engine/ops_shape.js';
+import { add, mul } from '../engine/ops_math.js';
+import { clipInput } from '../clip/preprocess_graph.js';
+import type { Clip } from '../clip/model.js';
+import { buildSynthesis, constNoise, noiseShapes, type Generator } from '../generator/index.js';
+import { clipLoss, identityLoss, l2Loss } from './losses.js';
+import type { ClipPreprocessMode, LatentSpace, NoiseMode } from './types.js';
+
+/** A face-recognition network that can be embedded in a graph (src/faces supplies them). */
+export interface IdentityModel {
+  readonly name: string;
+  /** Adds the embedding of `image` [N,3,H,W] in [-1,1] (any size; the model crops/resizes) into `g`: [N, D]. */
+  buildEmbedding(g: Graph, image: Value): Value;
+}
+
+export interface EditGraphSpec {
+  readonly space: LatentSpace;
+  readonly preprocess: ClipPreprocessMode;
+  readonly noise: NoiseMode;
+  /** Present when the identity term is on. */
+  readonly identity?: IdentityModel;
+}
+
+/** Graph input and output names. */
+export const EDIT_IO = Object.freeze({
+  latent: 'latent',
+  latent0: 'latent0',
+  text: 'text_unit',
+  l2Weight: 'l2_weight',
+  idWeight: 'id_weight',
+  idRef: 'id_ref_unit',
+  loss: 'loss',
+  clipLoss: 'clip_loss',
+  l2Loss: 'l2_loss',
+  idLoss: 'id_loss',
+  grad: 'grad',
+  image: 'image',
+  idEmbedding: 'id_embedding',
+});
+
+export const noiseInputName = (i: number): string => `noise_${i}`;
+
+/** Shape of the optimised latent: [1, L, D] in w+, [1, D] in w. */
+export function latentShape(space: LatentSpace, nLatent: number, dim: number): number[] {
+  return space === 'w+' ? [1, nLatent, dim] : [1, dim];
+}
+
+/** Builds the edit-step graph for a batch of one image. */
+export function buildEditGraph(generator: Generator, clip: Clip, spec: EditGraphSpec, idDim = 0): Graph {
+  const g = new Graph('styleclip_edit_step');
+  const { nLatent, styleDim } = generator;
+  const shape = latentShape(spec.space, nLatent, styleDim);
+  const latent = g.input(EDIT_IO.latent, 'float32', shape);
+  const latent0 = g.input(EDIT_IO.latent0, 'float32', shape);
+  const text = g.input(EDIT_IO.text, 'float32', [1, clip.config.embedDim]);
+  const l2Weight = g.input(EDIT_IO.l2Weight, 'float32', []);
+
+  const wPlus = spec.space === 'w+' ? latent : expand(reshape(latent, [1, 1, styleDim]), [1, nLatent, styleDim]); // [1,L,D]
+  const noise =
+    spec.noise === 'const'
+      ? constNoise(g, generator.weights, generator.config)
+      : noiseShapes(generator.config, 1).map((s, i) => g.input(noiseInputName(i), 'float32', s));
+  const image = buildSynthesis(g, wPlus, generator.weights, generator.config, noise); // [1,3,R,R]
+  const pixels = clipInput(image, { mode: spec.preprocess, resample: 'avgpool' }); // [1,3,224,224]
+  const cLoss = clipLoss(clip.imageEncoder(g, pixels), text, clip.config.logitScale); // []
+  const l2 = l2Loss(latent, latent0); // []
+  let total = add(cLoss, mul(l2, l2Weight));
+
+  g.output(cLoss, EDIT_IO.clipLoss);
+  g.output(l2, EDIT_IO.l2Loss);
+  if (spec.identity) {
+    const idRef = g.input(EDIT_IO.idRef, 'float32', [1, idDim]);
+    const idWeight = g.input(EDIT_IO.idWeight, 'float32', []);
+    const emb = spec.identity.buildEmbedding(g, image); // [1,Did]
+    const idLoss = identityLoss(emb, idRef);
+    total = add(total, mul(idLoss, idWeight));
+    g.output(idLoss, EDIT_IO.idLoss);
+  }
+  const [dLatent] = grad(total, [latent]);
+  g.output(total, EDIT_IO.loss);
+  g.output(dLatent, EDIT_IO.grad);
+  g.output(image, EDIT_IO.image);
+  return g;
+}
+
+/** A graph mapping an image [1,3,R,R] to its identity embedding [1,D] (the reference for the identity term). */
+export function buildIdentityGraph(identity: IdentityModel, resolution: number): Graph {
+  const g = new Graph('identity_reference');
+  const image = g.input(EDIT_IO.image, 'float32', [1, 3, resolution, resolution]);
+  g.output(identity.buildEmbedding(g, image), EDIT_IO.idEmbedding);
+  return g;
+}

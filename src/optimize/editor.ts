@@ -1,0 +1,209 @@
+/**
+ * The edit loop (StyleCLIP latent optimisation, Patashnik et al. 2021, sec. 4; run_optimization.py): Adam on the
+ * latent with the cosine learning-rate ramp, one engine call per step (edit_graph.ts) returning the loss terms and the
+ * gradient. `Editor` holds the generator, CLIP, the tokenizer and the step sessions, and is reused across edits.
+ */
+import { SessionCache, type SessionOptions } from '../engine/session.js';
+import type { HostTensor } from '../engine/tensor.js';
+import { InputError } from '../errors.js';
+import { Clip } from '../clip/model.js';
+import { ClipTokenizer } from '../clip/tokenizer.js';
+import { Generator, broadcastW, checkLatent, sampleNoise, sampleZ, truncate, noiseShapes } from '../generator/index.js';
+import { tensorToRgb } from '../io/image.js';
+import { Adam } from './adam.js';
+import { EDIT_IO, buildEditGraph, buildIdentityGraph, latentShape, noiseInputName, type IdentityModel } from './edit_graph.js';
+import { resolveEditOptions } from './options.js';
+import { styleclipLr } from './schedule.js';
+import type { EditHooks, EditOptions, EditProgress, EditResult, EditStart, RgbFrame } from './types.js';
+
+export interface EditorSources {
+  /** Generator checkpoint path. */
+  readonly generator: string;
+  /** CLIP checkpoint path. */
+  readonly clip: string;
+  /** CLIP BPE merges file. */
+  readonly vocab: string;
+  /** Identity network for the id term (optional; edits with id > 0 need it). */
+  readonly identity?: IdentityModel;
+}
+
+export interface EditorInfo {
+  /** Generator model: the path (or name) it was loaded from. */
+  readonly generator: string;
+  /** CLIP model: the path (or name) it was loaded from. */
+  readonly clip: string;
+  readonly resolution: number;
+  readonly nLatent: number;
+  readonly styleDim: number;
+  readonly clipEmbedDim: number;
+  readonly identity?: string;
+}
+
+/** Thrown when an edit's AbortSignal fires; nothing is written. */
+export class EditCancelled extends Error {
+  override name = 'EditCancelled';
+}
+
+const toFrame = (image: HostTensor): RgbFrame => tensorToRgb(image, 0, '[-1,1]');
+
+export class Editor {
+  private readonly sessions: SessionCache;
+
+  constructor(
+    readonly generator: Generator,
+    readonly clip: Clip,
+    readonly tokenizer: ClipTokenizer,
+    readonly identity?: IdentityModel,
+    sessionOptions: SessionOptions = {},
+    /** Where the models came from, for `info()`. */
+    readonly sources: { readonly generator: string; readonly clip: string } = { generator: 'in-memory', clip: 'in-memory' },
+  ) {
+    this.sessions = new SessionCache(sessionOptions);
+  }
+
+  static async load(src: EditorSources, opts: SessionOptions = {}): Promise<Editor> {
+    const [generator, clip, tokenizer] = await Promise.all([
+      Generator.load(src.generator, opts),
+      Clip.load(src.clip, opts),
+      ClipTokenizer.load(src.vocab),
+    ]);
+    return new Editor(generator, clip, tokenizer, src.identity, opts, { generator: src.generator, clip: src.clip });
+  }
+
+  info(): EditorInfo {
+    return {
+      generator: this.sources.generator,
+      clip: this.sources.clip,
+      resolution: this.generator.config.resolution,
+      nLatent: this.generator.nLatent,
+      styleDim: this.generator.styleDim,
+      clipEmbedDim: this.clip.config.embedDim,
+      identity: this.identity?.name,
+    };
+  }
+
+  /** The starting latent as w+ [1, L, D] (or w [1, D] for space w). */
+  async startLatent(start: EditStart, space: EditOptions['space']): Promise<HostTensor> {
+    const { nLatent, styleDim } = this.generator;
+    if (start.kind === 'seed') {
+      const w = truncate(await this.generator.map(sampleZ(start.seed, 1, styleDim)), await this.generator.meanLatent(), start.truncation);
+      return space === 'w' ? w : broadcastW(w, nLatent);
+    }
+    if (start.kind === 'w') {
+      const w = firstRow(checkLatent(start.latent, 'w', styleDim, nLatent, 'start latent'));
+      return space === 'w' ? w : broadcastW(w, nLatent);
+    }
+    if (start.kind === 'w+') {
+      if (space === 'w') throw new InputError("a w+ start cannot be optimised in space 'w'; use --space w+ or start from a seed or a w latent");
+      return firstRow(checkLatent(start.latent, 'w+', styleDim, nLatent, 'start latent'));
+    }
+    throw new InputError('editing a photo needs it projected first: run `styleclip project` and pass the latent with --w-plus');
+  }
+
+  /** Unit text embedding of the prompt [1, D]. */
+  async textEmbedding(prompt: string): Promise<HostTensor> {
+    const e = await this.clip.encodeText(this.tokenizer.tokenize([prompt]));
+    const d = e.data as Float32Array;
+    const norm = Math.hypot(...d);
+    return { dtype: 'float32', shape: [1, d.length], data: d.map((v) => v / norm) };
+  }
+
+  /** Runs the optimisation. Throws `EditCancelled` when `hooks.signal` aborts. */
+  async edit(start: EditStart, partial: Partial<EditOptions> & { prompt: string }, hooks: EditHooks = {}): Promise<EditResult> {
+    const o = resolveEditOptions(partial);
+    const { nLatent, styleDim } = this.generator;
+    if (o.layers && o.layers[1] >= nLatent) {
+      throw new InputError(`layers ${o.layers[0]}-${o.layers[1]} are outside this generator's W+ layers 0-${nLatent - 1}`);
+    }
+    if (o.layers && o.space === 'w') throw new InputError("--layers selects W+ layers; it needs --space w+");
+    if (o.id > 0 && !this.identity) throw new InputError('the identity weight needs an identity model (--identity-model)');
+    const useId = o.id > 0 && this.identity !== undefined;
+    const latent0 = await this.startLatent(start, o.space);
+    const text = await this.textEmbedding(o.prompt);
+    const session = await this.sessions.get(`${o.space}:${o.preprocess}:${o.noise}:${useId}`, () =>
+      buildEditGraph(this.generator, this.clip, { space: o.space, preprocess: o.preprocess, noise: o.noise, identity: useId ? this.identity : undefined }, this.identityDim()),
+    );
+    const latent = Float32Array.from(latent0.data as Float32Array);
+    const shape = latentShape(o.space, nLatent, styleDim);
+    const feeds: Record<string, HostTensor> = {
+      [EDIT_IO.latent0]: latent0,
+      [EDIT_IO.text]: text,
+      [EDIT_IO.l2Weight]: scalar(o.l2),
+    };
+    if (o.noise === 'random') sampleNoise(o.noiseSeed, noiseShapes(this.generator.config, 1)).forEach((t, i) => (feeds[noiseInputName(i)] = t));
+    if (useId) {
+      feeds[EDIT_IO.idRef] = await this.identityReference(latent0, o);
+      feeds[EDIT_IO.idWeight] = scalar(o.id);
+    }
+    const adam = new Adam(latent.length);
+    const mask = o.layers ? layerMask(o.layers, nLatent, styleDim) : undefined;
+    const trajectory = new Float32Array(o.steps * latent.length);
+    const history: EditProgress[] = [];
+    let before: RgbFrame | undefined;
+    for (let i = 0; i < o.steps; i++) {
+      if (hooks.signal?.aborted) throw new EditCancelled('edit cancelled');
+      const lr = styleclipLr(i / o.steps, o.lr);
+      const out = await session.run({ ...feeds, [EDIT_IO.latent]: { dtype: 'float32', shape, data: latent } });
+      if (i === 0) before = toFrame(out[EDIT_IO.image]);
+      adam.step(latent, out[EDIT_IO.grad].data as Float32Array, lr, mask);
+      trajectory.set(latent, i * latent.length);
+      const p: EditProgress = {
+        step: i + 1,
+        steps: o.steps,
+        lr,
+        loss: num(out[EDIT_IO.loss]),
+        clipLoss: num(out[EDIT_IO.clipLoss]),
+        l2Loss: num(out[EDIT_IO.l2Loss]),
+        idLoss: useId ? num(out[EDIT_IO.idLoss]) : 0,
+        preview: o.previewEvery > 0 && (i + 1) % o.previewEvery === 0 ? toFrame(out[EDIT_IO.image]) : undefined,
+      };
+      history.push(p);
+      hooks.onProgress?.(p);
+    }
+    if (hooks.signal?.aborted) throw new EditCancelled('edit cancelled');
+    const final: HostTensor = { dtype: 'float32', shape, data: latent };
+    const wPlus = o.space === 'w' ? broadcastW(final, nLatent) : final;
+    const after = toFrame(await this.generator.synthesize(wPlus, { noise: o.noise, noiseSeed: o.noiseSeed }));
+    return {
+      before: before!,
+      after,
+      latent: final,
+      trajectory: { dtype: 'float32', shape: [o.steps, ...shape], data: trajectory },
+      history,
+    };
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all([this.sessions.dispose(), this.generator.dispose(), this.clip.dispose()]);
+  }
+
+  private identityDim(): number {
+    if (!this.identity) return 0;
+    return buildIdentityGraph(this.identity, this.generator.config.resolution).outputs[0].shape[1];
+  }
+
+  /** Unit identity embedding of G(latent0) [1, D]. */
+  private async identityReference(latent0: HostTensor, o: EditOptions): Promise<HostTensor> {
+    const wPlus = o.space === 'w' ? broadcastW(latent0, this.generator.nLatent) : latent0;
+    const image = await this.generator.synthesize(wPlus, { noise: o.noise, noiseSeed: o.noiseSeed });
+    const s = await this.sessions.get('identity', () => buildIdentityGraph(this.identity!, this.generator.config.resolution));
+    const e = (await s.run({ [EDIT_IO.image]: image }))[EDIT_IO.idEmbedding].data as Float32Array;
+    const norm = Math.hypot(...e);
+    return { dtype: 'float32', shape: [1, e.length], data: e.map((v) => v / norm) };
+  }
+}
+
+const scalar = (v: number): HostTensor => ({ dtype: 'float32', shape: [], data: Float32Array.of(v) });
+const num = (t: HostTensor): number => Number(t.data[0]);
+
+function firstRow(t: HostTensor): HostTensor {
+  const per = t.data.length / t.shape[0];
+  return { dtype: 'float32', shape: [1, ...t.shape.slice(1)], data: (t.data as Float32Array).slice(0, per) };
+}
+
+/** 1 for the elements of W+ layers a..b, 0 elsewhere, over a [1, L, D] latent. */
+function layerMask([a, b]: readonly [number, number], nLatent: number, dim: number): Uint8Array {
+  const m = new Uint8Array(nLatent * dim);
+  m.fill(1, a * dim, (b + 1) * dim);
+  return m;
+}
