@@ -3,11 +3,13 @@ import type { Command } from './command.js';
 import { classifyCommand } from './classify.js';
 import { clipEmbedCommand } from './clip_embed.js';
 import { clipTokenizeCommand } from './clip_tokenize.js';
+import { editCommand } from './edit.js';
 import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
 import { MODELS_COMMANDS } from './models.js';
 
 export const COMMANDS: readonly Command[] = [
+  editCommand,
   clipTokenizeCommand,
   clipEmbedCommand,
   classifyCommand,

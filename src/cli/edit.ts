@@ -1,0 +1,179 @@
+/**
+ * `styleclip edit`: text-guided editing by latent optimisation (StyleCLIP). Starts from a seed or a w / w+ latent,
+ * optimises toward the prompt, and writes the requested outputs only when the run completes — Ctrl-C (or any error)
+ * leaves no file behind.
+ */
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { dirname, extname } from 'node:path';
+import { InputError } from '../errors.js';
+import { sideBySide, writeGif, type Frame } from '../io/frames.js';
+import { writeImage } from '../io/image.js';
+import { readNpy, writeNpy } from '../io/npy.js';
+import { EditCancelled, Editor } from '../optimize/editor.js';
+import { DEFAULT_TRUNCATION, EDIT_DEFAULTS, MAX_STEPS, parseLayers, resolveEditOptions } from '../optimize/options.js';
+import type { ClipPreprocessMode, EditOptions, EditResult, EditStart, LatentSpace, NoiseMode } from '../optimize/types.js';
+import { UsageError, flag, num, requireStr, str, type Command, type ParsedArgs } from './command.js';
+import { ProgressBar } from './progress.js';
+
+/** Exit code of a command stopped by SIGINT (128 + 2, the shell convention). */
+const EXIT_INTERRUPTED = 130;
+/** Frames in `--gif` when the user does not choose a preview interval (about this many, evenly spaced). */
+const GIF_FRAMES = 30;
+const IMAGE_EXTS = ['.png', '.jpg', '.jpeg', '.webp'];
+
+function oneOf<T extends string>(args: ParsedArgs, name: string, allowed: readonly T[], def: T): T {
+  const v = (str(args, name) ?? def) as T;
+  if (!allowed.includes(v)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got '${v}'`);
+  return v;
+}
+
+async function startOf(args: ParsedArgs): Promise<EditStart> {
+  const given = ['seed', 'w', 'w-plus'].filter((s) => str(args, s) !== undefined);
+  if (given.length !== 1) throw new UsageError('give exactly one starting point: --seed N, --w W.npy or --w-plus WP.npy');
+  if (given[0] === 'seed') {
+    return { kind: 'seed', seed: num(args, 'seed', 0, { min: 0, integer: true }), truncation: num(args, 'truncation', DEFAULT_TRUNCATION, { min: 0, max: 1 }) };
+  }
+  const file = str(args, given[0])!;
+  return { kind: given[0] === 'w' ? 'w' : 'w+', latent: await readNpy(file) };
+}
+
+function optionsOf(args: ParsedArgs, steps: number): Partial<EditOptions> & { prompt: string } {
+  const layers = str(args, 'layers');
+  return {
+    prompt: str(args, 'prompt') ?? '',
+    steps,
+    lr: num(args, 'lr', EDIT_DEFAULTS.lr, { min: 0, max: 10 }),
+    l2: num(args, 'l2', EDIT_DEFAULTS.l2, { min: 0 }),
+    id: num(args, 'id', EDIT_DEFAULTS.id, { min: 0 }),
+    space: oneOf<LatentSpace>(args, 'space', ['w+', 'w'], EDIT_DEFAULTS.space),
+    layers: layers === undefined ? undefined : parseLayers(layers),
+    preprocess: oneOf<ClipPreprocessMode>(args, 'clip-preprocess', ['normalized', 'styleclip'], EDIT_DEFAULTS.preprocess),
+    noise: oneOf<NoiseMode>(args, 'noise', ['const', 'random'], EDIT_DEFAULTS.noise),
+    noiseSeed: num(args, 'noise-seed', 0, { min: 0, integer: true }),
+    previewEvery: str(args, 'gif') ? Math.max(1, Math.round(steps / GIF_FRAMES)) : 0,
+  };
+}
+
+async function checkOutputs(paths: Record<string, string | undefined>): Promise<void> {
+  for (const [name, p] of Object.entries(paths)) {
+    if (!p) continue;
+    const ext = extname(p).toLowerCase();
+    const want = name === 'gif' ? ['.gif'] : name === 'save-latent' || name === 'trajectory' ? ['.npy'] : IMAGE_EXTS;
+    if (!want.includes(ext)) throw new UsageError(`--${name} ${p}: use a ${want.join(' / ')} file`);
+    try {
+      await access(dirname(p), constants.W_OK);
+    } catch {
+      throw new InputError(`--${name} ${p}: directory ${dirname(p)} does not exist or is not writable`);
+    }
+  }
+}
+
+async function writeOutputs(res: EditResult, paths: Record<string, string | undefined>): Promise<string[]> {
+  const written: string[] = [];
+  const put = async (p: string | undefined, write: (p: string) => Promise<void>): Promise<void> => {
+    if (p) {
+      await write(p);
+      written.push(p);
+    }
+  };
+  await put(paths.out, (p) => writeImage(p, res.after.data, res.after.width, res.after.height));
+  await put(paths.compare, (p) => {
+    const c = sideBySide([res.before, res.after]);
+    return writeImage(p, c.data, c.width, c.height);
+  });
+  await put(paths.gif, (p) => writeGif(p, [res.before, ...res.history.flatMap((h) => (h.preview ? [h.preview as Frame] : [])), res.after]));
+  await put(paths['save-latent'], (p) => writeNpy(p, res.latent));
+  await put(paths.trajectory, (p) => writeNpy(p, res.trajectory));
+  return written;
+}
+
+export const editCommand: Command = {
+  path: ['edit'],
+  summary: 'edit an image toward a text prompt by optimising its latent (StyleCLIP)',
+  usage: [
+    '  styleclip edit --generator G --clip C --vocab BPE.txt.gz (--seed N | --w W.npy | --w-plus WP.npy) --prompt "make the hair red"',
+    '                 [--steps 300] [--lr 0.1] [--l2 0.008] [--id 0] [--space w+|w] [--layers 0-7]',
+    '                 [--clip-preprocess normalized|styleclip] [--noise const|random] [--truncation 0.7]',
+    '                 [--out result.png] [--compare before_after.png] [--gif progress.gif] [--save-latent final.npy]',
+    '                 [--trajectory traj.npy] [--quiet] [--json]',
+    '',
+    '  --seed N            start from G(truncated w of z ~ N(0,I) from seed N); --truncation sets psi (default 0.7)',
+    '  --w / --w-plus      start from a w [D] / w+ [L,D] latent (.npy; the first row of a batch)',
+    '  --steps/--lr        Adam steps (1..' + MAX_STEPS + ') and peak learning rate (cosine ramp as StyleCLIP)',
+    '  --l2                weight of ||w - w0||^2 (higher keeps the edit closer to the start)',
+    '  --id                weight of the identity term (needs an identity model; StyleCLIP default 0)',
+    '  --space             w+ (per-layer latent, default) or w (one latent for every layer)',
+    '  --layers A-B        optimise only W+ layers A..B (keeps e.g. colours or pose)',
+    '  --clip-preprocess   normalized: CLIP mean/std (default); styleclip: exactly as the reference code',
+    '  --trajectory F.npy  the latent after each step, [steps,1,L,D]',
+    '  --json              print the loss history as JSON; --quiet prints nothing but errors',
+  ].join('\n'),
+  options: {
+    generator: { type: 'string' },
+    clip: { type: 'string' },
+    vocab: { type: 'string' },
+    seed: { type: 'string' },
+    w: { type: 'string' },
+    'w-plus': { type: 'string' },
+    prompt: { type: 'string' },
+    steps: { type: 'string' },
+    lr: { type: 'string' },
+    l2: { type: 'string' },
+    id: { type: 'string' },
+    space: { type: 'string' },
+    layers: { type: 'string' },
+    'clip-preprocess': { type: 'string' },
+    noise: { type: 'string' },
+    'noise-seed': { type: 'string' },
+    truncation: { type: 'string' },
+    out: { type: 'string' },
+    compare: { type: 'string' },
+    gif: { type: 'string' },
+    'save-latent': { type: 'string' },
+    trajectory: { type: 'string' },
+    quiet: { type: 'boolean' },
+    json: { type: 'boolean' },
+  },
+  async run(args, io) {
+    const sources = { generator: requireStr(args, 'generator'), clip: requireStr(args, 'clip'), vocab: requireStr(args, 'vocab') };
+    const steps = num(args, 'steps', EDIT_DEFAULTS.steps, { min: 1, max: MAX_STEPS, integer: true });
+    const options = resolveEditOptions(optionsOf(args, steps));
+    const paths = {
+      out: str(args, 'out'),
+      compare: str(args, 'compare'),
+      gif: str(args, 'gif'),
+      'save-latent': str(args, 'save-latent'),
+      trajectory: str(args, 'trajectory'),
+    };
+    if (!Object.values(paths).some(Boolean)) throw new UsageError('nothing to write: give --out, --compare, --gif, --save-latent and/or --trajectory');
+    await checkOutputs(paths);
+    const start = await startOf(args);
+    const quiet = flag(args, 'quiet');
+    const editor = await Editor.load(sources);
+    const bar = new ProgressBar(io.stderr, steps, !quiet && io.stderr.isTTY === true);
+    try {
+      const res = await editor.edit(start, options, {
+        signal: io.signal,
+        onProgress: (p) => bar.update(p.step, `loss ${p.loss.toFixed(4)} (clip ${p.clipLoss.toFixed(4)}, l2 ${p.l2Loss.toFixed(4)})`),
+      });
+      bar.finish();
+      const written = await writeOutputs(res, paths);
+      if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, history: res.history.map(({ preview: _p, ...h }) => h) }) + '\n');
+      else if (!quiet) {
+        const last = res.history[res.history.length - 1];
+        io.stdout.write(`edited in ${steps} steps: loss ${res.history[0].loss.toFixed(4)} -> ${last.loss.toFixed(4)}; wrote ${written.join(', ')}\n`);
+      }
+      return 0;
+    } catch (e) {
+      bar.finish();
+      if (e instanceof EditCancelled) {
+        io.stderr.write('styleclip: edit interrupted; nothing was written\n');
+        return EXIT_INTERRUPTED;
+      }
+      throw e;
+    } finally {
+      await editor.dispose();
+    }
+  },
+};

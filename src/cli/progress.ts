@@ -1,0 +1,42 @@
+/**
+ * A one-line progress bar for long commands: redrawn in place on a TTY (step, a bar, a status text, ETA), silent
+ * otherwise so logs and pipes stay clean.
+ */
+const BAR_WIDTH = 24;
+
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '--';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+export class ProgressBar {
+  private readonly start = performance.now();
+  private drawn = false;
+
+  constructor(
+    private readonly stream: NodeJS.WritableStream & { isTTY?: boolean },
+    private readonly total: number,
+    private readonly enabled = stream.isTTY === true,
+  ) {}
+
+  /** Redraws the bar after `done` of `total` units with `status` (e.g. the current loss). */
+  update(done: number, status = ''): void {
+    if (!this.enabled) return;
+    const frac = Math.min(1, done / this.total);
+    const filled = Math.round(frac * BAR_WIDTH);
+    const elapsed = (performance.now() - this.start) / 1000;
+    const eta = done > 0 ? (elapsed / done) * (this.total - done) : NaN;
+    const bar = '#'.repeat(filled) + '-'.repeat(BAR_WIDTH - filled);
+    this.stream.write(`\r[${bar}] ${done}/${this.total} ${status} eta ${formatDuration(eta)}\x1b[K`);
+    this.drawn = true;
+  }
+
+  /** Ends the line so later output starts on a fresh one. */
+  finish(): void {
+    if (this.drawn) this.stream.write('\n');
+    this.drawn = false;
+  }
+}

@@ -1,0 +1,102 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readNpy, writeNpy } from '../../src/io/npy.js';
+import { runCli } from '../helpers/cli.js';
+import { fixture, sharedPath } from '../helpers/shared.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'styleclip-edit-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const models = (): string[] => [
+  '--generator', fixture('stylegan2_tiny.pt'),
+  '--clip', fixture('clip_vit_tiny.state_dict.pt'),
+  '--vocab', sharedPath('data', 'clip', 'bpe_simple_vocab_16e6.txt.gz'),
+];
+
+describe('styleclip edit', () => {
+  it('edits from a seed and writes every requested output', async () => {
+    const out = join(dir, 'r.png');
+    const cmp = join(dir, 'c.png');
+    const gif = join(dir, 'p.gif');
+    const lat = join(dir, 'final.npy');
+    const traj = join(dir, 'traj.npy');
+    const r = await runCli(['edit', ...models(), '--seed', '3', '--prompt', 'a person with purple hair', '--steps', '4', '--out', out, '--compare', cmp, '--gif', gif, '--save-latent', lat, '--trajectory', traj, '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as { history: { step: number; loss: number }[] };
+    expect(report.history.map((h) => h.step)).toEqual([1, 2, 3, 4]);
+    expect((await sharp(out).metadata()).width).toBe(64);
+    expect((await sharp(cmp).metadata()).width).toBe(128);
+    expect((await sharp(gif, { animated: true }).metadata()).pages).toBeGreaterThanOrEqual(3);
+    expect((await readNpy(lat)).shape).toEqual([1, 10, 64]);
+    expect((await readNpy(traj)).shape).toEqual([4, 1, 10, 64]);
+  });
+
+  it('is deterministic for a seed', async () => {
+    const a = join(dir, 'a.npy');
+    const b = join(dir, 'b.npy');
+    for (const p of [a, b]) {
+      const r = await runCli(['edit', ...models(), '--seed', '9', '--prompt', 'red hair', '--steps', '3', '--save-latent', p, '--quiet']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe('');
+    }
+    expect((await readNpy(a)).data).toEqual((await readNpy(b)).data);
+  });
+
+  it('optimises only the chosen layers and in space w', async () => {
+    const wp = join(dir, 'start.npy');
+    const src = await readNpy(fixture('sg2_wplus.npy'));
+    await writeNpy(wp, src);
+    const out = join(dir, 'layers.npy');
+    const r = await runCli(['edit', ...models(), '--w-plus', wp, '--prompt', 'a smiling face', '--steps', '3', '--layers', '2-4', '--save-latent', out, '--quiet']);
+    expect(r.code).toBe(0);
+    const res = (await readNpy(out)).data as Float32Array;
+    const s0 = src.data as Float32Array;
+    const changed = (l: number): boolean => res.subarray(l * 64, (l + 1) * 64).some((v, i) => v !== s0[l * 64 + i]);
+    expect([0, 1, 2, 3, 4, 5, 9].map(changed)).toEqual([false, false, true, true, true, false, false]);
+    const w = join(dir, 'w.npy');
+    const r2 = await runCli(['edit', ...models(), '--seed', '1', '--space', 'w', '--prompt', 'a smiling face', '--steps', '2', '--save-latent', w, '--quiet']);
+    expect(r2.code).toBe(0);
+    expect((await readNpy(w)).shape).toEqual([1, 64]);
+  });
+
+  it.each([
+    [['--prompt', '', '--seed', '1'], /prompt is empty/],
+    [['--prompt', 'x '.repeat(80), '--seed', '1'], /77|truncate|too long/i],
+    [['--prompt', 'red', '--seed', '1', '--steps', '0'], /--steps must be an integer in 1\.\.10000/],
+    [['--prompt', 'red', '--seed', '1', '--steps', '10001'], /--steps must be an integer in 1\.\.10000/],
+    [['--prompt', 'red', '--seed', '1', '--lr', 'NaN'], /--lr must be a number/],
+    [['--prompt', 'red', '--seed', '1', '--layers', '3-12'], /outside this generator's W\+ layers 0-9/],
+    [['--prompt', 'red', '--seed', '1', '--layers', 'x'], /layers must look like/],
+    [['--prompt', 'red'], /exactly one starting point/],
+  ])('bad input %j -> exit 2 with a clear message and no output', async (extra, msg) => {
+    const out = join(dir, 'bad.png');
+    const steps = extra.includes('--steps') ? [] : ['--steps', '2'];
+    const r = await runCli(['edit', ...models(), ...extra, ...steps, '--out', out]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(msg);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(readdirSync(dir)).not.toContain('bad.png');
+  });
+
+  it('a latent of the wrong shape is refused', async () => {
+    const bad = join(dir, 'bad_shape.npy');
+    await writeNpy(bad, { dtype: 'float32', shape: [18, 511], data: new Float32Array(18 * 511) });
+    const r = await runCli(['edit', ...models(), '--w-plus', bad, '--prompt', 'red', '--steps', '2', '--out', join(dir, 'x.png')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/\[18,511\]/);
+  });
+
+  it('Ctrl-C during an edit writes nothing', async () => {
+    const controller = new AbortController();
+    const out = join(dir, 'interrupted.png');
+    setTimeout(() => controller.abort(), 1500);
+    const r = await runCli(['edit', ...models(), '--seed', '2', '--prompt', 'red hair', '--steps', '10000', '--out', out], controller.signal);
+    expect(r.code).toBe(130);
+    expect(r.stderr).toMatch(/interrupted; nothing was written/);
+    expect(readdirSync(dir).filter((f) => f.includes('interrupted'))).toEqual([]);
+  });
+});
