@@ -18,7 +18,7 @@ const INIT_STD = 0.02;
 const BATCHES = [1, 16] as const;
 
 /** Random weights for every tensor `expectedShapes(cfg)` lists: LayerNorm scale 1 / bias 0, N(0, 0.02²) otherwise. */
-function randomWeights(cfg: ClipConfig): Map<string, E.HostTensor> {
+export function randomClipWeights(cfg: ClipConfig): Map<string, E.HostTensor> {
   const out = new Map<string, E.HostTensor>();
   let seed = 1;
   for (const [name, shape] of expectedShapes(cfg)) {
@@ -81,7 +81,7 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
   const { values } = parseArgs({ args: argv, options: { reps: { type: 'string' } } });
   const reps = Math.max(1, Number(values.reps ?? 5));
   const cfg = VIT_B_32;
-  const clip = new Clip(randomWeights(cfg), cfg);
+  const clip = new Clip(randomClipWeights(cfg), cfg);
   const f = flops(cfg);
   const r = cfg.imageResolution;
   const image: Record<string, unknown> = {};

@@ -1,0 +1,87 @@
+/**
+ * The headline figure: seconds per StyleCLIP optimisation step with the FFHQ config-f generator and the ViT-B/32 CLIP
+ * architectures (random weights built in memory), batch 1, W+ space, constant noise. One step is one engine call
+ * (G forward -> CLIP input -> CLIP image encoder -> loss, and d loss / d w+ back through all of it) plus the Adam
+ * update on the host. Reports the median step time, peak RSS, and the achieved conv+matmul GFLOP/s against the
+ * engine's measured conv peak.
+ * Flags: --size 256|1024 (default 256), --steps N timed steps (default 5).
+ */
+import { parseArgs } from 'node:util';
+import { VIT_B_32 } from '../src/clip/config.js';
+import { Clip } from '../src/clip/model.js';
+import { ClipTokenizer } from '../src/clip/tokenizer.js';
+import * as E from '../src/engine/index.js';
+import { Generator, randomWeights, resolve } from '../src/generator/index.js';
+import { buildEditGraph } from '../src/optimize/edit_graph.js';
+import { Editor } from '../src/optimize/editor.js';
+import { randomClipWeights } from './clip.js';
+import { run as engineBench } from './engine.js';
+import { convFlops } from './generator.js';
+import { machine, peakRssMiB, randomNormal } from './util.js';
+
+const WEIGHT_SEED = 2024;
+const PROMPT = 'a person with purple hair';
+
+/** MatMul FLOPs of a graph: 2 * (batch * M * N) * K per node. */
+function matmulFlops(g: E.Graph): number {
+  let flops = 0;
+  for (const n of g.nodes) {
+    if (n.op !== 'MatMul') continue;
+    const a = n.inputs[0] as E.Value;
+    flops += 2 * n.outputs[0].size * a.shape[a.rank - 1];
+  }
+  return flops;
+}
+
+export async function run(argv: string[]): Promise<Record<string, unknown>> {
+  const { values } = parseArgs({ args: argv, options: { size: { type: 'string' }, steps: { type: 'string' }, vocab: { type: 'string' } } });
+  const size = Number(values.size ?? 256);
+  const steps = Number(values.steps ?? 5);
+  const engine = await engineBench();
+  const peak = engine.peak_conv_gflops as number;
+
+  const config = resolve({ resolution: size, styleDim: 512, mappingLayers: 8, channelMultiplier: 2 });
+  const generator = Generator.fromWeights(randomWeights(config, WEIGHT_SEED), config);
+  const clip = new Clip(randomClipWeights(VIT_B_32), VIT_B_32);
+  const tokenizer = await ClipTokenizer.load(values.vocab ?? '../shared/data/clip/bpe_simple_vocab_16e6.txt.gz');
+  const editor = new Editor(generator, clip, tokenizer);
+  const flopGraph = buildEditGraph(generator, clip, { space: 'w+', preprocess: 'normalized', noise: 'const' });
+  const flop = convFlops(flopGraph) + matmulFlops(flopGraph);
+
+  const start = E.tensor('float32', [1, generator.nLatent, 512], randomNormal(generator.nLatent * 512, 7, 0.5));
+  const times: number[] = [];
+  let last = performance.now();
+  let firstStepMs = 0;
+  const t0 = performance.now();
+  await editor.edit(
+    { kind: 'w+', latent: start },
+    { prompt: PROMPT, steps: steps + 1 },
+    {
+      onProgress: (p) => {
+        const now = performance.now();
+        if (p.step === 1) firstStepMs = now - t0;
+        else times.push(now - last);
+        last = now;
+      },
+    },
+  );
+  await editor.dispose();
+  const sorted = [...times].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)];
+  return {
+    machine: machine(),
+    threads: E.defaultThreads(),
+    size,
+    generator: 'StyleGAN2 config-f (random weights)',
+    clip: 'ViT-B/32 (random weights)',
+    timed_steps: times.length,
+    median_s_per_step: median / 1000,
+    min_s_per_step: sorted[0] / 1000,
+    first_step_s_incl_session_build: firstStepMs / 1000,
+    gflop_per_step: flop / 1e9,
+    achieved_gflops: flop / (median * 1e6),
+    peak_conv_gflops: peak,
+    pct_of_peak: (100 * flop) / (median * 1e6) / peak,
+    peak_rss_mib: peakRssMiB(),
+  };
+}
