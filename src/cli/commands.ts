@@ -7,9 +7,15 @@ import { editCommand } from './edit.js';
 import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
 import { MODELS_COMMANDS } from './models.js';
+import { batchCommand } from './batch.js';
+import { serveCommand } from './serve.js';
+import { workerCommand } from './worker.js';
 
 export const COMMANDS: readonly Command[] = [
   editCommand,
+  batchCommand,
+  serveCommand,
+  workerCommand,
   clipTokenizeCommand,
   clipEmbedCommand,
   classifyCommand,

@@ -5,7 +5,7 @@
  */
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
-import { readImage, type RgbImage } from '../io/image.js';
+import { readImage, readImageRgba, type RgbImage, type RgbaImage } from '../io/image.js';
 import { parseNpy } from '../io/npy.js';
 import { checkLatent, type LatentKind } from '../generator/index.js';
 import { ApiError } from './errors.js';
@@ -43,4 +43,9 @@ export function decodeLatent(bytes: Uint8Array, kind: LatentKind, info: EditorIn
 /** Decodes a photo completely (a truncated file fails here, not in a worker), refusing more than `maxPixels`. */
 export function decodeImage(bytes: Uint8Array, maxPixels: number): Promise<RgbImage> {
   return readImage(bytes, { maxPixels });
+}
+
+/** Decodes a photo for CLIP, keeping alpha: CLIP's preprocessing drops it as PIL's convert('RGB') does. */
+export function decodeImageForClip(bytes: Uint8Array, maxPixels: number): Promise<RgbaImage> {
+  return readImageRgba(bytes, { maxPixels });
 }

@@ -4,7 +4,7 @@
  * files for `styleclip serve`, `styleclip worker` and `styleclip batch`.
  */
 import type { HostTensor } from '../engine/tensor.js';
-import type { RgbImage } from '../io/image.js';
+import type { Pixels } from '../io/image.js';
 import type { EditHooks, EditOptions, EditResult, EditStart, RgbFrame } from '../optimize/types.js';
 
 /** What a loaded editor reports about its models (the shape of `Editor.info()`). */
@@ -40,10 +40,10 @@ export interface GenerateService {
 
 /** CLIP for `POST /v1/classify` and `POST /v1/embed`. */
 export interface ClipService {
-  /** Softmax over `labels` of CLIP's logits for one image. */
-  classify(image: RgbImage, labels: readonly string[]): Promise<number[]>;
+  /** Softmax over `labels` of CLIP's logits for one image (RGBA: alpha is dropped as PIL's convert('RGB') does). */
+  classify(image: Pixels, labels: readonly string[]): Promise<number[]>;
   /** Unnormalised CLIP image embeddings, one row per image. */
-  embedImages(images: readonly RgbImage[]): Promise<number[][]>;
+  embedImages(images: readonly Pixels[]): Promise<number[][]>;
   /** Unnormalised CLIP text embeddings, one row per text. */
   embedTexts(texts: readonly string[]): Promise<number[][]>;
 }

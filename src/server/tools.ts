@@ -3,7 +3,7 @@
  * labels with CLIP, embed texts and images. Each decodes and checks its inputs, then calls one library function.
  */
 import { ApiError } from './errors.js';
-import { decodeImage, decodeLatent, fileBytes } from './decode.js';
+import { decodeImageForClip, decodeLatent, fileBytes } from './decode.js';
 import { encodePng } from './images.js';
 import type { ClipService, EditorInfo, GenerateService, GenerateStart } from './services.js';
 import type { GenerateFormBody, GenerateJsonBody } from './schemas.js';
@@ -59,7 +59,7 @@ export class Tools {
 
   async classify(body: ClassifyBody): Promise<{ labels: string[]; probs: number[] }> {
     checkModel('clip', body.clip, this.deps.info.clip);
-    const image = await decodeImage(await fileBytes(body.image, 'image'), this.deps.maxPixels);
+    const image = await decodeImageForClip(await fileBytes(body.image, 'image'), this.deps.maxPixels);
     const labels = [...body.labels];
     return { labels, probs: await this.deps.clip.classify(image, labels) };
   }
@@ -68,7 +68,7 @@ export class Tools {
     checkModel('clip', body.clip, this.deps.info.clip);
     if (!body.texts && !body.images) throw new ApiError(400, 'invalid_request', 'give texts, images, or both');
     const images = body.images
-      ? await Promise.all(body.images.map(async (f, i) => decodeImage(await fileBytes(f, `images.${i}`), this.deps.maxPixels)))
+      ? await Promise.all(body.images.map(async (f, i) => decodeImageForClip(await fileBytes(f, `images.${i}`), this.deps.maxPixels)))
       : undefined;
     return {
       texts: body.texts ? await this.deps.clip.embedTexts([...body.texts]) : undefined,

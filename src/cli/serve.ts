@@ -1,0 +1,109 @@
+/**
+ * `styleclip serve`: the HTTP API and web form (docs/server.md). Jobs run in this process by default; with
+ * `--queue redis://...` they go to Redis and `styleclip worker` processes run them. SIGTERM/SIGINT stop accepting
+ * connections, give running jobs `--grace` seconds to finish, checkpoint the rest (back to 'queued', run again on
+ * restart or by another worker), then exit 0.
+ */
+import { createApp, DEFAULT_MAX_BODY_BYTES } from '../server/app.js';
+import { listen } from '../server/http.js';
+import { DEFAULT_QUEUE_CAPACITY, LocalQueue, type JobQueue } from '../server/queue.js';
+import { RedisQueue } from '../server/redis_queue.js';
+import { JobStore } from '../server/store.js';
+import { loadServices } from '../server/wiring.js';
+import { num, requireStr, str, type Command } from './command.js';
+
+/** Default port: the issue's example (`--port 8787`). */
+export const DEFAULT_PORT = 8787;
+/** Loopback by default; `--host 0.0.0.0` exposes the server to the network on purpose. */
+export const DEFAULT_HOST = '127.0.0.1';
+/** Default job store directory, relative to the working directory. */
+export const DEFAULT_STORE = 'styleclip-store';
+/** Seconds running jobs get to finish on shutdown (Kubernetes' default terminationGracePeriodSeconds is 30). */
+export const DEFAULT_GRACE_SECONDS = 25;
+
+export const MODEL_USAGE = [
+  '  --generator G      StyleGAN2 checkpoint (rosinality .pt or NVIDIA .pkl)',
+  '  --clip C           CLIP checkpoint (OpenAI .pt, state dict, open_clip or Hugging Face)',
+  '  --vocab V          CLIP BPE merges (bpe_simple_vocab_16e6.txt.gz)',
+];
+export const STORE_USAGE = `  --store DIR        job store: inputs, progress and results of every job (default ./${DEFAULT_STORE})`;
+
+export const MODEL_OPTIONS = {
+  generator: { type: 'string' },
+  clip: { type: 'string' },
+  vocab: { type: 'string' },
+} as const;
+/** Flags of the long-running commands (serve, worker). */
+export const SERVICE_OPTIONS = { ...MODEL_OPTIONS, store: { type: 'string' }, grace: { type: 'string' } } as const;
+
+export function modelPaths(args: Parameters<Command['run']>[0]) {
+  return { generator: requireStr(args, 'generator'), clip: requireStr(args, 'clip'), vocab: requireStr(args, 'vocab') };
+}
+
+/** Resolves when `signal` aborts. */
+export function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+}
+
+export const serveCommand: Command = {
+  path: ['serve'],
+  summary: 'HTTP API and web form for edits, generation and CLIP (docs/server.md)',
+  usage: [
+    '  styleclip serve --generator G --clip C --vocab V [--port 8787] [--host 127.0.0.1] [--store DIR]',
+    '                  [--queue redis://host:port] [--concurrency N] [--queue-size N] [--grace SECONDS] [--max-body-mb N]',
+    '',
+    ...MODEL_USAGE,
+    STORE_USAGE,
+    `  --port N           TCP port (default ${DEFAULT_PORT}; 0 picks a free one)`,
+    `  --host H           address to listen on (default ${DEFAULT_HOST}; 0.0.0.0 for all interfaces)`,
+    '  --queue URL        redis://host:port: queue jobs in Redis for `styleclip worker` processes (default: in-process)',
+    '  --concurrency N    edits run at once by this process without --queue (default 1)',
+    `  --queue-size N     edits allowed to wait; more get HTTP 429 (default ${DEFAULT_QUEUE_CAPACITY})`,
+    `  --grace SECONDS    on SIGTERM, time running edits get to finish before they are checkpointed (default ${DEFAULT_GRACE_SECONDS})`,
+    `  --max-body-mb N    largest request body in MiB (default ${DEFAULT_MAX_BODY_BYTES / 2 ** 20})`,
+  ].join('\n'),
+  options: {
+    ...SERVICE_OPTIONS,
+    port: { type: 'string' },
+    host: { type: 'string' },
+    queue: { type: 'string' },
+    concurrency: { type: 'string' },
+    'queue-size': { type: 'string' },
+    'max-body-mb': { type: 'string' },
+  },
+  async run(args, io) {
+    const paths = modelPaths(args);
+    const port = num(args, 'port', DEFAULT_PORT, { min: 0, max: 65535, integer: true });
+    const host = str(args, 'host') ?? DEFAULT_HOST;
+    const concurrency = num(args, 'concurrency', 1, { min: 1, max: 64, integer: true });
+    const capacity = num(args, 'queue-size', DEFAULT_QUEUE_CAPACITY, { min: 0, max: 100_000, integer: true });
+    const graceMs = num(args, 'grace', DEFAULT_GRACE_SECONDS, { min: 0, max: 3600 }) * 1000;
+    const maxBodyBytes = num(args, 'max-body-mb', DEFAULT_MAX_BODY_BYTES / 2 ** 20, { min: 1, max: 1024 }) * 2 ** 20;
+    const log = (m: string): void => void io.stderr.write(`styleclip serve: ${m}\n`);
+
+    const store = await new JobStore(str(args, 'store') ?? DEFAULT_STORE).init();
+    const services = await loadServices(paths);
+    const url = str(args, 'queue');
+    let queue: JobQueue;
+    if (url) {
+      queue = new RedisQueue(url, store, capacity);
+    } else {
+      const local = new LocalQueue({ store, editor: services.editor, concurrency, capacity, log });
+      const recovered = await local.recover();
+      if (recovered) log(`re-queued ${recovered} unfinished job(s) from ${store.root}`);
+      queue = local;
+    }
+    const app = createApp({ ...services, store, queue, maxBodyBytes, log });
+    const server = await listen(app, port, host);
+    io.stdout.write(`styleclip serve: listening on ${server.url} (store ${store.root}, queue ${url ? 'redis' : 'in-process'})\n`);
+
+    await untilAborted(io.signal);
+    log('shutting down: no new connections; running edits get the grace period');
+    server.stopAccepting();
+    await queue.close(graceMs);
+    server.closeAll();
+    await services.dispose();
+    log('stopped');
+    return 0;
+  },
+};

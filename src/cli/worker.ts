@@ -1,0 +1,47 @@
+/**
+ * `styleclip worker`: runs edit jobs from a Redis queue (BullMQ) filled by `styleclip serve --queue`; run any number
+ * of them on any number of machines that share the job store directory. A worker that dies mid-job loses its lock
+ * and the job is retried by another after `--stall-timeout`. SIGTERM: running jobs get `--grace` seconds, then go
+ * back to the queue.
+ */
+import { DEFAULT_STALL_MS, startWorker } from '../server/redis_queue.js';
+import { JobStore } from '../server/store.js';
+import { loadServices } from '../server/wiring.js';
+import { num, requireStr, str, type Command } from './command.js';
+import { DEFAULT_GRACE_SECONDS, DEFAULT_STORE, MODEL_USAGE, SERVICE_OPTIONS, STORE_USAGE, modelPaths, untilAborted } from './serve.js';
+
+export const workerCommand: Command = {
+  path: ['worker'],
+  summary: 'process edit jobs from a Redis queue (scale `styleclip serve --queue` past one machine)',
+  usage: [
+    '  styleclip worker --queue redis://host:port --generator G --clip C --vocab V [--store DIR] [--concurrency N]',
+    '                   [--grace SECONDS] [--stall-timeout SECONDS]',
+    '',
+    '  --queue URL        the Redis URL given to `styleclip serve --queue`',
+    ...MODEL_USAGE,
+    STORE_USAGE,
+    '                     (the same directory as the server\'s, e.g. on a shared file system)',
+    '  --concurrency N    edits this worker runs at once (default 1)',
+    `  --grace SECONDS    on SIGTERM, time running edits get to finish before going back to the queue (default ${DEFAULT_GRACE_SECONDS})`,
+    `  --stall-timeout S  a job whose worker is silent this long is retried elsewhere (default ${DEFAULT_STALL_MS / 1000})`,
+  ].join('\n'),
+  options: { ...SERVICE_OPTIONS, queue: { type: 'string' }, concurrency: { type: 'string' }, 'stall-timeout': { type: 'string' } },
+  async run(args, io) {
+    const url = requireStr(args, 'queue');
+    const paths = modelPaths(args);
+    const concurrency = num(args, 'concurrency', 1, { min: 1, max: 64, integer: true });
+    const graceMs = num(args, 'grace', DEFAULT_GRACE_SECONDS, { min: 0, max: 3600 }) * 1000;
+    const stallMs = num(args, 'stall-timeout', DEFAULT_STALL_MS / 1000, { min: 1, max: 3600 }) * 1000;
+    const log = (m: string): void => void io.stderr.write(`styleclip worker: ${m}\n`);
+
+    const store = await new JobStore(str(args, 'store') ?? DEFAULT_STORE).init();
+    const services = await loadServices(paths);
+    const worker = await startWorker({ url, store, editor: services.editor, concurrency, stallMs, log });
+    io.stdout.write(`styleclip worker: ready (pid ${process.pid}, store ${store.root})\n`);
+    await untilAborted(io.signal);
+    log('shutting down: running edits get the grace period');
+    await worker.close(graceMs);
+    await services.dispose();
+    return 0;
+  },
+};

@@ -1,0 +1,136 @@
+/**
+ * The HTTP API end to end through `app.request`, with the real library on the tiny fixture models: models and
+ * health, an edit from a seed (JSON) and from an uploaded W+ latent (multipart), status with loss history, result
+ * files, and the generate / classify / embed endpoints.
+ */
+import { readFile } from 'node:fs/promises';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeNpy, parseNpy } from '../../src/io/npy.js';
+import { fixture, sharedPath } from '../helpers/shared.js';
+import { FEW_STEPS, fixtureApp, json, waitFor, type TestServer } from './helpers.js';
+
+let t: TestServer;
+beforeAll(async () => {
+  t = await fixtureApp();
+});
+afterAll(async () => t?.close());
+
+interface Status {
+  status: string;
+  step: number;
+  steps: number;
+  history: { step: number; loss: number; clipLoss: number; l2Loss: number }[];
+  results?: Record<string, string>;
+  error?: { message: string };
+}
+
+const status = async (id: string): Promise<Status> => (await (await t.app.request(`/v1/edits/${id}`)).json()) as Status;
+const finished = (id: string) => waitFor(async () => {
+  const s = await status(id);
+  return s.status !== 'queued' && s.status !== 'running' && s;
+}, `edit ${id}`);
+
+async function firstWPlus(): Promise<Uint8Array<ArrayBuffer>> {
+  const all = parseNpy(await readFile(fixture('sg2_wplus.npy')));
+  const per = all.shape[1] * all.shape[2];
+  return new Uint8Array(encodeNpy({ dtype: 'float32', shape: [1, all.shape[1], all.shape[2]], data: (all.data as Float32Array).slice(0, per) }));
+}
+
+const pixels = async (res: Response): Promise<Buffer> => sharp(Buffer.from(await res.arrayBuffer())).raw().toBuffer();
+
+describe('API with the fixture models', () => {
+  it('reports health and the loaded models', async () => {
+    const health = await t.app.request('/health');
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'ok', queue: { kind: 'local', capacity: 16 } });
+    const models = await (await t.app.request('/v1/models')).json();
+    expect(models).toMatchObject({
+      generator: { name: 'stylegan2_tiny', resolution: 64, n_latent: 10, style_dim: 64 },
+      clip: { name: 'clip_vit_tiny.state_dict' },
+      devices: ['cpu'],
+    });
+  });
+
+  it('edits from a seed: 202, history of every step, result PNGs and the final latent', async () => {
+    const res = await t.app.request('/v1/edits', json({ prompt: 'a person with purple hair', seed: 3, steps: FEW_STEPS, generator: 'stylegan2_tiny' }));
+    expect(res.status).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    const s = await finished(id);
+    expect(s.status).toBe('done');
+    expect(s.history.map((h) => h.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(s.history.every((h) => Number.isFinite(h.loss) && h.loss > 0)).toBe(true);
+    for (const [file, width] of [['result.png', 64], ['before.png', 64], ['compare.png', 64 * 2 + 8]] as const) {
+      const r = await t.app.request(`/v1/edits/${id}/${file}`);
+      expect(r.status).toBe(200);
+      expect(r.headers.get('content-type')).toBe('image/png');
+      const meta = await sharp(Buffer.from(await r.arrayBuffer())).metadata();
+      expect([meta.format, meta.width, meta.height]).toEqual(['png', width, 64]);
+    }
+    const latent = parseNpy(new Uint8Array(await (await t.app.request(`/v1/edits/${id}/latent.npy`)).arrayBuffer()));
+    expect(latent.shape).toEqual([1, 10, 64]);
+    expect(s.results).toEqual({
+      result: `/v1/edits/${id}/result.png`,
+      compare: `/v1/edits/${id}/compare.png`,
+      before: `/v1/edits/${id}/before.png`,
+      latent: `/v1/edits/${id}/latent.npy`,
+    });
+  });
+
+  it('edits from an uploaded W+ latent (multipart) with CLI options; before.png is G(w+)', async () => {
+    const form = new FormData();
+    form.set('prompt', 'a person with purple hair');
+    form.set('w_plus', new File([await firstWPlus()], 'start.npy'));
+    form.set('steps', '3');
+    form.set('lr', '0.05');
+    form.set('l2', '0.02');
+    form.set('layers', '0-4');
+    form.set('preprocess', 'styleclip');
+    const res = await t.app.request('/v1/edits', { method: 'POST', body: form });
+    expect(res.status).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    const s = await finished(id);
+    expect(s.status).toBe('done');
+    const start = parseNpy(await firstWPlus()).data as Float32Array;
+    const final = parseNpy(new Uint8Array(await (await t.app.request(`/v1/edits/${id}/latent.npy`)).arrayBuffer())).data as Float32Array;
+    const changed = (row: number): boolean => final.subarray(row * 64, row * 64 + 64).some((v, i) => v !== start[row * 64 + i]);
+    expect([0, 4].map(changed)).toEqual([true, true]);
+    expect([5, 9].map(changed)).toEqual([false, false]);
+    const gen = new FormData();
+    gen.set('w_plus', new File([await firstWPlus()], 'w.npy'));
+    const expected = await pixels(await t.app.request('/v1/generate', { method: 'POST', body: gen }));
+    const before = await pixels(await t.app.request(`/v1/edits/${id}/before.png`));
+    expect(before.length).toBe(expected.length);
+    expect(Math.max(...before.map((v, i) => Math.abs(v - expected[i])))).toBeLessThanOrEqual(1);
+  });
+
+  it('generates a PNG from a seed and from a W+ upload', async () => {
+    const bySeed = await t.app.request('/v1/generate', json({ seed: 7, truncation: 0.7 }));
+    expect(bySeed.status).toBe(200);
+    expect((await sharp(Buffer.from(await bySeed.arrayBuffer())).metadata()).width).toBe(64);
+    const form = new FormData();
+    form.set('w_plus', new File([await firstWPlus()], 'w.npy'));
+    const byLatent = await t.app.request('/v1/generate', { method: 'POST', body: form });
+    expect(byLatent.status).toBe(200);
+    expect(byLatent.headers.get('content-type')).toBe('image/png');
+  });
+
+  it('classifies an image against prompts (as the reference CLIP) and embeds texts and images', async () => {
+    const png = await readFile(sharedPath('data', 'clip', 'CLIP.png'));
+    const prompts = ['a diagram', 'a dog', 'a cat', 'a photo of a fat red cat.', 'not a photo of a fat red cat.'];
+    const form = new FormData();
+    form.set('image', new File([png], 'CLIP.png', { type: 'image/png' }));
+    for (const label of prompts) form.append('labels', label);
+    const res = await t.app.request('/v1/classify', { method: 'POST', body: form });
+    expect(res.status).toBe(200);
+    const { labels, probs } = (await res.json()) as { labels: string[]; probs: number[] };
+    expect(labels).toEqual(prompts);
+    const expected = Array.from(parseNpy(await readFile(fixture('clip_probs.npy'))).data as Float32Array);
+    probs.forEach((p, i) => expect(Math.abs(p - expected[i])).toBeLessThan(5e-3));
+    const embed = await t.app.request('/v1/embed', json({ texts: ['a dog', 'a cat'], images: [png.toString('base64')] }));
+    expect(embed.status).toBe(200);
+    const body = (await embed.json()) as { texts: number[][]; images: number[][] };
+    expect([body.texts.length, body.texts[0].length, body.images.length, body.images[0].length]).toEqual([2, 64, 1, 64]);
+  });
+});

@@ -1,0 +1,118 @@
+/**
+ * The web form in real headless Chromium (Debian's /usr/bin/chromium driven by playwright-core) against a real
+ * server with the fixture models: submit an edit from a seed, watch live progress, see before/after, download the
+ * result; a screenshot is saved to tmp/web-form.png. Also: the form's own error messages.
+ */
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Listening } from '../../src/server/http.js';
+import { PROJECT_ROOT, sharedPath } from '../helpers/shared.js';
+import { fixtureApp, listenLocal, type TestServer } from './helpers.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+/** Flags for a quiet, isolated headless run (no GPU, no network side traffic, no first-run UI). */
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const SCREENSHOT = join(PROJECT_ROOT, 'tmp', 'web-form.png');
+
+let t: TestServer;
+let server: Listening;
+let profile: string;
+let browser: BrowserContext;
+let page: Page;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (.ci/run does)`);
+  t = await fixtureApp();
+  server = await listenLocal(t.app);
+  profile = await mkdtemp(join(tmpdir(), 'styleclip-chromium-'));
+  // A fresh --user-data-dir: playwright takes it as the persistent context's directory.
+  browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    acceptDownloads: true,
+    viewport: { width: 1200, height: 900 },
+  });
+  page = browser.pages()[0] ?? (await browser.newPage());
+  await page.addInitScript(() => {
+    // Records every status line the form shows, so the test sees progress however fast the edit is.
+    const w = window as unknown as { statusLog: string[]; statusObserver: MutationObserver };
+    w.statusLog = [];
+    document.addEventListener('DOMContentLoaded', () => {
+      const el = document.getElementById('status')!;
+      w.statusObserver = new MutationObserver(() => w.statusLog.push(el.textContent ?? ''));
+      w.statusObserver.observe(el, { childList: true, characterData: true, subtree: true });
+    });
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  server?.stopAccepting();
+  server?.closeAll();
+  await t?.close();
+  if (profile) await rm(profile, { recursive: true, force: true });
+});
+
+describe('web form in headless Chromium', () => {
+  it('submits an edit, shows live progress and before/after, and downloads the result', async () => {
+    await page.goto(server.url);
+    expect(await page.title()).toMatch(/styleclip/);
+    await page.getByLabel('Prompt').fill('a person with purple hair');
+    await page.getByRole('spinbutton', { name: 'Seed' }).fill('4');
+    await page.locator('#steps').fill('40');
+    await page.locator('#l2').fill('0.01');
+    await expect.poll(() => page.locator('#steps-out').textContent()).toBe('40');
+    await page.getByRole('button', { name: 'Edit' }).click();
+
+    await page.locator('#downloads').waitFor({ state: 'visible', timeout: 60_000 });
+    const log = await page.evaluate(() => (window as unknown as { statusLog: string[] }).statusLog);
+    expect(log.some((s) => /^Step \d+ of 40 — loss \d/.test(s))).toBe(true);
+    expect(await page.locator('#status').textContent()).toMatch(/^Done: 40 steps, final loss \d/);
+    expect(await page.locator('#progress').getAttribute('value')).toBe('1');
+    for (const img of ['#before', '#current']) {
+      expect(await page.locator(img).evaluate((el: HTMLImageElement) => el.complete && el.naturalWidth)).toBe(64);
+    }
+    expect(await page.locator('#current-caption').textContent()).toBe('After');
+
+    await page.setViewportSize({ width: 1200, height: 760 });
+    await mkdir(join(PROJECT_ROOT, 'tmp'), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#dl-result').click()]);
+    const saved = join(profile, 'result.png');
+    await download.saveAs(saved);
+    expect(download.suggestedFilename()).toMatch(/^edit-[0-9a-f-]{36}-result\.png$/);
+    const meta = await sharp(await readFile(saved)).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['png', 64, 64]);
+  });
+
+  it('explains what is missing instead of submitting, and shows server errors', async () => {
+    await page.goto(server.url);
+    await page.getByRole('button', { name: 'Edit' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/Type a prompt/);
+    await page.getByLabel('Prompt').fill('x '.repeat(200));
+    await page.getByRole('button', { name: 'Edit' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/context length 77/);
+    await page.getByLabel('A photo').check();
+    await page.getByLabel('Prompt').fill('a smile');
+    await page.getByRole('button', { name: 'Edit' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/Choose a photo/);
+    await page.locator('#image').setInputFiles(sharedPath('data', 'faces', 'ffhq_0.jpg'));
+    expect(await page.locator('#before').evaluate((el: HTMLImageElement) => el.src.startsWith('blob:'))).toBe(true);
+  });
+});
