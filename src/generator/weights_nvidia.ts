@@ -5,7 +5,8 @@
  * entries are ignored.
  *
  * Semantics from NVlabs/stylegan2-ada-pytorch `training/networks.py` and `torch_utils/ops/conv2d_resample.py`:
- * - `FullyConnectedLayer`: y = x (W * lr_mul / sqrt(in))^T + b * lr_mul; mapping lr_multiplier 0.01, affines 1.
+ * - `FullyConnectedLayer`: y = x (W * lr_mul / sqrt(in))^T + b * lr_mul; mapping lr_multiplier 0.01 (the
+ *   `MappingNetwork` default, which the official configs keep), affines 1.
  *   `MappingNetwork` normalises z by its 2nd moment (PixelNorm) and tracks `w_avg` (our latent_avg).
  * - `SynthesisLayer`: `modulated_conv2d` with the RAW weight (no 1/sqrt(fan_in) gain: demodulation divides it out,
  *   up to the 1e-8 epsilon), noise `noise_const [r,r] * noise_strength []` added after demodulation, then bias and
