@@ -8,6 +8,7 @@ import type { DownloadProgress, DownloadResult } from '../io/download.js';
 import {
   ENV,
   cacheHome,
+  formatBytes,
   loadManifest,
   modelPath,
   modelSize,
@@ -20,19 +21,13 @@ import {
   type ModelEntry,
 } from '../io/registry.js';
 import { UsageError, flag, str, type CliIO, type Command } from './command.js';
+import { modelsConvertCommand } from './models_convert.js';
 
 /** Progress redraws per second at most, and the bar's width in characters. */
 const PROGRESS_INTERVAL_MS = 100;
 const BAR_WIDTH = 24;
 /** Exit status of a process stopped by SIGINT (128 + 2), as shells report it. */
 const EXIT_INTERRUPTED = 130;
-
-/** SI units, as download sizes are usually quoted. */
-export function formatBytes(n: number): string {
-  if (n < 1e3) return `${n} B`;
-  const [unit, div] = n < 1e6 ? ['kB', 1e3] : n < 1e9 ? ['MB', 1e6] : ['GB', 1e9];
-  return `${(n / div).toFixed(1)} ${unit}`;
-}
 
 /** The licence's name without its parenthesised details, for the table. */
 const shortLicence = (licence: string): string => licence.replace(/\s*\(.*$/, '');
@@ -270,4 +265,5 @@ export const MODELS_COMMANDS: readonly Command[] = [
   modelsVerifyCommand,
   modelsPathCommand,
   modelsRmCommand,
+  modelsConvertCommand,
 ];

@@ -188,6 +188,13 @@ export function modelPath(home: string, entry: ModelEntry): string {
   return main === undefined ? modelDir(home, entry) : join(modelDir(home, entry), main);
 }
 
+/** A byte count in SI units, as download sizes are usually quoted. */
+export function formatBytes(n: number): string {
+  if (n < 1e3) return `${n} B`;
+  const [unit, div] = n < 1e6 ? ['kB', 1e3] : n < 1e9 ? ['MB', 1e6] : ['GB', 1e9];
+  return `${(n / div).toFixed(1)} ${unit}`;
+}
+
 /** Sum of the file sizes, null if any is unknown. */
 export function modelSize(entry: ModelEntry): number | null {
   return entry.files.every((f) => f.size !== null) ? entry.files.reduce((s, f) => s + (f.size as number), 0) : null;
@@ -259,8 +266,8 @@ export async function resolveModelPath(nameOrPath: string, kind: ModelKind, opts
   const status = await modelStatus(home, entry);
   if (!status.present) {
     const size = modelSize(entry);
-    const mb = size === null ? '' : ` (${(size / 1e6).toFixed(1)} MB)`;
-    throw new InputError(`model '${entry.name}' is not downloaded yet: run 'styleclip models pull ${entry.name}'${mb}`);
+    const bytes = size === null ? '' : ` (${formatBytes(size)})`;
+    throw new InputError(`model '${entry.name}' is not downloaded yet: run 'styleclip models pull ${entry.name}'${bytes}`);
   }
   return status.path;
 }

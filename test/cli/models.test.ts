@@ -8,7 +8,11 @@ import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { runCli } from '../helpers/cli.js';
-import { PROJECT_ROOT } from '../helpers/shared.js';
+import { PROJECT_ROOT, fixture } from '../helpers/shared.js';
+import { loadConverted } from '../../src/cli/models_convert.js';
+import { loadClipCheckpoint } from '../../src/clip/weights.js';
+import { loadGeneratorWeights } from '../../src/generator/load.js';
+import { readSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
 import { startModelServer, type ModelServer } from '../io/model_server.js';
 
 const G = randomBytes(200_000);
@@ -182,5 +186,67 @@ describe('styleclip models', () => {
     expect(server.requests.filter((q) => q.range === undefined)).toHaveLength(1);
     expect(await readFile(join(home, 'models', 'gen', 'g.pt'))).toEqual(G);
     expect((await readdir(join(home, 'models', 'gen'))).sort()).toEqual(['g.pt', 'g.pt.sha256']);
+  });
+});
+
+describe('styleclip models convert', () => {
+  const fixtures = [
+    ['stylegan2_tiny.pt', 'generator', 'torch-zip'],
+    ['stylegan2_tiny.legacy.pt', 'generator', 'torch-legacy'],
+    ['clip_vit_tiny.torchscript.pt', 'clip', 'openai-torchscript'],
+    ['clip_vit_tiny.state_dict.pt', 'clip', 'state-dict'],
+  ] as const;
+
+  it.each(fixtures)('%s converts to our layout and loads back identical to the original loader', async (name, kind, sourceFormat) => {
+    const out = join(dir, `${name}.safetensors`);
+    const r = await runCli(['models', 'convert', fixture(name), out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ kind, sourceFormat });
+    const back = await loadConverted(out);
+    const original = kind === 'generator' ? await loadGeneratorWeights(fixture(name)) : await loadClipCheckpoint(fixture(name));
+    expect(back.kind).toBe(kind);
+    expect(back.config).toEqual(original.config);
+    expect([...back.weights.keys()].sort()).toEqual([...original.weights.keys()].sort());
+    for (const [k, t] of original.weights) {
+      const b = back.weights.get(k)!;
+      expect(b.shape, k).toEqual(t.shape);
+      expect(Buffer.compare(Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength), Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)), k).toBe(0);
+    }
+    const meta = (await readSafetensors(out)).metadata;
+    expect(meta).toMatchObject({ format: 'styleclip', format_version: '1', kind, source: name, source_format: sourceFormat });
+    expect(meta.source_sha256).toBe(sha(await readFile(fixture(name))));
+  });
+
+  it('prints a one-line summary', async () => {
+    const r = await runCli(['models', 'convert', fixture('stylegan2_tiny.pt'), join(dir, 'g.safetensors')]);
+    expect(r.stdout).toMatch(/g\.safetensors: generator from torch-zip, 92 tensors, 1\.1 MB\n$/);
+  });
+
+  it('refuses what it cannot convert, with the reason', async () => {
+    const out = join(dir, 'x.safetensors');
+    let r = await runCli(['models', 'convert', fixture('sg2_z.npy'), out]);
+    expect(r).toMatchObject({ code: 2 });
+    expect(r.stderr).toMatch(/not a PyTorch checkpoint/);
+    r = await runCli(['models', 'convert', fixture('clip_vit_tiny.state_dict.pt'), out, '--kind', 'generator']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/is a CLIP model checkpoint, not a StyleGAN2 generator/);
+    await runCli(['models', 'convert', fixture('stylegan2_tiny.pt'), out]);
+    r = await runCli(['models', 'convert', out, join(dir, 'y.safetensors')]);
+    expect(r.stderr).toMatch(/already in our converted layout/);
+    expect((await runCli(['models', 'convert', fixture('stylegan2_tiny.pt'), join(dir, 'g.pt')])).stderr).toMatch(/must end in \.safetensors/);
+    expect((await runCli(['models', 'convert', fixture('stylegan2_tiny.pt'), out, '--kind', 'vae'])).stderr).toMatch(/--kind must be one of generator, clip/);
+    expect((await runCli(['models', 'convert', 'no-such-model', out])).stderr).toMatch(/no such file or model name/);
+    expect(existsSync(join(dir, 'y.safetensors'))).toBe(false);
+  });
+
+  it('a converted file whose metadata disagrees with its tensors is refused', async () => {
+    const out = join(dir, 'c.safetensors');
+    await runCli(['models', 'convert', fixture('clip_vit_tiny.torchscript.pt'), out]);
+    const st = await readSafetensors(out);
+    const config = { ...JSON.parse(st.metadata.config), embedDim: 999 };
+    await writeSafetensors(out, st.tensors, { ...st.metadata, config: JSON.stringify(config) });
+    await expect(loadConverted(out)).rejects.toThrow(/config in its metadata does not match its tensors/);
+    await writeSafetensors(out, st.tensors, { ...st.metadata, format_version: '0' });
+    await expect(loadConverted(out)).rejects.toThrow(/version 0 is not 1; convert the original checkpoint again/);
   });
 });

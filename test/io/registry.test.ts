@@ -164,7 +164,7 @@ describe('resolveModelPath', () => {
 
   it('a model not downloaded names the pull command', async () => {
     await expect(resolveModelPath('gen', 'generator', { manifest, home })).rejects.toThrow(
-      "model 'gen' is not downloaded yet: run 'styleclip models pull gen' (0.1 MB)",
+      "model 'gen' is not downloaded yet: run 'styleclip models pull gen' (50.0 kB)",
     );
   });
 
