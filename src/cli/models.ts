@@ -1,8 +1,8 @@
 /**
- * `styleclip models list|pull|verify|path|rm`: the named pretrained models of models/manifest.json and the local
- * cache that holds them (src/io/registry.ts; downloads with resume and sha256 checks in src/io/download.ts).
- * `$STYLECLIP_HOME` moves the cache, `$STYLECLIP_MANIFEST` replaces the manifest, `$STYLECLIP_MIRROR` or `--base-url`
- * pulls from a mirror laid out as `<base>/<model>/<file>`.
+ * `styleclip models list|pull|verify|path|rm` (and `convert`, ./models_convert.ts): the named pretrained models of
+ * models/manifest.json and the local cache that holds them (src/io/registry.ts; downloads with resume and sha256
+ * checks in src/io/download.ts). `$STYLECLIP_HOME` moves the cache, `$STYLECLIP_MANIFEST` replaces the manifest,
+ * `$STYLECLIP_MIRROR` or `--base-url` pulls from a mirror laid out as `<base>/<model>/<file>`.
  */
 import type { DownloadProgress, DownloadResult } from '../io/download.js';
 import {
@@ -23,7 +23,7 @@ import {
 import { UsageError, flag, str, type CliIO, type Command } from './command.js';
 import { modelsConvertCommand } from './models_convert.js';
 
-/** Progress redraws per second at most, and the bar's width in characters. */
+/** Least time between two progress redraws, and the bar's width in characters. */
 const PROGRESS_INTERVAL_MS = 100;
 const BAR_WIDTH = 24;
 /** Exit status of a process stopped by SIGINT (128 + 2), as shells report it. */

@@ -13,7 +13,7 @@ import { basename, resolve as resolvePath } from 'node:path';
 import type { ClipActivation, ClipConfig } from '../clip/config.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { clipFromTensors, loadClipCheckpoint, type LoadedClip } from '../clip/weights.js';
-import { resolve as resolveGeneratorConfig, type PartialConfig } from '../generator/config.js';
+import { resolve as resolveGeneratorConfig, type GeneratorConfig, type PartialConfig } from '../generator/config.js';
 import { checkWeights, type LoadedWeights } from '../generator/layout.js';
 import { weightsFromTensors } from '../generator/load.js';
 import { InputError } from '../errors.js';
@@ -109,7 +109,7 @@ export type LoadedConverted = ({ kind: 'generator' } & LoadedWeights) | ({ kind:
 export async function loadConverted(path: string): Promise<LoadedConverted> {
   const c = convertedFromSafetensors(await readSafetensors(path), path);
   if (c.kind === 'generator') {
-    let config;
+    let config: GeneratorConfig;
     try {
       config = resolveGeneratorConfig(c.config as PartialConfig);
     } catch (e) {
