@@ -10,7 +10,7 @@ import { softmaxRows } from '../clip/zeroshot.js';
 import type { ClipActivation } from '../clip/config.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { DEFAULT_MAX_PIXELS, readImageRgba } from '../io/image.js';
-import { UsageError, flag, requireStr, str, strs, type Command, type ParsedArgs } from './command.js';
+import { UsageError, flag, modelFlag, str, strs, type Command, type ParsedArgs } from './command.js';
 
 const ACTIVATIONS: readonly ClipActivation[] = ['quick_gelu', 'gelu'];
 
@@ -39,8 +39,8 @@ export interface ClipTools {
 
 /** Loads the tokenizer and the model named by --vocab / --clip (and --activation). */
 export async function loadClipTools(args: ParsedArgs): Promise<ClipTools> {
-  const vocab = requireStr(args, 'vocab');
-  const path = requireStr(args, 'clip');
+  const vocab = await modelFlag(args, 'vocab', 'vocab');
+  const path = await modelFlag(args, 'clip', 'clip');
   const activation = str(args, 'activation');
   if (activation !== undefined && !ACTIVATIONS.includes(activation as ClipActivation)) {
     throw new UsageError(`--activation must be one of ${ACTIVATIONS.join(', ')}, got '${activation}'`);

@@ -3,7 +3,7 @@
  * (SOT, BPE ids, EOT, zero padding to 77).
  */
 import { ClipTokenizer } from '../clip/tokenizer.js';
-import { UsageError, flag, requireStr, type Command } from './command.js';
+import { UsageError, flag, modelFlag, type Command } from './command.js';
 
 export const clipTokenizeCommand: Command = {
   path: ['clip', 'tokenize'],
@@ -22,7 +22,7 @@ export const clipTokenizeCommand: Command = {
   },
   allowPositionals: true,
   async run(args, io) {
-    const vocab = requireStr(args, 'vocab');
+    const vocab = await modelFlag(args, 'vocab', 'vocab');
     if (args.positionals.length === 0) {
       throw new UsageError("no text given; pass one or more texts, e.g. styleclip clip tokenize --vocab V 'a dog'");
     }

@@ -3,6 +3,7 @@
  * `UsageError`s: one line on stderr and exit code 2.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { resolveModelPath, type ModelKind } from '../io/registry.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -87,4 +88,12 @@ export function num(
     throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'} in ${range}, got '${s}'`);
   }
   return v;
+}
+
+/**
+ * A model flag (--generator, --clip, --vocab): a file path, or the name of a downloaded model
+ * (`styleclip models list`), resolved to its cached file.
+ */
+export async function modelFlag(args: ParsedArgs, name: string, kind: ModelKind): Promise<string> {
+  return resolveModelPath(requireStr(args, name), kind);
 }

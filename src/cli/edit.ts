@@ -13,7 +13,7 @@ import { readNpy, writeNpy } from '../io/npy.js';
 import { EditCancelled, Editor } from '../optimize/editor.js';
 import { DEFAULT_TRUNCATION, EDIT_DEFAULTS, MAX_STEPS, parseLayers, resolveEditOptions } from '../optimize/options.js';
 import type { ClipPreprocessMode, EditOptions, EditResult, EditStart, LatentSpace, NoiseMode } from '../optimize/types.js';
-import { UsageError, flag, num, requireStr, str, type Command, type ParsedArgs } from './command.js';
+import { UsageError, flag, modelFlag, num, str, type Command, type ParsedArgs } from './command.js';
 import { ProgressBar } from './progress.js';
 
 /** Exit code of a command stopped by SIGINT (128 + 2, the shell convention). */
@@ -136,7 +136,11 @@ export const editCommand: Command = {
     json: { type: 'boolean' },
   },
   async run(args, io) {
-    const sources = { generator: requireStr(args, 'generator'), clip: requireStr(args, 'clip'), vocab: requireStr(args, 'vocab') };
+    const sources = {
+      generator: await modelFlag(args, 'generator', 'generator'),
+      clip: await modelFlag(args, 'clip', 'clip'),
+      vocab: await modelFlag(args, 'vocab', 'vocab'),
+    };
     const steps = num(args, 'steps', EDIT_DEFAULTS.steps, { min: 1, max: MAX_STEPS, integer: true });
     const options = resolveEditOptions(optionsOf(args, steps));
     const paths = {

@@ -13,7 +13,7 @@ import { Generator, broadcastW, checkLatent, sampleZ, truncate, type LatentKind,
 import { MAX_SEED } from '../generator/sample.js';
 import { tensorToRgb, writeImage } from '../io/image.js';
 import { readNpy, writeNpy } from '../io/npy.js';
-import { UsageError, num, requireStr, str, type Command } from './command.js';
+import { UsageError, modelFlag, num, str, type Command } from './command.js';
 
 /** Latent-source flags; exactly one is required. */
 const SOURCES = ['seed', 'z', 'w', 'w-plus'] as const;
@@ -86,7 +86,7 @@ export const generateCommand: Command = {
     'save-w': { type: 'string' },
   },
   async run(args, io) {
-    const ckpt = requireStr(args, 'generator');
+    const ckpt = await modelFlag(args, 'generator', 'generator');
     const given = SOURCES.filter((s) => str(args, s) !== undefined);
     if (given.length !== 1) {
       throw new UsageError(`give exactly one of --seed, --z, --w, --w-plus${given.length ? ` (got ${given.map((s) => `--${s}`).join(', ')})` : ''}`);

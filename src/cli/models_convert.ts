@@ -10,12 +10,11 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, resolve as resolvePath } from 'node:path';
-import type { ClipActivation, ClipConfig } from '../clip/config.js';
+import type { ClipActivation } from '../clip/config.js';
 import type { HostTensor } from '../engine/tensor.js';
-import { clipFromTensors, loadClipCheckpoint, type LoadedClip } from '../clip/weights.js';
-import { resolve as resolveGeneratorConfig, type GeneratorConfig, type PartialConfig } from '../generator/config.js';
-import { checkWeights, type LoadedWeights } from '../generator/layout.js';
-import { weightsFromTensors } from '../generator/load.js';
+import { clipFromConverted, clipFromTensors, loadClipCheckpoint, type LoadedClip } from '../clip/weights.js';
+import type { LoadedWeights } from '../generator/layout.js';
+import { fromConverted, weightsFromTensors } from '../generator/load.js';
 import { InputError } from '../errors.js';
 import { CONVERTED_KINDS, convertedFromSafetensors, isConverted, writeConverted, type ConvertedKind } from '../io/converted.js';
 import { findModel, formatBytes, loadManifest, resolveModelPath } from '../io/registry.js';
@@ -105,26 +104,10 @@ export async function convertCheckpoint(input: string, output: string, opts: Con
 
 export type LoadedConverted = ({ kind: 'generator' } & LoadedWeights) | ({ kind: 'clip' } & LoadedClip);
 
-/** Reads a converted file back: the generator config validated and every weight checked, or CLIP through its checks. */
+/** Reads a converted file back through the generator / CLIP loaders (config validated, every weight checked). */
 export async function loadConverted(path: string): Promise<LoadedConverted> {
   const c = convertedFromSafetensors(await readSafetensors(path), path);
-  if (c.kind === 'generator') {
-    let config: GeneratorConfig;
-    try {
-      config = resolveGeneratorConfig(c.config as PartialConfig);
-    } catch (e) {
-      throw new InputError(`${path}: bad generator config in its metadata (${(e as Error).message})`);
-    }
-    checkWeights(c.tensors, config);
-    return { kind: 'generator', config, weights: c.tensors };
-  }
-  const stored = c.config as ClipConfig;
-  const overrides = { activation: stored.activation, visionHeads: stored.visionHeads, transformerHeads: stored.transformerHeads };
-  const clip = clipFromTensors({ tensors: c.tensors, container: 'safetensors' }, path, overrides);
-  if (JSON.stringify(clip.config) !== JSON.stringify(stored)) {
-    throw new InputError(`${path}: the config in its metadata does not match its tensors; convert the original checkpoint again`);
-  }
-  return { kind: 'clip', ...clip };
+  return c.kind === 'generator' ? { kind: 'generator', ...fromConverted(c, path) } : { kind: 'clip', ...clipFromConverted(c, path) };
 }
 
 export const modelsConvertCommand: Command = {

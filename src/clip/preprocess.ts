@@ -126,7 +126,7 @@ function clip8(acc: number): number {
  * y; `rows` restricts a horizontal pass to the input rows [first, first + rows) that the vertical pass will read.
  */
 function resamplePass(src: Pixels, c: Coefficients, axis: 0 | 1, first = 0, rows = src.height): Pixels {
-  const { width, height, channels, data } = src;
+  const { width, channels, data } = src;
   const k = fixedPoint(c);
   const outW = axis === 0 ? c.start.length : width;
   const outH = axis === 0 ? rows : c.start.length;

@@ -18,6 +18,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { toFloat32, type HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
+import { convertedFromSafetensors, isConverted, type ConvertedCheckpoint } from '../io/converted.js';
 import { looksLikeSafetensors, parseSafetensors } from '../io/safetensors.js';
 import { parseTorchCheckpoint } from '../io/torch.js';
 import { configFromWeights, type ClipConfig, type ClipOverrides } from './config.js';
@@ -219,6 +220,18 @@ async function hfConfigBeside(path: string): Promise<ClipOverrides> {
 }
 
 /** Loads a CLIP checkpoint file (or its bytes): TorchScript / state-dict `.pt`, open_clip, or HF safetensors. */
+/** A converted file's CLIP: rebuilt through the usual checks, and its stored config must match its tensors. */
+export function clipFromConverted(c: ConvertedCheckpoint, where: string): LoadedClip {
+  if (c.kind !== 'clip') throw new ClipCheckpointError(`${where} is a converted ${c.kind} model, not CLIP; pass a CLIP checkpoint`);
+  const stored = c.config as ClipConfig;
+  const overrides = { activation: stored.activation, visionHeads: stored.visionHeads, transformerHeads: stored.transformerHeads };
+  const clip = clipFromTensors({ tensors: c.tensors, container: 'safetensors' }, where, overrides);
+  if (JSON.stringify(clip.config) !== JSON.stringify(stored)) {
+    throw new ClipCheckpointError(`${where}: the config in its metadata does not match its tensors; convert the original checkpoint again`);
+  }
+  return clip;
+}
+
 export async function loadClipCheckpoint(src: string | Uint8Array, options: LoadClipOptions = {}): Promise<LoadedClip> {
   const where = typeof src === 'string' ? src : 'CLIP checkpoint';
   let bytes: Uint8Array;
@@ -229,7 +242,9 @@ export async function loadClipCheckpoint(src: string | Uint8Array, options: Load
   }
   if (bytes.length === 0) throw new ClipCheckpointError(`${where}: the file is empty; pass a CLIP .pt or .safetensors checkpoint`);
   if (looksLikeSafetensors(bytes)) {
-    const { tensors } = parseSafetensors(bytes, where);
+    const st = parseSafetensors(bytes, where);
+    if (isConverted(st)) return clipFromConverted(convertedFromSafetensors(st, where), where);
+    const { tensors } = st;
     const sideOverrides = typeof src === 'string' && tensors.has(HF_MARKER) ? await hfConfigBeside(src) : {};
     return clipFromTensors({ tensors, container: 'safetensors', sideOverrides }, where, options);
   }

@@ -2,13 +2,18 @@
  * Generator checkpoint files -> our weights and config. Recognised layouts:
  * - rosinality/stylegan2-pytorch `.pt` (zip or legacy torch.save; `g_ema` + `latent_avg`): weights_rosinality.ts
  * - NVIDIA stylegan2-ada-pytorch network pickles `.pkl` (`G_ema`): weights_nvidia.ts
+ * - our converted safetensors (`styleclip models convert`): weights in our naming, config in the metadata
  * Anything else is an InputError that says what the file looks like (e.g. a CLIP checkpoint) and what is expected.
  */
+import { readFile } from 'node:fs/promises';
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
-import { loadTorchCheckpoint } from '../io/torch.js';
+import { convertedFromSafetensors, isConverted, type ConvertedCheckpoint } from '../io/converted.js';
+import { looksLikeSafetensors, parseSafetensors } from '../io/safetensors.js';
+import { parseTorchCheckpoint } from '../io/torch.js';
+import { resolve, type GeneratorConfig, type PartialConfig } from './config.js';
 import { NVIDIA_G_EMA, fromNvidia } from './weights_nvidia.js';
-import type { LoadedWeights } from './layout.js';
+import { checkWeights, type LoadedWeights } from './layout.js';
 import { G_EMA, fromRosinality } from './weights_rosinality.js';
 
 /** Key prefixes of CLIP checkpoints: openai/CLIP state dicts and TorchScript archives, Hugging Face CLIPModel. */
@@ -33,8 +38,30 @@ export function weightsFromTensors(tensors: ReadonlyMap<string, HostTensor>, wha
   throw new InputError(`${what} is not a StyleGAN2 generator checkpoint (${found}); ${EXPECTED}`);
 }
 
-/** Reads a generator checkpoint file. */
+/** A converted file's generator: the config from its metadata validated, every weight checked. */
+export function fromConverted(c: ConvertedCheckpoint, what: string): LoadedWeights {
+  if (c.kind !== 'generator') throw new InputError(`${what} is a converted ${c.kind} model, not a StyleGAN2 generator; ${EXPECTED}`);
+  let config: GeneratorConfig;
+  try {
+    config = resolve(c.config as PartialConfig);
+  } catch (e) {
+    throw new InputError(`${what}: bad generator config in its metadata (${(e as Error).message})`);
+  }
+  checkWeights(c.tensors, config);
+  return { config, weights: c.tensors };
+}
+
+/** Reads a generator checkpoint file (any recognised layout). */
 export async function loadGeneratorWeights(path: string): Promise<LoadedWeights> {
-  const ckpt = await loadTorchCheckpoint(path);
-  return weightsFromTensors(ckpt.tensors, path);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    throw new InputError(`cannot read generator checkpoint ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; check the path`);
+  }
+  if (looksLikeSafetensors(bytes)) {
+    const st = parseSafetensors(bytes, path);
+    return isConverted(st) ? fromConverted(convertedFromSafetensors(st, path), path) : weightsFromTensors(st.tensors, path);
+  }
+  return weightsFromTensors(parseTorchCheckpoint(bytes, path).tensors, path);
 }

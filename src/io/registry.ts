@@ -258,7 +258,7 @@ export async function resolveModelPath(nameOrPath: string, kind: ModelKind, opts
   const manifest = opts.manifest ?? (await loadManifest());
   if (!findModel(manifest, nameOrPath) && /[\\/]|\.[A-Za-z0-9]+$/.test(nameOrPath)) {
     throw new InputError(
-      `${nameOrPath}: no such file; give a ${kind} checkpoint path or a model name (${knownNames(manifest, kind)}; see 'styleclip models list')`,
+      `${nameOrPath}: no such file; give a ${kind === 'vocab' ? 'vocab file' : `${kind} checkpoint`} path or a model name (${knownNames(manifest, kind)}; see 'styleclip models list')`,
     );
   }
   const entry = requireModel(manifest, nameOrPath, kind);

@@ -113,7 +113,7 @@ describe('styleclip generate: bad input', () => {
   });
 
   it('unreadable files', async () => {
-    await expectRefused(['--generator', out('does-not-exist.pt'), '--seed', '1'], /cannot read .*does-not-exist\.pt/);
+    await expectRefused(['--generator', out('does-not-exist.pt'), '--seed', '1'], /does-not-exist\.pt: no such file/);
     writeFileSync(out('garbage.pt'), 'not a checkpoint');
     await expectRefused(['--generator', out('garbage.pt'), '--seed', '1'], /garbage\.pt: not a PyTorch checkpoint/);
     await expectRefused(['--generator', ckpt(), '--w', out('missing.npy')], /cannot read .*missing\.npy/);
