@@ -44,7 +44,7 @@ console.log(`generator ${models.generator.name} (${models.generator.resolution} 
 
 const submitted = await client.v1.edits.$post({ json: { prompt, seed: 1, steps: 40, l2: 0.008, preview_every: 10 } });
 if (submitted.status !== 202) throw new Error(`submit: HTTP ${submitted.status}: ${await submitted.text()}`);
-const { id } = (await submitted.json()) as { id: string };
+const { id } = await submitted.json();
 console.log(`edit ${id} queued`);
 
 await follow(`${base}/v1/edits/${id}/events`, (event, data) => {

@@ -3,7 +3,7 @@
  * 400 (malformed request: bad JSON, schema violation, unsafe name), 404 (unknown edit or model),
  * 413 (body over the limit), 422 (well-formed but unusable content: a truncated PNG, a wrong latent shape, NaN
  * values, a prompt over CLIP's 77 tokens — anything the library rejects with an `InputError`),
- * 429 (job queue full) and 500 for our own bugs, which are logged and never echo internals.
+ * 429 (job queue full), 503 (shutting down) and 500 for our own bugs, which are logged and never echo internals.
  */
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
@@ -18,7 +18,6 @@ export type ErrorCode =
   | 'unknown_model'
   | 'not_ready'
   | 'payload_too_large'
-  | 'unsupported_media_type'
   | 'queue_full'
   | 'internal';
 
@@ -59,7 +58,6 @@ const HTTP_CODES: Readonly<Partial<Record<number, ErrorCode>>> = {
   400: 'invalid_request',
   404: 'not_found',
   413: 'payload_too_large',
-  415: 'unsupported_media_type',
 };
 
 /** Maps anything thrown while handling a request to the JSON error response. */

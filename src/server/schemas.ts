@@ -16,14 +16,15 @@ export const MAX_SEED = 2 ** 32 - 1;
 /** Longest model name (names are file base names). */
 const MAX_NAME_CHARS = 200;
 
-type Num = (s: z.ZodNumber) => z.ZodType<number, unknown>;
-const jsonNum: Num = (s) => s;
-const formNum: Num = (s) => z.string().trim().min(1, 'must not be empty').transform(Number).pipe(s);
+/** A number field: taken as is from JSON, parsed from text in forms (the input type follows, for the typed client). */
+type Num<In> = (s: z.ZodNumber) => z.ZodType<number, In>;
+const jsonNum: Num<number> = (s) => s;
+const formNum: Num<string> = (s) => z.string().trim().min(1, 'must not be empty').transform(Number).pipe(s);
 
 const prompt = z.string().trim().min(1, 'the prompt is empty: describe the edit').max(MAX_PROMPT_CHARS);
 const name = z.string().max(MAX_NAME_CHARS);
 
-function editFields(n: Num) {
+function editFields<In>(n: Num<In>) {
   return {
     prompt,
     seed: n(z.number().int().min(0).max(MAX_SEED)).optional(),
@@ -50,7 +51,7 @@ export const EditForm = z.object({ ...editFields(formNum), w_plus: upload.option
 export type EditJsonBody = z.output<typeof EditJson>;
 export type EditFormBody = z.output<typeof EditForm>;
 
-function generateFields(n: Num) {
+function generateFields<In>(n: Num<In>) {
   return {
     seed: n(z.number().int().min(0).max(MAX_SEED)).optional(),
     truncation: n(z.number().min(0).max(1)).optional(),
