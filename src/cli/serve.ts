@@ -10,7 +10,7 @@ import { DEFAULT_QUEUE_CAPACITY, LocalQueue, type JobQueue } from '../server/que
 import { RedisQueue } from '../server/redis_queue.js';
 import { JobStore } from '../server/store.js';
 import { loadServices } from '../server/wiring.js';
-import { num, requireStr, str, type Command } from './command.js';
+import { modelFlag, num, str, type Command } from './command.js';
 
 /** Default port: the issue's example (`--port 8787`). */
 export const DEFAULT_PORT = 8787;
@@ -22,9 +22,9 @@ export const DEFAULT_STORE = 'styleclip-store';
 export const DEFAULT_GRACE_SECONDS = 25;
 
 export const MODEL_USAGE = [
-  '  --generator G      StyleGAN2 checkpoint (rosinality .pt or NVIDIA .pkl)',
-  '  --clip C           CLIP checkpoint (OpenAI .pt, state dict, open_clip or Hugging Face)',
-  '  --vocab V          CLIP BPE merges (bpe_simple_vocab_16e6.txt.gz)',
+  '  --generator G      StyleGAN2 checkpoint (rosinality .pt or NVIDIA .pkl) or a downloaded model name',
+  '  --clip C           CLIP checkpoint (OpenAI .pt, state dict, open_clip or Hugging Face) or a model name',
+  '  --vocab V          CLIP BPE merges (bpe_simple_vocab_16e6.txt.gz) or a model name',
 ];
 export const STORE_USAGE = `  --store DIR        job store: inputs, progress and results of every job (default ./${DEFAULT_STORE})`;
 
@@ -36,8 +36,13 @@ export const MODEL_OPTIONS = {
 /** Flags of the long-running commands (serve, worker). */
 export const SERVICE_OPTIONS = { ...MODEL_OPTIONS, store: { type: 'string' }, grace: { type: 'string' } } as const;
 
-export function modelPaths(args: Parameters<Command['run']>[0]) {
-  return { generator: requireStr(args, 'generator'), clip: requireStr(args, 'clip'), vocab: requireStr(args, 'vocab') };
+/** Model flags: file paths, or names of downloaded models (`styleclip models list`). */
+export async function modelPaths(args: Parameters<Command['run']>[0]) {
+  return {
+    generator: await modelFlag(args, 'generator', 'generator'),
+    clip: await modelFlag(args, 'clip', 'clip'),
+    vocab: await modelFlag(args, 'vocab', 'vocab'),
+  };
 }
 
 /** Resolves when `signal` aborts. */
@@ -72,7 +77,7 @@ export const serveCommand: Command = {
     'max-body-mb': { type: 'string' },
   },
   async run(args, io) {
-    const paths = modelPaths(args);
+    const paths = await modelPaths(args);
     const port = num(args, 'port', DEFAULT_PORT, { min: 0, max: 65535, integer: true });
     const host = str(args, 'host') ?? DEFAULT_HOST;
     const concurrency = num(args, 'concurrency', 1, { min: 1, max: 64, integer: true });
