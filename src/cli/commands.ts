@@ -8,6 +8,8 @@ import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
 import { MODELS_COMMANDS } from './models.js';
 import { batchCommand } from './batch.js';
+import { alignCommand } from './align.js';
+import { identityCommand } from './identity.js';
 import { serveCommand } from './serve.js';
 import { workerCommand } from './worker.js';
 
@@ -21,5 +23,7 @@ export const COMMANDS: readonly Command[] = [
   classifyCommand,
   generateCommand,
   inspectCommand,
+  alignCommand,
+  identityCommand,
   ...MODELS_COMMANDS,
 ];

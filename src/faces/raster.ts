@@ -1,0 +1,188 @@
+/**
+ * Pixel operations of the FFHQ alignment recipe on raw interleaved RGB buffers, with the semantics of the libraries
+ * the recipe calls: PIL `Image.crop`, numpy `np.pad(..., 'reflect')`, `np.rint`, and PIL `Image.transform(size,
+ * QUAD, data, BILINEAR)` (Pillow src/libImaging/Geometry.c: `quad_transform` evaluates at output pixel centres
+ * `x + 0.5`; `bilinear_filter32RGB` rejects samples outside [0, size), subtracts 0.5, clamps neighbours to the edge
+ * and truncates to uint8; rejected pixels are filled with 0). `warpAffine` is a general antialiased affine resampler
+ * for the landmark refinement and pasting faces back.
+ */
+import type { RgbImage } from '../io/image.js';
+import { applyAffine, composeAffine, type Affine, type Quad } from './geometry.js';
+
+/** `warpAffine` area-averages by `floor(spacing / BOX_REDUCE_MIN)` when that is at least 2. */
+export const BOX_REDUCE_MIN = 1.5;
+
+/** float32 interleaved RGB, as numpy holds `np.float32(img)`. */
+export interface FloatImage {
+  readonly width: number;
+  readonly height: number;
+  readonly data: Float32Array;
+}
+
+/** numpy `rint`: round half to even. */
+export function rint(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** PIL `Image.crop((x0, y0, x1, y1))` for a box inside the image. */
+export function cropRgb(img: RgbImage, x0: number, y0: number, x1: number, y1: number): RgbImage {
+  const w = x1 - x0;
+  const h = y1 - y0;
+  if (x0 < 0 || y0 < 0 || x1 > img.width || y1 > img.height || w <= 0 || h <= 0) {
+    throw new Error(`crop box (${x0},${y0},${x1},${y1}) is not inside a ${img.width}x${img.height} image`);
+  }
+  const data = new Uint8Array(w * h * 3);
+  for (let y = 0; y < h; y++) {
+    const src = ((y + y0) * img.width + x0) * 3;
+    data.set(img.data.subarray(src, src + w * 3), y * w * 3);
+  }
+  return { width: w, height: h, channels: 3, data };
+}
+
+/** numpy 'reflect' padding index (mirror without repeating the edge), for any distance outside [0, n). */
+export function reflectIndex(i: number, n: number): number {
+  if (n === 1) return 0;
+  const period = 2 * (n - 1);
+  const m = ((i % period) + period) % period;
+  return m < n ? m : period - m;
+}
+
+/** `np.pad(np.float32(img), ((top, bottom), (left, right), (0, 0)), 'reflect')`. */
+export function reflectPad(img: RgbImage, left: number, top: number, right: number, bottom: number): FloatImage {
+  const width = img.width + left + right;
+  const height = img.height + top + bottom;
+  const data = new Float32Array(width * height * 3);
+  const cols = Int32Array.from({ length: width }, (_, x) => reflectIndex(x - left, img.width) * 3);
+  for (let y = 0; y < height; y++) {
+    const row = reflectIndex(y - top, img.height) * img.width * 3;
+    let o = y * width * 3;
+    for (let x = 0; x < width; x++, o += 3) {
+      const s = row + cols[x];
+      data[o] = img.data[s];
+      data[o + 1] = img.data[s + 1];
+      data[o + 2] = img.data[s + 2];
+    }
+  }
+  return { width, height, data };
+}
+
+/** `np.uint8(np.clip(np.rint(img), 0, 255))`. */
+export function toUint8(img: FloatImage): RgbImage {
+  const data = new Uint8Array(img.data.length);
+  for (let i = 0; i < data.length; i++) data[i] = Math.min(255, Math.max(0, rint(img.data[i])));
+  return { width: img.width, height: img.height, channels: 3, data };
+}
+
+/**
+ * PIL `img.transform((size, size), Image.QUAD, (quad + 0.5).flatten(), Image.BILINEAR)`, `quad` in pixel-index
+ * coordinates (the +0.5 is applied here, as the recipe does).
+ */
+export function quadTransform(img: RgbImage, quad: Quad, size: number): RgbImage {
+  const [nw, sw, se, ne] = quad.map((p) => [p[0] + 0.5, p[1] + 0.5]);
+  const inv = 1 / size;
+  // Pillow Image.__transformer, QUAD: x = a0 + a1 u + a2 v + a3 u v (and likewise for y), u, v at pixel centres.
+  const a = [nw[0], (ne[0] - nw[0]) * inv, (sw[0] - nw[0]) * inv, (se[0] - sw[0] - ne[0] + nw[0]) * inv * inv];
+  const b = [nw[1], (ne[1] - nw[1]) * inv, (sw[1] - nw[1]) * inv, (se[1] - sw[1] - ne[1] + nw[1]) * inv * inv];
+  const { width: w, height: h, data: src } = img;
+  const stride = w * 3;
+  const out = new Uint8Array(size * size * 3);
+  for (let v = 0; v < size; v++) {
+    const yc = v + 0.5;
+    const ax = a[0] + a[2] * yc;
+    const bx = a[1] + a[3] * yc;
+    const ay = b[0] + b[2] * yc;
+    const by = b[1] + b[3] * yc;
+    let o = v * size * 3;
+    for (let u = 0; u < size; u++, o += 3) {
+      const xc = u + 0.5;
+      const xin = ax + bx * xc;
+      const yin = ay + by * xc;
+      if (!(xin >= 0 && xin < w && yin >= 0 && yin < h)) continue;
+      const fx = xin - 0.5;
+      const fy = yin - 0.5;
+      const x = Math.floor(fx);
+      const y = Math.floor(fy);
+      const dx = fx - x;
+      const dy = fy - y;
+      const x0 = (x < 0 ? 0 : x) * 3;
+      const x1 = (x + 1 < w ? x + 1 : w - 1) * 3;
+      const r0 = (y < 0 ? 0 : y) * stride;
+      const r1 = y + 1 < h ? (y + 1) * stride : r0;
+      for (let c = 0; c < 3; c++) {
+        const p00 = src[r0 + x0 + c];
+        const top = p00 + (src[r0 + x1 + c] - p00) * dx;
+        const p10 = src[r1 + x0 + c];
+        const bottom = p10 + (src[r1 + x1 + c] - p10) * dx;
+        out[o + c] = top + (bottom - top) * dy; // Uint8Array stores truncate, as (UINT8)v1
+      }
+    }
+  }
+  return { width: size, height: size, channels: 3, data: out };
+}
+
+/** Mean over k x k blocks (the last block of a row/column may be smaller): a fast area-average reduction. */
+export function boxReduce(img: RgbImage, k: number): RgbImage {
+  const width = Math.ceil(img.width / k);
+  const height = Math.ceil(img.height / k);
+  const sum = new Float64Array(width * height * 3);
+  const cnt = new Float64Array(width * height);
+  for (let y = 0; y < img.height; y++) {
+    const row = Math.floor(y / k) * width;
+    for (let x = 0; x < img.width; x++) {
+      const o = row + Math.floor(x / k);
+      const s = (y * img.width + x) * 3;
+      sum[o * 3] += img.data[s];
+      sum[o * 3 + 1] += img.data[s + 1];
+      sum[o * 3 + 2] += img.data[s + 2];
+      cnt[o]++;
+    }
+  }
+  const data = new Uint8Array(width * height * 3);
+  for (let i = 0; i < data.length; i++) data[i] = Math.round(sum[i] / cnt[Math.floor(i / 3)]);
+  return { width, height, channels: 3, data };
+}
+
+/**
+ * A `width` x `height` image whose pixel (u, v) is `img` bilinearly sampled at `toSource(u, v)` (pixel-index
+ * coordinates; edge-clamped, 0 outside). When output pixels are 3 or more source pixels apart, the needed part of
+ * `img` is first area-averaged by `k = floor(spacing / BOX_REDUCE_MIN)`, so the result is antialiased.
+ */
+export function warpAffine(img: RgbImage, toSource: Affine, width: number, height: number): RgbImage {
+  let src = img;
+  let m = toSource;
+  const spacing = Math.max(Math.hypot(m[0], m[3]), Math.hypot(m[1], m[4]));
+  const k = Math.floor(spacing / BOX_REDUCE_MIN);
+  if (k >= 2) {
+    const corners = [applyAffine(m, [-0.5, -0.5]), applyAffine(m, [width - 0.5, -0.5]), applyAffine(m, [-0.5, height - 0.5]), applyAffine(m, [width - 0.5, height - 0.5])];
+    const x0 = Math.max(0, Math.floor(Math.min(...corners.map((p) => p[0]))) - k);
+    const y0 = Math.max(0, Math.floor(Math.min(...corners.map((p) => p[1]))) - k);
+    const x1 = Math.min(img.width, Math.ceil(Math.max(...corners.map((p) => p[0]))) + k);
+    const y1 = Math.min(img.height, Math.ceil(Math.max(...corners.map((p) => p[1]))) + k);
+    if (x1 - x0 < 1 || y1 - y0 < 1) return { width, height, channels: 3, data: new Uint8Array(width * height * 3) };
+    src = boxReduce(cropRgb(img, x0, y0, x1, y1), k);
+    // photo index p -> reduced index (p - x0 + 0.5) / k - 0.5
+    m = composeAffine([1 / k, 0, (0.5 - x0) / k - 0.5, 0, 1 / k, (0.5 - y0) / k - 0.5], m);
+  }
+  const out = new Uint8Array(width * height * 3);
+  const { width: w, height: h, data } = src;
+  for (let v = 0; v < height; v++) {
+    for (let u = 0; u < width; u++) {
+      const [sx, sy] = applyAffine(m, [u, v]);
+      if (!(sx >= -0.5 && sy >= -0.5 && sx <= w - 0.5 && sy <= h - 0.5)) continue;
+      const x0 = Math.min(Math.max(Math.floor(sx), 0), w - 1);
+      const y0 = Math.min(Math.max(Math.floor(sy), 0), h - 1);
+      const x1 = Math.min(x0 + 1, w - 1);
+      const y1 = Math.min(y0 + 1, h - 1);
+      const dx = Math.min(Math.max(sx - x0, 0), 1);
+      const dy = Math.min(Math.max(sy - y0, 0), 1);
+      const o = (v * width + u) * 3;
+      for (let c = 0; c < 3; c++) {
+        const top = data[(y0 * w + x0) * 3 + c] * (1 - dx) + data[(y0 * w + x1) * 3 + c] * dx;
+        const bottom = data[(y1 * w + x0) * 3 + c] * (1 - dx) + data[(y1 * w + x1) * 3 + c] * dx;
+        out[o + c] = Math.round(top * (1 - dy) + bottom * dy);
+      }
+    }
+  }
+  return { width, height, channels: 3, data: out };
+}
