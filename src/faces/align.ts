@@ -10,7 +10,8 @@
  *    blur (sigma 0.02 qsize) near and beyond the edge and towards the per-channel median beyond it;
  * 5. PIL QUAD transform with BILINEAR sampling to 4096x4096, then an ANTIALIAS resize to the output size.
  *
- * Images are raw 8-bit RGB; PIL's resampling comes from ../clip/preprocess.ts (`resizeLikePil`, Pillow Resample.c).
+ * Images are raw 8-bit RGB; PIL's Lanczos resampling is ../clip/preprocess.ts (`resizeLikePil`, Pillow Resample.c),
+ * fused with the QUAD transform in ./raster.ts for the last step.
  * The returned quad is in the photo's pixel-index coordinates; `alignedToImage(quad, size)` maps aligned pixels back.
  */
 import { resizeLikePil } from '../clip/preprocess.js';
@@ -18,7 +19,7 @@ import { InputError } from '../errors.js';
 import type { RgbImage } from '../io/image.js';
 import { channelMedian, gaussianFilter } from './blur.js';
 import { ffhqCrop, type Point, type Quad } from './geometry.js';
-import { cropRgb, quadTransform, reflectPad, rint, toUint8, type FloatImage } from './raster.js';
+import { cropRgb, quadTransformResized, reflectPad, rint, toUint8, type FloatImage } from './raster.js';
 
 /** The recipe's `transform_size`: the QUAD transform renders at this size before the final antialiased resize. */
 export const FFHQ_TRANSFORM_SIZE = 4096;
@@ -133,7 +134,5 @@ export function alignFace(photo: RgbImage, landmarks: readonly Point[], opts: Al
     quad = shift(quad, pad[0], pad[1]);
   }
 
-  let out = quadTransform(img, quad, transformSize);
-  if (size < transformSize) out = resizeLikePil(out, size, size, 'lanczos') as RgbImage;
-  return { image: out, quad: crop.quad, landmarks, size };
+  return { image: quadTransformResized(img, quad, transformSize, size), quad: crop.quad, landmarks, size };
 }

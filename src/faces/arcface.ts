@@ -85,7 +85,9 @@ function convBn(sd: StateDict, convKey: string, bnPrefix: string, stride: number
   const [out, , kh, kw] = w.shape;
   const { scale, shift } = batchNorm(sd, bnPrefix, out);
   const per = w.data.length / out;
-  const folded = Float32Array.from(w.data as Float32Array, (v, i) => v * scale[Math.floor(i / per)]);
+  const src = w.data as Float32Array;
+  const folded = new Float32Array(src.length);
+  for (let o = 0; o < out; o++) for (let i = o * per; i < (o + 1) * per; i++) folded[i] = src[i] * scale[o];
   if (kh !== kw) throw new InputError(`ArcFace IR-SE state dict: '${convKey}' is not a square kernel`);
   return { w: f32(w.shape, folded), b: f32([out], shift), stride, pad };
 }

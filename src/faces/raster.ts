@@ -6,6 +6,7 @@
  * and truncates to uint8; rejected pixels are filled with 0). `warpAffine` is a general antialiased affine resampler
  * for the landmark refinement and pasting faces back.
  */
+import { precomputeCoeffs } from '../clip/preprocess.js';
 import type { RgbImage } from '../io/image.js';
 import { applyAffine, composeAffine, type Affine, type Quad } from './geometry.js';
 
@@ -75,10 +76,10 @@ export function toUint8(img: FloatImage): RgbImage {
 }
 
 /**
- * PIL `img.transform((size, size), Image.QUAD, (quad + 0.5).flatten(), Image.BILINEAR)`, `quad` in pixel-index
- * coordinates (the +0.5 is applied here, as the recipe does).
+ * Row `v` of PIL `img.transform((size, size), Image.QUAD, (quad + 0.5).flatten(), Image.BILINEAR)`, written to `out`
+ * (size x 3 bytes); `quad` in pixel-index coordinates (the +0.5 is applied here, as the recipe does).
  */
-export function quadTransform(img: RgbImage, quad: Quad, size: number): RgbImage {
+function quadSampler(img: RgbImage, quad: Quad, size: number): (v: number, out: Uint8Array) => void {
   const [nw, sw, se, ne] = quad.map((p) => [p[0] + 0.5, p[1] + 0.5]);
   const inv = 1 / size;
   // Pillow Image.__transformer, QUAD: x = a0 + a1 u + a2 v + a3 u v (and likewise for y), u, v at pixel centres.
@@ -86,15 +87,14 @@ export function quadTransform(img: RgbImage, quad: Quad, size: number): RgbImage
   const b = [nw[1], (ne[1] - nw[1]) * inv, (sw[1] - nw[1]) * inv, (se[1] - sw[1] - ne[1] + nw[1]) * inv * inv];
   const { width: w, height: h, data: src } = img;
   const stride = w * 3;
-  const out = new Uint8Array(size * size * 3);
-  for (let v = 0; v < size; v++) {
+  return (v, out) => {
+    out.fill(0);
     const yc = v + 0.5;
     const ax = a[0] + a[2] * yc;
     const bx = a[1] + a[3] * yc;
     const ay = b[0] + b[2] * yc;
     const by = b[1] + b[3] * yc;
-    let o = v * size * 3;
-    for (let u = 0; u < size; u++, o += 3) {
+    for (let u = 0, o = 0; u < size; u++, o += 3) {
       const xc = u + 0.5;
       const xin = ax + bx * xc;
       const yin = ay + by * xc;
@@ -109,13 +109,83 @@ export function quadTransform(img: RgbImage, quad: Quad, size: number): RgbImage
       const x1 = (x + 1 < w ? x + 1 : w - 1) * 3;
       const r0 = (y < 0 ? 0 : y) * stride;
       const r1 = y + 1 < h ? (y + 1) * stride : r0;
+      const i00 = r0 + x0;
+      const i01 = r0 + x1;
+      const i10 = r1 + x0;
+      const i11 = r1 + x1;
       for (let c = 0; c < 3; c++) {
-        const p00 = src[r0 + x0 + c];
-        const top = p00 + (src[r0 + x1 + c] - p00) * dx;
-        const p10 = src[r1 + x0 + c];
-        const bottom = p10 + (src[r1 + x1 + c] - p10) * dx;
-        out[o + c] = top + (bottom - top) * dy; // Uint8Array stores truncate, as (UINT8)v1
+        const top = src[i00 + c] + (src[i01 + c] - src[i00 + c]) * dx;
+        const bottom = src[i10 + c] + (src[i11 + c] - src[i10 + c]) * dx;
+        out[o + c] = (top + (bottom - top) * dy) | 0; // truncation, as (UINT8)v1
       }
+    }
+  };
+}
+
+/** PIL QUAD + BILINEAR transform to `size` x `size` (see `quadSampler`). */
+export function quadTransform(img: RgbImage, quad: Quad, size: number): RgbImage {
+  const sample = quadSampler(img, quad, size);
+  const out = new Uint8Array(size * size * 3);
+  for (let v = 0; v < size; v++) sample(v, out.subarray(v * size * 3, (v + 1) * size * 3));
+  return { width: size, height: size, channels: 3, data: out };
+}
+
+/** Pillow Resample.c 8-bit path: `PRECISION_BITS = 32 - 8 - 2` fraction bits, weights rounded half away from 0. */
+const FIXED_ONE = 2 ** 22;
+const fixedWeights = (w: Float64Array): Int32Array => Int32Array.from(w, (v) => Math.trunc(v < 0 ? -0.5 + v * FIXED_ONE : 0.5 + v * FIXED_ONE));
+/** Pillow `clip8`: the accumulator starts at one half, so the floor rounds. */
+const clip8 = (acc: number): number => {
+  const v = Math.floor(acc / FIXED_ONE);
+  return v < 0 ? 0 : v > 255 ? 255 : v;
+};
+
+/**
+ * `quadTransform(img, quad, transformSize)` followed by PIL `resize((size, size), LANCZOS)` (ANTIALIAS), fused: each
+ * transformed row is resampled horizontally as soon as it is rendered (Pillow ImagingResample: horizontal pass on the
+ * rows the vertical pass reads, uint8 in between, then vertical), so the 4096x4096 intermediate is never stored.
+ * Bit-identical to the two steps in sequence (test/faces/align.test.ts).
+ */
+export function quadTransformResized(img: RgbImage, quad: Quad, transformSize: number, size: number): RgbImage {
+  if (size === transformSize) return quadTransform(img, quad, size);
+  const ch = precomputeCoeffs(transformSize, size, 'lanczos');
+  const cv = precomputeCoeffs(transformSize, size, 'lanczos');
+  const kh = fixedWeights(ch.weights);
+  const kv = fixedWeights(cv.weights);
+  const first = cv.start[0];
+  const last = cv.start[size - 1] + cv.count[size - 1];
+  const mid = new Uint8Array((last - first) * size * 3);
+  const row = new Uint8Array(transformSize * 3);
+  const sample = quadSampler(img, quad, transformSize);
+  const half = FIXED_ONE / 2;
+  for (let y = first; y < last; y++) {
+    sample(y, row);
+    const o = (y - first) * size * 3;
+    for (let x = 0; x < size; x++) {
+      const k0 = x * ch.ksize;
+      let p = ch.start[x] * 3;
+      let r = half;
+      let g = half;
+      let b = half;
+      for (let t = 0; t < ch.count[x]; t++, p += 3) {
+        const k = kh[k0 + t];
+        r += row[p] * k;
+        g += row[p + 1] * k;
+        b += row[p + 2] * k;
+      }
+      mid[o + x * 3] = clip8(r);
+      mid[o + x * 3 + 1] = clip8(g);
+      mid[o + x * 3 + 2] = clip8(b);
+    }
+  }
+  const out = new Uint8Array(size * size * 3);
+  const stride = size * 3;
+  for (let y = 0; y < size; y++) {
+    const k0 = y * cv.ksize;
+    const base = (cv.start[y] - first) * stride;
+    for (let i = 0; i < stride; i++) {
+      let acc = half;
+      for (let t = 0, p = base + i; t < cv.count[y]; t++, p += stride) acc += mid[p] * kv[k0 + t];
+      out[y * stride + i] = clip8(acc);
     }
   }
   return { width: size, height: size, channels: 3, data: out };

@@ -3,11 +3,12 @@
  * semantics of the pixel operations, the blur's accuracy, and paste-back.
  */
 import { describe, expect, it } from 'vitest';
+import { resizeLikePil } from '../../src/clip/preprocess.js';
 import { alignFace } from '../../src/faces/align.js';
 import { channelMedian, gaussianFilter, gaussianKernel, symmetricIndex } from '../../src/faces/blur.js';
 import { alignedToImage, applyAffine, ffhqCrop, identityQuad, invertAffine, quadDistance, type Point } from '../../src/faces/geometry.js';
 import { pasteBack } from '../../src/faces/paste.js';
-import { quadTransform, reflectIndex, rint, type FloatImage } from '../../src/faces/raster.js';
+import { quadTransform, quadTransformResized, reflectIndex, rint, type FloatImage } from '../../src/faces/raster.js';
 import type { RgbImage } from '../../src/io/image.js';
 import { rng } from '../engine/gradcheck.js';
 import { centralPsnr, facePaths, readFace, resized } from './helpers.js';
@@ -70,6 +71,19 @@ describe('pixel operations with numpy / scipy / PIL semantics', () => {
     const up = quadTransform(img, identityQuad(2), 4);
     // output x = 0..3 samples x_in = 0.25, 0.75, 1.25, 1.75 (edge coordinates): edge-clamped 0, 25, 75, 100
     expect([0, 1, 2, 3].map((u) => up.data[u * 3])).toEqual([0, 25, 75, 100]);
+  });
+
+  it('the fused QUAD transform + Lanczos resize is bit-identical to PIL transform then resize', async () => {
+    const img = resized(await readFace(facePaths()[4]), 300);
+    const quad = ffhqCrop(syntheticLandmarks(140, 160, 120, 17)).quad;
+    for (const [t, s] of [
+      [512, 100],
+      [1024, 256],
+    ]) {
+      const fused = quadTransformResized(img, quad, t, s);
+      const twoStep = resizeLikePil(quadTransform(img, quad, t), s, s, 'lanczos');
+      expect(Buffer.from(fused.data).equals(Buffer.from(twoStep.data))).toBe(true);
+    }
   });
 
   it('the coarse-grid Gaussian stays within 0.3 grey levels of the dense scipy-style filter, which is exact', () => {
