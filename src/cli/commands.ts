@@ -10,6 +10,7 @@ import { MODELS_COMMANDS } from './models.js';
 import { batchCommand } from './batch.js';
 import { alignCommand } from './align.js';
 import { identityCommand } from './identity.js';
+import { projectCommand } from './project.js';
 import { serveCommand } from './serve.js';
 import { workerCommand } from './worker.js';
 
@@ -25,5 +26,6 @@ export const COMMANDS: readonly Command[] = [
   inspectCommand,
   alignCommand,
   identityCommand,
+  projectCommand,
   ...MODELS_COMMANDS,
 ];

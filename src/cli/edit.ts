@@ -1,23 +1,30 @@
 /**
- * `styleclip edit`: text-guided editing by latent optimisation (StyleCLIP). Starts from a seed or a w / w+ latent,
- * optimises toward the prompt, and writes the requested outputs only when the run completes — Ctrl-C (or any error)
- * leaves no file behind.
+ * `styleclip edit`: text-guided editing by latent optimisation (StyleCLIP). Starts from a seed, a w / w+ latent or a
+ * photo (detect -> FFHQ-align -> project, src/faces/photo.ts), optimises toward the prompt, and writes the requested
+ * outputs only when the run completes — Ctrl-C (or any error) leaves no file behind. `--paste-back` puts the edited
+ * face back into the photo.
  */
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { dirname, extname } from 'node:path';
 import { InputError } from '../errors.js';
+import { FACE_MODELS_ENV } from '../faces/models.js';
+import { DEFAULT_PROJECT_STEPS, FacePhotoSource, MOBILEFACE_MODEL_NAME, loadIdentityNet } from '../faces/photo.js';
+import type { IdentityNet } from '../faces/identity.js';
+import { MAX_PROJECT_STEPS } from '../faces/project.js';
 import { sideBySide, writeGif, type Frame } from '../io/frames.js';
 import { writeImage } from '../io/image.js';
 import { readNpy, writeNpy } from '../io/npy.js';
 import { EditCancelled, Editor } from '../optimize/editor.js';
-import { DEFAULT_TRUNCATION, EDIT_DEFAULTS, MAX_STEPS, parseLayers, resolveEditOptions } from '../optimize/options.js';
-import type { ClipPreprocessMode, EditOptions, EditResult, EditStart, LatentSpace, NoiseMode } from '../optimize/types.js';
+import { DEFAULT_TRUNCATION, EDIT_DEFAULTS, MAX_STEPS, RECOMMENDED_FACE_ID, parseLayers, resolveEditOptions } from '../optimize/options.js';
+import type { ClipPreprocessMode, EditOptions, EditResult, EditStart, LatentSpace, NoiseMode, ProjectionProgress } from '../optimize/types.js';
 import { UsageError, flag, modelFlag, num, str, type Command, type ParsedArgs } from './command.js';
 import { ProgressBar } from './progress.js';
 
 /** Exit code of a command stopped by SIGINT (128 + 2, the shell convention). */
-const EXIT_INTERRUPTED = 130;
+export const EXIT_INTERRUPTED = 130;
+/** Flags that only make sense with a photo start. */
+const PHOTO_FLAGS = ['face-index', 'project-steps', 'paste-back'];
 /** Frames in `--gif` when the user does not choose a preview interval (about this many, evenly spaced). */
 const GIF_FRAMES = 30;
 const IMAGE_EXTS = ['.png', '.jpg', '.jpeg', '.webp'];
@@ -29,8 +36,24 @@ function oneOf<T extends string>(args: ParsedArgs, name: string, allowed: readon
 }
 
 async function startOf(args: ParsedArgs): Promise<EditStart> {
-  const given = ['seed', 'w', 'w-plus'].filter((s) => str(args, s) !== undefined);
-  if (given.length !== 1) throw new UsageError('give exactly one starting point: --seed N, --w W.npy or --w-plus WP.npy');
+  const given = ['seed', 'w', 'w-plus', 'image'].filter((s) => str(args, s) !== undefined);
+  if (given.length !== 1) throw new UsageError('give exactly one starting point: --seed N, --w W.npy, --w-plus WP.npy or --image PHOTO');
+  const misplaced = PHOTO_FLAGS.find((f) => given[0] !== 'image' && str(args, f) !== undefined);
+  if (misplaced) throw new UsageError(`--${misplaced} applies to photo edits only; start from --image PHOTO`);
+  if (given[0] === 'image') {
+    const path = str(args, 'image')!;
+    try {
+      await access(path, constants.R_OK);
+    } catch (e) {
+      throw new InputError(`cannot read image ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    return {
+      kind: 'image',
+      path,
+      faceIndex: num(args, 'face-index', 0, { min: 0, integer: true }),
+      projectSteps: num(args, 'project-steps', DEFAULT_PROJECT_STEPS, { min: 1, max: MAX_PROJECT_STEPS, integer: true }),
+    };
+  }
   if (given[0] === 'seed') {
     return { kind: 'seed', seed: num(args, 'seed', 0, { min: 0, integer: true }), truncation: num(args, 'truncation', DEFAULT_TRUNCATION, { min: 0, max: 1 }) };
   }
@@ -55,7 +78,7 @@ function optionsOf(args: ParsedArgs, steps: number): Partial<EditOptions> & { pr
   };
 }
 
-async function checkOutputs(paths: Record<string, string | undefined>): Promise<void> {
+export async function checkOutputs(paths: Record<string, string | undefined>): Promise<void> {
   for (const [name, p] of Object.entries(paths)) {
     if (!p) continue;
     const ext = extname(p).toLowerCase();
@@ -85,6 +108,8 @@ async function writeOutputs(res: EditResult, paths: Record<string, string | unde
   await put(paths.gif, (p) => writeGif(p, [res.before, ...res.history.flatMap((h) => (h.preview ? [h.preview as Frame] : [])), res.after]));
   await put(paths['save-latent'], (p) => writeNpy(p, res.latent));
   await put(paths.trajectory, (p) => writeNpy(p, res.trajectory));
+  const pasted = res.photo?.pasted;
+  if (pasted) await put(paths['paste-back'], (p) => writeImage(p, pasted.data, pasted.width, pasted.height));
   return written;
 }
 
@@ -92,17 +117,28 @@ export const editCommand: Command = {
   path: ['edit'],
   summary: 'edit an image toward a text prompt by optimising its latent (StyleCLIP)',
   usage: [
-    '  styleclip edit --generator G --clip C --vocab BPE.txt.gz (--seed N | --w W.npy | --w-plus WP.npy) --prompt "make the hair red"',
+    '  styleclip edit --generator G --clip C --vocab BPE.txt.gz (--seed N | --w W.npy | --w-plus WP.npy | --image PHOTO)',
+    '                 --prompt "make the hair red"',
     '                 [--steps 300] [--lr 0.1] [--l2 0.008] [--id 0] [--space w+|w] [--layers 0-7]',
     '                 [--clip-preprocess normalized|styleclip] [--noise const|random] [--truncation 0.7]',
     '                 [--out result.png] [--compare before_after.png] [--gif progress.gif] [--save-latent final.npy]',
     '                 [--trajectory traj.npy] [--quiet] [--json]',
+    '                 [--face-index 0] [--project-steps ' + DEFAULT_PROJECT_STEPS + '] [--paste-back photo_edited.png]',
+    '                 [--identity-model mobileface|PATH] [--models DIR]',
     '',
     '  --seed N            start from G(truncated w of z ~ N(0,I) from seed N); --truncation sets psi (default 0.7)',
     '  --w / --w-plus      start from a w [D] / w+ [L,D] latent (.npy; the first row of a batch)',
+    '  --image PHOTO       start from a photo: its face is detected, FFHQ-aligned at the generator\'s resolution and',
+    '                      projected into W+ (--project-steps, default ' + DEFAULT_PROJECT_STEPS + '); the edit keeps the projected noise',
+    '  --face-index I      which face of the photo, 0 = the largest (default)',
+    '  --paste-back F      the photo with the edited face pasted back (feathered); --out is the aligned edit',
+    `  --identity-model M  identity net for --id (and the projection): '${MOBILEFACE_MODEL_NAME}', a MobileFace .json, or`,
+    '                      ArcFace IR-SE50 (StyleCLIP\'s model_ir_se50.pth)',
+    `  --models DIR        face models directory (default $${FACE_MODELS_ENV}, else the model cache)`,
     '  --steps/--lr        Adam steps (1..' + MAX_STEPS + ') and peak learning rate (cosine ramp as StyleCLIP)',
     '  --l2                weight of ||w - w0||^2 (higher keeps the edit closer to the start)',
-    '  --id                weight of the identity term (needs an identity model; StyleCLIP default 0)',
+    `  --id                weight of the identity term (needs --identity-model; StyleCLIP default 0; for faces we`,
+    `                      recommend ${RECOMMENDED_FACE_ID})`,
     '  --space             w+ (per-layer latent, default) or w (one latent for every layer)',
     '  --layers A-B        optimise only W+ layers A..B (keeps e.g. colours or pose)',
     '  --clip-preprocess   normalized: CLIP mean/std (default); styleclip: exactly as the reference code',
@@ -116,6 +152,12 @@ export const editCommand: Command = {
     seed: { type: 'string' },
     w: { type: 'string' },
     'w-plus': { type: 'string' },
+    image: { type: 'string' },
+    'face-index': { type: 'string' },
+    'project-steps': { type: 'string' },
+    'paste-back': { type: 'string' },
+    'identity-model': { type: 'string' },
+    models: { type: 'string' },
     prompt: { type: 'string' },
     steps: { type: 'string' },
     lr: { type: 'string' },
@@ -149,27 +191,50 @@ export const editCommand: Command = {
       gif: str(args, 'gif'),
       'save-latent': str(args, 'save-latent'),
       trajectory: str(args, 'trajectory'),
+      'paste-back': str(args, 'paste-back'),
     };
-    if (!Object.values(paths).some(Boolean)) throw new UsageError('nothing to write: give --out, --compare, --gif, --save-latent and/or --trajectory');
+    if (!Object.values(paths).some(Boolean)) {
+      throw new UsageError('nothing to write: give --out, --compare, --gif, --save-latent, --trajectory and/or --paste-back');
+    }
     await checkOutputs(paths);
     const start = await startOf(args);
     const quiet = flag(args, 'quiet');
-    const editor = await Editor.load(sources);
-    const bar = new ProgressBar(io.stderr, steps, !quiet && io.stderr.isTTY === true);
+    const models = str(args, 'models');
+    const idArg = str(args, 'identity-model');
+    const identity: IdentityNet | undefined = idArg ? await loadIdentityNet(idArg, models) : undefined;
+    const photos = start.kind === 'image' ? new FacePhotoSource({ modelsDir: models }) : undefined;
+    const editor = await Editor.load({ ...sources, identity, photos }).catch((e: unknown) => {
+      identity?.dispose();
+      throw e;
+    });
+    const showBars = !quiet && io.stderr.isTTY === true;
+    const projectBar = new ProgressBar(io.stderr, start.kind === 'image' ? (start.projectSteps ?? DEFAULT_PROJECT_STEPS) : 1, showBars);
+    const bar = new ProgressBar(io.stderr, steps, showBars);
+    const projection: ProjectionProgress[] = [];
     try {
       const res = await editor.edit(start, options, {
         signal: io.signal,
-        onProgress: (p) => bar.update(p.step, `loss ${p.loss.toFixed(4)} (clip ${p.clipLoss.toFixed(4)}, l2 ${p.l2Loss.toFixed(4)})`),
+        onProjectProgress: (p) => {
+          projection.push(p);
+          projectBar.update(p.step, `projecting: mse ${p.mse.toFixed(4)}`);
+        },
+        onProgress: (p) => {
+          if (p.step === 1) projectBar.finish();
+          bar.update(p.step, `loss ${p.loss.toFixed(4)} (clip ${p.clipLoss.toFixed(4)}, l2 ${p.l2Loss.toFixed(4)})`);
+        },
       });
       bar.finish();
       const written = await writeOutputs(res, paths);
-      if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, history: res.history.map(({ preview: _p, ...h }) => h) }) + '\n');
-      else if (!quiet) {
+      if (flag(args, 'json')) {
+        const history = res.history.map(({ preview: _p, ...h }) => h);
+        io.stdout.write(JSON.stringify(start.kind === 'image' ? { written, history, projection } : { written, history }) + '\n');
+      } else if (!quiet) {
         const last = res.history[res.history.length - 1];
         io.stdout.write(`edited in ${steps} steps: loss ${res.history[0].loss.toFixed(4)} -> ${last.loss.toFixed(4)}; wrote ${written.join(', ')}\n`);
       }
       return 0;
     } catch (e) {
+      projectBar.finish();
       bar.finish();
       if (e instanceof EditCancelled) {
         io.stderr.write('styleclip: edit interrupted; nothing was written\n');
@@ -178,6 +243,7 @@ export const editCommand: Command = {
       throw e;
     } finally {
       await editor.dispose();
+      identity?.dispose();
     }
   },
 };

@@ -2,19 +2,24 @@
  * The edit loop (StyleCLIP latent optimisation, Patashnik et al. 2021, sec. 4; run_optimization.py): Adam on the
  * latent with the cosine learning-rate ramp, one engine call per step (edit_graph.ts) returning the loss terms and the
  * gradient. `Editor` holds the generator, CLIP, the tokenizer and the step sessions, and is reused across edits.
+ *
+ * Photo starts go through an injected `PhotoLatentSource` (src/faces `FacePhotoSource`: detect, align, project): the
+ * edit starts from the projected w+ and renders with the projected noise maps (so step 0 shows the reconstruction,
+ * whatever `noise` says), and the result carries the edited face pasted back into the photo.
  */
+import { Graph } from '../engine/graph.js';
 import { SessionCache, type SessionOptions } from '../engine/session.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
 import { Clip } from '../clip/model.js';
 import { ClipTokenizer } from '../clip/tokenizer.js';
-import { Generator, broadcastW, checkLatent, sampleNoise, sampleZ, truncate, noiseShapes } from '../generator/index.js';
+import { Generator, broadcastW, buildSynthesis, checkLatent, sampleNoise, sampleZ, truncate, noiseShapes } from '../generator/index.js';
 import { tensorToRgb } from '../io/image.js';
 import { Adam } from './adam.js';
 import { EDIT_IO, buildEditGraph, buildIdentityGraph, latentShape, noiseInputName, type IdentityModel } from './edit_graph.js';
 import { resolveEditOptions } from './options.js';
 import { styleclipLr } from './schedule.js';
-import type { EditHooks, EditOptions, EditProgress, EditResult, EditStart, RgbFrame } from './types.js';
+import type { EditHooks, EditOptions, EditProgress, EditResult, EditStart, PhotoLatentSource, ProjectedPhoto, RgbFrame } from './types.js';
 
 export interface EditorSources {
   /** Generator checkpoint path. */
@@ -25,6 +30,8 @@ export interface EditorSources {
   readonly vocab: string;
   /** Identity network for the id term (optional; edits with id > 0 need it). */
   readonly identity?: IdentityModel;
+  /** Turns photo starts into latents (src/faces `FacePhotoSource`); photo starts are refused without it. */
+  readonly photos?: PhotoLatentSource;
 }
 
 export interface EditorInfo {
@@ -46,6 +53,13 @@ export class EditCancelled extends Error {
 
 const toFrame = (image: HostTensor): RgbFrame => tensorToRgb(image, 0, '[-1,1]');
 
+/** A resolved starting point: the latent, explicit noise maps (photo starts) and the projected photo. */
+interface Start {
+  readonly latent0: HostTensor;
+  readonly noise?: readonly HostTensor[];
+  readonly photo?: ProjectedPhoto;
+}
+
 export class Editor {
   private readonly sessions: SessionCache;
 
@@ -57,6 +71,8 @@ export class Editor {
     sessionOptions: SessionOptions = {},
     /** Where the models came from, for `info()`. */
     readonly sources: { readonly generator: string; readonly clip: string } = { generator: 'in-memory', clip: 'in-memory' },
+    /** Photo starts (see `EditorSources.photos`). */
+    readonly photos?: PhotoLatentSource,
   ) {
     this.sessions = new SessionCache(sessionOptions);
   }
@@ -67,7 +83,7 @@ export class Editor {
       Clip.load(src.clip, opts),
       ClipTokenizer.load(src.vocab),
     ]);
-    return new Editor(generator, clip, tokenizer, src.identity, opts, { generator: src.generator, clip: src.clip });
+    return new Editor(generator, clip, tokenizer, src.identity, opts, { generator: src.generator, clip: src.clip }, src.photos);
   }
 
   info(): EditorInfo {
@@ -82,22 +98,29 @@ export class Editor {
     };
   }
 
-  /** The starting latent as w+ [1, L, D] (or w [1, D] for space w). */
-  async startLatent(start: EditStart, space: EditOptions['space']): Promise<HostTensor> {
+  /** The starting latent as w+ [1, L, D] (or w [1, D] for space w); photos are projected (with `hooks`). */
+  private async start(start: EditStart, space: EditOptions['space'], hooks: EditHooks): Promise<Start> {
     const { nLatent, styleDim } = this.generator;
     if (start.kind === 'seed') {
       const w = truncate(await this.generator.map(sampleZ(start.seed, 1, styleDim)), await this.generator.meanLatent(), start.truncation);
-      return space === 'w' ? w : broadcastW(w, nLatent);
+      return { latent0: space === 'w' ? w : broadcastW(w, nLatent) };
     }
     if (start.kind === 'w') {
       const w = firstRow(checkLatent(start.latent, 'w', styleDim, nLatent, 'start latent'));
-      return space === 'w' ? w : broadcastW(w, nLatent);
+      return { latent0: space === 'w' ? w : broadcastW(w, nLatent) };
     }
-    if (start.kind === 'w+') {
-      if (space === 'w') throw new InputError("a w+ start cannot be optimised in space 'w'; use --space w+ or start from a seed or a w latent");
-      return firstRow(checkLatent(start.latent, 'w+', styleDim, nLatent, 'start latent'));
+    if (space === 'w') throw new InputError(`a ${start.kind === 'image' ? 'photo (projected to w+)' : 'w+'} start cannot be optimised in space 'w'; use --space w+`);
+    if (start.kind === 'w+') return { latent0: firstRow(checkLatent(start.latent, 'w+', styleDim, nLatent, 'start latent')) };
+    if (!this.photos) {
+      throw new InputError('this editor has no face pipeline for photo starts; load it with a photo source (src/faces FacePhotoSource), or project the photo with `styleclip project` and pass --w-plus');
     }
-    throw new InputError('editing a photo needs it projected first: run `styleclip project` and pass the latent with --w-plus');
+    try {
+      const photo = await this.photos.project(start, { generator: this.generator, clip: this.clip, identity: this.identity }, hooks);
+      return { latent0: photo.latent, noise: photo.noise, photo };
+    } catch (e) {
+      if (hooks.signal?.aborted) throw new EditCancelled('edit cancelled');
+      throw e;
+    }
   }
 
   /** Unit text embedding of the prompt [1, D]. */
@@ -118,10 +141,12 @@ export class Editor {
     if (o.layers && o.space === 'w') throw new InputError("--layers selects W+ layers; it needs --space w+");
     if (o.id > 0 && !this.identity) throw new InputError('the identity weight needs an identity model (--identity-model)');
     const useId = o.id > 0 && this.identity !== undefined;
-    const latent0 = await this.startLatent(start, o.space);
     const text = await this.textEmbedding(o.prompt);
-    const session = await this.sessions.get(`${o.space}:${o.preprocess}:${o.noise}:${useId}`, () =>
-      buildEditGraph(this.generator, this.clip, { space: o.space, preprocess: o.preprocess, noise: o.noise, identity: useId ? this.identity : undefined }, this.identityDim()),
+    const { latent0, noise, photo } = await this.start(start, o.space, hooks);
+    if (hooks.signal?.aborted) throw new EditCancelled('edit cancelled');
+    const noiseMode = noise ? 'random' : o.noise; // explicit noise maps are graph inputs, like random ones
+    const session = await this.sessions.get(`${o.space}:${o.preprocess}:${noiseMode}:${useId}`, () =>
+      buildEditGraph(this.generator, this.clip, { space: o.space, preprocess: o.preprocess, noise: noiseMode, identity: useId ? this.identity : undefined }, this.identityDim()),
     );
     const latent = Float32Array.from(latent0.data as Float32Array);
     const shape = latentShape(o.space, nLatent, styleDim);
@@ -130,9 +155,11 @@ export class Editor {
       [EDIT_IO.text]: text,
       [EDIT_IO.l2Weight]: scalar(o.l2),
     };
-    if (o.noise === 'random') sampleNoise(o.noiseSeed, noiseShapes(this.generator.config, 1)).forEach((t, i) => (feeds[noiseInputName(i)] = t));
+    const noiseMaps = noise ?? (o.noise === 'random' ? sampleNoise(o.noiseSeed, noiseShapes(this.generator.config, 1)) : undefined);
+    noiseMaps?.forEach((t, i) => (feeds[noiseInputName(i)] = t));
+    const render = (l: HostTensor): Promise<HostTensor> => this.render(o.space === 'w' ? broadcastW(l, nLatent) : l, noiseMaps);
     if (useId) {
-      feeds[EDIT_IO.idRef] = await this.identityReference(latent0, o);
+      feeds[EDIT_IO.idRef] = await this.identityReference(await render(latent0));
       feeds[EDIT_IO.idWeight] = scalar(o.id);
     }
     const adam = new Adam(latent.length);
@@ -162,19 +189,19 @@ export class Editor {
     }
     if (hooks.signal?.aborted) throw new EditCancelled('edit cancelled');
     const final: HostTensor = { dtype: 'float32', shape, data: latent };
-    const wPlus = o.space === 'w' ? broadcastW(final, nLatent) : final;
-    const after = toFrame(await this.generator.synthesize(wPlus, { noise: o.noise, noiseSeed: o.noiseSeed }));
+    const after = toFrame(await render(final));
     return {
       before: before!,
       after,
       latent: final,
       trajectory: { dtype: 'float32', shape: [o.steps, ...shape], data: trajectory },
       history,
+      photo: photo && { aligned: photo.aligned, pasted: photo.pasteBack(after) },
     };
   }
 
   async dispose(): Promise<void> {
-    await Promise.all([this.sessions.dispose(), this.generator.dispose(), this.clip.dispose()]);
+    await Promise.all([this.sessions.dispose(), this.generator.dispose(), this.clip.dispose(), this.photos?.dispose()]);
   }
 
   private identityDim(): number {
@@ -182,10 +209,23 @@ export class Editor {
     return buildIdentityGraph(this.identity, this.generator.config.resolution).outputs[0].shape[1];
   }
 
-  /** Unit identity embedding of G(latent0) [1, D]. */
-  private async identityReference(latent0: HostTensor, o: EditOptions): Promise<HostTensor> {
-    const wPlus = o.space === 'w' ? broadcastW(latent0, this.generator.nLatent) : latent0;
-    const image = await this.generator.synthesize(wPlus, { noise: o.noise, noiseSeed: o.noiseSeed });
+  /** G(w+) [1,3,R,R] with the checkpoint's noise buffers, or with the given noise maps [1,1,r,r]. */
+  private async render(wPlus: HostTensor, noise: readonly HostTensor[] | undefined): Promise<HostTensor> {
+    if (!noise) return this.generator.synthesize(wPlus, { noise: 'const' });
+    const s = await this.sessions.get('render:noise', () => {
+      const g = new Graph('stylegan2_render_with_noise');
+      const w = g.input(EDIT_IO.latent, 'float32', [1, this.generator.nLatent, this.generator.styleDim]);
+      const maps = noiseShapes(this.generator.config, 1).map((sh, i) => g.input(noiseInputName(i), 'float32', sh));
+      g.output(buildSynthesis(g, w, this.generator.weights, this.generator.config, maps), EDIT_IO.image);
+      return g;
+    });
+    const feeds: Record<string, HostTensor> = { [EDIT_IO.latent]: wPlus };
+    noise.forEach((t, i) => (feeds[noiseInputName(i)] = t));
+    return (await s.run(feeds))[EDIT_IO.image];
+  }
+
+  /** Unit identity embedding [1, D] of the start image [1,3,R,R]. */
+  private async identityReference(image: HostTensor): Promise<HostTensor> {
     const s = await this.sessions.get('identity', () => buildIdentityGraph(this.identity!, this.generator.config.resolution));
     const e = (await s.run({ [EDIT_IO.image]: image }))[EDIT_IO.idEmbedding].data as Float32Array;
     const norm = Math.hypot(...e);

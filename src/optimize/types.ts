@@ -4,6 +4,9 @@
  * model internals.
  */
 import type { HostTensor } from '../engine/tensor.js';
+import type { Clip } from '../clip/model.js';
+import type { Generator } from '../generator/index.js';
+import type { IdentityModel } from './edit_graph.js';
 
 /** Latent spaces an edit can optimise in (Karras et al. 2019/2020; Abdal et al. 2019 for W+). */
 export type LatentSpace = 'w+' | 'w';
@@ -22,7 +25,20 @@ export type EditStart =
   | { readonly kind: 'seed'; readonly seed: number; readonly truncation: number }
   | { readonly kind: 'w+'; readonly latent: HostTensor }
   | { readonly kind: 'w'; readonly latent: HostTensor }
-  | { readonly kind: 'image'; readonly path: string };
+  | ImageStart;
+
+/**
+ * A photo: its face is detected, FFHQ-aligned at the generator's resolution and projected into W+ (a
+ * `PhotoLatentSource`), and the edit starts from that latent with the projected noise maps.
+ */
+export interface ImageStart {
+  readonly kind: 'image';
+  readonly path: string;
+  /** Which face, 0 = the largest (default). */
+  readonly faceIndex?: number;
+  /** Projection steps (the photo source's default when undefined). */
+  readonly projectSteps?: number;
+}
 
 export interface EditOptions {
   readonly prompt: string;
@@ -63,7 +79,16 @@ export interface EditProgress {
   readonly preview?: RgbFrame;
 }
 
+/** The photo side of an edit that started from an image. */
+export interface PhotoEditResult {
+  /** The face as aligned from the photo (the projection's target). */
+  readonly aligned: RgbFrame;
+  /** The original photo with the edited face pasted back (inverse alignment transform, feathered mask). */
+  readonly pasted: RgbFrame;
+}
+
 export interface EditResult {
+  /** G(start latent); for a photo, its projection's reconstruction. */
   readonly before: RgbFrame;
   readonly after: RgbFrame;
   /** The final latent, [1, n_latent, dim] for w+ (or [1, dim] for w). */
@@ -71,9 +96,57 @@ export interface EditResult {
   /** The latent after each step, [steps, 1, n_latent, dim]. */
   readonly trajectory: HostTensor;
   readonly history: readonly EditProgress[];
+  /** Present when the edit started from a photo. */
+  readonly photo?: PhotoEditResult;
+}
+
+/** One projection (GAN inversion) step; loss terms at the latent before the step's update. */
+export interface ProjectionProgress {
+  /** 1-based step just completed. */
+  readonly step: number;
+  readonly steps: number;
+  readonly lr: number;
+  readonly loss: number;
+  /** Mean squared pixel error against the target, images in [-1,1]. */
+  readonly mse: number;
+  /** 1 - cos of identity embeddings (0 without an identity net). */
+  readonly idLoss: number;
+  /** 1 - cos of CLIP image embeddings (0 without CLIP). */
+  readonly clipLoss: number;
+  /** The noise maps' autocorrelation penalty (unweighted). */
+  readonly noiseReg: number;
 }
 
 export interface EditHooks {
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: EditProgress) => void;
+  /** Projection steps of a photo start, before the edit's own steps. */
+  readonly onProjectProgress?: (p: ProjectionProgress) => void;
+}
+
+/** A photo projected for editing. */
+export interface ProjectedPhoto {
+  /** w+ [1, L, D]. */
+  readonly latent: HostTensor;
+  /** Noise maps [1,1,r,r] in synthesis order; the edit renders with them. */
+  readonly noise: readonly HostTensor[];
+  readonly aligned: RgbFrame;
+  /** The original photo with `face` (square, aligned frame) pasted back where the face was cut out. */
+  pasteBack(face: RgbFrame): RgbFrame;
+}
+
+/** The models of the editor a photo source may use (the generator to project into, perceptual nets). */
+export interface PhotoModels {
+  readonly generator: Generator;
+  readonly clip?: Clip;
+  readonly identity?: IdentityModel;
+}
+
+/**
+ * Turns photo starts into latents (src/faces `FacePhotoSource`: detect, align, project). Injected into the `Editor`,
+ * which never looks at the photo itself; it loads its own models on first use.
+ */
+export interface PhotoLatentSource {
+  project(start: ImageStart, models: PhotoModels, hooks: EditHooks): Promise<ProjectedPhoto>;
+  dispose(): void | Promise<void>;
 }

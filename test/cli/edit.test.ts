@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
+import { writeImage } from '../../src/io/image.js';
 import { readNpy, writeNpy } from '../../src/io/npy.js';
 import { runCli } from '../helpers/cli.js';
 import { fixture, sharedPath } from '../helpers/shared.js';
@@ -98,5 +99,49 @@ describe('styleclip edit', () => {
     expect(r.code).toBe(130);
     expect(r.stderr).toMatch(/interrupted; nothing was written/);
     expect(readdirSync(dir).filter((f) => f.includes('interrupted'))).toEqual([]);
+  });
+
+  it('edits a photo: detect, align at 64 px, project, edit, paste back into the full-size photo', async () => {
+    const photo = sharedPath('data', 'faces', 'ffhq_0.jpg');
+    const out = join(dir, 'photo_edit.png');
+    const pasted = join(dir, 'photo_pasted.jpg');
+    const lat = join(dir, 'photo.npy');
+    const r = await runCli([
+      'edit', ...models(), '--image', photo, '--prompt', 'a person with red hair', '--steps', '3', '--project-steps', '5',
+      '--identity-model', 'mobileface', '--models', sharedPath('models'), '--id', '0.005',
+      '--out', out, '--paste-back', pasted, '--save-latent', lat, '--json',
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as { written: string[]; history: { idLoss: number }[]; projection: { step: number; mse: number }[] };
+    expect(report.written).toEqual([out, lat, pasted]);
+    expect(report.projection.map((p) => p.step)).toEqual([1, 2, 3, 4, 5]);
+    expect(report.history).toHaveLength(3);
+    expect(report.history[2].idLoss).toBeGreaterThan(0);
+    const [orig, edited, back] = await Promise.all([photo, out, pasted].map((p) => sharp(p).metadata()));
+    expect([edited.width, edited.height]).toEqual([64, 64]);
+    expect([back.width, back.height]).toEqual([orig.width, orig.height]);
+    expect((await readNpy(lat)).shape).toEqual([1, 10, 64]);
+  });
+
+  it.each([
+    ['no face', 'BLANK', [], /no face found in the 96x96 image/],
+    ['a 1x1 image', 'TINY', [], /no face found in the 1x1 image/],
+    ['a missing file', 'MISSING', [], /cannot read image .*ENOENT/],
+    ['space w', 'BLANK', ['--space', 'w'], /photo \(projected to w\+\) start cannot be optimised in space 'w'/],
+    ['photo flags without a photo', undefined, ['--seed', '1', '--face-index', '1'], /--face-index applies to photo edits only/],
+    ['--id without an identity model', undefined, ['--seed', '1', '--id', '0.1'], /needs an identity model \(--identity-model\)/],
+  ])('photo edit with %s -> exit 2 with a clear message and no output', async (_name, image, extra, msg) => {
+    const blank = join(dir, 'blank.png');
+    const tiny = join(dir, 'tiny.png');
+    await writeImage(blank, new Uint8Array(96 * 96 * 3).fill(200), 96, 96);
+    await writeImage(tiny, Uint8Array.of(10, 20, 30), 1, 1);
+    const file = { BLANK: blank, TINY: tiny, MISSING: join(dir, 'missing.jpg') }[image ?? ''];
+    const start = file ? ['--image', file, '--models', sharedPath('models'), '--project-steps', '2'] : [];
+    const r = await runCli(['edit', ...models(), ...start, ...extra, '--prompt', 'red hair', '--steps', '2', '--out', join(dir, 'bad_photo.png')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(msg);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(readdirSync(dir)).not.toContain('bad_photo.png');
   });
 });
