@@ -149,10 +149,11 @@ function style(g: Graph, wPlus: Value, layer: LayerSpec, weights: WeightMap): Va
 const scaleChannels = (x: Value, s: Value): Value => mul(x, reshape(s, [s.shape[0], s.shape[1], 1, 1]));
 
 /**
- * Modulated 3x3 convolution with demodulation (eq. 1, 3), optionally up-sampling by 2 as model.py does it:
- * conv_transpose2d stride 2 (output 2H+1) then the [1,3,3,1] blur with pads (1,1) (output 2H).
+ * Modulated 3x3 convolution (eq. 1), optionally up-sampling by 2 as model.py does it: conv_transpose2d stride 2
+ * (output 2H+1) then the [1,3,3,1] blur with pads (1,1) (output 2H). Returns the un-demodulated output and the
+ * demodulation coefficients d [N,Cout] (eq. 3); the caller applies d together with the activation gain.
  */
-function modulatedConv(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: WeightMap): Value {
+function modulatedConv(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: WeightMap): { y: Value; d: Value } {
   const wHost = need(weights, `${layer.name}.weight`); // [Cout,Cin,3,3]
   const xs = scaleChannels(x, s); // [N,Cin,H,W]
   let y: Value;
@@ -168,15 +169,23 @@ function modulatedConv(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: 
   }
   const sq = g.constant(squaredWeightSums(wHost), `${layer.name}.wsq`); // [Cin,Cout]
   const d = rsqrt(matmul(mul(s, s), sq), DEMOD_EPS); // [N,Cout]
-  return scaleChannels(y, d); // [N,Cout,H',W']
+  return { y, d };
 }
 
-/** Styled conv block layer: modulated conv, noise * strength, bias, leaky ReLU * sqrt 2 (fig. 2c, model.py). */
+/**
+ * Styled conv block layer (fig. 2c, model.py `StyledConv`): modulated conv, demodulation, noise * strength, bias,
+ * leaky ReLU * sqrt 2. Because leaky ReLU is positively homogeneous, leaky(z) * gain = leaky(z * gain), so the gain
+ * is folded into d and into the (noise * strength + bias) offset: one per-channel scale, one add, one activation
+ * over the full feature map. With constant noise the offset is all constants and onnxruntime folds it.
+ */
 function styledConv(g: Graph, x: Value, wPlus: Value, layer: LayerSpec, weights: WeightMap, noise: Value): Value {
-  const y = modulatedConv(g, x, style(g, wPlus, layer, weights), layer, weights); // [N,Cout,r,r]
-  const strength = g.constant(need(weights, `${layer.name}.noise_strength`), `${layer.name}.noise_strength`); // []
-  const withNoise = add(y, mul(noise, strength)); // [N,Cout,r,r]
-  return biasedActivation(withNoise, g.constant(channelBias(need(weights, `${layer.name}.bias`)), `${layer.name}.bias`));
+  const { y, d } = modulatedConv(g, x, style(g, wPlus, layer, weights), layer, weights); // [N,Cout,r,r], [N,Cout]
+  const strength = need(weights, `${layer.name}.noise_strength`); // []
+  const gainedStrength = g.constant({ dtype: 'float32', shape: [], data: Float32Array.of((strength.data as Float32Array)[0] * ACTIVATION_GAIN) }, `${layer.name}.noise_strength_gain`);
+  const bias = need(weights, `${layer.name}.bias`);
+  const gainedBias = g.constant(channelBias({ ...bias, data: (bias.data as Float32Array).map((v) => v * ACTIVATION_GAIN) }), `${layer.name}.bias_gain`);
+  const offset = add(mul(noise, gainedStrength), gainedBias); // [1 or N,Cout,r,r]
+  return leakyRelu(add(scaleChannels(y, mul(d, ACTIVATION_GAIN)), offset), LEAKY_SLOPE); // [N,Cout,r,r]
 }
 
 /** Skip up-sampling of the RGB image: depthwise ConvTranspose with the [1,3,3,1] filter (see SKIP_PAD). */
