@@ -173,8 +173,8 @@ export class FaceDetector {
     ]);
     const detector = new faceapi.TinyFaceDetector();
     const landmarkNet = new faceapi.FaceLandmark68Net();
-    detector.loadFromWeightMap(toNamedTensorMap(tf, det.tensors) as never);
-    landmarkNet.loadFromWeightMap(toNamedTensorMap(tf, lm.tensors) as never);
+    detector.loadFromWeightMap(toNamedTensorMap(tf, det) as never);
+    landmarkNet.loadFromWeightMap(toNamedTensorMap(tf, lm) as never);
     return new FaceDetector(tf, faceapi, detector, landmarkNet);
   }
 

@@ -51,7 +51,7 @@ export class MobileFace implements IdentityNet {
   static async load(pathOrDir?: string): Promise<MobileFace> {
     const path = pathOrDir?.endsWith('.json') ? pathOrDir : locateFaceModel('mobileface', pathOrDir);
     const { json, weights } = await loadTfjsGraphModel(path);
-    return new MobileFace(json, weights.tensors, signatureName(json.signature?.inputs, 'input'), signatureName(json.signature?.outputs, 'output'));
+    return new MobileFace(json, weights, signatureName(json.signature?.inputs, 'input'), signatureName(json.signature?.outputs, 'output'));
   }
 
   /** The raw network: x [N,3,112,112] in [0, 255] -> unnormalised embeddings [N, 256]. */

@@ -57,13 +57,8 @@ export interface TfjsGraphJson {
   readonly [key: string]: unknown;
 }
 
-/** Weight files read and decoded. */
-export interface TfjsWeights {
-  readonly specs: readonly WeightSpec[];
-  /** The concatenated shard bytes. */
-  readonly data: Uint8Array;
-  readonly tensors: ReadonlyMap<string, HostTensor>;
-}
+/** Decoded weights by name. */
+export type TfjsWeights = ReadonlyMap<string, HostTensor>;
 
 const STORED_BYTES: Readonly<Record<string, number>> = { float32: 4, int32: 4, uint8: 1, uint16: 2, float16: 2 };
 
@@ -128,8 +123,7 @@ export async function readWeights(groups: readonly WeightGroup[], dir: string, w
     data.set(p, at);
     at += p.length;
   }
-  const specs = groups.flatMap((g) => g.weights);
-  return { specs, data, tensors: decodeWeights(specs, data, where) };
+  return decodeWeights(groups.flatMap((g) => g.weights), data, where);
 }
 
 async function readJson(path: string): Promise<unknown> {

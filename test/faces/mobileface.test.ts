@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resizeLikePil } from '../../src/clip/preprocess.js';
 import { Graph, Session, grad, mul, reduceSum, type HostTensor } from '../../src/engine/index.js';
-import { ID_CROP, idCropMatrix } from '../../src/faces/identity.js';
+import { ID_CROP, identityLoss, idCropMatrix } from '../../src/faces/identity.js';
+import { embedAligned } from '../../src/faces/pipeline.js';
 import { MobileFace } from '../../src/faces/mobileface.js';
 import { cropRgb } from '../../src/faces/raster.js';
 import { TfjsGraphTranslator } from '../../src/faces/tfjs_graph.js';
@@ -144,6 +145,30 @@ describe('MobileFace port (../shared/models/human/mobileface.json)', () => {
     console.log(`MobileFace gradient check (numeric/analytic): ${errs.join(' ')}`);
     expect(maxRef).toBeGreaterThan(0);
     expect(maxErr).toBeLessThanOrEqual(0.03 * maxRef);
+  });
+});
+
+describe('identityLoss (StyleCLIP criteria/id_loss.py) with MobileFace', () => {
+  it('is 1 - cos to a precomputed reference embedding and differentiates w.r.t. the image', async () => {
+    const net = await MobileFace.load(sharedPath('models', 'human', 'mobileface.json'));
+    const faces = await Promise.all(facePaths().slice(0, 2).map(async (p) => resized(await readFace(p), 256)));
+    const [e0] = await embedAligned(net, [faces[0]]);
+    const g = new Graph();
+    const x = g.input('x', 'float32', [1, 3, 256, 256]);
+    const ref = g.input('ref', 'float32', [1, net.dim]);
+    const loss = identityLoss(net, x, ref);
+    g.output(loss, 'loss');
+    g.output(grad(loss, [x])[0], 'dx');
+    const s = await Session.create(g);
+    const feed = { ref: { dtype: 'float32' as const, shape: [1, net.dim], data: e0 } };
+    const same = await s.run({ ...feed, x: rgbToTensor(faces[0], '[-1,1]') });
+    const other = await s.run({ ...feed, x: rgbToTensor(faces[1], '[-1,1]') });
+    await s.dispose();
+    net.dispose();
+    console.log(`identity loss: same face ${Number(same.loss.data[0]).toExponential(2)}, another face ${Number(other.loss.data[0]).toFixed(4)}`);
+    expect(Number(same.loss.data[0])).toBeLessThan(1e-5);
+    expect(Number(other.loss.data[0])).toBeGreaterThan(0.5);
+    expect((other.dx.data as Float32Array).reduce((m, v) => Math.max(m, Math.abs(v)), 0)).toBeGreaterThan(0);
   });
 });
 

@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alignFace } from '../../src/faces/align.js';
 import { FaceDetector } from '../../src/faces/detect.js';
-import { ffhqCrop, identityQuad, invertAffine, mapQuad, quadDistance, type Quad } from '../../src/faces/geometry.js';
+import { ffhqCrop, identityQuad, invertAffine, mapQuad, quadDistance } from '../../src/faces/geometry.js';
 import { MobileFace } from '../../src/faces/mobileface.js';
 import { embedAligned } from '../../src/faces/pipeline.js';
 import type { RgbImage } from '../../src/io/image.js';
@@ -30,6 +30,8 @@ const TRANSFORM_SIZE = 1024;
 
 interface Case {
   readonly face: number;
+  /** Faces found in the transformed photo. */
+  readonly count: number;
   readonly transform: number;
   readonly cornerErr: number;
   readonly frameErr: number;
@@ -43,7 +45,7 @@ describe('detect + align + identity on transformed real faces', () => {
   let net: MobileFace;
   let originals: RgbImage[];
   const cases: Case[] = [];
-  const baseQuads: Quad[] = [];
+  const baseCounts: number[] = [];
 
   beforeAll(async () => {
     detector = await FaceDetector.load(FACE_MODELS());
@@ -51,9 +53,9 @@ describe('detect + align + identity on transformed real faces', () => {
     originals = await Promise.all(facePaths().map(readFace));
     for (let f = 0; f < originals.length; f++) {
       const img = originals[f];
-      const { face } = await detector.detectOne(img);
+      const { face, count } = await detector.detectOne(img);
+      baseCounts.push(count);
       const base = ffhqCrop(face.landmarks);
-      baseQuads.push(base.quad);
       const self = alignFace(img, face.landmarks, { size: SIZE, transformSize: TRANSFORM_SIZE }).image;
       const reference = resized(img, SIZE);
       for (const t of [f % TRANSFORMS.length, (f + 1) % TRANSFORMS.length]) {
@@ -64,6 +66,7 @@ describe('detect + align + identity on transformed real faces', () => {
         const back = mapQuad(invertAffine(photo.map), aligned.quad);
         cases.push({
           face: f,
+          count: found.count,
           transform: t,
           cornerErr: quadDistance(back, base.quad) / base.qsize,
           frameErr: quadDistance(back, identityQuad(img.width)) / img.width,
@@ -79,8 +82,9 @@ describe('detect + align + identity on transformed real faces', () => {
     net.dispose();
   });
 
-  it('finds exactly one face in each original', async () => {
-    expect(baseQuads).toHaveLength(8);
+  it('finds exactly one face in each original and each transformed photo', () => {
+    expect(baseCounts).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
+    expect(cases.map((c) => c.count)).toEqual(cases.map(() => 1));
   });
 
   it('recovers the crop within 1% of the crop size at every corner, whatever the transform', () => {
@@ -95,7 +99,7 @@ describe('detect + align + identity on transformed real faces', () => {
     console.log(`PSNR vs the untransformed face aligned the same way (dB): ${summary(cases.map((c) => c.psnrSelf))}`);
     console.log(`PSNR vs the FFHQ image itself (dB): ${summary(cases.map((c) => c.psnrOriginal))}`);
     for (const c of cases) expect(c.psnrSelf).toBeGreaterThanOrEqual(20);
-    for (const c of cases) expect(c.psnrOriginal).toBeGreaterThanOrEqual(18);
+    for (const c of cases) expect(c.psnrOriginal).toBeGreaterThanOrEqual(19.5);
   });
 
   it('identity: the same face under the transforms is far closer than any two different faces', async () => {
