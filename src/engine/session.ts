@@ -86,6 +86,9 @@ export class Session {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
+      // Memory patterns pre-plan one block per run shape; with the arena on, a gradient graph then holds both the
+      // planned block and arena chunks (measured at 1024 px: 9.0 GB peak with patterns, 7.2 GB without, same speed).
+      enableMemPattern: false,
     });
     return new Session(s, inputs, s.outputNames);
   }

@@ -15,7 +15,7 @@ import { add, mul } from '../engine/ops_math.js';
 import { clipInput } from '../clip/preprocess_graph.js';
 import type { Clip } from '../clip/model.js';
 import { buildSynthesis, constNoise, noiseShapes, type Generator } from '../generator/index.js';
-import { clipLoss, identityLoss, l2Loss } from './losses.js';
+import { clipLoss, identityLoss, l2Loss, normalizeRows } from './losses.js';
 import type { ClipPreprocessMode, LatentSpace, NoiseMode } from './types.js';
 
 /** A face-recognition network that can be embedded in a graph (src/faces supplies them). */
@@ -57,8 +57,12 @@ export function latentShape(space: LatentSpace, nLatent: number, dim: number): n
   return space === 'w+' ? [1, nLatent, dim] : [1, dim];
 }
 
-/** Builds the edit-step graph for a batch of one image. */
-export function buildEditGraph(generator: Generator, clip: Clip, spec: EditGraphSpec, idDim = 0): Graph {
+/**
+ * Builds the edit-step graph for a batch of one image. With an identity model the graph also outputs the unit
+ * identity embedding of the current image, so the reference ID(G(latent0)) comes from a first run of this same
+ * session (with the id weight 0) rather than from a second copy of the generator.
+ */
+export function buildEditGraph(generator: Generator, clip: Clip, spec: EditGraphSpec): Graph {
   const g = new Graph('styleclip_edit_step');
   const { nLatent, styleDim } = generator;
   const shape = latentShape(spec.space, nLatent, styleDim);
@@ -81,24 +85,17 @@ export function buildEditGraph(generator: Generator, clip: Clip, spec: EditGraph
   g.output(cLoss, EDIT_IO.clipLoss);
   g.output(l2, EDIT_IO.l2Loss);
   if (spec.identity) {
-    const idRef = g.input(EDIT_IO.idRef, 'float32', [1, idDim]);
+    const emb = normalizeRows(spec.identity.buildEmbedding(g, image)); // [1,Did]
+    const idRef = g.input(EDIT_IO.idRef, 'float32', emb.shape);
     const idWeight = g.input(EDIT_IO.idWeight, 'float32', []);
-    const emb = spec.identity.buildEmbedding(g, image); // [1,Did]
     const idLoss = identityLoss(emb, idRef);
     total = add(total, mul(idLoss, idWeight));
     g.output(idLoss, EDIT_IO.idLoss);
+    g.output(emb, EDIT_IO.idEmbedding);
   }
   const [dLatent] = grad(total, [latent]);
   g.output(total, EDIT_IO.loss);
   g.output(dLatent, EDIT_IO.grad);
   g.output(image, EDIT_IO.image);
-  return g;
-}
-
-/** A graph mapping an image [1,3,R,R] to its identity embedding [1,D] (the reference for the identity term). */
-export function buildIdentityGraph(identity: IdentityModel, resolution: number): Graph {
-  const g = new Graph('identity_reference');
-  const image = g.input(EDIT_IO.image, 'float32', [1, 3, resolution, resolution]);
-  g.output(identity.buildEmbedding(g, image), EDIT_IO.idEmbedding);
   return g;
 }

@@ -7,16 +7,15 @@
  * edit starts from the projected w+ and renders with the projected noise maps (so step 0 shows the reconstruction,
  * whatever `noise` says), and the result carries the edited face pasted back into the photo.
  */
-import { Graph } from '../engine/graph.js';
 import { SessionCache, type SessionOptions } from '../engine/session.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
 import { Clip } from '../clip/model.js';
 import { ClipTokenizer } from '../clip/tokenizer.js';
-import { Generator, broadcastW, buildSynthesis, checkLatent, sampleNoise, sampleZ, truncate, noiseShapes } from '../generator/index.js';
+import { Generator, broadcastW, checkLatent, sampleNoise, sampleZ, truncate, noiseShapes } from '../generator/index.js';
 import { tensorToRgb } from '../io/image.js';
 import { Adam } from './adam.js';
-import { EDIT_IO, buildEditGraph, buildIdentityGraph, latentShape, noiseInputName, type IdentityModel } from './edit_graph.js';
+import { EDIT_IO, buildEditGraph, latentShape, noiseInputName, type IdentityModel } from './edit_graph.js';
 import { resolveEditOptions } from './options.js';
 import { styleclipLr } from './schedule.js';
 import type { EditHooks, EditOptions, EditProgress, EditResult, EditStart, PhotoLatentSource, ProjectedPhoto, RgbFrame } from './types.js';
@@ -146,7 +145,7 @@ export class Editor {
     if (hooks.signal?.aborted) throw new EditCancelled('edit cancelled');
     const noiseMode = noise ? 'random' : o.noise; // explicit noise maps are graph inputs, like random ones
     const session = await this.sessions.get(`${o.space}:${o.preprocess}:${noiseMode}:${useId}`, () =>
-      buildEditGraph(this.generator, this.clip, { space: o.space, preprocess: o.preprocess, noise: noiseMode, identity: useId ? this.identity : undefined }, this.identityDim()),
+      buildEditGraph(this.generator, this.clip, { space: o.space, preprocess: o.preprocess, noise: noiseMode, identity: useId ? this.identity : undefined }),
     );
     const latent = Float32Array.from(latent0.data as Float32Array);
     const shape = latentShape(o.space, nLatent, styleDim);
@@ -157,9 +156,13 @@ export class Editor {
     };
     const noiseMaps = noise ?? (o.noise === 'random' ? sampleNoise(o.noiseSeed, noiseShapes(this.generator.config, 1)) : undefined);
     noiseMaps?.forEach((t, i) => (feeds[noiseInputName(i)] = t));
-    const render = (l: HostTensor): Promise<HostTensor> => this.render(o.space === 'w' ? broadcastW(l, nLatent) : l, noiseMaps);
+    const runAt = (l: HostTensor): Promise<Record<string, HostTensor>> => session.run({ ...feeds, [EDIT_IO.latent]: l });
     if (useId) {
-      feeds[EDIT_IO.idRef] = await this.identityReference(await render(latent0));
+      // The reference ID(G(latent0)): a first run with the id term off (its own reference input is then unused).
+      const idShape = session.inputs.find((i) => i.name === EDIT_IO.idRef)!.shape;
+      feeds[EDIT_IO.idRef] = { dtype: 'float32', shape: idShape, data: new Float32Array(idShape[1]) };
+      feeds[EDIT_IO.idWeight] = scalar(0);
+      feeds[EDIT_IO.idRef] = (await runAt(latent0))[EDIT_IO.idEmbedding];
       feeds[EDIT_IO.idWeight] = scalar(o.id);
     }
     const adam = new Adam(latent.length);
@@ -170,7 +173,7 @@ export class Editor {
     for (let i = 0; i < o.steps; i++) {
       if (hooks.signal?.aborted) throw new EditCancelled('edit cancelled');
       const lr = styleclipLr(i / o.steps, o.lr);
-      const out = await session.run({ ...feeds, [EDIT_IO.latent]: { dtype: 'float32', shape, data: latent } });
+      const out = await runAt({ dtype: 'float32', shape, data: latent });
       if (i === 0) before = toFrame(out[EDIT_IO.image]);
       adam.step(latent, out[EDIT_IO.grad].data as Float32Array, lr, mask);
       trajectory.set(latent, i * latent.length);
@@ -189,7 +192,7 @@ export class Editor {
     }
     if (hooks.signal?.aborted) throw new EditCancelled('edit cancelled');
     const final: HostTensor = { dtype: 'float32', shape, data: latent };
-    const after = toFrame(await render(final));
+    const after = toFrame((await runAt(final))[EDIT_IO.image]);
     return {
       before: before!,
       after,
@@ -202,34 +205,6 @@ export class Editor {
 
   async dispose(): Promise<void> {
     await Promise.all([this.sessions.dispose(), this.generator.dispose(), this.clip.dispose(), this.photos?.dispose()]);
-  }
-
-  private identityDim(): number {
-    if (!this.identity) return 0;
-    return buildIdentityGraph(this.identity, this.generator.config.resolution).outputs[0].shape[1];
-  }
-
-  /** G(w+) [1,3,R,R] with the checkpoint's noise buffers, or with the given noise maps [1,1,r,r]. */
-  private async render(wPlus: HostTensor, noise: readonly HostTensor[] | undefined): Promise<HostTensor> {
-    if (!noise) return this.generator.synthesize(wPlus, { noise: 'const' });
-    const s = await this.sessions.get('render:noise', () => {
-      const g = new Graph('stylegan2_render_with_noise');
-      const w = g.input(EDIT_IO.latent, 'float32', [1, this.generator.nLatent, this.generator.styleDim]);
-      const maps = noiseShapes(this.generator.config, 1).map((sh, i) => g.input(noiseInputName(i), 'float32', sh));
-      g.output(buildSynthesis(g, w, this.generator.weights, this.generator.config, maps), EDIT_IO.image);
-      return g;
-    });
-    const feeds: Record<string, HostTensor> = { [EDIT_IO.latent]: wPlus };
-    noise.forEach((t, i) => (feeds[noiseInputName(i)] = t));
-    return (await s.run(feeds))[EDIT_IO.image];
-  }
-
-  /** Unit identity embedding [1, D] of the start image [1,3,R,R]. */
-  private async identityReference(image: HostTensor): Promise<HostTensor> {
-    const s = await this.sessions.get('identity', () => buildIdentityGraph(this.identity!, this.generator.config.resolution));
-    const e = (await s.run({ [EDIT_IO.image]: image }))[EDIT_IO.idEmbedding].data as Float32Array;
-    const norm = Math.hypot(...e);
-    return { dtype: 'float32', shape: [1, e.length], data: e.map((v) => v / norm) };
   }
 }
 
