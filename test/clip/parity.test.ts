@@ -110,6 +110,17 @@ describe('CLIP parity with openai/CLIP', () => {
     expect(await absErr(out.TorchScript!.probs, 'clip_probs.npy')).toBeLessThanOrEqual(PROB_TOL);
   });
 
+  it('TorchScript: logits and probs deviate from the fixture exactly as PyTorch does on the same archive', async () => {
+    // Measured with PyTorch 1.13 (torch.jit.load(archive).float(), forward on clip_pixels/clip_tokens) against the
+    // same expected arrays: logits 1.30510e-3 relative, probs 2.06810e-3 absolute.
+    const PYTORCH_LOGITS_REL = 1.3051e-3;
+    const PYTORCH_PROBS_ABS = 2.0681e-3;
+    const logits = await relErr(out.TorchScript!.logits, 'clip_logits_per_image.npy');
+    const probs = await absErr(out.TorchScript!.probs, 'clip_probs.npy');
+    expect(Math.abs(logits - PYTORCH_LOGITS_REL)).toBeLessThanOrEqual(0.02 * PYTORCH_LOGITS_REL);
+    expect(Math.abs(probs - PYTORCH_PROBS_ABS)).toBeLessThanOrEqual(0.02 * PYTORCH_PROBS_ABS);
+  });
+
   it('TorchScript weights are the state-dict weights rounded to float16', async () => {
     const sd = await loadTorchCheckpoint(fixture(CHECKPOINTS['state dict']));
     const ts = models[1].weights;
