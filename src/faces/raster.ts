@@ -235,24 +235,32 @@ export function warpAffine(img: RgbImage, toSource: Affine, width: number, heigh
     m = composeAffine([1 / k, 0, (0.5 - x0) / k - 0.5, 0, 1 / k, (0.5 - y0) / k - 0.5], m);
   }
   const out = new Uint8Array(width * height * 3);
-  const { width: w, height: h, data } = src;
   for (let v = 0; v < height; v++) {
     for (let u = 0; u < width; u++) {
       const [sx, sy] = applyAffine(m, [u, v]);
-      if (!(sx >= -0.5 && sy >= -0.5 && sx <= w - 0.5 && sy <= h - 0.5)) continue;
-      const x0 = Math.min(Math.max(Math.floor(sx), 0), w - 1);
-      const y0 = Math.min(Math.max(Math.floor(sy), 0), h - 1);
-      const x1 = Math.min(x0 + 1, w - 1);
-      const y1 = Math.min(y0 + 1, h - 1);
-      const dx = Math.min(Math.max(sx - x0, 0), 1);
-      const dy = Math.min(Math.max(sy - y0, 0), 1);
-      const o = (v * width + u) * 3;
-      for (let c = 0; c < 3; c++) {
-        const top = data[(y0 * w + x0) * 3 + c] * (1 - dx) + data[(y0 * w + x1) * 3 + c] * dx;
-        const bottom = data[(y1 * w + x0) * 3 + c] * (1 - dx) + data[(y1 * w + x1) * 3 + c] * dx;
-        out[o + c] = Math.round(top * (1 - dy) + bottom * dy);
-      }
+      sampleBilinear(src, sx, sy, out, (v * width + u) * 3);
     }
   }
   return { width, height, channels: 3, data: out };
+}
+
+/**
+ * Bilinear sample of an RGB image at pixel-centre coordinates (sx, sy) into out[o..o+2], edge-clamped; points
+ * outside the image's extent [-0.5, size - 0.5] are skipped (out keeps its fill). Returns whether it wrote.
+ */
+export function sampleBilinear(img: RgbImage, sx: number, sy: number, out: Uint8Array, o: number): boolean {
+  const { width: w, height: h, data } = img;
+  if (!(sx >= -0.5 && sy >= -0.5 && sx <= w - 0.5 && sy <= h - 0.5)) return false;
+  const x0 = Math.min(Math.max(Math.floor(sx), 0), w - 1);
+  const y0 = Math.min(Math.max(Math.floor(sy), 0), h - 1);
+  const x1 = Math.min(x0 + 1, w - 1);
+  const y1 = Math.min(y0 + 1, h - 1);
+  const dx = Math.min(Math.max(sx - x0, 0), 1);
+  const dy = Math.min(Math.max(sy - y0, 0), 1);
+  for (let c = 0; c < 3; c++) {
+    const top = data[(y0 * w + x0) * 3 + c] * (1 - dx) + data[(y0 * w + x1) * 3 + c] * dx;
+    const bottom = data[(y1 * w + x0) * 3 + c] * (1 - dx) + data[(y1 * w + x1) * 3 + c] * dx;
+    out[o + c] = Math.round(top * (1 - dy) + bottom * dy);
+  }
+  return true;
 }

@@ -2,7 +2,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32, deflateSync } from 'node:zlib';
+import { hugePngHeader } from '../helpers/png.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readNpy } from '../../src/io/npy.js';
 import { runCli } from '../helpers/cli.js';
@@ -17,26 +17,6 @@ let vocab: string;
 let image: string;
 let prompts: string[];
 
-function pngChunk(type: string, data: Buffer): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([len, body, crc]);
-}
-
-/** A PNG whose header claims 20000x20000 RGB (the decoder would need 1.2 GB) with a few bytes of data. */
-function hugePng(): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(20000, 0);
-  ihdr.writeUInt32BE(20000, 4);
-  ihdr[8] = 8;
-  ihdr[9] = 2;
-  const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return Buffer.concat([sig, pngChunk('IHDR', ihdr), pngChunk('IDAT', deflateSync(Buffer.alloc(64))), pngChunk('IEND', Buffer.alloc(0))]);
-}
-
 const base = (): string[] => ['--clip', model, '--vocab', vocab];
 
 beforeAll(async () => {
@@ -48,7 +28,7 @@ beforeAll(async () => {
   prompts = manifest.cases.find((c: { kind: string }) => c.kind === 'clip').prompts;
   await writeFile(join(dir, 'not-an-image.png'), 'this is text, not a PNG\n');
   await writeFile(join(dir, 'empty.png'), new Uint8Array(0));
-  await writeFile(join(dir, 'huge.png'), hugePng());
+  await writeFile(join(dir, 'huge.png'), hugePngHeader(20000, 20000));
 });
 
 afterAll(async () => {

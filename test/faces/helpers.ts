@@ -6,6 +6,7 @@ import { readdirSync } from 'node:fs';
 import { resizeLikePil } from '../../src/clip/preprocess.js';
 import { applyAffine, composeAffine, invertAffine, similarity, type Affine, type Point } from '../../src/faces/geometry.js';
 import { readImage, type RgbImage } from '../../src/io/image.js';
+import { sampleBilinear } from '../../src/faces/raster.js';
 import { sharedPath } from '../helpers/shared.js';
 
 export const FACE_MODELS = (): string => sharedPath('models');
@@ -52,22 +53,10 @@ export function transformFace(img: RgbImage, degrees: number, scale: number, mar
   const map = composeAffine([1, 0, margin - minX + shift[0], 0, 1, margin - minY + shift[1]], rot);
   const inv = invertAffine(map);
   const out = new Uint8Array(width * height * 3).fill(128);
-  const { width: w, height: h, data } = img;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const [sx, sy] = applyAffine(inv, [x, y]);
-      if (sx < -0.5 || sy < -0.5 || sx > w - 0.5 || sy > h - 0.5) continue;
-      const x0 = Math.min(Math.max(Math.floor(sx), 0), w - 1);
-      const y0 = Math.min(Math.max(Math.floor(sy), 0), h - 1);
-      const x1 = Math.min(x0 + 1, w - 1);
-      const y1 = Math.min(y0 + 1, h - 1);
-      const dx = Math.min(Math.max(sx - x0, 0), 1);
-      const dy = Math.min(Math.max(sy - y0, 0), 1);
-      for (let c = 0; c < 3; c++) {
-        const top = data[(y0 * w + x0) * 3 + c] * (1 - dx) + data[(y0 * w + x1) * 3 + c] * dx;
-        const bottom = data[(y1 * w + x0) * 3 + c] * (1 - dx) + data[(y1 * w + x1) * 3 + c] * dx;
-        out[(y * width + x) * 3 + c] = Math.round(top * (1 - dy) + bottom * dy);
-      }
+      sampleBilinear(img, sx, sy, out, (y * width + x) * 3);
     }
   }
   return { image: { width, height, channels: 3, data: out }, map };
