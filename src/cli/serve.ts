@@ -25,6 +25,7 @@ export const MODEL_USAGE = [
   '  --generator G      StyleGAN2 checkpoint (rosinality .pt or NVIDIA .pkl) or a downloaded model name',
   '  --clip C           CLIP checkpoint (OpenAI .pt, state dict, open_clip or Hugging Face) or a model name',
   '  --vocab V          CLIP BPE merges (bpe_simple_vocab_16e6.txt.gz) or a model name',
+  '  --models DIR       face models for photo edits (default $STYLECLIP_FACE_MODELS, else the model cache)',
 ];
 export const STORE_USAGE = `  --store DIR        job store: inputs, progress and results of every job (default ./${DEFAULT_STORE})`;
 
@@ -32,6 +33,7 @@ export const MODEL_OPTIONS = {
   generator: { type: 'string' },
   clip: { type: 'string' },
   vocab: { type: 'string' },
+  models: { type: 'string' },
 } as const;
 /** Flags of the long-running commands (serve, worker). */
 export const SERVICE_OPTIONS = { ...MODEL_OPTIONS, store: { type: 'string' }, grace: { type: 'string' } } as const;
@@ -42,6 +44,7 @@ export async function modelPaths(args: Parameters<Command['run']>[0]) {
     generator: await modelFlag(args, 'generator', 'generator'),
     clip: await modelFlag(args, 'clip', 'clip'),
     vocab: await modelFlag(args, 'vocab', 'vocab'),
+    faceModels: str(args, 'models'),
   };
 }
 

@@ -24,7 +24,14 @@ export interface EditStatus {
   readonly preview?: string;
   readonly previewStep?: number;
   /** Result URLs, once done. */
-  readonly results?: { readonly result: string; readonly compare: string; readonly before: string; readonly latent: string };
+  readonly results?: {
+    readonly result: string;
+    readonly compare: string;
+    readonly before: string;
+    readonly latent: string;
+    /** Photo starts: the edited face pasted back into the photo. */
+    readonly photo?: string;
+  };
   readonly createdAt: string;
   readonly updatedAt: string;
 }
@@ -75,6 +82,7 @@ export class EditJobs {
             compare: editUrl(id, 'compare.png'),
             before: editUrl(id, 'before.png'),
             latent: editUrl(id, 'latent.npy'),
+            photo: req.start.kind === 'image' ? editUrl(id, 'photo.png') : undefined,
           }
         : undefined,
       createdAt: req.createdAt,

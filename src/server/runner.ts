@@ -48,7 +48,7 @@ function startOf(store: JobStore, req: JobRequest): Promise<EditStart> | EditSta
     case 'seed':
       return { kind: 'seed', seed: req.start.seed, truncation: req.start.truncation };
     case 'image':
-      return { kind: 'image', path: store.path(req.id, 'start.png') };
+      return { kind: 'image', path: store.path(req.id, 'start.png'), projectSteps: req.start.projectSteps, faceIndex: req.start.faceIndex };
     case 'w+':
       return readNpy(store.path(req.id, 'start.npy')).then((latent) => ({ kind: 'w+', latent }));
   }
@@ -122,6 +122,7 @@ export async function runEditJob(ctx: RunContext, id: string): Promise<JobStatus
     await store.writeFile(id, 'result.png', await encodePng(result.after));
     await store.writeFile(id, 'compare.png', await sideBySide(result.before, result.after));
     await store.writeFile(id, 'latent.npy', encodeNpy(result.latent));
+    if (result.photo) await store.writeFile(id, 'photo.png', await encodePng(result.photo.pasted));
     await save({ status: 'done', step: req.options.steps });
     return 'done';
   } catch (e) {

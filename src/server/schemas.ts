@@ -21,6 +21,9 @@ type Num<In> = (s: z.ZodNumber) => z.ZodType<number, In>;
 const jsonNum: Num<number> = (s) => s;
 const formNum: Num<string> = (s) => z.string().trim().min(1, 'must not be empty').transform(Number).pipe(s);
 
+/** Faces a photo start may pick from (largest first). */
+const MAX_FACE_INDEX = 99;
+
 const prompt = z.string().trim().min(1, 'the prompt is empty: describe the edit').max(MAX_PROMPT_CHARS);
 const name = z.string().max(MAX_NAME_CHARS);
 
@@ -37,6 +40,9 @@ function editFields<In>(n: Num<In>) {
     preprocess: z.enum(['normalized', 'styleclip']).optional(),
     space: z.enum(['w+', 'w']).optional(),
     preview_every: n(z.number().int().min(0).max(MAX_STEPS)).optional(),
+    /** Photo starts: projection steps (default 500) and which detected face (default the largest). */
+    project_steps: n(z.number().int().min(1).max(MAX_STEPS)).optional(),
+    face_index: n(z.number().int().min(0).max(MAX_FACE_INDEX)).optional(),
     generator: name.optional(),
     clip: name.optional(),
   };

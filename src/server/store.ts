@@ -9,6 +9,7 @@
  *   state.json     status, loss history, error; written last on creation, so a directory without it is debris
  *   preview.png    the latest preview frame while running
  *   before.png, result.png, compare.png, latent.npy   results, all written before the state turns 'done'
+ *   photo.png                           photo starts: the edited face pasted back into the uploaded photo
  *   cancel         marker: cancellation was requested (seen by whichever worker runs the job)
  */
 import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -25,7 +26,7 @@ export const TERMINAL: ReadonlySet<JobStatus> = new Set(['done', 'failed', 'canc
 export type StoredStart =
   | { readonly kind: 'seed'; readonly seed: number; readonly truncation: number }
   | { readonly kind: 'w+' }
-  | { readonly kind: 'image' };
+  | { readonly kind: 'image'; readonly projectSteps?: number; readonly faceIndex?: number };
 
 export interface JobRequest {
   readonly id: string;
@@ -64,7 +65,7 @@ export interface JobState {
 }
 
 /** Files the API may serve from a job directory. */
-export const JOB_FILES = ['result.png', 'compare.png', 'before.png', 'latent.npy', 'preview.png'] as const;
+export const JOB_FILES = ['result.png', 'compare.png', 'before.png', 'latent.npy', 'preview.png', 'photo.png'] as const;
 export type JobFile = (typeof JOB_FILES)[number];
 
 const EDITS_DIR = 'edits';

@@ -116,6 +116,27 @@ describe('API with the fixture models', () => {
     expect(byLatent.headers.get('content-type')).toBe('image/png');
   });
 
+  it('edits a photo: detect, align, project, edit, and the edited face pasted back into the photo', async () => {
+    const photo = await readFile(sharedPath('data', 'faces', 'ffhq_0.jpg'));
+    const form = new FormData();
+    form.set('prompt', 'a person with purple hair');
+    form.set('steps', String(FEW_STEPS));
+    form.set('project_steps', '5');
+    form.set('image', new File([new Uint8Array(photo)], 'me.jpg', { type: 'image/jpeg' }));
+    const res = await t.app.request('/v1/edits', { method: 'POST', body: form });
+    expect(res.status).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    const s = await finished(id);
+    expect(s.error?.message).toBeUndefined();
+    expect(s.status).toBe('done');
+    expect(s.results?.photo).toBe(`/v1/edits/${id}/photo.png`);
+    const pasted = await t.app.request(s.results!.photo!);
+    expect(pasted.status).toBe(200);
+    const meta = await sharp(Buffer.from(await pasted.arrayBuffer())).metadata();
+    expect([meta.width, meta.height]).toEqual([1024, 1024]);
+    expect((await sharp(Buffer.from(await (await t.app.request(s.results!.result)).arrayBuffer())).metadata()).width).toBe(64);
+  });
+
   it('classifies an image against prompts (as the reference CLIP) and embeds texts and images', async () => {
     const png = await readFile(sharedPath('data', 'clip', 'CLIP.png'));
     const prompts = ['a diagram', 'a dog', 'a cat', 'a photo of a fat red cat.', 'not a photo of a fat red cat.'];

@@ -15,6 +15,7 @@ const CONTENT_TYPES: Readonly<Record<JobFile, string>> = {
   'before.png': 'image/png',
   'preview.png': 'image/png',
   'latent.npy': 'application/octet-stream',
+  'photo.png': 'image/png',
 };
 
 /** Finished results never change; previews are replaced every few steps. */
@@ -41,5 +42,6 @@ export function editRoutes(jobs: EditJobs, bodyLimit: MiddlewareHandler) {
     .get('/:id/compare.png', file('compare.png'))
     .get('/:id/before.png', file('before.png'))
     .get('/:id/preview.png', file('preview.png'))
-    .get('/:id/latent.npy', file('latent.npy'));
+    .get('/:id/latent.npy', file('latent.npy'))
+    .get('/:id/photo.png', file('photo.png'));
 }
