@@ -26,6 +26,7 @@ export const MODEL_USAGE = [
   '  --clip C           CLIP checkpoint (OpenAI .pt, state dict, open_clip or Hugging Face) or a model name',
   '  --vocab V          CLIP BPE merges (bpe_simple_vocab_16e6.txt.gz) or a model name',
   '  --models DIR       face models for photo edits (default $STYLECLIP_FACE_MODELS, else the model cache)',
+  '  --identity-model M identity net for the id weight: mobileface, a MobileFace .json or an ArcFace .pth',
 ];
 export const STORE_USAGE = `  --store DIR        job store: inputs, progress and results of every job (default ./${DEFAULT_STORE})`;
 
@@ -34,6 +35,7 @@ export const MODEL_OPTIONS = {
   clip: { type: 'string' },
   vocab: { type: 'string' },
   models: { type: 'string' },
+  'identity-model': { type: 'string' },
 } as const;
 /** Flags of the long-running commands (serve, worker). */
 export const SERVICE_OPTIONS = { ...MODEL_OPTIONS, store: { type: 'string' }, grace: { type: 'string' } } as const;
@@ -45,6 +47,7 @@ export async function modelPaths(args: Parameters<Command['run']>[0]) {
     clip: await modelFlag(args, 'clip', 'clip'),
     vocab: await modelFlag(args, 'vocab', 'vocab'),
     faceModels: str(args, 'models'),
+    identityModel: str(args, 'identity-model'),
   };
 }
 

@@ -5,7 +5,7 @@
  * `faceModels`, else $STYLECLIP_FACE_MODELS, else the model cache (src/faces/models.ts).
  */
 import type { ClipTokenizer } from '../clip/tokenizer.js';
-import { FacePhotoSource } from '../faces/photo.js';
+import { FacePhotoSource, loadIdentityNet } from '../faces/photo.js';
 import { Editor } from '../optimize/editor.js';
 import { clipService, generateService } from './adapters.js';
 import type { ClipService, EditService, GenerateService } from './services.js';
@@ -16,6 +16,8 @@ export interface ModelPaths {
   readonly vocab: string;
   /** Face models directory for photo starts (optional; see the header). */
   readonly faceModels?: string;
+  /** Identity network for the id term (`mobileface`, a MobileFace .json or an ArcFace .pth); edits with id > 0 need it. */
+  readonly identityModel?: string;
 }
 
 export interface Services {
@@ -27,12 +29,19 @@ export interface Services {
 }
 
 export async function loadServices(paths: ModelPaths): Promise<Services> {
-  const editor = await Editor.load({ ...paths, photos: new FacePhotoSource({ modelsDir: paths.faceModels }) });
+  const identity = paths.identityModel ? await loadIdentityNet(paths.identityModel, paths.faceModels) : undefined;
+  const editor = await Editor.load({ ...paths, identity, photos: new FacePhotoSource({ modelsDir: paths.faceModels }) }).catch((e: unknown) => {
+    identity?.dispose();
+    throw e;
+  });
   return {
     editor,
     generator: generateService(editor.generator),
     clip: clipService(editor.clip, editor.tokenizer),
     tokenizer: editor.tokenizer,
-    dispose: () => editor.dispose(),
+    dispose: async () => {
+      await editor.dispose();
+      identity?.dispose();
+    },
   };
 }

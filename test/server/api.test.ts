@@ -122,6 +122,7 @@ describe('API with the fixture models', () => {
     form.set('prompt', 'a person with purple hair');
     form.set('steps', String(FEW_STEPS));
     form.set('project_steps', '5');
+    form.set('id', '0.005');
     form.set('image', new File([new Uint8Array(photo)], 'me.jpg', { type: 'image/jpeg' }));
     const res = await t.app.request('/v1/edits', { method: 'POST', body: form });
     expect(res.status).toBe(202);
@@ -129,6 +130,8 @@ describe('API with the fixture models', () => {
     const s = await finished(id);
     expect(s.error?.message).toBeUndefined();
     expect(s.status).toBe('done');
+    expect(s.history.length).toBe(FEW_STEPS);
+    expect((s.history[s.history.length - 1] as { idLoss: number }).idLoss).toBeGreaterThan(0);
     expect(s.results?.photo).toBe(`/v1/edits/${id}/photo.png`);
     const pasted = await t.app.request(s.results!.photo!);
     expect(pasted.status).toBe(200);

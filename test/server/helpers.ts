@@ -18,6 +18,7 @@ export function modelPaths(): ModelPaths {
     clip: fixture('clip_vit_tiny.state_dict.pt'),
     vocab: sharedPath('data', 'clip', 'bpe_simple_vocab_16e6.txt.gz'),
     faceModels: sharedPath('models'),
+    identityModel: 'mobileface',
   };
 }
 
