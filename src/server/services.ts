@@ -18,6 +18,8 @@ export interface EditorInfo {
   readonly generator: string;
   /** CLIP model: a name or the path it was loaded from. */
   readonly clip: string;
+  /** Identity network for the id weight, when one is loaded. */
+  readonly identity?: string;
 }
 
 /** The text-guided editor (`src/optimize/editor.ts` `Editor`), minus its static `load`. */

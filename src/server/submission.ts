@@ -97,6 +97,9 @@ export async function prepareEdit(sub: EditSubmission, env: PrepareEnv): Promise
   if (options.layers && options.layers[1] >= info.nLatent) {
     throw new InputError(`layers ${options.layers.join('-')} are outside this generator's W+ rows 0-${info.nLatent - 1}`);
   }
+  if (options.id > 0 && !info.identity) {
+    throw new InputError('the id weight needs an identity model; start the server with --identity-model mobileface (or set id to 0)');
+  }
   env.tokenizer?.tokenize([options.prompt]);
   const s = sub.start;
   if (s.kind === 'seed') {

@@ -20,7 +20,7 @@ interface Status {
   status: string;
   step: number;
   steps: number;
-  history: { step: number; loss: number; clipLoss: number; l2Loss: number }[];
+  history: { step: number; loss: number; clipLoss: number; l2Loss: number; idLoss: number }[];
   results?: Record<string, string>;
   error?: { message: string };
 }
@@ -131,7 +131,7 @@ describe('API with the fixture models', () => {
     expect(s.error?.message).toBeUndefined();
     expect(s.status).toBe('done');
     expect(s.history.length).toBe(FEW_STEPS);
-    expect((s.history[s.history.length - 1] as { idLoss: number }).idLoss).toBeGreaterThan(0);
+    expect(s.history[s.history.length - 1].idLoss).toBeGreaterThan(0);
     expect(s.results?.photo).toBe(`/v1/edits/${id}/photo.png`);
     const pasted = await t.app.request(s.results!.photo!);
     expect(pasted.status).toBe(200);
