@@ -16,13 +16,13 @@ import { derive, type Derived, type GeneratorConfig } from './config.js';
 import { checkWeights, type WeightMap } from './layout.js';
 import { loadGeneratorWeights } from './load.js';
 import { meanLatentZ, rowMean, sampleNoise } from './sample.js';
-import { buildMapping, buildSynthesis, constNoise, noiseShapes } from './stylegan2.js';
+import { buildMapping, buildStyles, buildSynthesis, constNoise, noiseShapes } from './stylegan2.js';
 
 export { CONFIG_F_FFHQ, channelTable, derive, resolve, type Derived, type GeneratorConfig } from './config.js';
 export { randomWeights, synthesisLayers, weightShapes, type WeightMap } from './layout.js';
 export { loadGeneratorWeights, weightsFromTensors } from './load.js';
 export { broadcastW, checkLatent, sampleNoise, sampleZ, truncate, type LatentKind } from './sample.js';
-export { buildMapping, buildSynthesis, constNoise, noiseShapes } from './stylegan2.js';
+export { buildMapping, buildStyles, buildSynthesis, buildSynthesisFromStyles, constNoise, noiseShapes, styleSpaceDim } from './stylegan2.js';
 
 /** `const`: the checkpoint's stored noise maps (deterministic); `random`: fresh seeded maps per image. */
 export type NoiseMode = 'const' | 'random';
@@ -34,7 +34,7 @@ export interface SynthesisOptions {
 }
 
 /** Graph input/output names of the generator sessions. */
-const IO = { z: 'z', w: 'w', wPlus: 'w_plus', image: 'image', upstream: 'upstream', gradWPlus: 'grad_w_plus' } as const;
+const IO = { z: 'z', w: 'w', wPlus: 'w_plus', styles: 'styles', image: 'image', upstream: 'upstream', gradWPlus: 'grad_w_plus' } as const;
 const noiseInput = (i: number): string => `noise_${i}`;
 
 export class Generator {
@@ -93,6 +93,17 @@ export class Generator {
     if (avg) return Promise.resolve(avg);
     this.mean ??= this.map(meanLatentZ(this.styleDim)).then(rowMean);
     return this.mean;
+  }
+
+  /** StyleSpace coordinates of w+ [N,L,D]: every layer's style A(w), concatenated [N, styleSpaceDim]. */
+  async styles(wPlus: HostTensor): Promise<HostTensor> {
+    const n = wPlus.shape[0];
+    const s = await this.sessions.get(`styles:${n}`, () => {
+      const g = new Graph('stylegan2_styles');
+      g.output(buildStyles(g, g.input(IO.wPlus, 'float32', [n, this.nLatent, this.styleDim]), this.weights, this.config), IO.styles);
+      return g;
+    });
+    return (await s.run({ [IO.wPlus]: wPlus }))[IO.styles];
   }
 
   /** Synthesis: w+ [N,L,D] -> image [N,3,R,R] (NCHW, unclamped, about [-1,1]). */

@@ -21,7 +21,7 @@
 import type { Graph, Value } from '../engine/graph.js';
 import { add, gemm, leakyRelu, matmul, mul, reciprocal, reduceMean, sqrt } from '../engine/ops_math.js';
 import { conv, convTranspose } from '../engine/ops_nn.js';
-import { expand, reshape, slice } from '../engine/ops_shape.js';
+import { concat, expand, reshape, slice } from '../engine/ops_shape.js';
 import type { HostTensor } from '../engine/tensor.js';
 import {
   ACTIVATION_GAIN,
@@ -178,8 +178,8 @@ function modulatedConv(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: 
  * is folded into d and into the (noise * strength + bias) offset: one per-channel scale, one add, one activation
  * over the full feature map. With constant noise the offset is all constants and onnxruntime folds it.
  */
-function styledConv(g: Graph, x: Value, wPlus: Value, layer: LayerSpec, weights: WeightMap, noise: Value): Value {
-  const { y, d } = modulatedConv(g, x, style(g, wPlus, layer, weights), layer, weights); // [N,Cout,r,r], [N,Cout]
+function styledConv(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: WeightMap, noise: Value): Value {
+  const { y, d } = modulatedConv(g, x, s, layer, weights); // [N,Cout,r,r], [N,Cout]
   const strength = need(weights, `${layer.name}.noise_strength`); // []
   const gainedStrength = g.constant({ dtype: 'float32', shape: [], data: Float32Array.of((strength.data as Float32Array)[0] * ACTIVATION_GAIN) }, `${layer.name}.noise_strength_gain`);
   const bias = need(weights, `${layer.name}.bias`);
@@ -196,8 +196,8 @@ function upsampleSkip(g: Graph, skip: Value): Value {
 }
 
 /** ToRGB: modulated 1x1 conv without demodulation, bias, plus the up-sampled previous RGB (fig. 7b). */
-function toRgb(g: Graph, x: Value, wPlus: Value, layer: LayerSpec, weights: WeightMap, skip: Value | undefined): Value {
-  const xs = scaleChannels(x, style(g, wPlus, layer, weights)); // [N,Cin,r,r]
+function toRgb(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: WeightMap, skip: Value | undefined): Value {
+  const xs = scaleChannels(x, s); // [N,Cin,r,r]
   const w = g.constant(need(weights, `${layer.name}.weight`), `${layer.name}.weight`); // [3,Cin,1,1]
   const b = g.constant(channelBias(need(weights, `${layer.name}.bias`)), `${layer.name}.bias`); // [1,3,1,1]
   const rgb = add(conv(xs, w), b); // [N,3,r,r]
@@ -218,23 +218,54 @@ export function noiseShapes(c: GeneratorConfig, batch: number): number[][] {
     .map((l) => [batch, 1, l.res, l.res]);
 }
 
+/** The synthesis given each layer's style s [N,Cin] (`styleOf`), in execution order. */
+function synthesize(g: Graph, n: number, styleOf: (layer: LayerSpec, i: number) => Value, weights: WeightMap, c: GeneratorConfig, noise: readonly Value[]): Value {
+  const { numConvs } = derive(c);
+  if (noise.length !== numConvs) throw new Error(`buildSynthesis: need ${numConvs} noise inputs, got ${noise.length}`);
+  const cst = need(weights, 'b4.const'); // [1,C4,4,4]
+  let x = expand(g.constant(cst, 'b4.const'), [n, ...cst.shape.slice(1)]); // [N,C4,4,4]
+  let rgb: Value | undefined;
+  synthesisLayers(c).forEach((layer, i) => {
+    const s = styleOf(layer, i); // [N,Cin]
+    if (layer.kind === 'torgb') rgb = toRgb(g, x, s, layer, weights, rgb);
+    else x = styledConv(g, x, s, layer, weights, noise[layer.noiseIndex!]);
+  });
+  return rgb!; // [N,3,R,R]
+}
+
+function checkWPlus(wPlus: Value, c: GeneratorConfig): void {
+  const { nLatent } = derive(c);
+  const [, rows, d] = wPlus.shape;
+  if (wPlus.rank !== 3 || rows !== nLatent || d !== c.styleDim) {
+    throw new Error(`buildSynthesis: w+ must be [N,${nLatent},${c.styleDim}], got ${wPlus}`);
+  }
+}
+
 /**
  * Synthesis network: w+ [N, nLatent, D] -> image [N,3,R,R] (unclamped, about [-1,1]). `noise` holds one Value per
  * styled conv, [1,1,r,r] (shared) or [N,1,r,r], e.g. from `constNoise` or graph inputs of `noiseShapes`.
  */
 export function buildSynthesis(g: Graph, wPlus: Value, weights: WeightMap, c: GeneratorConfig, noise: readonly Value[]): Value {
-  const { nLatent, numConvs } = derive(c);
-  const [n, rows, d] = wPlus.shape;
-  if (wPlus.rank !== 3 || rows !== nLatent || d !== c.styleDim) {
-    throw new Error(`buildSynthesis: w+ must be [N,${nLatent},${c.styleDim}], got ${wPlus}`);
-  }
-  if (noise.length !== numConvs) throw new Error(`buildSynthesis: need ${numConvs} noise inputs, got ${noise.length}`);
-  const cst = need(weights, 'b4.const'); // [1,C4,4,4]
-  let x = expand(g.constant(cst, 'b4.const'), [n, ...cst.shape.slice(1)]); // [N,C4,4,4]
-  let rgb: Value | undefined;
-  for (const layer of synthesisLayers(c)) {
-    if (layer.kind === 'torgb') rgb = toRgb(g, x, wPlus, layer, weights, rgb);
-    else x = styledConv(g, x, wPlus, layer, weights, noise[layer.noiseIndex!]);
-  }
-  return rgb!; // [N,3,R,R]
+  checkWPlus(wPlus, c);
+  return synthesize(g, wPlus.shape[0], (layer) => style(g, wPlus, layer, weights), weights, c, noise);
+}
+
+/**
+ * StyleSpace S (Wu et al. 2021, "StyleSpace Analysis"): every layer's style s = A(w) concatenated in execution order,
+ * [N, styleSpaceDim]; `buildStyles` maps w+ to S and `buildSynthesisFromStyles` renders from S.
+ */
+export function styleSpaceDim(c: GeneratorConfig): number {
+  return synthesisLayers(c).reduce((sum, l) => sum + l.inChannels, 0);
+}
+
+export function buildStyles(g: Graph, wPlus: Value, weights: WeightMap, c: GeneratorConfig): Value {
+  checkWPlus(wPlus, c);
+  return concat(synthesisLayers(c).map((layer) => style(g, wPlus, layer, weights)), 1); // [N,S]
+}
+
+export function buildSynthesisFromStyles(g: Graph, styles: Value, weights: WeightMap, c: GeneratorConfig, noise: readonly Value[]): Value {
+  const dim = styleSpaceDim(c);
+  if (styles.rank !== 2 || styles.shape[1] !== dim) throw new Error(`buildSynthesisFromStyles: styles must be [N,${dim}], got ${styles}`);
+  const offsets = synthesisLayers(c).reduce<number[]>((o, l) => [...o, o[o.length - 1] + l.inChannels], [0]);
+  return synthesize(g, styles.shape[0], (_l, i) => slice(styles, [1], [offsets[i]], [offsets[i + 1]]), weights, c, noise);
 }

@@ -14,7 +14,7 @@ import { expand, reshape } from '../engine/ops_shape.js';
 import { add, mul } from '../engine/ops_math.js';
 import { clipInput } from '../clip/preprocess_graph.js';
 import type { Clip } from '../clip/model.js';
-import { buildSynthesis, constNoise, noiseShapes, type Generator } from '../generator/index.js';
+import { buildSynthesis, buildSynthesisFromStyles, constNoise, noiseShapes, styleSpaceDim, type Generator } from '../generator/index.js';
 import { clipLoss, identityLoss, l2Loss, normalizeRows } from './losses.js';
 import type { ClipPreprocessMode, LatentSpace, NoiseMode } from './types.js';
 
@@ -52,9 +52,19 @@ export const EDIT_IO = Object.freeze({
 
 export const noiseInputName = (i: number): string => `noise_${i}`;
 
-/** Shape of the optimised latent: [1, L, D] in w+, [1, D] in w. */
-export function latentShape(space: LatentSpace, nLatent: number, dim: number): number[] {
-  return space === 'w+' ? [1, nLatent, dim] : [1, dim];
+/** Shape of the optimised latent: [1, L, D] in w+, [1, D] in w, [1, styleSpaceDim] in s. */
+export function latentShape(space: LatentSpace, generator: Generator): number[] {
+  const { nLatent, styleDim } = generator;
+  if (space === 's') return [1, styleSpaceDim(generator.config)];
+  return space === 'w+' ? [1, nLatent, styleDim] : [1, styleDim];
+}
+
+/** The image [1,3,R,R] from the optimised latent in its space. */
+function render(g: Graph, generator: Generator, space: LatentSpace, latent: Value, noise: readonly Value[]): Value {
+  const { nLatent, styleDim, weights, config } = generator;
+  if (space === 's') return buildSynthesisFromStyles(g, latent, weights, config, noise);
+  const wPlus = space === 'w+' ? latent : expand(reshape(latent, [1, 1, styleDim]), [1, nLatent, styleDim]); // [1,L,D]
+  return buildSynthesis(g, wPlus, weights, config, noise);
 }
 
 /**
@@ -64,19 +74,17 @@ export function latentShape(space: LatentSpace, nLatent: number, dim: number): n
  */
 export function buildEditGraph(generator: Generator, clip: Clip, spec: EditGraphSpec): Graph {
   const g = new Graph('styleclip_edit_step');
-  const { nLatent, styleDim } = generator;
-  const shape = latentShape(spec.space, nLatent, styleDim);
+  const shape = latentShape(spec.space, generator);
   const latent = g.input(EDIT_IO.latent, 'float32', shape);
   const latent0 = g.input(EDIT_IO.latent0, 'float32', shape);
   const text = g.input(EDIT_IO.text, 'float32', [1, clip.config.embedDim]);
   const l2Weight = g.input(EDIT_IO.l2Weight, 'float32', []);
 
-  const wPlus = spec.space === 'w+' ? latent : expand(reshape(latent, [1, 1, styleDim]), [1, nLatent, styleDim]); // [1,L,D]
   const noise =
     spec.noise === 'const'
       ? constNoise(g, generator.weights, generator.config)
       : noiseShapes(generator.config, 1).map((s, i) => g.input(noiseInputName(i), 'float32', s));
-  const image = buildSynthesis(g, wPlus, generator.weights, generator.config, noise); // [1,3,R,R]
+  const image = render(g, generator, spec.space, latent, noise); // [1,3,R,R]
   const pixels = clipInput(image, { mode: spec.preprocess, resample: 'avgpool' }); // [1,3,224,224]
   const cLoss = clipLoss(clip.imageEncoder(g, pixels), text, clip.config.logitScale); // []
   const l2 = l2Loss(latent, latent0); // []

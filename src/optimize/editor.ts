@@ -97,8 +97,15 @@ export class Editor {
     };
   }
 
-  /** The starting latent as w+ [1, L, D] (or w [1, D] for space w); photos are projected (with `hooks`). */
+  /** The starting latent in `space`: StyleSpace starts are the styles of the w+ start. */
   private async start(start: EditStart, space: EditOptions['space'], hooks: EditHooks): Promise<Start> {
+    if (space !== 's') return this.startInW(start, space, hooks);
+    const base = await this.startInW(start, 'w+', hooks);
+    return { ...base, latent0: await this.generator.styles(base.latent0) };
+  }
+
+  /** The starting latent as w+ [1, L, D] (or w [1, D] for space w); photos are projected (with `hooks`). */
+  private async startInW(start: EditStart, space: 'w' | 'w+', hooks: EditHooks): Promise<Start> {
     const { nLatent, styleDim } = this.generator;
     if (start.kind === 'seed') {
       const w = truncate(await this.generator.map(sampleZ(start.seed, 1, styleDim)), await this.generator.meanLatent(), start.truncation);
@@ -137,7 +144,7 @@ export class Editor {
     if (o.layers && o.layers[1] >= nLatent) {
       throw new InputError(`layers ${o.layers[0]}-${o.layers[1]} are outside this generator's W+ layers 0-${nLatent - 1}`);
     }
-    if (o.layers && o.space === 'w') throw new InputError("--layers selects W+ layers; it needs --space w+");
+    if (o.layers && o.space !== 'w+') throw new InputError('--layers selects W+ layers; it needs --space w+');
     if (o.id > 0 && !this.identity) throw new InputError('the identity weight needs an identity model (--identity-model)');
     const useId = o.id > 0 && this.identity !== undefined;
     const text = await this.textEmbedding(o.prompt);
@@ -148,7 +155,7 @@ export class Editor {
       buildEditGraph(this.generator, this.clip, { space: o.space, preprocess: o.preprocess, noise: noiseMode, identity: useId ? this.identity : undefined }),
     );
     const latent = Float32Array.from(latent0.data as Float32Array);
-    const shape = latentShape(o.space, nLatent, styleDim);
+    const shape = latentShape(o.space, this.generator);
     const feeds: Record<string, HostTensor> = {
       [EDIT_IO.latent0]: latent0,
       [EDIT_IO.text]: text,

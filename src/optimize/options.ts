@@ -53,7 +53,7 @@ export function resolveEditOptions(partial: Partial<EditOptions> & { prompt: str
   finite('id', o.id, 0, 1e6);
   finite('previewEvery', o.previewEvery, 0, MAX_STEPS, true);
   finite('noiseSeed', o.noiseSeed, 0, 2 ** 32 - 1, true);
-  if (o.space !== 'w+' && o.space !== 'w') throw new InputError(`space must be 'w+' or 'w', got '${o.space}'`);
+  if (o.space !== 'w+' && o.space !== 'w' && o.space !== 's') throw new InputError(`space must be 'w+', 'w' or 's', got '${o.space}'`);
   if (o.preprocess !== 'normalized' && o.preprocess !== 'styleclip') {
     throw new InputError(`clip preprocessing must be 'normalized' or 'styleclip', got '${o.preprocess}'`);
   }

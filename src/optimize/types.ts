@@ -8,8 +8,11 @@ import type { Clip } from '../clip/model.js';
 import type { Generator } from '../generator/index.js';
 import type { IdentityModel } from './edit_graph.js';
 
-/** Latent spaces an edit can optimise in (Karras et al. 2019/2020; Abdal et al. 2019 for W+). */
-export type LatentSpace = 'w+' | 'w';
+/**
+ * Latent spaces an edit can optimise in: W (Karras et al. 2019), W+ (one w per layer; Abdal et al. 2019), and
+ * StyleSpace S (every layer's style vector A(w); Wu et al. 2021; StyleCLIP's --work_in_stylespace).
+ */
+export type LatentSpace = 'w+' | 'w' | 's';
 
 /**
  * How the generator's [-1,1] image reaches CLIP's 224x224 input:

@@ -38,7 +38,7 @@ function editFields<In>(n: Num<In>) {
     id: n(z.number().min(0).max(1e6)).optional(),
     layers: z.string().max(32).optional(),
     preprocess: z.enum(['normalized', 'styleclip']).optional(),
-    space: z.enum(['w+', 'w']).optional(),
+    space: z.enum(['w+', 'w', 's']).optional(),
     preview_every: n(z.number().int().min(0).max(MAX_STEPS)).optional(),
     /** Photo starts: projection steps (default 500) and which detected face (default the largest). */
     project_steps: n(z.number().int().min(1).max(MAX_STEPS)).optional(),

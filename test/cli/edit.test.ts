@@ -62,6 +62,10 @@ describe('styleclip edit', () => {
     const r2 = await runCli(['edit', ...models(), '--seed', '1', '--space', 'w', '--prompt', 'a smiling face', '--steps', '2', '--save-latent', w, '--quiet']);
     expect(r2.code).toBe(0);
     expect((await readNpy(w)).shape).toEqual([1, 64]);
+    const sPath = join(dir, 's.npy');
+    const r3 = await runCli(['edit', ...models(), '--seed', '1', '--space', 's', '--prompt', 'a smiling face', '--steps', '2', '--save-latent', sPath, '--quiet']);
+    expect(r3.code).toBe(0);
+    expect((await readNpy(sPath)).shape).toEqual([1, 600]);
   });
 
   it.each([
