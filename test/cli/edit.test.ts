@@ -65,7 +65,7 @@ describe('styleclip edit', () => {
     const sPath = join(dir, 's.npy');
     const r3 = await runCli(['edit', ...models(), '--seed', '1', '--space', 's', '--prompt', 'a smiling face', '--steps', '2', '--save-latent', sPath, '--quiet']);
     expect(r3.code).toBe(0);
-    expect((await readNpy(sPath)).shape).toEqual([1, 600]);
+    expect((await readNpy(sPath)).shape).toEqual([1, 656]);
   });
 
   it.each([
