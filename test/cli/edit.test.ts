@@ -7,15 +7,12 @@ import { writeImage } from '../../src/io/image.js';
 import { readNpy, writeNpy } from '../../src/io/npy.js';
 import { runCli } from '../helpers/cli.js';
 import { fixture, sharedPath } from '../helpers/shared.js';
+import { fixtureModelFlags } from '../helpers/models.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'styleclip-edit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const models = (): string[] => [
-  '--generator', fixture('stylegan2_tiny.pt'),
-  '--clip', fixture('clip_vit_tiny.state_dict.pt'),
-  '--vocab', sharedPath('data', 'clip', 'bpe_simple_vocab_16e6.txt.gz'),
-];
+const models = fixtureModelFlags;
 
 describe('styleclip edit', () => {
   it('edits from a seed and writes every requested output', async () => {

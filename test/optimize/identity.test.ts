@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MobileFace } from '../../src/faces/mobileface.js';
 import { Editor } from '../../src/optimize/editor.js';
-import { fixture, sharedPath } from '../helpers/shared.js';
+import { fixtureSources } from '../helpers/models.js';
+import { sharedPath } from '../helpers/shared.js';
 
 describe('edit with an identity model', () => {
   let plain: Editor;
@@ -13,11 +14,7 @@ describe('edit with an identity model', () => {
   let net: MobileFace;
 
   beforeAll(async () => {
-    const sources = {
-      generator: fixture('stylegan2_tiny.pt'),
-      clip: fixture('clip_vit_tiny.state_dict.pt'),
-      vocab: sharedPath('data', 'clip', 'bpe_simple_vocab_16e6.txt.gz'),
-    };
+    const sources = fixtureSources();
     net = await MobileFace.load(sharedPath('models'));
     plain = await Editor.load(sources);
     withId = await Editor.load({ ...sources, identity: net });

@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { readNpy } from '../../src/io/npy.js';
 import { Editor } from '../../src/optimize/editor.js';
 import type { HostTensor } from '../../src/engine/tensor.js';
-import { fixture, maxAbsDiff, sharedPath } from '../helpers/shared.js';
+import { fixtureSources, referenceStart } from '../helpers/models.js';
+import { fixture, maxAbsDiff } from '../helpers/shared.js';
 
 interface OptCase {
   kind: string;
@@ -28,14 +29,8 @@ describe('StyleCLIP latent optimisation parity', () => {
   let start: HostTensor;
 
   beforeAll(async () => {
-    editor = await Editor.load({
-      generator: fixture('stylegan2_tiny.pt'),
-      clip: fixture('clip_vit_tiny.state_dict.pt'),
-      vocab: sharedPath('data', 'clip', 'bpe_simple_vocab_16e6.txt.gz'),
-    });
-    const wp = await readNpy(fixture('sg2_wplus.npy'));
-    const per = wp.data.length / wp.shape[0];
-    start = { dtype: 'float32', shape: [1, ...wp.shape.slice(1)], data: (wp.data as Float32Array).slice(0, per) };
+    editor = await Editor.load(fixtureSources());
+    start = await referenceStart();
   });
   afterAll(async () => editor?.dispose());
 

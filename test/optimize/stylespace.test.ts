@@ -3,24 +3,19 @@
  * trajectory and latent in S coordinates.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readNpy } from '../../src/io/npy.js';
 import { styleSpaceDim } from '../../src/generator/index.js';
 import { Editor } from '../../src/optimize/editor.js';
 import type { HostTensor } from '../../src/engine/tensor.js';
-import { fixture, maxAbsDiff, sharedPath } from '../helpers/shared.js';
+import { fixtureSources, referenceStart } from '../helpers/models.js';
+import { maxAbsDiff } from '../helpers/shared.js';
 
 describe('edits in StyleSpace', () => {
   let editor: Editor;
   let start: HostTensor;
 
   beforeAll(async () => {
-    editor = await Editor.load({
-      generator: fixture('stylegan2_tiny.pt'),
-      clip: fixture('clip_vit_tiny.state_dict.pt'),
-      vocab: sharedPath('data', 'clip', 'bpe_simple_vocab_16e6.txt.gz'),
-    });
-    const wp = await readNpy(fixture('sg2_wplus.npy'));
-    start = { dtype: 'float32', shape: [1, 10, 64], data: (wp.data as Float32Array).slice(0, 640) };
+    editor = await Editor.load(fixtureSources());
+    start = await referenceStart();
   });
   afterAll(async () => editor?.dispose());
 

@@ -10,23 +10,19 @@ import { listen, type Listening } from '../../src/server/http.js';
 import { LocalQueue } from '../../src/server/queue.js';
 import { JobStore } from '../../src/server/store.js';
 import { loadServices, type ModelPaths, type Services } from '../../src/server/wiring.js';
-import { fixture, sharedPath } from '../helpers/shared.js';
+import { fixtureModelFlags, fixtureSources } from '../helpers/models.js';
+import { sharedPath } from '../helpers/shared.js';
 
 export function modelPaths(): ModelPaths {
   return {
-    generator: fixture('stylegan2_tiny.pt'),
-    clip: fixture('clip_vit_tiny.state_dict.pt'),
-    vocab: sharedPath('data', 'clip', 'bpe_simple_vocab_16e6.txt.gz'),
+    ...fixtureSources(),
     faceModels: sharedPath('models'),
     identityModel: 'mobileface',
   };
 }
 
 /** Flags of `styleclip serve|worker|batch` for the fixture models. */
-export function modelFlags(): string[] {
-  const p = modelPaths();
-  return ['--generator', p.generator, '--clip', p.clip, '--vocab', p.vocab];
-}
+export const modelFlags = fixtureModelFlags;
 
 export interface TestServer {
   readonly services: Services;
