@@ -19,6 +19,8 @@ export interface EditStatus {
   readonly steps: number;
   readonly attempts: number;
   readonly history: readonly LossPoint[];
+  /** Photo starts: the latest projection step. */
+  readonly projection?: JobState['projection'];
   readonly error?: JobState['error'];
   /** URL and step of the latest preview frame while running. */
   readonly preview?: string;
@@ -73,6 +75,7 @@ export class EditJobs {
       steps: state.steps,
       attempts: state.attempts,
       history: state.history,
+      projection: state.projection,
       error: state.error,
       preview: state.previewStep !== undefined && !done ? `${editUrl(id, 'preview.png')}?step=${state.previewStep}` : undefined,
       previewStep: done ? undefined : state.previewStep,

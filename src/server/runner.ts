@@ -11,7 +11,7 @@
 import { hostname } from 'node:os';
 import { encodeNpy, readNpy } from '../io/npy.js';
 import { InputError } from '../errors.js';
-import type { EditProgress, EditStart } from '../optimize/types.js';
+import type { EditProgress, EditStart, ProjectionProgress } from '../optimize/types.js';
 import { encodePng, sideBySide } from './images.js';
 import type { EditService } from './services.js';
 import { TERMINAL, type JobRequest, type JobState, type JobStatus, type JobStore, type LossPoint } from './store.js';
@@ -75,6 +75,7 @@ export async function runEditJob(ctx: RunContext, id: string): Promise<JobStatus
     step: 0,
     history: [],
     previewStep: undefined,
+    projection: undefined,
     error: undefined,
     attempts: prev.attempts + 1,
     worker: WORKER_NAME,
@@ -116,7 +117,12 @@ export async function runEditJob(ctx: RunContext, id: string): Promise<JobStatus
   try {
     if (await store.cancelRequested(id)) throw new JobCancelled(`job ${id} was cancelled before it started`);
     await save({});
-    const result = await editor.edit(await startOf(store, req), req.options, { signal: controller.signal, onProgress });
+    const onProjectProgress = (p: ProjectionProgress): void => {
+      if (Date.now() - lastFlush < STATE_FLUSH_MS && p.step !== p.steps) return;
+      void save({ projection: { step: p.step, steps: p.steps, loss: p.loss, mse: p.mse } });
+      lastFlush = Date.now();
+    };
+    const result = await editor.edit(await startOf(store, req), req.options, { signal: controller.signal, onProgress, onProjectProgress });
     await writes;
     await store.writeFile(id, 'before.png', await encodePng(result.before));
     await store.writeFile(id, 'result.png', await encodePng(result.after));

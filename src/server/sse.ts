@@ -3,6 +3,7 @@
  * built from the job's stored state, so they work the same whether the job runs in this process or on a worker on
  * another machine. Events:
  *   status    {id, status, step, steps, attempts}       whenever the status changes (first event: the current one)
+ *   projection {step, steps, loss, mse}                 photo starts: projection progress (a few per second at most)
  *   progress  {step, steps, lr, loss, clipLoss, l2Loss, idLoss}   once per completed step
  *   preview   {step, url}                               a new preview frame (a URL of a PNG)
  *   done | failed | cancelled   the final status (as GET /v1/edits/:id), then the stream ends
@@ -24,6 +25,7 @@ export async function editEvents(c: Context, jobs: EditJobs, id: string): Promis
     let sentSteps = 0;
     let lastStatus = '';
     let lastPreview = '';
+    let lastProjection = 0;
     let lastBeat = Date.now();
     const send = (event: string, data: unknown): Promise<void> => stream.writeSSE({ event, data: JSON.stringify(data) });
     while (!stream.aborted) {
@@ -32,6 +34,10 @@ export async function editEvents(c: Context, jobs: EditJobs, id: string): Promis
         if (s.history.length < sentSteps) sentSteps = 0;
         lastStatus = s.status;
         await send('status', { id, status: s.status, step: s.step, steps: s.steps, attempts: s.attempts });
+      }
+      if (s.projection && s.projection.step !== lastProjection) {
+        lastProjection = s.projection.step;
+        await send('projection', s.projection);
       }
       for (const h of s.history.slice(sentSteps)) await send('progress', { ...h, steps: s.steps });
       sentSteps = s.history.length;

@@ -49,11 +49,22 @@ export interface LossPoint {
   readonly idLoss: number;
 }
 
+/** The latest projection step of a photo start (projection runs before the edit's own steps). */
+export interface ProjectionPoint {
+  readonly step: number;
+  readonly steps: number;
+  readonly loss: number;
+  /** Mean squared pixel error against the aligned photo, images in [-1,1]. */
+  readonly mse: number;
+}
+
 export interface JobState {
   readonly status: JobStatus;
   readonly step: number;
   readonly steps: number;
   readonly history: readonly LossPoint[];
+  /** Photo starts: how far the projection is. */
+  readonly projection?: ProjectionPoint;
   /** Step of the frame in preview.png, when there is one. */
   readonly previewStep?: number;
   readonly error?: { readonly code: 'invalid_input' | 'internal'; readonly message: string };

@@ -22,6 +22,7 @@ interface Status {
   steps: number;
   history: { step: number; loss: number; clipLoss: number; l2Loss: number; idLoss: number }[];
   results?: Record<string, string>;
+  projection?: { step: number; steps: number; loss: number; mse: number };
   error?: { message: string };
 }
 
@@ -131,6 +132,7 @@ describe('API with the fixture models', () => {
     expect(s.error?.message).toBeUndefined();
     expect(s.status).toBe('done');
     expect(s.history.length).toBe(FEW_STEPS);
+    expect(s.projection).toMatchObject({ step: 5, steps: 5 });
     expect(s.history[s.history.length - 1].idLoss).toBeGreaterThan(0);
     expect(s.results?.photo).toBe(`/v1/edits/${id}/photo.png`);
     const pasted = await t.app.request(s.results!.photo!);

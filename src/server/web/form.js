@@ -114,6 +114,10 @@ function follow(id) {
   on('status', (s) => {
     ui.status.textContent = s.status === 'queued' ? 'Queued…' : `Running (step ${s.step} of ${s.steps})…`;
   });
+  on('projection', (p) => {
+    ui.progress.value = p.step / p.steps;
+    ui.status.textContent = `Fitting the photo to the generator: step ${p.step} of ${p.steps} (pixel error ${fmt(p.mse)})`;
+  });
   on('progress', (p) => {
     ui.progress.value = p.step / p.steps;
     ui.status.textContent = `Step ${p.step} of ${p.steps} — loss ${fmt(p.loss)} (CLIP ${fmt(p.clipLoss)}, L2 ${fmt(p.l2Loss)})`;
