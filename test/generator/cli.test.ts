@@ -20,11 +20,14 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const ckpt = (): string => fixture('stylegan2_tiny.pt');
 
-function expectClose(got: HostTensor, want: HostTensor): void {
+function expectClose(got: HostTensor, want: HostTensor, tol = REL_TOL): void {
   expect(got.shape).toEqual(want.shape);
   const { maxAbs, maxRef } = maxAbsDiff(got.data as Float32Array, want.data as Float32Array);
-  expect(maxAbs).toBeLessThanOrEqual(REL_TOL * maxRef);
+  expect(maxAbs).toBeLessThanOrEqual(tol * maxRef);
 }
+
+/** Batch 1 vs a larger batch: float32 rounding differences of the batched kernels only. */
+const BATCH_ROUNDING_TOL = 1e-5;
 
 describe('styleclip generate', () => {
   it('reproduces the fixture images from w+ and from z with truncation', async () => {
@@ -65,7 +68,8 @@ describe('styleclip generate', () => {
     const one = await readNpy(out('s12.npy'));
     expect([...(await readNpy(out('s12b.npy'))).data]).toEqual([...one.data]);
     expect([...(await readNpy(out('s12c.npy'))).data]).toEqual([...one.data]);
-    expect([...batch.data.subarray(one.data.length)]).toEqual([...one.data]);
+    // Same z (exact: sample.test.ts); the batched GEMMs may round differently from batch 1, as in any BLAS.
+    expectClose({ ...one, data: batch.data.subarray(one.data.length) }, one, BATCH_ROUNDING_TOL);
   });
 
   it('draws seeded random noise when asked', async () => {
