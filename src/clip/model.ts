@@ -13,6 +13,7 @@
  * [L, N, D] layout is the same computation. The builders add nodes into a caller's Graph, so a generator, a
  * resampler, the image encoder and a loss can share one graph and one gradient pass.
  */
+import { mapBatches } from '../engine/batching.js';
 import {
   Graph, SessionCache, add, concat, conv, erf, expand, gather, gemm, layerNorm, matmul, mul, reshape, sigmoid,
   slice, softmax, transpose, type HostTensor, type SessionOptions, type Value,
@@ -166,7 +167,13 @@ function asInt32(t: HostTensor): HostTensor {
   return { dtype: 'int32', shape: t.shape, data: Int32Array.from(t.data as BigInt64Array, Number) };
 }
 
-/** A loaded CLIP model: weights, config, and one cached session per (encoder, batch size). */
+/**
+ * Batch sizes the encoder sessions are built for: larger batches run in chunks (engine/batching.ts), so a process
+ * holds at most three sessions per encoder, each with its own copy of the weights, whatever batch sizes it is given.
+ */
+export const CLIP_BATCHES = [16, 4, 1];
+
+/** A loaded CLIP model: weights, config, and one cached session per (encoder, chunk batch size). */
 export class Clip {
   private readonly sessions: SessionCache;
 
@@ -190,31 +197,34 @@ export class Clip {
   }
 
   /** CLIP.encode_image: pixels [N,3,R,R] float32 -> unnormalised embeddings [N, embed_dim]. */
-  async encodeImage(pixels: HostTensor): Promise<HostTensor> {
-    const n = pixels.shape[0];
-    const s = await this.sessions.get(`image:${n}`, () => {
-      const g = new Graph('clip_image');
-      const r = this.config.imageResolution;
-      g.output(this.imageEncoder(g, g.input('pixels', 'float32', [n, 3, r, r])), 'image_embeds');
-      return g;
+  encodeImage(pixels: HostTensor): Promise<HostTensor> {
+    return mapBatches([pixels], CLIP_BATCHES, async ([chunk], n) => {
+      const s = await this.sessions.get(`image:${n}`, () => {
+        const g = new Graph('clip_image');
+        const r = this.config.imageResolution;
+        g.output(this.imageEncoder(g, g.input('pixels', 'float32', [n, 3, r, r])), 'image_embeds');
+        return g;
+      });
+      return (await s.run({ pixels: chunk })).image_embeds;
     });
-    return (await s.run({ pixels })).image_embeds;
   }
 
   /** CLIP.encode_text: tokens [N, context] (int32/int64) -> unnormalised embeddings [N, embed_dim]. */
   async encodeText(tokens: HostTensor): Promise<HostTensor> {
-    const [n, c] = tokens.shape;
+    const c = tokens.shape[1];
     if (tokens.shape.length !== 2 || c !== this.config.contextLength) {
       throw new Error(`CLIP tokens must be [N,${this.config.contextLength}], got [${tokens.shape.join(',')}]`);
     }
-    const s = await this.sessions.get(`text:${n}`, () => {
-      const g = new Graph('clip_text');
-      const p = bindWeights(g, this.weights);
-      const t = g.input('tokens', 'int32', [n, c]);
-      g.output(textEncoder(p, t, g.input('eot', 'int64', [n]), this.config), 'text_embeds');
-      return g;
+    return mapBatches([tokens], CLIP_BATCHES, async ([chunk], b) => {
+      const s = await this.sessions.get(`text:${b}`, () => {
+        const g = new Graph('clip_text');
+        const p = bindWeights(g, this.weights);
+        const t = g.input('tokens', 'int32', [b, c]);
+        g.output(textEncoder(p, t, g.input('eot', 'int64', [b]), this.config), 'text_embeds');
+        return g;
+      });
+      return (await s.run({ tokens: asInt32(chunk), eot: eotRowIndices(chunk) })).text_embeds;
     });
-    return (await s.run({ tokens: asInt32(tokens), eot: eotRowIndices(tokens) })).text_embeds;
   }
 
   /** CLIP.forward's logits: logit_scale.exp() × cosine similarity, per image and per text. */

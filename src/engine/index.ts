@@ -7,3 +7,4 @@ export * from './grad.js';
 export * from './onnx.js';
 export * from './session.js';
 export * from './tensor.js';
+export * from './batching.js';

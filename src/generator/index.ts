@@ -10,6 +10,7 @@
 import { Graph } from '../engine/graph.js';
 import { grad } from '../engine/grad.js';
 import { mul, reduceSum } from '../engine/ops_math.js';
+import { concatRows, mapBatches } from '../engine/batching.js';
 import { SessionCache, type SessionOptions } from '../engine/session.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { derive, type Derived, type GeneratorConfig } from './config.js';
@@ -32,6 +33,13 @@ export interface SynthesisOptions {
   /** Seed of the random noise (see sample.ts for the streams); default 0. */
   readonly noiseSeed?: number;
 }
+
+/**
+ * Batch sizes sessions are built for (engine/batching.ts): any batch runs in chunks of these, so a process holds a
+ * few sessions and synthesis activation memory stays that of one image (about 1 GB at 1024 px with gradients).
+ */
+const MAPPING_BATCHES = [4096, 256, 16, 1];
+const SYNTHESIS_BATCHES = [1];
 
 /** Graph input/output names of the generator sessions. */
 const IO = { z: 'z', w: 'w', wPlus: 'w_plus', styles: 'styles', image: 'image', upstream: 'upstream', gradWPlus: 'grad_w_plus' } as const;
@@ -77,14 +85,15 @@ export class Generator {
   }
 
   /** Mapping network: z [N,D] -> w [N,D]. */
-  async map(z: HostTensor): Promise<HostTensor> {
-    const n = z.shape[0];
-    const s = await this.sessions.get(`map:${n}`, () => {
-      const g = new Graph('stylegan2_mapping');
-      g.output(buildMapping(g, g.input(IO.z, 'float32', [n, this.styleDim]), this.weights, this.config), IO.w);
-      return g;
+  map(z: HostTensor): Promise<HostTensor> {
+    return mapBatches([z], MAPPING_BATCHES, async ([zc], n) => {
+      const s = await this.sessions.get(`map:${n}`, () => {
+        const g = new Graph('stylegan2_mapping');
+        g.output(buildMapping(g, g.input(IO.z, 'float32', [n, this.styleDim]), this.weights, this.config), IO.w);
+        return g;
+      });
+      return (await s.run({ [IO.z]: zc }))[IO.w];
     });
-    return (await s.run({ [IO.z]: z }))[IO.w];
   }
 
   /** The truncation centre: `latent_avg`, or the mean of f(z) over a seeded sample (sample.ts) when absent. */
@@ -96,22 +105,24 @@ export class Generator {
   }
 
   /** StyleSpace coordinates of w+ [N,L,D]: every layer's style A(w), concatenated [N, styleSpaceDim]. */
-  async styles(wPlus: HostTensor): Promise<HostTensor> {
-    const n = wPlus.shape[0];
-    const s = await this.sessions.get(`styles:${n}`, () => {
-      const g = new Graph('stylegan2_styles');
-      g.output(buildStyles(g, g.input(IO.wPlus, 'float32', [n, this.nLatent, this.styleDim]), this.weights, this.config), IO.styles);
-      return g;
+  styles(wPlus: HostTensor): Promise<HostTensor> {
+    return mapBatches([wPlus], MAPPING_BATCHES, async ([wc], n) => {
+      const s = await this.sessions.get(`styles:${n}`, () => {
+        const g = new Graph('stylegan2_styles');
+        g.output(buildStyles(g, g.input(IO.wPlus, 'float32', [n, this.nLatent, this.styleDim]), this.weights, this.config), IO.styles);
+        return g;
+      });
+      return (await s.run({ [IO.wPlus]: wc }))[IO.styles];
     });
-    return (await s.run({ [IO.wPlus]: wPlus }))[IO.styles];
   }
 
   /** Synthesis: w+ [N,L,D] -> image [N,3,R,R] (NCHW, unclamped, about [-1,1]). */
-  async synthesize(wPlus: HostTensor, opts: SynthesisOptions = {}): Promise<HostTensor> {
+  synthesize(wPlus: HostTensor, opts: SynthesisOptions = {}): Promise<HostTensor> {
     const mode = opts.noise ?? 'const';
-    const n = wPlus.shape[0];
-    const s = await this.sessions.get(`synth:${n}:${mode}`, () => this.synthesisGraph(n, mode, false));
-    return (await s.run(this.feeds(wPlus, mode, opts.noiseSeed ?? 0)))[IO.image];
+    return mapBatches([wPlus], SYNTHESIS_BATCHES, async ([wc], n, first) => {
+      const s = await this.sessions.get(`synth:${n}:${mode}`, () => this.synthesisGraph(n, mode, false));
+      return (await s.run(this.feeds(wc, mode, (opts.noiseSeed ?? 0) + first)))[IO.image];
+    });
   }
 
   /**
@@ -120,10 +131,14 @@ export class Generator {
    */
   async synthesizeWithGrad(wPlus: HostTensor, upstream: HostTensor, opts: SynthesisOptions = {}): Promise<{ image: HostTensor; grad: HostTensor }> {
     const mode = opts.noise ?? 'const';
-    const n = wPlus.shape[0];
-    const s = await this.sessions.get(`vjp:${n}:${mode}`, () => this.synthesisGraph(n, mode, true));
-    const out = await s.run({ ...this.feeds(wPlus, mode, opts.noiseSeed ?? 0), [IO.upstream]: upstream });
-    return { image: out[IO.image], grad: out[IO.gradWPlus] };
+    const grads: HostTensor[] = [];
+    const image = await mapBatches([wPlus, upstream], SYNTHESIS_BATCHES, async ([wc, uc], n, first) => {
+      const s = await this.sessions.get(`vjp:${n}:${mode}`, () => this.synthesisGraph(n, mode, true));
+      const out = await s.run({ ...this.feeds(wc, mode, (opts.noiseSeed ?? 0) + first), [IO.upstream]: uc });
+      grads.push(out[IO.gradWPlus]);
+      return out[IO.image];
+    });
+    return { image, grad: concatRows(grads) };
   }
 
   /** Releases every session. */
