@@ -23,7 +23,8 @@ import { reshape } from '../engine/ops_shape.js';
 import { toFloat32, type HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
 import { loadTorchCheckpoint } from '../io/torch.js';
-import { buildIdCrop, l2Normalize, type IdentityNet } from './identity.js';
+import { normalizeRows } from '../optimize/losses.js';
+import { buildIdCrop, type IdentityNet } from './identity.js';
 
 /** Input side of the 112 variant (`Backbone(input_size=112)`, output_layer Linear(512 * 7 * 7, 512)). */
 export const ARCFACE_INPUT_SIZE = 112;
@@ -234,7 +235,7 @@ export class ArcFaceIrSe implements IdentityNet {
       h = add(res, shortcut);
     }
     const flat = reshape(h, [h.shape[0], -1]);
-    return l2Normalize(gemm(flat, this.c(g, output.w, 'arcface_fc'), this.c(g, output.b, 'arcface_fc_b'), { transB: true }));
+    return normalizeRows(gemm(flat, this.c(g, output.w, 'arcface_fc'), this.c(g, output.b, 'arcface_fc_b'), { transB: true }));
   }
 
   buildEmbedding(g: Graph, alignedImage: Value): Value {

@@ -9,7 +9,7 @@
  * separable, so it is one constant matrix per axis: `Ah · X · Aw^T` (two MatMuls).
  */
 import { Graph, Value } from '../engine/graph.js';
-import { div, matmul, mul, reduceMean, reduceSum, sqrt, sub } from '../engine/ops_math.js';
+import { matmul } from '../engine/ops_math.js';
 import type { HostTensor } from '../engine/tensor.js';
 
 export interface IdentityNet {
@@ -82,23 +82,4 @@ function transposeHost(t: HostTensor): HostTensor {
   const out = new Float32Array(r * c);
   for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = src[i * c + j];
   return { dtype: 'float32', shape: [c, r], data: out };
-}
-
-/** Rows scaled to unit L2 norm: `x / ||x||` (torch `l2_norm` in model_irse.py, no epsilon). */
-export function l2Normalize(x: Value): Value {
-  return div(x, sqrt(reduceSum(mul(x, x), [1], true)));
-}
-
-/** Row-wise dot products of two [N, D] batches (the cosine for unit vectors): [N]. */
-export function rowDot(a: Value, b: Value): Value {
-  return reduceSum(mul(a, b), [1]);
-}
-
-/**
- * StyleCLIP's identity loss: mean over the batch of `1 - <ID(image), reference>` (scalar). `reference` holds unit
- * embeddings [N, dim]: a graph input fed with precomputed embeddings, or `buildEmbedding` of a branch that does not
- * depend on the optimised variables (StyleCLIP detaches it).
- */
-export function identityLoss(net: IdentityNet, image: Value, reference: Value): Value {
-  return reduceMean(sub(1, rowDot(net.buildEmbedding(image.graph, image), reference)), [0]);
 }

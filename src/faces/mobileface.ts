@@ -12,7 +12,8 @@ import type { Graph, Value } from '../engine/graph.js';
 import { add, mul } from '../engine/ops_math.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
-import { buildIdCrop, l2Normalize, type IdentityNet } from './identity.js';
+import { normalizeRows } from '../optimize/losses.js';
+import { buildIdCrop, type IdentityNet } from './identity.js';
 import { locateFaceModel } from './models.js';
 import { loadTfjsGraphModel, type TfjsGraphJson } from './tfjs_model.js';
 import { TfjsGraphTranslator } from './tfjs_graph.js';
@@ -72,7 +73,7 @@ export class MobileFace implements IdentityNet {
 
   buildEmbedding(g: Graph, alignedImage: Value): Value {
     const face = buildIdCrop(alignedImage, this.inputSize);
-    return l2Normalize(this.buildNetwork(g, mul(add(face, 1), MOBILEFACE_PIXEL_SCALE)));
+    return normalizeRows(this.buildNetwork(g, mul(add(face, 1), MOBILEFACE_PIXEL_SCALE)));
   }
 
   dispose(): void {

@@ -15,13 +15,13 @@ import { add, mul } from '../engine/ops_math.js';
 import { clipInput } from '../clip/preprocess_graph.js';
 import type { Clip } from '../clip/model.js';
 import { buildSynthesis, buildSynthesisFromStyles, constNoise, noiseShapes, styleSpaceDim, type Generator } from '../generator/index.js';
-import { clipLoss, identityLoss, l2Loss, normalizeRows } from './losses.js';
+import { clipLoss, identityLoss, l2Loss } from './losses.js';
 import type { ClipPreprocessMode, LatentSpace, NoiseMode } from './types.js';
 
 /** A face-recognition network that can be embedded in a graph (src/faces supplies them). */
 export interface IdentityModel {
   readonly name: string;
-  /** Adds the embedding of `image` [N,3,H,W] in [-1,1] (any size; the model crops/resizes) into `g`: [N, D]. */
+  /** Adds the unit-length embedding of `image` [N,3,H,W] in [-1,1] (any size; the model crops/resizes) into `g`: [N, D]. */
   buildEmbedding(g: Graph, image: Value): Value;
 }
 
@@ -93,7 +93,7 @@ export function buildEditGraph(generator: Generator, clip: Clip, spec: EditGraph
   g.output(cLoss, EDIT_IO.clipLoss);
   g.output(l2, EDIT_IO.l2Loss);
   if (spec.identity) {
-    const emb = normalizeRows(spec.identity.buildEmbedding(g, image)); // [1,Did]
+    const emb = spec.identity.buildEmbedding(g, image); // [1,Did], unit rows
     const idRef = g.input(EDIT_IO.idRef, 'float32', emb.shape);
     const idWeight = g.input(EDIT_IO.idWeight, 'float32', []);
     const idLoss = identityLoss(emb, idRef);

@@ -7,11 +7,13 @@
  * edit starts from the projected w+ and renders with the projected noise maps (so step 0 shows the reconstruction,
  * whatever `noise` says), and the result carries the edited face pasted back into the photo.
  */
+import { sliceRows } from '../engine/batching.js';
 import { SessionCache, type SessionOptions } from '../engine/session.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
 import { Clip } from '../clip/model.js';
 import { ClipTokenizer } from '../clip/tokenizer.js';
+import { l2Normalize } from '../clip/zeroshot.js';
 import { Generator, broadcastW, checkLatent, sampleNoise, sampleZ, truncate, noiseShapes } from '../generator/index.js';
 import { tensorToRgb } from '../io/image.js';
 import { Adam } from './adam.js';
@@ -112,11 +114,11 @@ export class Editor {
       return { latent0: space === 'w' ? w : broadcastW(w, nLatent) };
     }
     if (start.kind === 'w') {
-      const w = firstRow(checkLatent(start.latent, 'w', styleDim, nLatent, 'start latent'));
+      const w = sliceRows(checkLatent(start.latent, 'w', styleDim, nLatent, 'start latent'), 0, 1);
       return { latent0: space === 'w' ? w : broadcastW(w, nLatent) };
     }
     if (space === 'w') throw new InputError(`a ${start.kind === 'image' ? 'photo (projected to w+)' : 'w+'} start cannot be optimised in space 'w'; use --space w+`);
-    if (start.kind === 'w+') return { latent0: firstRow(checkLatent(start.latent, 'w+', styleDim, nLatent, 'start latent')) };
+    if (start.kind === 'w+') return { latent0: sliceRows(checkLatent(start.latent, 'w+', styleDim, nLatent, 'start latent'), 0, 1) };
     if (!this.photos) {
       throw new InputError('this editor has no face pipeline for photo starts; load it with a photo source (src/faces FacePhotoSource), or project the photo with `styleclip project` and pass --w-plus');
     }
@@ -131,10 +133,7 @@ export class Editor {
 
   /** Unit text embedding of the prompt [1, D]. */
   async textEmbedding(prompt: string): Promise<HostTensor> {
-    const e = await this.clip.encodeText(this.tokenizer.tokenize([prompt]));
-    const d = e.data as Float32Array;
-    const norm = Math.hypot(...d);
-    return { dtype: 'float32', shape: [1, d.length], data: d.map((v) => v / norm) };
+    return l2Normalize(await this.clip.encodeText(this.tokenizer.tokenize([prompt])));
   }
 
   /** Runs the optimisation. Throws `EditCancelled` when `hooks.signal` aborts. */
@@ -217,11 +216,6 @@ export class Editor {
 
 const scalar = (v: number): HostTensor => ({ dtype: 'float32', shape: [], data: Float32Array.of(v) });
 const num = (t: HostTensor): number => Number(t.data[0]);
-
-function firstRow(t: HostTensor): HostTensor {
-  const per = t.data.length / t.shape[0];
-  return { dtype: 'float32', shape: [1, ...t.shape.slice(1)], data: (t.data as Float32Array).slice(0, per) };
-}
 
 /** 1 for the elements of W+ layers a..b, 0 elsewhere, over a [1, L, D] latent. */
 function layerMask([a, b]: readonly [number, number], nLatent: number, dim: number): Uint8Array {

@@ -2,11 +2,10 @@
  * The terms of StyleCLIP's latent-optimisation objective (Patashnik et al. 2021, eq. 1), as graph builders:
  *   L(w) = D_CLIP(G(w), t) + lambda_L2 ||w - w_s||_2^2 + lambda_ID L_ID(w)
  * with D_CLIP = 1 - logit / 100 as StyleCLIP's CLIPLoss computes it (logit = logit_scale * cosine similarity), and
- * L_ID = 1 - <R(G(w_s)), R(G(w))> for a face-recognition embedding R (normalised here).
+ * L_ID = 1 - <R(G(w_s)), R(G(w))> for a unit-length face-recognition embedding R.
  */
 import { Value } from '../engine/graph.js';
-import { add, div, mul, reduceSum, sqrt, sub } from '../engine/ops_math.js';
-import { reshape } from '../engine/ops_shape.js';
+import { div, mul, reduceSum, sqrt, sub } from '../engine/ops_math.js';
 
 /** StyleCLIP's CLIPLoss divides the logit by this (CLIP's trained logit scale exp(4.6052) = 100). */
 export const CLIP_LOGIT_DIVISOR = 100;
@@ -33,15 +32,8 @@ export function l2Loss(w: Value, w0: Value): Value {
   return reduceSum(mul(d, d)); // []
 }
 
-/** 1 - cos(emb, ref) averaged over the batch; `refUnit` is the normalised reference embedding [N, D]. */
-export function identityLoss(emb: Value, refUnit: Value): Value {
-  const cos = reduceSum(mul(normalizeRows(emb), refUnit), [1]); // [N]
-  return sub(1, div(reduceSum(cos), emb.shape[0])); // []
-}
-
-/** clip + l2Weight * l2 + idWeight * id (terms that are undefined are left out). */
-export function totalLoss(clip: Value, l2: Value, l2Weight: number, id?: Value, idWeight = 0): Value {
-  let total = add(clip, mul(l2, l2Weight));
-  if (id && idWeight > 0) total = add(total, mul(id, idWeight));
-  return reshape(total, []);
+/** 1 - cos(emb, ref) averaged over the batch, for unit embeddings [N, D] (IdentityNet and CLIP rows normalised). */
+export function identityLoss(embUnit: Value, refUnit: Value): Value {
+  const cos = reduceSum(mul(embUnit, refUnit), [1]); // [N]
+  return sub(1, div(reduceSum(cos), embUnit.shape[0])); // []
 }

@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resizeLikePil } from '../../src/clip/preprocess.js';
 import { Graph, Session, grad, mul, reduceSum, type HostTensor } from '../../src/engine/index.js';
-import { ID_CROP, identityLoss, idCropMatrix } from '../../src/faces/identity.js';
+import { ID_CROP, idCropMatrix } from '../../src/faces/identity.js';
+import { identityLoss } from '../../src/optimize/losses.js';
 import { embedAligned } from '../../src/faces/pipeline.js';
 import { MobileFace } from '../../src/faces/mobileface.js';
 import { cropRgb } from '../../src/faces/raster.js';
@@ -156,7 +157,7 @@ describe('identityLoss (StyleCLIP criteria/id_loss.py) with MobileFace', () => {
     const g = new Graph();
     const x = g.input('x', 'float32', [1, 3, 256, 256]);
     const ref = g.input('ref', 'float32', [1, net.dim]);
-    const loss = identityLoss(net, x, ref);
+    const loss = identityLoss(net.buildEmbedding(g, x), ref);
     g.output(loss, 'loss');
     g.output(grad(loss, [x])[0], 'dx');
     const s = await Session.create(g);
