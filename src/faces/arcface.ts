@@ -30,8 +30,25 @@ import { buildIdCrop, type IdentityNet } from './identity.js';
 export const ARCFACE_INPUT_SIZE = 112;
 /** torch.nn.BatchNorm1d/2d default epsilon. */
 export const BATCHNORM_EPS = 1e-5;
-/** Depth by unit count (model_irse.py `get_blocks`: 3+4+14+3, 3+13+30+3, 3+8+36+3 units). */
-const DEPTH_BY_UNITS: Readonly<Record<number, number>> = { 24: 50, 49: 100, 50: 152 };
+/** Units per stage by total unit count (model_irse.py `get_blocks` for depths 50, 100, 152). */
+const STAGES_BY_UNITS: Readonly<Record<number, { readonly depth: number; readonly stages: readonly number[] }>> = {
+  24: { depth: 50, stages: [3, 4, 14, 3] },
+  49: { depth: 100, stages: [3, 13, 30, 3] },
+  50: { depth: 152, stages: [3, 8, 36, 3] },
+};
+
+/**
+ * Indices of the units that open a stage, i.e. have stride 2 (model_irse.py `get_block`: the first bottleneck of each
+ * stage has stride 2, whether or not its channel count changes). For the standard depths they come from the unit
+ * counts; otherwise a stage is taken to start at unit 0 and wherever a conv shortcut (a channel change) appears.
+ */
+function stageStarts(sd: StateDict, units: number): Set<number> {
+  const known = STAGES_BY_UNITS[units];
+  if (known) return new Set(known.stages.map((_, i) => known.stages.slice(0, i).reduce((a, b) => a + b, 0)));
+  const starts = new Set([0]);
+  for (let i = 0; i < units; i++) if (sd.has(`body.${i}.shortcut_layer.0.weight`)) starts.add(i);
+  return starts;
+}
 
 type StateDict = ReadonlyMap<string, HostTensor>;
 
@@ -100,14 +117,13 @@ function squeezeExcite(sd: StateDict, prefix: string, channels: number): { fc1: 
   return { fc1, fc2: get(sd, `${prefix}.fc2.weight`, [channels, reduced, 1, 1]) };
 }
 
-function parseUnit(sd: StateDict, i: number, inChannels: number): Unit {
+function parseUnit(sd: StateDict, i: number, inChannels: number, stride: number): Unit {
   const p = `body.${i}`;
   const bn0 = batchNorm(sd, `${p}.res_layer.0`, inChannels);
   const conv1 = get(sd, `${p}.res_layer.1.weight`);
   const depth = conv1.shape[0];
   if (conv1.shape[1] !== inChannels) throw new InputError(`ArcFace IR-SE state dict: '${p}.res_layer.1.weight' takes ${conv1.shape[1]} channels, expected ${inChannels}`);
   const hasShortcut = sd.has(`${p}.shortcut_layer.0.weight`);
-  const stride = i === 0 || hasShortcut ? 2 : 1;
   const hasSe = sd.has(`${p}.res_layer.5.fc1.weight`);
   return {
     scale: f32([inChannels, 1, 1], bn0.scale),
@@ -164,17 +180,20 @@ export class ArcFaceIrSe implements IdentityNet {
     const input = convBn(sd, 'input_layer.0.weight', 'input_layer.1', 1, 1);
     const c0 = input.w.shape[0];
     const inputPrelu = f32([c0, 1, 1], get(sd, 'input_layer.2.weight', [c0]).data as Float32Array);
+    let count = 0;
+    while (sd.has(`body.${count}.res_layer.0.running_mean`)) count++;
+    if (count === 0) throw new InputError("ArcFace IR-SE state dict: no 'body.N' units found");
+    const starts = stageStarts(sd, count);
     const units: Unit[] = [];
     let channels = c0;
-    for (let i = 0; sd.has(`body.${i}.res_layer.0.running_mean`); i++) {
-      units.push(parseUnit(sd, i, channels));
+    for (let i = 0; i < count; i++) {
+      units.push(parseUnit(sd, i, channels, starts.has(i) ? 2 : 1));
       channels = units[i].channels;
     }
-    if (units.length === 0) throw new InputError("ArcFace IR-SE state dict: no 'body.N' units found");
     const output = parseOutput(sd, channels);
     this.parts = { input, inputPrelu, units, output };
     this.dim = output.w.shape[0];
-    const depth = DEPTH_BY_UNITS[units.length];
+    const depth = STAGES_BY_UNITS[units.length]?.depth;
     this.name = `arcface-ir${units[0].se ? '-se' : ''}${depth ?? `-${units.length}-units`}`;
   }
 

@@ -87,11 +87,13 @@ describe('detect + align + identity on transformed real faces', () => {
     expect(cases.map((c) => c.count)).toEqual(cases.map(() => 1));
   });
 
-  it('recovers the crop within 1% of the crop size at every corner, whatever the transform', () => {
+  it('re-alignment follows the transform: corners within 1% of the crop size of the transformed own-pipeline crop (distance to the FFHQ frame itself bounded at 6%)', () => {
     for (const c of cases) console.log(`face ${c.face} transform ${TRANSFORMS[c.transform].slice(0, 3).join('/')}: corner error ${(100 * c.cornerErr).toFixed(3)}% of the crop, FFHQ frame ${(100 * c.frameErr).toFixed(2)}%, PSNR ${c.psnrSelf.toFixed(2)} dB (vs own alignment) ${c.psnrOriginal.toFixed(2)} dB (vs FFHQ image)`);
     console.log(`corner error (% of crop): ${summary(cases.map((c) => 100 * c.cornerErr))}`);
     console.log(`distance to the FFHQ frame (% of crop): ${summary(cases.map((c) => 100 * c.frameErr))}`);
     for (const c of cases) expect(c.cornerErr).toBeLessThan(0.01);
+    // Not 1%: FFHQ was aligned with dlib's landmarks and face-api.js's 68-point net differs systematically (measured
+    // max 4.46%, mean 1.9%, worst on ffhq_13 with glasses); meeting 1% there needs a dlib-compatible landmark model.
     for (const c of cases) expect(c.frameErr).toBeLessThan(0.06);
   });
 

@@ -79,3 +79,26 @@ describe('mean latent without latent_avg', () => {
     }
   });
 });
+
+describe('StyleGAN2 parity with NVIDIA stylegan2-ada-pytorch (case stylegan2_ada: a network pickle written by its own code)', () => {
+  let gen: Generator;
+  beforeAll(async () => {
+    gen = await Generator.load(fixture('stylegan2_ada_tiny.pkl'));
+  });
+  afterAll(async () => {
+    await gen?.dispose();
+  });
+
+  it('reads G_ema from the pickle and derives the architecture from its tensor shapes', () => {
+    expect(gen.config).toEqual({ resolution: 64, styleDim: 64, mappingLayers: 8, channels: { 4: 64, 8: 64, 16: 64, 32: 32, 64: 16 } });
+    expect(gen.nLatent).toBe(10);
+  });
+
+  it('images from z (sg2ada_img_z), truncated with psi 0.7 toward w_avg (sg2ada_img_trunc) and from w+ (sg2ada_img_wplus) within 1e-3 x max|expected|', async () => {
+    const w = await gen.map(await npy('sg2ada_z.npy'));
+    expectClose('sg2ada_img_z', await gen.synthesize(broadcastW(w, gen.nLatent)), await npy('sg2ada_img_z.npy'));
+    const wt = truncate(w, await gen.meanLatent(), PSI);
+    expectClose('sg2ada_img_trunc', await gen.synthesize(broadcastW(wt, gen.nLatent)), await npy('sg2ada_img_trunc.npy'));
+    expectClose('sg2ada_img_wplus', await gen.synthesize(await npy('sg2ada_wplus.npy')), await npy('sg2ada_img_wplus.npy'));
+  });
+});

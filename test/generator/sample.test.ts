@@ -7,14 +7,30 @@ import { InputError } from '../../src/errors.js';
 import { broadcastW, checkLatent, sampleNoise, sampleZ, truncate } from '../../src/generator/sample.js';
 import { createRng, normals } from '../../src/random.js';
 
+/** The k-th (0-based) uint32 output of seed `seed`. */
+function createRngAt(seed: number, k: number): number {
+  const r = createRng(seed);
+  for (let i = 0; i < k; i++) r.uint32();
+  return r.uint32();
+}
+
 describe('seeded RNG (xoshiro128** seeded by SplitMix64, Box-Muller)', () => {
-  it('reproduces the reference outputs for seed 0 and 42', () => {
-    // Values from the reference C algorithms (prng.di.unimi.it xoshiro128starstar.c / splitmix64.c) transcribed to Python.
+  it('uint32 outputs for seeds 0 and 42 equal the reference C algorithms (xoshiro128starstar.c / splitmix64.c, run in Python)', () => {
     const r0 = createRng(0);
     expect([r0.uint32(), r0.uint32(), r0.uint32()]).toEqual([3737715805, 2584255861, 2876756834]);
     const r42 = createRng(42);
     expect([r42.uint32(), r42.uint32(), r42.uint32()]).toEqual([1776835114, 4165204688, 17111135]);
-    expect([...normals(createRng(0), 4)]).toEqual([-0.42319047451019287, -0.3144015669822693, 0.08513958007097244, -0.8912418484687805]);
+  });
+
+  it('normals equal Box-Muller computed here from those uint32 outputs (u = (x + 0.5) / 2^32; cos then sin), rounded to float32', () => {
+    const u = (x: number): number => (x + 0.5) / 2 ** 32;
+    const [x1, x2, x3, x4] = [3737715805, 2584255861, 2876756834, createRngAt(0, 3)];
+    const pair = (a: number, b: number): number[] => {
+      const r = Math.sqrt(-2 * Math.log(u(a)));
+      return [r * Math.cos(2 * Math.PI * u(b)), r * Math.sin(2 * Math.PI * u(b))];
+    };
+    const expected = Float32Array.from([...pair(x1, x2), ...pair(x3, x4)]);
+    expect([...normals(createRng(0), 4)]).toEqual([...expected]);
   });
 
   it('draws standard normals', () => {

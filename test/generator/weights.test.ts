@@ -2,8 +2,9 @@
  * Checkpoint loaders: rosinality key mapping errors (unknown / missing / mis-shaped keys, altered FIR buffers), CLIP
  * checkpoints passed as generators, the config-f layout, and the NVIDIA stylegan2-ada mapping.
  *
- * No stylegan2-ada `.pkl` is available here, so the NVIDIA loader is tested on the rosinality fixture's tensors
- * rewritten in the `G_ema` layout of NVlabs/stylegan2-ada-pytorch `training/networks.py`. The equivalences used:
+ * Parity of the NVIDIA loader with a pickle written by stylegan2-ada-pytorch itself is in parity.test.ts; here the
+ * rosinality fixture's tensors rewritten in the `G_ema` layout of NVlabs/stylegan2-ada-pytorch `training/networks.py`
+ * check that both loaders build the same generator and that key errors are named. The equivalences used:
  * - `style.{i+1}` = `mapping.fc{i}` (same stored values: both apply W * lr_mul / sqrt(in) and b * lr_mul at run time);
  *   `latent_avg` = `mapping.w_avg`; `input.input[0]` = `synthesis.b4.const`.
  * - `conv.modulation` = `affine` (gain 1/sqrt(in), bias initialised to 1 in both).
