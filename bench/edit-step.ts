@@ -40,7 +40,7 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
   const engine = await engineBench();
   const peak = engine.peak_conv_gflops as number;
 
-  const config = resolve({ resolution: size, styleDim: 512, mappingLayers: 8, channelMultiplier: 2 });
+  const config = resolve({ resolution: size, wDim: 512, mappingLayers: 8, channelMultiplier: 2 });
   const generator = Generator.fromWeights(randomWeights(config, WEIGHT_SEED), config);
   const clip = new Clip(randomClipWeights(VIT_B_32), VIT_B_32);
   const tokenizer = await ClipTokenizer.load(values.vocab ?? '../shared/data/clip/bpe_simple_vocab_16e6.txt.gz');

@@ -81,14 +81,14 @@ interface ResolutionFigures {
 /** The graph the Generator builds, rebuilt here only to count its conv FLOPs. */
 function synthesisFlops(gen: Generator, withGrad: boolean): number {
   const g = new E.Graph('count');
-  const wPlus = g.input('w_plus', 'float32', [BATCH, gen.nLatent, gen.styleDim]);
+  const wPlus = g.input('w_plus', 'float32', [BATCH, gen.nLatent, gen.wDim]);
   const image = buildSynthesis(g, wPlus, gen.weights, gen.config, constNoise(g, gen.weights, gen.config));
   if (withGrad) E.grad(E.reduceSum(E.mul(image, g.input('r', 'float32', image.shape))), [wPlus]);
   return convFlops(g);
 }
 
 async function benchResolution(resolution: number, reps: number, peak: number): Promise<ResolutionFigures> {
-  const config = resolve({ resolution, styleDim: STYLE_DIM, mappingLayers: MAPPING_LAYERS, channelMultiplier: CHANNEL_MULTIPLIER });
+  const config = resolve({ resolution, wDim: STYLE_DIM, mappingLayers: MAPPING_LAYERS, channelMultiplier: CHANNEL_MULTIPLIER });
   const weights = randomWeights(config, WEIGHT_SEED);
   const gen = Generator.fromWeights(weights, config);
   const { nLatent } = derive(config);

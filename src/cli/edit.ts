@@ -1,6 +1,6 @@
 /**
  * `styleclip edit`: text-guided editing by latent optimisation (StyleCLIP). Starts from a seed, a w / w+ latent or a
- * photo (detect -> FFHQ-align -> project, src/faces/photo.ts), optimises toward the prompt, and writes the requested
+ * photo (detect -> FFHQ-align -> project, src/invert/photo.ts), optimises toward the prompt, and writes the requested
  * outputs only when the run completes — Ctrl-C (or any error) leaves no file behind. `--paste-back` puts the edited
  * face back into the photo.
  */
@@ -9,9 +9,10 @@ import { access } from 'node:fs/promises';
 import { dirname, extname } from 'node:path';
 import { InputError } from '../errors.js';
 import { FACE_MODELS_ENV } from '../faces/models.js';
-import { DEFAULT_PROJECT_STEPS, FacePhotoSource, MOBILEFACE_MODEL_NAME, loadIdentityNet } from '../faces/photo.js';
+import { MOBILEFACE_MODEL_NAME, loadIdentityNet } from '../faces/load_identity.js';
+import { DEFAULT_PROJECT_STEPS, FacePhotoSource } from '../invert/photo.js';
 import type { IdentityNet } from '../faces/identity.js';
-import { MAX_PROJECT_STEPS } from '../faces/project.js';
+import { MAX_PROJECT_STEPS } from '../invert/project.js';
 import { sideBySide, writeGif, type Frame } from '../io/frames.js';
 import { writeImage } from '../io/image.js';
 import { readNpy, writeNpy } from '../io/npy.js';
@@ -140,7 +141,8 @@ export const editCommand: Command = {
     `  --id                weight of the identity term (needs --identity-model; StyleCLIP default 0; for faces we`,
     `                      recommend ${RECOMMENDED_FACE_ID})`,
     '  --space             w+ (per-layer latent, default), w (one latent for every layer) or s (StyleSpace:',
-    '                      every layer\'s style vector; --save-latent then writes S coordinates)',
+    '                      every layer\'s style vector; as StyleCLIP, only conv-layer channels change and ToRGB',
+    '                      styles keep their start values; --save-latent writes the full S vector [1, channels])',
     '  --layers A-B        optimise only W+ layers A..B (keeps e.g. colours or pose)',
     '  --clip-preprocess   normalized: CLIP mean/std (default); styleclip: exactly as the reference code',
     '  --trajectory F.npy  the latent after each step, [steps,1,L,D]',

@@ -109,10 +109,10 @@ export const generateCommand: Command = {
     try {
       const kind: LatentKind | 'seed' = source === 'w-plus' ? 'w+' : source;
       let input: HostTensor;
-      if (kind === 'seed') input = sampleZ(seed, batch, gen.styleDim);
+      if (kind === 'seed') input = sampleZ(seed, batch, gen.wDim);
       else {
         const file = str(args, source)!;
-        input = checkLatent(await readNpy(file), kind, gen.styleDim, gen.nLatent, file);
+        input = checkLatent(await readNpy(file), kind, gen.wDim, gen.nLatent, file);
       }
       const { wPlus, saved } = await latents(gen, kind, input, psi);
       const image = await gen.synthesize(wPlus, { noise, noiseSeed: seed }); // [N,3,R,R]

@@ -1,12 +1,13 @@
 /**
- * `styleclip project`: GAN inversion of an FFHQ-aligned face into the generator's W+ (src/faces/project.ts, the
+ * `styleclip project`: GAN inversion of an FFHQ-aligned face into the generator's W+ (src/invert/project.ts, the
  * StyleGAN2 projector recipe). Writes the latent and/or the reconstruction only when the run completes; Ctrl-C (or
  * any error) leaves no file behind. Faces that are not at the generator's resolution are resized (Lanczos).
  */
 import { Clip } from '../clip/model.js';
 import { FACE_MODELS_ENV } from '../faces/models.js';
-import { DEFAULT_PROJECT_STEPS, MOBILEFACE_MODEL_NAME, loadIdentityNet } from '../faces/photo.js';
-import { MAX_PROJECT_STEPS, PROJECTOR_DEFAULTS, PROJECTION_WEIGHTS, ProjectionCancelled, Projector } from '../faces/project.js';
+import { MOBILEFACE_MODEL_NAME, loadIdentityNet } from '../faces/load_identity.js';
+import { DEFAULT_PROJECT_STEPS } from '../invert/photo.js';
+import { MAX_PROJECT_STEPS, PROJECTOR_DEFAULTS, PROJECTION_WEIGHTS, ProjectionCancelled, Projector } from '../invert/project.js';
 import type { IdentityNet } from '../faces/identity.js';
 import { Generator } from '../generator/index.js';
 import { readImage, writeImage } from '../io/image.js';

@@ -186,3 +186,6 @@ export function broadcastShapes(a: Shape, b: Shape, where: string): number[] {
   }
   return out;
 }
+
+/** A vector-Jacobian rule: the gradients of a node's inputs (where `want`) from the gradients of its outputs. */
+export type VjpRule = (node: Node, gouts: readonly (Value | undefined)[], want: readonly boolean[]) => (Value | undefined)[];

@@ -161,3 +161,8 @@ export function where(cond: Value, a: Operand, b: Operand): Value {
   const shape = broadcastShapes(cond.shape, broadcastShapes(va.shape, vb.shape, 'Where'), 'Where');
   return cond.graph.node('Where', [cond, va, vb], [{ dtype: va.dtype, shape }])[0];
 }
+
+/** Row-wise L2 normalisation of [N, D] embeddings: x / ||x||_2 per row. */
+export function normalizeRows(x: Value): Value {
+  return div(x, sqrt(reduceSum(mul(x, x), [1], true))); // [N, D]
+}

@@ -3,7 +3,7 @@
  * the upstream gradients of its outputs, and which inputs need a gradient; it emits backward nodes with the ordinary
  * op functions and returns one gradient (or undefined) per input. Convolution-family rules are in vjp_nn.ts.
  */
-import { Value, type Node } from './graph.js';
+import { Value, type Node, type VjpRule } from './graph.js';
 import {
   div,
   exp,
@@ -23,7 +23,7 @@ import { cast, expand, pad, reshape, slice, transpose } from './ops_shape.js';
 import { scatterNDAdd } from './ops_nn.js';
 import { NN_RULES } from './vjp_nn.js';
 
-export type VjpRule = (node: Node, gouts: readonly (Value | undefined)[], want: readonly boolean[]) => (Value | undefined)[];
+export type { VjpRule } from './graph.js';
 
 /** Sums `d` over the axes that broadcasting expanded so it has `shape`. */
 export function unbroadcast(d: Value, shape: readonly number[]): Value {

@@ -7,11 +7,10 @@
  * with the output gradient as the kernel, stride and dilation exchanged (Dumoulin & Visin 2016, "A guide to
  * convolution arithmetic", sec. 4). ConvTranspose swaps the roles.
  */
-import { Value, type Node } from './graph.js';
+import { Value, type Node, type VjpRule } from './graph.js';
 import { mul, reduceSum } from './ops_math.js';
 import { conv, convTranspose, averagePool, resolveConv, type ResolvedConv } from './ops_nn.js';
 import { reshape, slice, transpose } from './ops_shape.js';
-import type { VjpRule } from './vjp.js';
 
 function convOptsOf(n: Node): ResolvedConv {
   const ints = (k: string): number[] => (n.attrs[k] as { ints: number[] }).ints;

@@ -17,13 +17,12 @@
  * zero-padded convolution, so it stays a per-channel scale and shift. Input: 112x112 RGB in [-1, 1].
  */
 import type { Graph, Value } from '../engine/graph.js';
-import { add, clip, gemm, mul, reduceMean, sigmoid } from '../engine/ops_math.js';
+import { add, clip, gemm, mul, normalizeRows, reduceMean, sigmoid } from '../engine/ops_math.js';
 import { conv } from '../engine/ops_nn.js';
 import { reshape } from '../engine/ops_shape.js';
 import { toFloat32, type HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
 import { loadTorchCheckpoint } from '../io/torch.js';
-import { normalizeRows } from '../optimize/losses.js';
 import { buildIdCrop, type IdentityNet } from './identity.js';
 
 /** Input side of the 112 variant (`Backbone(input_size=112)`, output_layer Linear(512 * 7 * 7, 512)). */

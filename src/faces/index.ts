@@ -8,3 +8,4 @@ export * from './mobileface.js';
 export * from './models.js';
 export * from './paste.js';
 export * from './pipeline.js';
+export * from './load_identity.js';

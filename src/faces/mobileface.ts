@@ -9,10 +9,9 @@
  * the face out with `ID_CROP` (./identity.ts), rescales to [0, 255] and L2-normalises the output.
  */
 import type { Graph, Value } from '../engine/graph.js';
-import { add, mul } from '../engine/ops_math.js';
+import { add, mul, normalizeRows } from '../engine/ops_math.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
-import { normalizeRows } from '../optimize/losses.js';
 import { buildIdCrop, type IdentityNet } from './identity.js';
 import { locateFaceModel } from './models.js';
 import { loadTfjsGraphModel, type TfjsGraphJson } from './tfjs_model.js';

@@ -35,7 +35,7 @@ export interface GeneratorConfig {
   /** Output resolution, a power of two >= 8. */
   readonly resolution: number;
   /** Dimension of z and w. */
-  readonly styleDim: number;
+  readonly wDim: number;
   /** Fully connected layers of the mapping network. */
   readonly mappingLayers: number;
   /** Feature maps per resolution, for 4, 8, ..., resolution. */
@@ -78,14 +78,14 @@ export function channelTable(channelMultiplier: number, resolution: number): Rec
 /** Config-f for FFHQ 1024 (Karras et al. 2020 table 1 / appendix B; the official FFHQ checkpoint). */
 export const CONFIG_F_FFHQ: GeneratorConfig = Object.freeze({
   resolution: 1024,
-  styleDim: 512,
+  wDim: 512,
   mappingLayers: 8,
   channels: Object.freeze(channelTable(2, 1024)),
 });
 
 export interface PartialConfig {
   readonly resolution?: number;
-  readonly styleDim?: number;
+  readonly wDim?: number;
   readonly mappingLayers?: number;
   readonly channels?: Readonly<Record<number, number>>;
   /** Used only when `channels` is not given; config-f is 2. */
@@ -100,9 +100,9 @@ export function resolve(p: PartialConfig = {}): GeneratorConfig {
   if (!isPow2(resolution) || resolution < 2 * CONST_RESOLUTION) {
     throw new RangeError(`generator resolution must be a power of two >= 8, got ${resolution}`);
   }
-  const styleDim = p.styleDim ?? CONFIG_F_FFHQ.styleDim;
+  const wDim = p.wDim ?? CONFIG_F_FFHQ.wDim;
   const mappingLayers = p.mappingLayers ?? CONFIG_F_FFHQ.mappingLayers;
-  if (!Number.isInteger(styleDim) || styleDim < 1) throw new RangeError(`style dimension must be a positive integer, got ${styleDim}`);
+  if (!Number.isInteger(wDim) || wDim < 1) throw new RangeError(`style dimension must be a positive integer, got ${wDim}`);
   if (!Number.isInteger(mappingLayers) || mappingLayers < 1) {
     throw new RangeError(`mapping layers must be a positive integer, got ${mappingLayers}`);
   }
@@ -113,7 +113,7 @@ export function resolve(p: PartialConfig = {}): GeneratorConfig {
     if (!Number.isInteger(c) || c < 1) throw new RangeError(`channel count for ${r} px must be a positive integer, got ${c}`);
     table[r] = c;
   }
-  return Object.freeze({ resolution, styleDim, mappingLayers, channels: Object.freeze(table) });
+  return Object.freeze({ resolution, wDim, mappingLayers, channels: Object.freeze(table) });
 }
 
 export function derive(c: GeneratorConfig): Derived {

@@ -17,13 +17,16 @@ import { derive, type Derived, type GeneratorConfig } from './config.js';
 import { checkWeights, type WeightMap } from './layout.js';
 import { loadGeneratorWeights } from './load.js';
 import { meanLatentZ, rowMean, sampleNoise } from './sample.js';
-import { buildMapping, buildStyles, buildSynthesis, constNoise, noiseShapes } from './stylegan2.js';
+import { buildMapping, buildStyles, buildSynthesis, buildSynthesisFromStyles, constNoise, noiseShapes } from './stylegan2.js';
+import { styleSpaceLayout } from './stylespace.js';
+import { InputError } from '../errors.js';
 
 export { CONFIG_F_FFHQ, channelTable, derive, resolve, type Derived, type GeneratorConfig } from './config.js';
 export { randomWeights, synthesisLayers, weightShapes, type WeightMap } from './layout.js';
 export { loadGeneratorWeights, weightsFromTensors } from './load.js';
 export { broadcastW, checkLatent, sampleNoise, sampleZ, truncate, type LatentKind } from './sample.js';
-export { buildMapping, buildStyles, buildSynthesis, buildSynthesisFromStyles, constNoise, noiseShapes, styleSpaceDim } from './stylegan2.js';
+export { buildMapping, buildStyles, buildSynthesis, buildSynthesisFromStyles, constNoise, noiseShapes } from './stylegan2.js';
+export { convChannelMask, styleSpaceLayout, type StyleLayer, type StyleLayerKind, type StyleSpaceLayout } from './stylespace.js';
 
 /** `const`: the checkpoint's stored noise maps (deterministic); `random`: fresh seeded maps per image. */
 export type NoiseMode = 'const' | 'random';
@@ -71,8 +74,8 @@ export class Generator {
     return Generator.fromWeights(weights, config, opts);
   }
 
-  get styleDim(): number {
-    return this.config.styleDim;
+  get wDim(): number {
+    return this.config.wDim;
   }
 
   get nLatent(): number {
@@ -89,7 +92,7 @@ export class Generator {
     return mapBatches([z], MAPPING_BATCHES, async ([zc], n) => {
       const s = await this.sessions.get(`map:${n}`, () => {
         const g = new Graph('stylegan2_mapping');
-        g.output(buildMapping(g, g.input(IO.z, 'float32', [n, this.styleDim]), this.weights, this.config), IO.w);
+        g.output(buildMapping(g, g.input(IO.z, 'float32', [n, this.wDim]), this.weights, this.config), IO.w);
         return g;
       });
       return (await s.run({ [IO.z]: zc }))[IO.w];
@@ -100,16 +103,16 @@ export class Generator {
   meanLatent(): Promise<HostTensor> {
     const avg = this.latentAvg;
     if (avg) return Promise.resolve(avg);
-    this.mean ??= this.map(meanLatentZ(this.styleDim)).then(rowMean);
+    this.mean ??= this.map(meanLatentZ(this.wDim)).then(rowMean);
     return this.mean;
   }
 
-  /** StyleSpace coordinates of w+ [N,L,D]: every layer's style A(w), concatenated [N, styleSpaceDim]. */
+  /** StyleSpace coordinates of w+ [N,L,D]: every layer's style A(w), concatenated [N, layout total] (stylespace.ts). */
   styles(wPlus: HostTensor): Promise<HostTensor> {
     return mapBatches([wPlus], MAPPING_BATCHES, async ([wc], n) => {
       const s = await this.sessions.get(`styles:${n}`, () => {
         const g = new Graph('stylegan2_styles');
-        g.output(buildStyles(g, g.input(IO.wPlus, 'float32', [n, this.nLatent, this.styleDim]), this.weights, this.config), IO.styles);
+        g.output(buildStyles(g, g.input(IO.wPlus, 'float32', [n, this.nLatent, this.wDim]), this.weights, this.config), IO.styles);
         return g;
       });
       return (await s.run({ [IO.wPlus]: wc }))[IO.styles];
@@ -122,6 +125,30 @@ export class Generator {
     return mapBatches([wPlus], SYNTHESIS_BATCHES, async ([wc], n, first) => {
       const s = await this.sessions.get(`synth:${n}:${mode}`, () => this.synthesisGraph(n, mode, false));
       return (await s.run(this.feeds(wc, mode, (opts.noiseSeed ?? 0) + first)))[IO.image];
+    });
+  }
+
+  /**
+   * Synthesis from StyleSpace coordinates: S [N, total] (stylespace.ts order) -> image [N,3,R,R]. Each layer's
+   * modulation output is replaced by its slice of S (StyleCLIP global_torch's rendering from S codes).
+   */
+  async synthesizeFromStyles(styles: HostTensor, opts: SynthesisOptions = {}): Promise<HostTensor> {
+    const mode = opts.noise ?? 'const';
+    const total = styleSpaceLayout(this.config).total;
+    if (styles.shape.length !== 2 || styles.shape[1] !== total) {
+      throw new InputError(`StyleSpace codes must be [N, ${total}] for this generator, got [${styles.shape.join(', ')}]`);
+    }
+    return mapBatches([styles], SYNTHESIS_BATCHES, async ([sc], n, first) => {
+      const s = await this.sessions.get(`synth_s:${n}:${mode}`, () => {
+        const g = new Graph('stylegan2_synthesis_from_styles');
+        const input = g.input(IO.styles, 'float32', [n, total]);
+        const noise = mode === 'const' ? constNoise(g, this.weights, this.config) : noiseShapes(this.config, n).map((shape, i) => g.input(noiseInput(i), 'float32', shape));
+        g.output(buildSynthesisFromStyles(g, input, this.weights, this.config, noise), IO.image);
+        return g;
+      });
+      const feeds: Record<string, HostTensor> = { [IO.styles]: sc };
+      if (mode === 'random') sampleNoise((opts.noiseSeed ?? 0) + first, noiseShapes(this.config, n)).forEach((t, i) => (feeds[noiseInput(i)] = t));
+      return (await s.run(feeds))[IO.image];
     });
   }
 
@@ -154,7 +181,7 @@ export class Generator {
 
   private synthesisGraph(n: number, mode: NoiseMode, withGrad: boolean): Graph {
     const g = new Graph(withGrad ? 'stylegan2_synthesis_vjp' : 'stylegan2_synthesis');
-    const wPlus = g.input(IO.wPlus, 'float32', [n, this.nLatent, this.styleDim]);
+    const wPlus = g.input(IO.wPlus, 'float32', [n, this.nLatent, this.wDim]);
     const noise =
       mode === 'const'
         ? constNoise(g, this.weights, this.config)

@@ -70,7 +70,7 @@ export function synthesisLayers(c: GeneratorConfig): LayerSpec[] {
 
 /** Name -> shape of every tensor the generator needs (latent_avg excluded: it is optional). */
 export function weightShapes(c: GeneratorConfig): Map<string, number[]> {
-  const d = c.styleDim;
+  const d = c.wDim;
   const m = new Map<string, number[]>();
   for (let i = 0; i < c.mappingLayers; i++) {
     m.set(`mapping.${i}.weight`, [d, d]);
@@ -100,7 +100,7 @@ export function checkWeights(w: WeightMap, c: GeneratorConfig): void {
   const extra = [...w.keys()].filter((k) => !want.has(k) && k !== 'latent_avg');
   const bad = [...want].filter(([k, s]) => w.has(k) && (!sameShape(w.get(k)!.shape, s) || w.get(k)!.dtype !== 'float32'));
   const avg = w.get('latent_avg');
-  if (avg && (!sameShape(avg.shape, [c.styleDim]) || avg.dtype !== 'float32')) bad.push(['latent_avg', [c.styleDim]]);
+  if (avg && (!sameShape(avg.shape, [c.wDim]) || avg.dtype !== 'float32')) bad.push(['latent_avg', [c.wDim]]);
   if (missing.length || extra.length || bad.length) {
     const parts = [
       missing.length ? `missing: ${missing.join(', ')}` : '',

@@ -34,6 +34,7 @@ import {
   type GeneratorConfig,
 } from './config.js';
 import { synthesisLayers, type LayerSpec, type WeightMap } from './layout.js';
+import { styleSpaceLayout } from './stylespace.js';
 
 /** Up-sampling factor between synthesis blocks. */
 const UP = 2;
@@ -236,8 +237,8 @@ function synthesize(g: Graph, n: number, styleOf: (layer: LayerSpec, i: number) 
 function checkWPlus(wPlus: Value, c: GeneratorConfig): void {
   const { nLatent } = derive(c);
   const [, rows, d] = wPlus.shape;
-  if (wPlus.rank !== 3 || rows !== nLatent || d !== c.styleDim) {
-    throw new Error(`buildSynthesis: w+ must be [N,${nLatent},${c.styleDim}], got ${wPlus}`);
+  if (wPlus.rank !== 3 || rows !== nLatent || d !== c.wDim) {
+    throw new Error(`buildSynthesis: w+ must be [N,${nLatent},${c.wDim}], got ${wPlus}`);
   }
 }
 
@@ -250,22 +251,18 @@ export function buildSynthesis(g: Graph, wPlus: Value, weights: WeightMap, c: Ge
   return synthesize(g, wPlus.shape[0], (layer) => style(g, wPlus, layer, weights), weights, c, noise);
 }
 
-/**
- * StyleSpace S (Wu et al. 2021, "StyleSpace Analysis"): every layer's style s = A(w) concatenated in execution order,
- * [N, styleSpaceDim]; `buildStyles` maps w+ to S and `buildSynthesisFromStyles` renders from S.
- */
-export function styleSpaceDim(c: GeneratorConfig): number {
-  return synthesisLayers(c).reduce((sum, l) => sum + l.inChannels, 0);
-}
-
+/** Every layer's style A(w) concatenated in StyleSpace order (stylespace.ts): w+ [N,L,D] -> S [N, total]. */
 export function buildStyles(g: Graph, wPlus: Value, weights: WeightMap, c: GeneratorConfig): Value {
   checkWPlus(wPlus, c);
   return concat(synthesisLayers(c).map((layer) => style(g, wPlus, layer, weights)), 1); // [N,S]
 }
 
+/** Synthesis from StyleSpace coordinates S [N, total] (stylespace.ts layout): each layer reads its slice as its style. */
 export function buildSynthesisFromStyles(g: Graph, styles: Value, weights: WeightMap, c: GeneratorConfig, noise: readonly Value[]): Value {
-  const dim = styleSpaceDim(c);
-  if (styles.rank !== 2 || styles.shape[1] !== dim) throw new Error(`buildSynthesisFromStyles: styles must be [N,${dim}], got ${styles}`);
-  const offsets = synthesisLayers(c).reduce<number[]>((o, l) => [...o, o[o.length - 1] + l.inChannels], [0]);
-  return synthesize(g, styles.shape[0], (_l, i) => slice(styles, [1], [offsets[i]], [offsets[i + 1]]), weights, c, noise);
+  const layout = styleSpaceLayout(c);
+  if (styles.rank !== 2 || styles.shape[1] !== layout.total) throw new Error(`buildSynthesisFromStyles: styles must be [N,${layout.total}], got ${styles}`);
+  return synthesize(g, styles.shape[0], (_l, i) => {
+    const { offset, channels } = layout.layers[i];
+    return slice(styles, [1], [offset], [offset + channels]);
+  }, weights, c, noise);
 }

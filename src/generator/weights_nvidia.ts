@@ -29,7 +29,7 @@ export const NVIDIA_G_EMA = 'G_ema';
 
 /** Mapping-network rules (keys relative to G_ema). */
 function mappingRules(c: GeneratorConfig): MapRule[] {
-  const d = c.styleDim;
+  const d = c.wDim;
   const rules: MapRule[] = [];
   for (let i = 0; i < c.mappingLayers; i++) {
     rules.push(
@@ -43,7 +43,7 @@ function mappingRules(c: GeneratorConfig): MapRule[] {
 
 /** The mapping table for a config (source keys relative to G_ema). */
 export function nvidiaRules(c: GeneratorConfig): MapRule[] {
-  const d = c.styleDim;
+  const d = c.wDim;
   const filterCheck = equals(firKernel2d(BLUR_KERNEL, 1), 'normalised [1,3,3,1] resample filter');
   const c4 = c.channels[CONST_RESOLUTION];
   const rules = mappingRules(c);
@@ -90,7 +90,7 @@ export function inferNvidiaConfig(sd: ReadonlyMap<string, HostTensor>, what: str
   const channels: Record<number, number> = {};
   for (const r of blocks) channels[r] = dim(sd, `synthesis.b${r}.conv1.weight`, 0, what);
   const mappingLayers = [...sd.keys()].filter((k) => /^mapping\.fc\d+\.weight$/.test(k)).length;
-  return resolve({ resolution: Math.max(...blocks), styleDim: dim(sd, 'mapping.fc0.weight', 0, what), mappingLayers, channels });
+  return resolve({ resolution: Math.max(...blocks), wDim: dim(sd, 'mapping.fc0.weight', 0, what), mappingLayers, channels });
 }
 
 /** Maps a stylegan2-ada pickle's flat tensors (`G_ema.<state-dict key>`) to our weights. */

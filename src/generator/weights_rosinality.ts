@@ -34,7 +34,7 @@ function sourcePrefix(l: LayerSpec): string {
 
 /** The mapping table for a config (source keys relative to the g_ema state dict). */
 export function rosinalityRules(c: GeneratorConfig): MapRule[] {
-  const d = c.styleDim;
+  const d = c.wDim;
   const rules: MapRule[] = [];
   for (let i = 0; i < c.mappingLayers; i++) {
     rules.push(
@@ -79,11 +79,11 @@ function dim(t: HostTensor | undefined, axis: number, key: string, what: string)
 export function inferRosinalityConfig(sd: ReadonlyMap<string, HostTensor>, what: string): GeneratorConfig {
   const mapping = [...sd.keys()].filter((k) => /^style\.\d+\.weight$/.test(k)).length;
   const toRgbs = [...sd.keys()].filter((k) => /^to_rgbs\.\d+\.conv\.weight$/.test(k)).length;
-  const styleDim = dim(sd.get('style.1.weight'), 1, 'style.1.weight', what);
+  const wDim = dim(sd.get('style.1.weight'), 1, 'style.1.weight', what);
   const channels: Record<number, number> = { [CONST_RESOLUTION]: dim(sd.get('input.input'), 1, 'input.input', what) };
   for (let j = 0; j < toRgbs; j++) channels[2 ** (j + 3)] = dim(sd.get(`convs.${2 * j}.conv.weight`), 1, `convs.${2 * j}.conv.weight`, what);
   if (toRgbs < 1) throw new InputError(`${what}: no 'to_rgbs.*' layers: not a rosinality StyleGAN2 generator`);
-  return resolve({ resolution: 2 ** (toRgbs + 2), styleDim, mappingLayers: mapping, channels });
+  return resolve({ resolution: 2 ** (toRgbs + 2), wDim, mappingLayers: mapping, channels });
 }
 
 /**
@@ -100,10 +100,10 @@ export function fromRosinality(tensors: ReadonlyMap<string, HostTensor>, what: s
   const avg = tensors.get('latent_avg');
   if (avg) {
     const rowVector = avg.shape.length === 1 || (avg.shape.length === 2 && avg.shape[0] === 1);
-    if (!rowVector || avg.shape[avg.shape.length - 1] !== config.styleDim || !FLOAT_DTYPES.includes(avg.dtype)) {
-      throw new InputError(`${what}: latent_avg is ${avg.dtype}[${avg.shape.join(',')}], expected float[${config.styleDim}]`);
+    if (!rowVector || avg.shape[avg.shape.length - 1] !== config.wDim || !FLOAT_DTYPES.includes(avg.dtype)) {
+      throw new InputError(`${what}: latent_avg is ${avg.dtype}[${avg.shape.join(',')}], expected float[${config.wDim}]`);
     }
-    weights.set('latent_avg', { dtype: 'float32', shape: [config.styleDim], data: toFloat32(avg).data });
+    weights.set('latent_avg', { dtype: 'float32', shape: [config.wDim], data: toFloat32(avg).data });
   }
   return { config, weights };
 }

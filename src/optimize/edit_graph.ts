@@ -14,23 +14,17 @@ import { expand, reshape } from '../engine/ops_shape.js';
 import { add, mul } from '../engine/ops_math.js';
 import { clipInput } from '../clip/preprocess_graph.js';
 import type { Clip } from '../clip/model.js';
-import { buildSynthesis, buildSynthesisFromStyles, constNoise, noiseShapes, styleSpaceDim, type Generator } from '../generator/index.js';
+import { buildSynthesis, buildSynthesisFromStyles, constNoise, noiseShapes, styleSpaceLayout, type Generator } from '../generator/index.js';
 import { clipLoss, identityLoss, l2Loss } from './losses.js';
+import type { IdentityNet } from '../faces/identity.js';
 import type { ClipPreprocessMode, LatentSpace, NoiseMode } from './types.js';
-
-/** A face-recognition network that can be embedded in a graph (src/faces supplies them). */
-export interface IdentityModel {
-  readonly name: string;
-  /** Adds the unit-length embedding of `image` [N,3,H,W] in [-1,1] (any size; the model crops/resizes) into `g`: [N, D]. */
-  buildEmbedding(g: Graph, image: Value): Value;
-}
 
 export interface EditGraphSpec {
   readonly space: LatentSpace;
   readonly preprocess: ClipPreprocessMode;
   readonly noise: NoiseMode;
   /** Present when the identity term is on. */
-  readonly identity?: IdentityModel;
+  readonly identity?: IdentityNet;
 }
 
 /** Graph input and output names. */
@@ -52,18 +46,18 @@ export const EDIT_IO = Object.freeze({
 
 export const noiseInputName = (i: number): string => `noise_${i}`;
 
-/** Shape of the optimised latent: [1, L, D] in w+, [1, D] in w, [1, styleSpaceDim] in s. */
+/** Shape of the optimised latent: [1, L, D] in w+, [1, D] in w, [1, S channels] in s. */
 export function latentShape(space: LatentSpace, generator: Generator): number[] {
-  const { nLatent, styleDim } = generator;
-  if (space === 's') return [1, styleSpaceDim(generator.config)];
-  return space === 'w+' ? [1, nLatent, styleDim] : [1, styleDim];
+  const { nLatent, wDim } = generator;
+  if (space === 's') return [1, styleSpaceLayout(generator.config).total];
+  return space === 'w+' ? [1, nLatent, wDim] : [1, wDim];
 }
 
 /** The image [1,3,R,R] from the optimised latent in its space. */
 function render(g: Graph, generator: Generator, space: LatentSpace, latent: Value, noise: readonly Value[]): Value {
-  const { nLatent, styleDim, weights, config } = generator;
+  const { nLatent, wDim, weights, config } = generator;
   if (space === 's') return buildSynthesisFromStyles(g, latent, weights, config, noise);
-  const wPlus = space === 'w+' ? latent : expand(reshape(latent, [1, 1, styleDim]), [1, nLatent, styleDim]); // [1,L,D]
+  const wPlus = space === 'w+' ? latent : expand(reshape(latent, [1, 1, wDim]), [1, nLatent, wDim]); // [1,L,D]
   return buildSynthesis(g, wPlus, weights, config, noise);
 }
 

@@ -14,10 +14,11 @@ import { InputError } from '../errors.js';
 import { Clip } from '../clip/model.js';
 import { ClipTokenizer } from '../clip/tokenizer.js';
 import { l2Normalize } from '../clip/zeroshot.js';
-import { Generator, broadcastW, checkLatent, sampleNoise, sampleZ, truncate, noiseShapes } from '../generator/index.js';
+import { Generator, broadcastW, checkLatent, convChannelMask, sampleNoise, sampleZ, styleSpaceLayout, truncate, noiseShapes } from '../generator/index.js';
 import { tensorToRgb } from '../io/image.js';
 import { Adam } from './adam.js';
-import { EDIT_IO, buildEditGraph, latentShape, noiseInputName, type IdentityModel } from './edit_graph.js';
+import type { IdentityNet } from '../faces/identity.js';
+import { EDIT_IO, buildEditGraph, latentShape, noiseInputName } from './edit_graph.js';
 import { resolveEditOptions } from './options.js';
 import { styleclipLr } from './schedule.js';
 import type { EditHooks, EditOptions, EditProgress, EditResult, EditStart, PhotoLatentSource, ProjectedPhoto, RgbFrame } from './types.js';
@@ -30,7 +31,7 @@ export interface EditorSources {
   /** CLIP BPE merges file. */
   readonly vocab: string;
   /** Identity network for the id term (optional; edits with id > 0 need it). */
-  readonly identity?: IdentityModel;
+  readonly identity?: IdentityNet;
   /** Turns photo starts into latents (src/faces `FacePhotoSource`); photo starts are refused without it. */
   readonly photos?: PhotoLatentSource;
 }
@@ -42,7 +43,7 @@ export interface EditorInfo {
   readonly clip: string;
   readonly resolution: number;
   readonly nLatent: number;
-  readonly styleDim: number;
+  readonly wDim: number;
   readonly clipEmbedDim: number;
   readonly identity?: string;
 }
@@ -68,7 +69,7 @@ export class Editor {
     readonly generator: Generator,
     readonly clip: Clip,
     readonly tokenizer: ClipTokenizer,
-    readonly identity?: IdentityModel,
+    readonly identity?: IdentityNet,
     sessionOptions: SessionOptions = {},
     /** Where the models came from, for `info()`. */
     readonly sources: { readonly generator: string; readonly clip: string } = { generator: 'in-memory', clip: 'in-memory' },
@@ -93,7 +94,7 @@ export class Editor {
       clip: this.sources.clip,
       resolution: this.generator.config.resolution,
       nLatent: this.generator.nLatent,
-      styleDim: this.generator.styleDim,
+      wDim: this.generator.wDim,
       clipEmbedDim: this.clip.config.embedDim,
       identity: this.identity?.name,
     };
@@ -108,17 +109,17 @@ export class Editor {
 
   /** The starting latent as w+ [1, L, D] (or w [1, D] for space w); photos are projected (with `hooks`). */
   private async startInW(start: EditStart, space: 'w' | 'w+', hooks: EditHooks): Promise<Start> {
-    const { nLatent, styleDim } = this.generator;
+    const { nLatent, wDim } = this.generator;
     if (start.kind === 'seed') {
-      const w = truncate(await this.generator.map(sampleZ(start.seed, 1, styleDim)), await this.generator.meanLatent(), start.truncation);
+      const w = truncate(await this.generator.map(sampleZ(start.seed, 1, wDim)), await this.generator.meanLatent(), start.truncation);
       return { latent0: space === 'w' ? w : broadcastW(w, nLatent) };
     }
     if (start.kind === 'w') {
-      const w = sliceRows(checkLatent(start.latent, 'w', styleDim, nLatent, 'start latent'), 0, 1);
+      const w = sliceRows(checkLatent(start.latent, 'w', wDim, nLatent, 'start latent'), 0, 1);
       return { latent0: space === 'w' ? w : broadcastW(w, nLatent) };
     }
     if (space === 'w') throw new InputError(`a ${start.kind === 'image' ? 'photo (projected to w+)' : 'w+'} start cannot be optimised in space 'w'; use --space w+`);
-    if (start.kind === 'w+') return { latent0: sliceRows(checkLatent(start.latent, 'w+', styleDim, nLatent, 'start latent'), 0, 1) };
+    if (start.kind === 'w+') return { latent0: sliceRows(checkLatent(start.latent, 'w+', wDim, nLatent, 'start latent'), 0, 1) };
     if (!this.photos) {
       throw new InputError('this editor has no face pipeline for photo starts; load it with a photo source (src/faces FacePhotoSource), or project the photo with `styleclip project` and pass --w-plus');
     }
@@ -139,7 +140,7 @@ export class Editor {
   /** Runs the optimisation. Throws `EditCancelled` when `hooks.signal` aborts. */
   async edit(start: EditStart, partial: Partial<EditOptions> & { prompt: string }, hooks: EditHooks = {}): Promise<EditResult> {
     const o = resolveEditOptions(partial);
-    const { nLatent, styleDim } = this.generator;
+    const { nLatent, wDim } = this.generator;
     if (o.layers && o.layers[1] >= nLatent) {
       throw new InputError(`layers ${o.layers[0]}-${o.layers[1]} are outside this generator's W+ layers 0-${nLatent - 1}`);
     }
@@ -172,7 +173,8 @@ export class Editor {
       feeds[EDIT_IO.idWeight] = scalar(o.id);
     }
     const adam = new Adam(latent.length);
-    const mask = o.layers ? layerMask(o.layers, nLatent, styleDim) : undefined;
+    // StyleSpace edits change conv channels only; ToRGB styles keep their start values (StyleCLIP's S optimisation).
+    const mask = o.layers ? layerMask(o.layers, nLatent, wDim) : o.space === 's' ? convChannelMask(styleSpaceLayout(this.generator.config)) : undefined;
     const trajectory = new Float32Array(o.steps * latent.length);
     const history: EditProgress[] = [];
     let before: RgbFrame | undefined;

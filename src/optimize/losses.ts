@@ -5,15 +5,10 @@
  * L_ID = 1 - <R(G(w_s)), R(G(w))> for a unit-length face-recognition embedding R.
  */
 import { Value } from '../engine/graph.js';
-import { div, mul, reduceSum, sqrt, sub } from '../engine/ops_math.js';
+import { div, mul, normalizeRows, reduceSum, sub } from '../engine/ops_math.js';
 
 /** StyleCLIP's CLIPLoss divides the logit by this (CLIP's trained logit scale exp(4.6052) = 100). */
 export const CLIP_LOGIT_DIVISOR = 100;
-
-/** Row-wise L2 normalisation of [N, D] embeddings. */
-export function normalizeRows(x: Value): Value {
-  return div(x, sqrt(reduceSum(mul(x, x), [1], true))); // [N, D]
-}
 
 /**
  * 1 - logit_scale * cos(image, text) / 100, averaged over the batch. `textUnit` is the text embedding already

@@ -6,7 +6,7 @@
 import type { HostTensor } from '../engine/tensor.js';
 import type { Clip } from '../clip/model.js';
 import type { Generator } from '../generator/index.js';
-import type { IdentityModel } from './edit_graph.js';
+import type { IdentityNet } from '../faces/identity.js';
 
 /**
  * Latent spaces an edit can optimise in: W (Karras et al. 2019), W+ (one w per layer; Abdal et al. 2019), and
@@ -142,7 +142,7 @@ export interface ProjectedPhoto {
 export interface PhotoModels {
   readonly generator: Generator;
   readonly clip?: Clip;
-  readonly identity?: IdentityModel;
+  readonly identity?: IdentityNet;
 }
 
 /**

@@ -25,7 +25,7 @@ export function generateService(gen: Generator): GenerateService {
     async generate(start: GenerateStart): Promise<RgbFrame> {
       let wPlus: HostTensor;
       if (start.kind === 'seed' || start.kind === 'z') {
-        const z = start.kind === 'seed' ? sampleZ(start.seed, 1, gen.styleDim) : start.latent;
+        const z = start.kind === 'seed' ? sampleZ(start.seed, 1, gen.wDim) : start.latent;
         wPlus = broadcastW(await truncated(await gen.map(z), start.truncation), gen.nLatent);
       } else {
         wPlus = start.kind === 'w' ? broadcastW(start.latent, gen.nLatent) : start.latent;

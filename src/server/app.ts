@@ -57,7 +57,7 @@ export function createApp(deps: AppDeps) {
       c.json(errorBody('payload_too_large', `request body is over the limit of ${maxSize} bytes; send a smaller file`), 413),
   });
   const models = {
-    generator: { name: modelName(info.generator), resolution: info.resolution, n_latent: info.nLatent, style_dim: info.styleDim },
+    generator: { name: modelName(info.generator), resolution: info.resolution, n_latent: info.nLatent, style_dim: info.wDim },
     clip: { name: modelName(info.clip) },
     devices: ['cpu'],
   };

@@ -35,7 +35,7 @@ export async function fileBytes(value: string | File, field: string): Promise<Ui
  * Returns float32 `[1, ...]`.
  */
 export function decodeLatent(bytes: Uint8Array, kind: LatentKind, info: EditorInfo, field: string): HostTensor {
-  const t = checkLatent(parseNpy(bytes, field), kind, info.styleDim, info.nLatent, field);
+  const t = checkLatent(parseNpy(bytes, field), kind, info.wDim, info.nLatent, field);
   if (t.shape[0] !== 1) throw new InputError(`${field}: send one ${kind} latent per request, got a batch of ${t.shape[0]}`);
   return t;
 }

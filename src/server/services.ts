@@ -13,7 +13,7 @@ export interface EditorInfo {
   /** Rows of a W+ latent. */
   readonly nLatent: number;
   /** Dimension of w. */
-  readonly styleDim: number;
+  readonly wDim: number;
   /** Generator model: a name or the path it was loaded from. */
   readonly generator: string;
   /** CLIP model: a name or the path it was loaded from. */

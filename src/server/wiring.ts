@@ -5,7 +5,8 @@
  * `faceModels`, else $STYLECLIP_FACE_MODELS, else the model cache (src/faces/models.ts).
  */
 import type { ClipTokenizer } from '../clip/tokenizer.js';
-import { FacePhotoSource, loadIdentityNet } from '../faces/photo.js';
+import { loadIdentityNet } from '../faces/load_identity.js';
+import { FacePhotoSource } from '../invert/photo.js';
 import { Editor } from '../optimize/editor.js';
 import { clipService, generateService } from './adapters.js';
 import type { ClipService, EditService, GenerateService } from './services.js';

@@ -73,6 +73,7 @@ describe('styleclip edit', () => {
     [['--prompt', 'red', '--seed', '1', '--lr', 'NaN'], /--lr must be a number/],
     [['--prompt', 'red', '--seed', '1', '--layers', '3-12'], /outside this generator's W\+ layers 0-9/],
     [['--prompt', 'red', '--seed', '1', '--layers', 'x'], /layers must look like/],
+    [['--prompt', 'red', '--seed', '1', '--space', 's', '--layers', '0-3'], /needs --space w\+/],
     [['--prompt', 'red'], /exactly one starting point/],
   ])('bad input %j -> exit 2 with a clear message and no output', async (extra, msg) => {
     const out = join(dir, 'bad.png');

@@ -33,7 +33,7 @@ for (const file of ['stylegan2_tiny.pt', 'stylegan2_tiny.legacy.pt']) {
     });
 
     it('derives the fixture architecture from the tensor shapes', async () => {
-      expect(gen.config).toEqual({ resolution: 64, styleDim: 64, mappingLayers: 8, channels: { 4: 64, 8: 64, 16: 48, 32: 32, 64: 16 } });
+      expect(gen.config).toEqual({ resolution: 64, wDim: 64, mappingLayers: 8, channels: { 4: 64, 8: 64, 16: 48, 32: 32, 64: 16 } });
       expect(gen.nLatent).toBe(10);
       expect([...gen.latentAvg!.data]).toEqual([...(await npy('sg2_latent_avg.npy')).data]);
     });
@@ -90,7 +90,7 @@ describe('StyleGAN2 parity with NVIDIA stylegan2-ada-pytorch (case stylegan2_ada
   });
 
   it('reads G_ema from the pickle and derives the architecture from its tensor shapes', () => {
-    expect(gen.config).toEqual({ resolution: 64, styleDim: 64, mappingLayers: 8, channels: { 4: 64, 8: 64, 16: 64, 32: 32, 64: 16 } });
+    expect(gen.config).toEqual({ resolution: 64, wDim: 64, mappingLayers: 8, channels: { 4: 64, 8: 64, 16: 64, 32: 32, 64: 16 } });
     expect(gen.nLatent).toBe(10);
   });
 

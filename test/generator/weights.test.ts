@@ -140,7 +140,7 @@ function toNvidiaLayout(src: Map<string, HostTensor>): Map<string, HostTensor> {
 describe('NVIDIA stylegan2-ada loader (G_ema)', () => {
   it('maps to the same generator as the rosinality checkpoint', async () => {
     const { config, weights } = weightsFromTensors(toNvidiaLayout(rosinality), 'network.pkl');
-    expect(config).toEqual({ resolution: 64, styleDim: 64, mappingLayers: 8, channels: { 4: 64, 8: 64, 16: 48, 32: 32, 64: 16 } });
+    expect(config).toEqual({ resolution: 64, wDim: 64, mappingLayers: 8, channels: { 4: 64, 8: 64, 16: 48, 32: 32, 64: 16 } });
     const gen = Generator.fromWeights(weights, config);
     try {
       expect([...gen.latentAvg!.data]).toEqual([...(await readNpy(fixture('sg2_latent_avg.npy'))).data]);

@@ -7,7 +7,7 @@ import type { EditService, EditorInfo } from '../../src/server/services.js';
 import type { EditHooks, EditOptions, EditProgress, EditResult, EditStart, RgbFrame } from '../../src/optimize/types.js';
 
 /** Shapes of the tiny fixture generator (manifest: size 64, style dim 64, n_latent 10). */
-export const FAKE_INFO: EditorInfo = { resolution: 64, nLatent: 10, styleDim: 64, generator: 'fake_generator', clip: 'fake_clip' };
+export const FAKE_INFO: EditorInfo = { resolution: 64, nLatent: 10, wDim: 64, generator: 'fake_generator', clip: 'fake_clip' };
 
 function solid(value: number, size = FAKE_INFO.resolution): RgbFrame {
   return { width: size, height: size, data: new Uint8Array(size * size * 3).fill(value) };
@@ -52,7 +52,7 @@ export class FakeEditService implements EditService {
       history.push(p);
       hooks.onProgress?.(p);
     }
-    const dims = [1, FAKE_INFO.nLatent, FAKE_INFO.styleDim];
+    const dims = [1, FAKE_INFO.nLatent, FAKE_INFO.wDim];
     const latent = { dtype: 'float32' as const, shape: dims, data: new Float32Array(dims[1] * dims[2]) };
     const trajectory = { dtype: 'float32' as const, shape: [options.steps, ...dims], data: new Float32Array(options.steps * dims[1] * dims[2]) };
     return { before: solid(0), after: solid(255), latent, trajectory, history };

@@ -15,14 +15,14 @@
  */
 import { Graph, Value } from '../engine/graph.js';
 import { grad } from '../engine/grad.js';
-import { add, mul, reduceMean, sub } from '../engine/ops_math.js';
+import { add, mul, normalizeRows, reduceMean, sub } from '../engine/ops_math.js';
 import { averagePool } from '../engine/ops_nn.js';
 import { concat, slice } from '../engine/ops_shape.js';
 import { clipInput } from '../clip/preprocess_graph.js';
 import type { Clip } from '../clip/model.js';
 import { buildSynthesis, noiseShapes, type Generator } from '../generator/index.js';
-import type { IdentityModel } from '../optimize/edit_graph.js';
-import { identityLoss, normalizeRows } from '../optimize/losses.js';
+import type { IdentityNet } from '../faces/identity.js';
+import { identityLoss } from '../optimize/losses.js';
 
 /**
  * Noise maps are average-pooled by 2 until they are this small (projector.py `if noise.shape[2] <= 8: break`).
@@ -57,7 +57,7 @@ export const projectNoiseGrad = (i: number): string => `grad_noise_${i}`;
 
 /** The perceptual networks a projection may use. */
 export interface ProjectionNets {
-  readonly identity?: IdentityModel;
+  readonly identity?: IdentityNet;
   readonly clip?: Clip;
 }
 
@@ -105,9 +105,9 @@ export function buildTargetEmbeddings(resolution: number, nets: ProjectionNets):
 /** One projection step (see the header); `idDim` / `clipDim` size the reference inputs of the optional terms. */
 export function buildProjectionStep(generator: Generator, nets: ProjectionNets, dims: { idDim: number; clipDim: number }): Graph {
   const g = new Graph('stylegan2_projection_step');
-  const { nLatent, styleDim, config } = generator;
+  const { nLatent, wDim, config } = generator;
   const r = config.resolution;
-  const wPlus = g.input(PROJECT_IO.wPlus, 'float32', [1, nLatent, styleDim]);
+  const wPlus = g.input(PROJECT_IO.wPlus, 'float32', [1, nLatent, wDim]);
   const noise = noiseShapes(config, 1).map((s, i) => g.input(projectNoiseInput(i), 'float32', s));
   const target = g.input(PROJECT_IO.target, 'float32', [1, 3, r, r]);
   const scalar = (name: string): Value => g.input(name, 'float32', []);
@@ -142,7 +142,7 @@ export function buildProjectionStep(generator: Generator, nets: ProjectionNets, 
 /** w+ and explicit noise maps -> image (the reconstruction, and photo edits that keep the projected noise). */
 export function buildRenderGraph(generator: Generator): Graph {
   const g = new Graph('stylegan2_render_with_noise');
-  const wPlus = g.input(PROJECT_IO.wPlus, 'float32', [1, generator.nLatent, generator.styleDim]);
+  const wPlus = g.input(PROJECT_IO.wPlus, 'float32', [1, generator.nLatent, generator.wDim]);
   const noise = noiseShapes(generator.config, 1).map((s, i) => g.input(projectNoiseInput(i), 'float32', s));
   g.output(buildSynthesis(g, wPlus, generator.weights, generator.config, noise), PROJECT_IO.image);
   return g;

@@ -1,5 +1,5 @@
 /**
- * Projection (src/faces/project.ts) on the fixture StyleGAN2 (64 px): the loop reduces the loss, recovers an image the
+ * Projection (src/invert/project.ts) on the fixture StyleGAN2 (64 px): the loop reduces the loss, recovers an image the
  * generator itself made from a known w+ to a small fraction of the starting pixel error, is deterministic for a seed,
  * runs with the perceptual terms (fixture CLIP, real MobileFace on a real face), and the noise regulariser and
  * renormalisation match direct host computations of projector.py's formulas.
@@ -11,14 +11,14 @@ import { Session } from '../../src/engine/session.js';
 import type { HostTensor } from '../../src/engine/tensor.js';
 import { InputError } from '../../src/errors.js';
 import { MobileFace } from '../../src/faces/mobileface.js';
-import { ProjectionCancelled, Projector, latentNoiseScale, latentStd, renormalize } from '../../src/faces/project.js';
-import { noiseRegularization } from '../../src/faces/project_graph.js';
+import { ProjectionCancelled, Projector, latentNoiseScale, latentStd, renormalize } from '../../src/invert/project.js';
+import { noiseRegularization } from '../../src/invert/project_graph.js';
 import { Generator } from '../../src/generator/index.js';
 import { tensorToRgb, type RgbImage } from '../../src/io/image.js';
 import { readNpy } from '../../src/io/npy.js';
 import { createRng, normals } from '../../src/random.js';
 import { fixture } from '../helpers/shared.js';
-import { FACE_MODELS, facePaths, readFace, resized } from './helpers.js';
+import { FACE_MODELS, facePaths, readFace, resized } from '../faces/helpers.js';
 
 let generator: Generator;
 let projector: Projector;
@@ -37,8 +37,8 @@ beforeAll(async () => {
   generator = await Generator.load(fixture('stylegan2_tiny.pt'));
   projector = new Projector(generator);
   const wp = await readNpy(fixture('sg2_wplus.npy'));
-  const per = generator.nLatent * generator.styleDim;
-  const known: HostTensor = { dtype: 'float32', shape: [1, generator.nLatent, generator.styleDim], data: (wp.data as Float32Array).slice(0, per) };
+  const per = generator.nLatent * generator.wDim;
+  const known: HostTensor = { dtype: 'float32', shape: [1, generator.nLatent, generator.wDim], data: (wp.data as Float32Array).slice(0, per) };
   target = tensorToRgb(await generator.synthesize(known), 0, '[-1,1]');
 });
 

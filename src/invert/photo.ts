@@ -1,20 +1,16 @@
 /**
- * The photo path of an edit (issue 6): detect -> FFHQ-align at the generator's resolution (./pipeline.ts, the
- * dataset recipe of ./align.ts) -> project into W+ (./project.ts) -> [the Editor edits] -> paste the edited face back
- * into the photo (./paste.ts: inverse alignment transform, feathered mask). `FacePhotoSource` implements the
+ * The photo path of an edit: detect -> FFHQ-align at the generator's resolution (src/faces/pipeline.ts, the
+ * dataset recipe of src/faces/align.ts) -> project into W+ (./project.ts) -> [the Editor edits] -> paste the edited
+ * face back into the photo (src/faces/paste.ts: inverse alignment transform, feathered mask). `FacePhotoSource` implements the
  * optimise layer's `PhotoLatentSource`, so the Editor takes photo starts without knowing about faces; the face
  * models load on the first photo, not before.
  */
-import { resolveModelPath } from '../io/registry.js';
 import { readImage, type RgbImage } from '../io/image.js';
 import type { EditHooks, ImageStart, PhotoLatentSource, PhotoModels, ProjectedPhoto, RgbFrame } from '../optimize/types.js';
-import { FFHQ_SIZE, FFHQ_TRANSFORM_SIZE } from './align.js';
-import { ArcFaceIrSe } from './arcface.js';
-import { FaceDetector } from './detect.js';
-import type { IdentityNet } from './identity.js';
-import { MobileFace } from './mobileface.js';
-import { DEFAULT_FEATHER, pasteBack } from './paste.js';
-import { alignPhoto } from './pipeline.js';
+import { FFHQ_SIZE, FFHQ_TRANSFORM_SIZE } from '../faces/align.js';
+import { FaceDetector } from '../faces/detect.js';
+import { DEFAULT_FEATHER, pasteBack } from '../faces/paste.js';
+import { alignPhoto } from '../faces/pipeline.js';
 import { ProjectionCancelled, Projector, type ProjectOptions } from './project.js';
 
 /**
@@ -27,9 +23,6 @@ export const DEFAULT_PROJECT_STEPS = 500;
  * edits keep that factor at the generator's resolution (the exact recipe at 1024, a quarter of the work per axis at 256).
  */
 export const ALIGN_SUPERSAMPLING = FFHQ_TRANSFORM_SIZE / FFHQ_SIZE;
-/** `--identity-model` value that selects the MobileFace port (else a path: .json MobileFace, or an ArcFace .pth). */
-export const MOBILEFACE_MODEL_NAME = 'mobileface';
-
 export interface FacePhotoOptions {
   /** Face models directory (see ./models.ts; default $STYLECLIP_FACE_MODELS, then the model cache). */
   readonly modelsDir?: string;
@@ -41,13 +34,6 @@ export interface FacePhotoOptions {
 
 const frame = (img: RgbImage): RgbFrame => ({ width: img.width, height: img.height, data: img.data });
 const rgb = (f: RgbFrame): RgbImage => ({ width: f.width, height: f.height, channels: 3, data: f.data });
-
-/** Loads the identity net an `--identity-model` value names: `mobileface` (from the face models), a .json, or ArcFace. */
-export async function loadIdentityNet(spec: string, modelsDir?: string): Promise<IdentityNet> {
-  if (spec === MOBILEFACE_MODEL_NAME) return MobileFace.load(modelsDir);
-  if (spec.endsWith('.json')) return MobileFace.load(spec);
-  return ArcFaceIrSe.load(await resolveModelPath(spec, 'face'));
-}
 
 export class FacePhotoSource implements PhotoLatentSource {
   private detector?: Promise<FaceDetector>;

@@ -172,7 +172,7 @@ export class Projector {
   /** Projects a square aligned face (resized to the generator's resolution when it is not at it). */
   async project(aligned: RgbImage, partial: Partial<ProjectOptions> = {}, hooks: ProjectHooks = {}): Promise<ProjectionResult> {
     const o = validate({ ...PROJECT_DEFAULTS, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) });
-    const { nLatent, styleDim, config } = this.generator;
+    const { nLatent, wDim, config } = this.generator;
     const target = rgbToTensor(targetImage(aligned, config.resolution), '[-1,1]');
     const refs = await this.references(target);
     const session = await this.sessions.get('step', () => buildProjectionStep(this.generator, this.nets, this.dims(refs)));
@@ -180,7 +180,7 @@ export class Projector {
 
     // One parameter vector for Adam: w+ (L*D), then every noise map (r*r each).
     const shapes = noiseShapes(config, 1);
-    const wSize = nLatent * styleDim;
+    const wSize = nLatent * wDim;
     const sizes = shapes.map((s) => s[2] * s[3]);
     const offsets = sizes.map((_, i) => wSize + sizes.slice(0, i).reduce((a, b) => a + b, 0));
     const params = new Float32Array(wSize + sizes.reduce((a, b) => a + b, 0));
@@ -205,7 +205,7 @@ export class Projector {
       const t = i / o.steps;
       const lr = styleclipLr(t, o.lr, PROJECTOR_DEFAULTS.rampdown, PROJECTOR_DEFAULTS.rampup);
       const sigma = latentNoiseScale(t, wStd, o.initialNoise, o.noiseRamp);
-      feeds[PROJECT_IO.wPlus] = { dtype: 'float32', shape: [1, nLatent, styleDim], data: perturbed(params.subarray(0, wSize), sigma, rng) };
+      feeds[PROJECT_IO.wPlus] = { dtype: 'float32', shape: [1, nLatent, wDim], data: perturbed(params.subarray(0, wSize), sigma, rng) };
       shapes.forEach((s, k) => (feeds[projectNoiseInput(k)] = { dtype: 'float32', shape: s, data: noiseView(k).slice() }));
       const out = await session.run(feeds);
       gradient.set(out[PROJECT_IO.gradW].data as Float32Array, 0);
@@ -226,7 +226,7 @@ export class Projector {
       hooks.onProgress?.(p);
     }
     if (hooks.signal?.aborted) throw new ProjectionCancelled('projection cancelled');
-    const latent: HostTensor = { dtype: 'float32', shape: [1, nLatent, styleDim], data: params.slice(0, wSize) };
+    const latent: HostTensor = { dtype: 'float32', shape: [1, nLatent, wDim], data: params.slice(0, wSize) };
     const noise = shapes.map((s, k): HostTensor => ({ dtype: 'float32', shape: s, data: noiseView(k).slice() }));
     return { latent, noise, reconstruction: toFrame(await this.render(latent, noise)), history };
   }
@@ -263,7 +263,7 @@ export class Projector {
    * `mean_latent`; projector.py draws 10000), computed once per projector.
    */
   private latentStd(): Promise<number> {
-    this.wStd ??= this.generator.map(meanLatentZ(this.generator.styleDim)).then((w) => latentStd(w, rowMean(w)));
+    this.wStd ??= this.generator.map(meanLatentZ(this.generator.wDim)).then((w) => latentStd(w, rowMean(w)));
     return this.wStd;
   }
 }
