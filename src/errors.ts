@@ -6,3 +6,8 @@ export class InputError extends Error {
   override name = 'InputError';
   readonly userError = true;
 }
+
+/** A long computation stopped by its AbortSignal (Ctrl-C, a cancelled job); nothing partial is left behind. */
+export class Cancelled extends Error {
+  override name = 'Cancelled';
+}

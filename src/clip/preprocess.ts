@@ -115,10 +115,14 @@ function fixedPoint(c: Coefficients): Int32Array {
   return Int32Array.from(c.weights, (w) => Math.trunc(w < 0 ? -0.5 + w * FIXED_ONE : 0.5 + w * FIXED_ONE));
 }
 
-/** Pillow `clip8`: fixed-point accumulator -> uint8 (the accumulator starts at one half, so this rounds). */
+/**
+ * Pillow `clip8`: fixed-point accumulator -> uint8 (the accumulator starts at one half, so this rounds). Pillow keeps
+ * it in an int32 (PRECISION_BITS = 32 - 8 - 2 leaves room for the taps), so the shift is exact.
+ */
 function clip8(acc: number): number {
-  const v = Math.floor(acc / FIXED_ONE);
-  return v < 0 ? 0 : v > 255 ? 255 : v;
+  if (acc <= 0) return 0;
+  const v = acc >> PRECISION_BITS;
+  return v > 255 ? 255 : v;
 }
 
 /**
@@ -132,17 +136,18 @@ function resamplePass(src: Pixels, c: Coefficients, axis: 0 | 1, first = 0, rows
   const outH = axis === 0 ? rows : c.start.length;
   const out = new Uint8Array(outW * outH * channels);
   const rowStride = width * channels;
+  const step = axis === 0 ? channels : rowStride;
   for (let y = 0; y < outH; y++) {
     for (let x = 0; x < outW; x++) {
       const o = axis === 0 ? x : y;
       const n = c.count[o];
       const kOff = o * c.ksize;
-      const step = axis === 0 ? channels : rowStride;
       const base = axis === 0 ? (y + first) * rowStride + c.start[o] * channels : c.start[o] * rowStride + x * channels;
+      const dst = (y * outW + x) * channels;
       for (let ch = 0; ch < channels; ch++) {
         let acc = FIXED_HALF;
-        for (let t = 0; t < n; t++) acc += data[base + t * step + ch] * k[kOff + t];
-        out[(y * outW + x) * channels + ch] = clip8(acc);
+        for (let t = 0, i = base + ch; t < n; t++, i += step) acc += data[i] * k[kOff + t];
+        out[dst + ch] = clip8(acc);
       }
     }
   }
@@ -230,10 +235,14 @@ export function clipResizeCrop(img: Pixels, size = CLIP_IMAGE_SIZE): RgbImage {
   const { left, top } = centerCropOffset(resized.width, resized.height, size);
   const out = new Uint8Array(size * size * 3);
   const ch = resized.channels;
+  const src = resized.data;
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
       const s = ((y + top) * resized.width + x + left) * ch;
-      out.set(resized.data.subarray(s, s + 3), (y * size + x) * 3);
+      const d = (y * size + x) * 3;
+      out[d] = src[s];
+      out[d + 1] = src[s + 1];
+      out[d + 2] = src[s + 2];
     }
   }
   return { width: size, height: size, channels: 3, data: out };

@@ -42,7 +42,9 @@ export interface SynthesisOptions {
  * few sessions and synthesis activation memory stays that of one image (about 1 GB at 1024 px with gradients).
  */
 const MAPPING_BATCHES = [4096, 256, 16, 1];
-const SYNTHESIS_BATCHES = [1];
+const SYNTHESIS_BATCH_SIZES = [16, 4, 1];
+/** Pixels per synthesis chunk: one 256 px image (so 16 images at 64 px, 4 at 128 px, 1 from 256 px up). */
+const SYNTHESIS_PIXEL_BUDGET = 256 * 256;
 
 /** Graph input/output names of the generator sessions. */
 const IO = { z: 'z', w: 'w', wPlus: 'w_plus', styles: 'styles', image: 'image', upstream: 'upstream', gradWPlus: 'grad_w_plus' } as const;
@@ -72,6 +74,11 @@ export class Generator {
   static async load(path: string, opts: SessionOptions = {}): Promise<Generator> {
     const { config, weights } = await loadGeneratorWeights(path);
     return Generator.fromWeights(weights, config, opts);
+  }
+
+  /** Synthesis chunk sizes for this resolution (see SYNTHESIS_PIXEL_BUDGET). */
+  private get synthesisBatches(): number[] {
+    return SYNTHESIS_BATCH_SIZES.filter((n) => n === 1 || n * this.config.resolution ** 2 <= SYNTHESIS_PIXEL_BUDGET);
   }
 
   get wDim(): number {
@@ -122,7 +129,7 @@ export class Generator {
   /** Synthesis: w+ [N,L,D] -> image [N,3,R,R] (NCHW, unclamped, about [-1,1]). */
   synthesize(wPlus: HostTensor, opts: SynthesisOptions = {}): Promise<HostTensor> {
     const mode = opts.noise ?? 'const';
-    return mapBatches([wPlus], SYNTHESIS_BATCHES, async ([wc], n, first) => {
+    return mapBatches([wPlus], this.synthesisBatches, async ([wc], n, first) => {
       const s = await this.sessions.get(`synth:${n}:${mode}`, () => this.synthesisGraph(n, mode, false));
       return (await s.run(this.feeds(wc, mode, (opts.noiseSeed ?? 0) + first)))[IO.image];
     });
@@ -138,7 +145,7 @@ export class Generator {
     if (styles.shape.length !== 2 || styles.shape[1] !== total) {
       throw new InputError(`StyleSpace codes must be [N, ${total}] for this generator, got [${styles.shape.join(', ')}]`);
     }
-    return mapBatches([styles], SYNTHESIS_BATCHES, async ([sc], n, first) => {
+    return mapBatches([styles], this.synthesisBatches, async ([sc], n, first) => {
       const s = await this.sessions.get(`synth_s:${n}:${mode}`, () => {
         const g = new Graph('stylegan2_synthesis_from_styles');
         const input = g.input(IO.styles, 'float32', [n, total]);
@@ -159,7 +166,7 @@ export class Generator {
   async synthesizeWithGrad(wPlus: HostTensor, upstream: HostTensor, opts: SynthesisOptions = {}): Promise<{ image: HostTensor; grad: HostTensor }> {
     const mode = opts.noise ?? 'const';
     const grads: HostTensor[] = [];
-    const image = await mapBatches([wPlus, upstream], SYNTHESIS_BATCHES, async ([wc, uc], n, first) => {
+    const image = await mapBatches([wPlus, upstream], this.synthesisBatches, async ([wc, uc], n, first) => {
       const s = await this.sessions.get(`vjp:${n}:${mode}`, () => this.synthesisGraph(n, mode, true));
       const out = await s.run({ ...this.feeds(wc, mode, (opts.noiseSeed ?? 0) + first), [IO.upstream]: uc });
       grads.push(out[IO.gradWPlus]);

@@ -1,0 +1,112 @@
+/**
+ * StyleCLIP global directions (Patashnik et al. 2021, sec. 6): any text becomes a StyleSpace direction once
+ * (direction.ts) and edits any image with one generator pass. `GlobalDirections` holds the generator, CLIP, the
+ * tokenizer, the S statistics (stats.ts) and the per-channel directions (fs3.ts); text directions are cached per
+ * (prompt, neutral) pair, so moving alpha or beta costs one matrix-vector product and one synthesis.
+ */
+import { Clip } from '../../clip/model.js';
+import { ClipTokenizer } from '../../clip/tokenizer.js';
+import type { SessionOptions } from '../../engine/session.js';
+import type { HostTensor } from '../../engine/tensor.js';
+import { InputError } from '../../errors.js';
+import { Generator, styleSpaceLayout, type StyleSpaceLayout } from '../../generator/index.js';
+import { ALPHA_RANGE, BETA_RANGE, GLOBAL_DEFAULTS, applyDirections, boundary, relevance, textDirection, type Boundary } from './direction.js';
+import { loadChannelDirections, type ChannelDirections } from './fs3.js';
+import { loadStyleStats, type StyleStats } from './stats.js';
+
+export { ALPHA_RANGE, BETA_RANGE, GLOBAL_DEFAULTS, applyDirections, boundary, relevance, textDirection } from './direction.js';
+export { FS3_ALPHA, FS3_IMAGES, channelDirections, computeChannelDirections, coveredLayers, loadChannelDirections, truncatedUint8 } from './fs3.js';
+export { STATS_SAMPLES, STATS_TRUNCATION, computeStyleStats, loadStyleStats, parseStyleStats, styleStatsPickle, stylesOfZ } from './stats.js';
+
+/** One text edit: a prompt (and its neutral text) at strength alpha, keeping channels with relevance >= beta. */
+export interface DirectionEdit {
+  readonly prompt: string;
+  readonly neutral?: string;
+  readonly alpha?: number;
+  readonly beta?: number;
+}
+
+export interface GlobalSources {
+  readonly generator: string;
+  readonly clip: string;
+  readonly vocab: string;
+  /** fs3.npy */
+  readonly fs3: string;
+  /** S_mean_std */
+  readonly stats: string;
+}
+
+/** Cached text directions per (prompt, neutral): a typed prompt is encoded once, then sliders only re-threshold. */
+const MAX_CACHED_DIRECTIONS = 256;
+
+function checkRange(name: string, v: number, [lo, hi]: readonly [number, number]): void {
+  if (!Number.isFinite(v) || v < lo || v > hi) throw new InputError(`${name} must be a number in ${lo}..${hi}, got ${v}`);
+}
+
+export class GlobalDirections {
+  readonly layout: StyleSpaceLayout;
+  private readonly cache = new Map<string, Promise<{ dt: Float32Array; r: Float32Array }>>();
+
+  constructor(
+    readonly generator: Generator,
+    readonly clip: Clip,
+    readonly tokenizer: ClipTokenizer,
+    readonly stats: StyleStats,
+    readonly fs3: ChannelDirections,
+  ) {
+    this.layout = styleSpaceLayout(generator.config);
+  }
+
+  /** Loads and cross-checks the five files (fs3 rows vs the generator's layout and CLIP's width; stats layer count). */
+  static async load(src: GlobalSources, opts: SessionOptions = {}): Promise<GlobalDirections> {
+    const [generator, clip, tokenizer] = await Promise.all([Generator.load(src.generator, opts), Clip.load(src.clip, opts), ClipTokenizer.load(src.vocab)]);
+    try {
+      const layout = styleSpaceLayout(generator.config);
+      const [stats, fs3] = await Promise.all([loadStyleStats(src.stats, layout), loadChannelDirections(src.fs3, layout, clip.config.embedDim)]);
+      return new GlobalDirections(generator, clip, tokenizer, stats, fs3);
+    } catch (e) {
+      await Promise.all([generator.dispose(), clip.dispose()]);
+      throw e;
+    }
+  }
+
+  /** The text direction dt and the channel relevances r for a prompt (cached). */
+  direction(prompt: string, neutral: string = GLOBAL_DEFAULTS.neutral): Promise<{ dt: Float32Array; r: Float32Array }> {
+    const key = JSON.stringify([prompt, neutral]);
+    let hit = this.cache.get(key);
+    if (!hit) {
+      hit = textDirection(this.clip, this.tokenizer, prompt, neutral).then((dt) => ({ dt, r: relevance(this.fs3, dt) }));
+      hit.catch(() => this.cache.delete(key));
+      if (this.cache.size >= MAX_CACHED_DIRECTIONS) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(key, hit);
+    }
+    return hit;
+  }
+
+  /** The StyleSpace step of one edit at its beta (checked), with how many channels it keeps. */
+  async boundaryOf(edit: DirectionEdit): Promise<Boundary> {
+    const beta = edit.beta ?? GLOBAL_DEFAULTS.beta;
+    checkRange('beta', beta, BETA_RANGE);
+    const { r } = await this.direction(edit.prompt, edit.neutral);
+    return boundary(r, this.fs3, this.stats, this.layout, beta);
+  }
+
+  /** S codes [N, total] moved by every edit (stacked): s + sum alpha_k ds_k. */
+  async apply(codes: HostTensor, edits: readonly DirectionEdit[]): Promise<HostTensor> {
+    if (codes.shape.length !== 2 || codes.shape[1] !== this.layout.total) {
+      throw new InputError(`StyleSpace codes must be [N, ${this.layout.total}] for this generator, got [${codes.shape.join(', ')}]`);
+    }
+    if (edits.length === 0) throw new InputError('no edit given: pass at least one prompt');
+    const steps = [];
+    for (const e of edits) {
+      const alpha = e.alpha ?? GLOBAL_DEFAULTS.alpha;
+      checkRange('alpha', alpha, ALPHA_RANGE);
+      steps.push({ ds: (await this.boundaryOf(e)).ds, alpha });
+    }
+    return { dtype: 'float32', shape: [...codes.shape], data: applyDirections(codes.data as Float32Array, this.layout.total, steps) };
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all([this.generator.dispose(), this.clip.dispose()]);
+  }
+}
