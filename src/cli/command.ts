@@ -35,10 +35,28 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/** A token that is a negative number (`-2`, `-0.5`, `-1e-3`), not a flag. */
+const NEGATIVE_NUMBER = /^-(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i;
+
+/**
+ * `--flag -2` -> `--flag=-2` for string options, so negative values reach our own range checks instead of
+ * node:util parseArgs' "argument is ambiguous".
+ */
+function joinNegativeValues(cmd: Command, argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i].startsWith('--') ? argv[i].slice(2) : undefined;
+    if (name && cmd.options[name]?.type === 'string' && i + 1 < argv.length && NEGATIVE_NUMBER.test(argv[i + 1])) {
+      out.push(`${argv[i]}=${argv[++i]}`);
+    } else out.push(argv[i]);
+  }
+  return out;
+}
+
 export function parseCommandArgs(cmd: Command, argv: string[]): ParsedArgs {
   try {
     const { values, positionals } = parseArgs({
-      args: argv,
+      args: joinNegativeValues(cmd, argv),
       options: { ...cmd.options, help: { type: 'boolean', short: 'h' } },
       allowPositionals: cmd.allowPositionals ?? false,
       strict: true,

@@ -4,6 +4,7 @@ import { classifyCommand } from './classify.js';
 import { clipEmbedCommand } from './clip_embed.js';
 import { clipTokenizeCommand } from './clip_tokenize.js';
 import { editCommand } from './edit.js';
+import { directionsComputeCommand, directionsStatsCommand } from './directions.js';
 import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
 import { MODELS_COMMANDS } from './models.js';
@@ -16,6 +17,8 @@ import { workerCommand } from './worker.js';
 
 export const COMMANDS: readonly Command[] = [
   editCommand,
+  directionsStatsCommand,
+  directionsComputeCommand,
   batchCommand,
   serveCommand,
   workerCommand,

@@ -19,11 +19,15 @@ import { readNpy, writeNpy } from '../io/npy.js';
 import { EditCancelled, Editor } from '../optimize/editor.js';
 import { DEFAULT_TRUNCATION, EDIT_DEFAULTS, MAX_STEPS, RECOMMENDED_FACE_ID, parseLayers, resolveEditOptions } from '../optimize/options.js';
 import type { ClipPreprocessMode, EditOptions, EditResult, EditStart, LatentSpace, NoiseMode, ProjectionProgress } from '../optimize/types.js';
-import { UsageError, flag, modelFlag, num, str, type Command, type ParsedArgs } from './command.js';
+import { UsageError, flag, modelFlag, num, str, strs, type Command, type ParsedArgs } from './command.js';
+import { runGlobalEdit } from './edit_global.js';
+import { ALPHA_RANGE, GLOBAL_DEFAULTS } from '../edit/global/index.js';
 import { ProgressBar } from './progress.js';
 
 /** Exit code of a command stopped by SIGINT (128 + 2, the shell convention). */
 export const EXIT_INTERRUPTED = 130;
+/** Flags of --method global only. */
+const GLOBAL_ONLY = ['fs3', 'stats', 'neutral', 'alpha', 'beta', 'raw'];
 /** Flags that only make sense with a photo start. */
 const PHOTO_FLAGS = ['face-index', 'project-steps', 'paste-back'];
 /** Frames in `--gif` when the user does not choose a preview interval (about this many, evenly spaced). */
@@ -83,7 +87,7 @@ export async function checkOutputs(paths: Record<string, string | undefined>): P
   for (const [name, p] of Object.entries(paths)) {
     if (!p) continue;
     const ext = extname(p).toLowerCase();
-    const want = name === 'gif' ? ['.gif'] : name === 'save-latent' || name === 'trajectory' ? ['.npy'] : IMAGE_EXTS;
+    const want = name === 'gif' ? ['.gif'] : ['save-latent', 'trajectory', 'raw'].includes(name) ? ['.npy'] : IMAGE_EXTS;
     if (!want.includes(ext)) throw new UsageError(`--${name} ${p}: use a ${want.join(' / ')} file`);
     try {
       await access(dirname(p), constants.W_OK);
@@ -116,9 +120,10 @@ async function writeOutputs(res: EditResult, paths: Record<string, string | unde
 
 export const editCommand: Command = {
   path: ['edit'],
-  summary: 'edit an image toward a text prompt by optimising its latent (StyleCLIP)',
+  summary: 'edit an image toward a text prompt (StyleCLIP: latent optimisation, or global directions with --method global)',
   usage: [
-    '  styleclip edit --generator G --clip C --vocab BPE.txt.gz (--seed N | --w W.npy | --w-plus WP.npy | --image PHOTO)',
+    '  styleclip edit [--method optimize] --generator G --clip C --vocab BPE.txt.gz',
+    '                 (--seed N | --w W.npy | --w-plus WP.npy | --image PHOTO)',
     '                 --prompt "make the hair red"',
     '                 [--steps 300] [--lr 0.1] [--l2 0.008] [--id 0] [--space w+|w|s] [--layers 0-7]',
     '                 [--clip-preprocess normalized|styleclip] [--noise const|random] [--truncation 0.7]',
@@ -126,7 +131,16 @@ export const editCommand: Command = {
     '                 [--trajectory traj.npy] [--quiet] [--json]',
     '                 [--face-index 0] [--project-steps ' + DEFAULT_PROJECT_STEPS + '] [--paste-back photo_edited.png]',
     '                 [--identity-model mobileface|PATH] [--models DIR]',
+    '  styleclip edit --method global --generator G --clip C --vocab V --fs3 FS3.npy --stats S_MEAN_STD',
+    '                 (--seed N | --w-plus WP.npy | --image PHOTO) --prompt "face with red hair" [--neutral "face"]',
+    `                 [--alpha ${GLOBAL_DEFAULTS.alpha}] [--beta ${GLOBAL_DEFAULTS.beta}] [--out OUT.png] [--compare C.png] [--raw OUT.npy] [--save-latent S.npy]`,
     '',
+    '  --method            optimize (default: StyleCLIP sec. 4, works for any generator and prompt, ~300 steps) or',
+    '                      global (sec. 6: one generator pass per edit, needs the generator\'s fs3 and S statistics,',
+    "                      'styleclip directions'; FFHQ's are the registry's fs3-ffhq-vit-b32 and stylespace-stats-ffhq)",
+    '  --prompt/--alpha    global: repeat --prompt (with its --alpha, --beta, --neutral, or one value for all) to stack',
+    `                      edits; alpha ${ALPHA_RANGE[0]}..${ALPHA_RANGE[1]} is the strength, beta keeps channels whose relevance >= beta`,
+    '  --raw F.npy         global: the unclamped NCHW float32 image; --save-latent writes the edited S [1, channels]',
     '  --seed N            start from G(truncated w of z ~ N(0,I) from seed N); --truncation sets psi (default 0.7)',
     '  --w / --w-plus      start from a w [D] / w+ [L,D] latent (.npy; the first row of a batch)',
     '  --image PHOTO       start from a photo: its face is detected, FFHQ-aligned at the generator\'s resolution and',
@@ -161,7 +175,14 @@ export const editCommand: Command = {
     'paste-back': { type: 'string' },
     'identity-model': { type: 'string' },
     models: { type: 'string' },
-    prompt: { type: 'string' },
+    prompt: { type: 'string', multiple: true },
+    method: { type: 'string' },
+    fs3: { type: 'string' },
+    stats: { type: 'string' },
+    neutral: { type: 'string', multiple: true },
+    alpha: { type: 'string', multiple: true },
+    beta: { type: 'string', multiple: true },
+    raw: { type: 'string' },
     steps: { type: 'string' },
     lr: { type: 'string' },
     l2: { type: 'string' },
@@ -181,6 +202,16 @@ export const editCommand: Command = {
     json: { type: 'boolean' },
   },
   async run(args, io) {
+    const method = oneOf(args, 'method', ['optimize', 'global'], 'optimize');
+    if (method === 'global') {
+      const paths = { out: str(args, 'out'), compare: str(args, 'compare'), raw: str(args, 'raw'), 'save-latent': str(args, 'save-latent'), 'paste-back': str(args, 'paste-back') };
+      if (!Object.values(paths).some(Boolean)) throw new UsageError('nothing to write: give --out, --compare, --raw, --save-latent and/or --paste-back');
+      await checkOutputs(paths);
+      return runGlobalEdit(args, io, await startOf(args), paths);
+    }
+    const globalOnly = GLOBAL_ONLY.find((f) => args.values[f] !== undefined);
+    if (globalOnly) throw new UsageError(`--${globalOnly} belongs to --method global`);
+    if (strs(args, 'prompt').length > 1) throw new UsageError('--method optimize takes one --prompt; stacked prompts need --method global');
     const sources = {
       generator: await modelFlag(args, 'generator', 'generator'),
       clip: await modelFlag(args, 'clip', 'clip'),

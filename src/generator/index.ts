@@ -35,6 +35,8 @@ export interface SynthesisOptions {
   readonly noise?: NoiseMode;
   /** Seed of the random noise (see sample.ts for the streams); default 0. */
   readonly noiseSeed?: number;
+  /** Explicit noise maps [1,1,r,r] in conv order (e.g. an inverted photo's), used for every image; overrides `noise`. */
+  readonly noiseMaps?: readonly HostTensor[];
 }
 
 /**
@@ -45,6 +47,17 @@ const MAPPING_BATCHES = [4096, 256, 16, 1];
 const SYNTHESIS_BATCH_SIZES = [16, 4, 1];
 /** Pixels per synthesis chunk: one 256 px image (so 16 images at 64 px, 4 at 128 px, 1 from 256 px up). */
 const SYNTHESIS_PIXEL_BUDGET = 256 * 256;
+
+/** Explicit noise maps are graph inputs, like random ones. */
+const graphNoise = (opts: SynthesisOptions): NoiseMode => (opts.noiseMaps ? 'random' : (opts.noise ?? 'const'));
+
+/** One [1, ...] tensor repeated as [n, ...]. */
+function tileRows(t: HostTensor, n: number): HostTensor {
+  if (n === 1) return t;
+  const data = new Float32Array(t.data.length * n);
+  for (let i = 0; i < n; i++) data.set(t.data as Float32Array, i * t.data.length);
+  return { dtype: 'float32', shape: [n, ...t.shape.slice(1)], data };
+}
 
 /** Graph input/output names of the generator sessions. */
 const IO = { z: 'z', w: 'w', wPlus: 'w_plus', styles: 'styles', image: 'image', upstream: 'upstream', gradWPlus: 'grad_w_plus' } as const;
@@ -128,10 +141,10 @@ export class Generator {
 
   /** Synthesis: w+ [N,L,D] -> image [N,3,R,R] (NCHW, unclamped, about [-1,1]). */
   synthesize(wPlus: HostTensor, opts: SynthesisOptions = {}): Promise<HostTensor> {
-    const mode = opts.noise ?? 'const';
+    const mode = graphNoise(opts);
     return mapBatches([wPlus], this.synthesisBatches, async ([wc], n, first) => {
       const s = await this.sessions.get(`synth:${n}:${mode}`, () => this.synthesisGraph(n, mode, false));
-      return (await s.run(this.feeds(wc, mode, (opts.noiseSeed ?? 0) + first)))[IO.image];
+      return (await s.run({ [IO.wPlus]: wc, ...this.noiseFeeds(opts, n, first) }))[IO.image];
     });
   }
 
@@ -140,7 +153,7 @@ export class Generator {
    * modulation output is replaced by its slice of S (StyleCLIP global_torch's rendering from S codes).
    */
   async synthesizeFromStyles(styles: HostTensor, opts: SynthesisOptions = {}): Promise<HostTensor> {
-    const mode = opts.noise ?? 'const';
+    const mode = graphNoise(opts);
     const total = styleSpaceLayout(this.config).total;
     if (styles.shape.length !== 2 || styles.shape[1] !== total) {
       throw new InputError(`StyleSpace codes must be [N, ${total}] for this generator, got [${styles.shape.join(', ')}]`);
@@ -153,9 +166,7 @@ export class Generator {
         g.output(buildSynthesisFromStyles(g, input, this.weights, this.config, noise), IO.image);
         return g;
       });
-      const feeds: Record<string, HostTensor> = { [IO.styles]: sc };
-      if (mode === 'random') sampleNoise((opts.noiseSeed ?? 0) + first, noiseShapes(this.config, n)).forEach((t, i) => (feeds[noiseInput(i)] = t));
-      return (await s.run(feeds))[IO.image];
+      return (await s.run({ [IO.styles]: sc, ...this.noiseFeeds(opts, n, first) }))[IO.image];
     });
   }
 
@@ -164,11 +175,11 @@ export class Generator {
    * with upstream = dLoss/dImage it is dLoss/dw+).
    */
   async synthesizeWithGrad(wPlus: HostTensor, upstream: HostTensor, opts: SynthesisOptions = {}): Promise<{ image: HostTensor; grad: HostTensor }> {
-    const mode = opts.noise ?? 'const';
+    const mode = graphNoise(opts);
     const grads: HostTensor[] = [];
     const image = await mapBatches([wPlus, upstream], this.synthesisBatches, async ([wc, uc], n, first) => {
       const s = await this.sessions.get(`vjp:${n}:${mode}`, () => this.synthesisGraph(n, mode, true));
-      const out = await s.run({ ...this.feeds(wc, mode, (opts.noiseSeed ?? 0) + first), [IO.upstream]: uc });
+      const out = await s.run({ [IO.wPlus]: wc, ...this.noiseFeeds(opts, n, first), [IO.upstream]: uc });
       grads.push(out[IO.gradWPlus]);
       return out[IO.image];
     });
@@ -180,9 +191,16 @@ export class Generator {
     await this.sessions.dispose();
   }
 
-  private feeds(wPlus: HostTensor, mode: NoiseMode, seed: number): Record<string, HostTensor> {
-    const feeds: Record<string, HostTensor> = { [IO.wPlus]: wPlus };
-    if (mode === 'random') sampleNoise(seed, noiseShapes(this.config, wPlus.shape[0])).forEach((t, i) => (feeds[noiseInput(i)] = t));
+  /** Noise inputs of a chunk of `n` images starting at image `first` (none for const noise). */
+  private noiseFeeds(opts: SynthesisOptions, n: number, first: number): Record<string, HostTensor> {
+    const feeds: Record<string, HostTensor> = {};
+    if (opts.noiseMaps) {
+      const shapes = noiseShapes(this.config, n);
+      if (opts.noiseMaps.length !== shapes.length) throw new InputError(`expected ${shapes.length} noise maps, got ${opts.noiseMaps.length}`);
+      opts.noiseMaps.forEach((m, i) => (feeds[noiseInput(i)] = tileRows(m, n)));
+    } else if (graphNoise(opts) === 'random') {
+      sampleNoise((opts.noiseSeed ?? 0) + first, noiseShapes(this.config, n)).forEach((t, i) => (feeds[noiseInput(i)] = t));
+    }
     return feeds;
   }
 

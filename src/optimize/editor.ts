@@ -7,14 +7,14 @@
  * edit starts from the projected w+ and renders with the projected noise maps (so step 0 shows the reconstruction,
  * whatever `noise` says), and the result carries the edited face pasted back into the photo.
  */
-import { sliceRows } from '../engine/batching.js';
 import { SessionCache, type SessionOptions } from '../engine/session.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
 import { Clip } from '../clip/model.js';
 import { ClipTokenizer } from '../clip/tokenizer.js';
 import { l2Normalize } from '../clip/zeroshot.js';
-import { Generator, broadcastW, checkLatent, convChannelMask, sampleNoise, sampleZ, styleSpaceLayout, truncate, noiseShapes } from '../generator/index.js';
+import { Generator, convChannelMask, sampleNoise, styleSpaceLayout, noiseShapes } from '../generator/index.js';
+import { resolveStart } from '../edit/start.js';
 import { tensorToRgb } from '../io/image.js';
 import { Adam } from './adam.js';
 import type { IdentityNet } from '../faces/identity.js';
@@ -109,23 +109,8 @@ export class Editor {
 
   /** The starting latent as w+ [1, L, D] (or w [1, D] for space w); photos are projected (with `hooks`). */
   private async startInW(start: EditStart, space: 'w' | 'w+', hooks: EditHooks): Promise<Start> {
-    const { nLatent, wDim } = this.generator;
-    if (start.kind === 'seed') {
-      const w = truncate(await this.generator.map(sampleZ(start.seed, 1, wDim)), await this.generator.meanLatent(), start.truncation);
-      return { latent0: space === 'w' ? w : broadcastW(w, nLatent) };
-    }
-    if (start.kind === 'w') {
-      const w = sliceRows(checkLatent(start.latent, 'w', wDim, nLatent, 'start latent'), 0, 1);
-      return { latent0: space === 'w' ? w : broadcastW(w, nLatent) };
-    }
-    if (space === 'w') throw new InputError(`a ${start.kind === 'image' ? 'photo (projected to w+)' : 'w+'} start cannot be optimised in space 'w'; use --space w+`);
-    if (start.kind === 'w+') return { latent0: sliceRows(checkLatent(start.latent, 'w+', wDim, nLatent, 'start latent'), 0, 1) };
-    if (!this.photos) {
-      throw new InputError('this editor has no face pipeline for photo starts; load it with a photo source (src/faces FacePhotoSource), or project the photo with `styleclip project` and pass --w-plus');
-    }
     try {
-      const photo = await this.photos.project(start, { generator: this.generator, clip: this.clip, identity: this.identity }, hooks);
-      return { latent0: photo.latent, noise: photo.noise, photo };
+      return await resolveStart(start, space, { generator: this.generator, clip: this.clip, identity: this.identity }, this.photos, hooks);
     } catch (e) {
       if (hooks.signal?.aborted) throw new EditCancelled('edit cancelled');
       throw e;

@@ -130,7 +130,7 @@ describe('styleclip edit', () => {
     ['no face', 'BLANK', [], /no face found in the 96x96 image/],
     ['a 1x1 image', 'TINY', [], /no face found in the 1x1 image/],
     ['a missing file', 'MISSING', [], /cannot read image .*ENOENT/],
-    ['space w', 'BLANK', ['--space', 'w'], /photo \(projected to w\+\) start cannot be optimised in space 'w'/],
+    ['space w', 'BLANK', ['--space', 'w'], /photo \(inverted to w\+\) start cannot be optimised in space 'w'/],
     ['photo flags without a photo', undefined, ['--seed', '1', '--face-index', '1'], /--face-index applies to photo edits only/],
     ['--id without an identity model', undefined, ['--seed', '1', '--id', '0.1'], /needs an identity model \(--identity-model\)/],
   ])('photo edit with %s -> exit 2 with a clear message and no output', async (_name, image, extra, msg) => {

@@ -61,7 +61,7 @@ describe('Editor photo starts', () => {
 
   it('refuses photo starts without a photo source and maps an aborted projection to EditCancelled', async () => {
     const bare = new Editor(editor.generator, editor.clip, editor.tokenizer); // fails before it builds a session
-    await expect(bare.edit({ kind: 'image', path: 'x.jpg' }, { prompt: 'red', steps: 1 })).rejects.toThrow(/no face pipeline for photo starts/);
+    await expect(bare.edit({ kind: 'image', path: 'x.jpg' }, { prompt: 'red', steps: 1 })).rejects.toThrow(/photo starts need the face pipeline/);
     const c = new AbortController();
     abortNext = c;
     const run = editor.edit({ kind: 'image', path: 'x.jpg' }, { prompt: 'red', steps: 1 }, { signal: c.signal });

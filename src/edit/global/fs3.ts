@@ -80,7 +80,7 @@ export interface Fs3Options {
   /** Rows already computed (a resumed partial file): their channels are only set to their means. */
   readonly done?: Float32Array;
   /** Called with each finished row (its index, the unit vector). */
-  readonly onRow?: (row: number, total: number, direction: Float32Array) => void;
+  readonly onRow?: (row: number, total: number, direction: Float32Array) => void | Promise<void>;
   readonly signal?: AbortSignal;
 }
 
@@ -134,7 +134,7 @@ export async function computeChannelDirections(
     }
     const row = Float32Array.from(unit(mean));
     out.set(row, k * dim);
-    opts.onRow?.(k, channels.length, row);
+    await opts.onRow?.(k, channels.length, row);
   }
   return out;
 }

@@ -13,6 +13,8 @@ import { Generator, styleSpaceLayout, type StyleSpaceLayout } from '../../genera
 import { ALPHA_RANGE, BETA_RANGE, GLOBAL_DEFAULTS, applyDirections, boundary, relevance, textDirection, type Boundary } from './direction.js';
 import { loadChannelDirections, type ChannelDirections } from './fs3.js';
 import { loadStyleStats, type StyleStats } from './stats.js';
+import { resolveStart } from '../start.js';
+import type { EditHooks, EditStart, PhotoLatentSource, ProjectedPhoto } from '../../optimize/types.js';
 
 export { ALPHA_RANGE, BETA_RANGE, GLOBAL_DEFAULTS, applyDirections, boundary, relevance, textDirection } from './direction.js';
 export { FS3_ALPHA, FS3_IMAGES, channelDirections, computeChannelDirections, coveredLayers, loadChannelDirections, truncatedUint8 } from './fs3.js';
@@ -24,6 +26,18 @@ export interface DirectionEdit {
   readonly neutral?: string;
   readonly alpha?: number;
   readonly beta?: number;
+}
+
+export interface GlobalEditResult {
+  /** G(start) and G(edited), [1,3,R,R] unclamped. */
+  readonly before: HostTensor;
+  readonly after: HostTensor;
+  /** Edited S codes [1, total] in StyleCLIP order. */
+  readonly codes: HostTensor;
+  readonly photo?: ProjectedPhoto;
+  /** Channels each edit's beta keeps, and its largest relevance. */
+  readonly kept: readonly number[];
+  readonly maxRelevance: readonly number[];
 }
 
 export interface GlobalSources {
@@ -104,6 +118,20 @@ export class GlobalDirections {
       steps.push({ ds: (await this.boundaryOf(e)).ds, alpha });
     }
     return { dtype: 'float32', shape: [...codes.shape], data: applyDirections(codes.data as Float32Array, this.layout.total, steps) };
+  }
+
+  /**
+   * The whole edit: start -> w+ (photos through `photos`) -> S -> moved by every edit -> one synthesis. Returns the
+   * before/after images (unclamped NCHW), the edited S codes, and for photos the inverted photo (for paste-back).
+   */
+  async edit(start: EditStart, edits: readonly DirectionEdit[], opts: { photos?: PhotoLatentSource; hooks?: EditHooks } = {}): Promise<GlobalEditResult> {
+    const boundaries = await Promise.all(edits.map((e) => this.boundaryOf(e)));
+    const { latent0, noise, photo } = await resolveStart(start, 'w+', { generator: this.generator, clip: this.clip }, opts.photos, opts.hooks);
+    const codes0 = await this.generator.styles(latent0);
+    const codes = await this.apply(codes0, edits);
+    const synth = { noiseMaps: noise };
+    const [before, after] = await Promise.all([this.generator.synthesizeFromStyles(codes0, synth), this.generator.synthesizeFromStyles(codes, synth)]);
+    return { before, after, codes, photo, kept: boundaries.map((b) => b.kept), maxRelevance: boundaries.map((b) => b.maxRelevance) };
   }
 
   async dispose(): Promise<void> {

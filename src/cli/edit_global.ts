@@ -1,0 +1,89 @@
+/**
+ * `styleclip edit --method global`: StyleCLIP global directions (src/edit/global). Each `--prompt` (with its
+ * `--alpha`, `--beta`, `--neutral`; one value applies to every prompt) becomes a StyleSpace direction; the directions
+ * stack into one edit, rendered by a single generator pass. Outputs are written only when everything succeeded.
+ */
+import { GLOBAL_DEFAULTS, GlobalDirections, type DirectionEdit } from '../edit/global/index.js';
+import type { HostTensor } from '../engine/tensor.js';
+import { sideBySide } from '../io/frames.js';
+import { tensorToRgb, writeImage } from '../io/image.js';
+import { writeNpy } from '../io/npy.js';
+import { FacePhotoSource } from '../invert/photo.js';
+import type { EditStart } from '../optimize/types.js';
+import { UsageError, flag, modelFlag, str, strs, type CliIO, type ParsedArgs } from './command.js';
+
+/** Flags of the optimisation method that have no meaning for global directions. */
+const OPTIMISE_ONLY = ['steps', 'lr', 'l2', 'id', 'space', 'layers', 'clip-preprocess', 'gif', 'trajectory', 'identity-model'];
+
+/** Values of a per-prompt flag: none (default), one (every prompt) or one per prompt. */
+function perPrompt(args: ParsedArgs, name: string, prompts: number): string[] | undefined {
+  const v = strs(args, name);
+  if (v.length === 0) return undefined;
+  if (v.length === 1) return Array(prompts).fill(v[0]);
+  if (v.length !== prompts) throw new UsageError(`give --${name} once (for every prompt) or once per --prompt (${prompts}), got ${v.length}`);
+  return v;
+}
+
+function numberOf(name: string, s: string): number {
+  const v = Number(s);
+  if (s.trim() === '' || !Number.isFinite(v)) throw new UsageError(`--${name} must be a number, got '${s}'`);
+  return v;
+}
+
+/** The stacked edits of the command line. */
+export function directionEdits(args: ParsedArgs): DirectionEdit[] {
+  const prompts = strs(args, 'prompt');
+  if (prompts.length === 0 || prompts.some((p) => p.trim() === '')) throw new UsageError('--prompt is required (and not empty): the edit, e.g. "face with red hair"');
+  const alphas = perPrompt(args, 'alpha', prompts.length);
+  const betas = perPrompt(args, 'beta', prompts.length);
+  const neutrals = perPrompt(args, 'neutral', prompts.length);
+  return prompts.map((prompt, i) => ({
+    prompt,
+    neutral: neutrals?.[i] ?? GLOBAL_DEFAULTS.neutral,
+    alpha: alphas ? numberOf('alpha', alphas[i]) : GLOBAL_DEFAULTS.alpha,
+    beta: betas ? numberOf('beta', betas[i]) : GLOBAL_DEFAULTS.beta,
+  }));
+}
+
+export async function runGlobalEdit(args: ParsedArgs, io: CliIO, start: EditStart, paths: Record<string, string | undefined>): Promise<number> {
+  const misplaced = OPTIMISE_ONLY.find((f) => args.values[f] !== undefined);
+  if (misplaced) throw new UsageError(`--${misplaced} belongs to --method optimize; global directions take --alpha and --beta`);
+  const edits = directionEdits(args);
+  const dirs = await GlobalDirections.load({
+    generator: await modelFlag(args, 'generator', 'generator'),
+    clip: await modelFlag(args, 'clip', 'clip'),
+    vocab: await modelFlag(args, 'vocab', 'vocab'),
+    fs3: await modelFlag(args, 'fs3', 'directions'),
+    stats: await modelFlag(args, 'stats', 'directions'),
+  });
+  const photos = start.kind === 'image' ? new FacePhotoSource({ modelsDir: str(args, 'models') }) : undefined;
+  try {
+    const res = await dirs.edit(start, edits, { photos, hooks: { signal: io.signal } });
+    const before = tensorToRgb(res.before, 0, '[-1,1]');
+    const after = tensorToRgb(res.after, 0, '[-1,1]');
+    const written: string[] = [];
+    const put = async (p: string | undefined, write: (p: string) => Promise<void>): Promise<void> => {
+      if (!p) return;
+      await write(p);
+      written.push(p);
+    };
+    await put(paths.out, (p) => writeImage(p, after.data, after.width, after.height));
+    await put(paths.compare, (p) => {
+      const c = sideBySide([before, after]);
+      return writeImage(p, c.data, c.width, c.height);
+    });
+    await put(paths.raw, (p) => writeNpy(p, res.after));
+    await put(paths['save-latent'], (p) => writeNpy(p, res.codes as HostTensor));
+    const pasted = res.photo?.pasteBack({ width: after.width, height: after.height, data: after.data });
+    if (pasted) await put(paths['paste-back'], (p) => writeImage(p, pasted.data, pasted.width, pasted.height));
+    const report = edits.map((e, i) => ({ ...e, channels: res.kept[i], max_relevance: res.maxRelevance[i] }));
+    if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, edits: report }) + '\n');
+    else if (!flag(args, 'quiet')) {
+      const what = report.map((r) => `'${r.prompt}' alpha ${r.alpha} beta ${r.beta} (${r.channels} channels)`).join(' + ');
+      io.stdout.write(`edited with ${what}; wrote ${written.join(', ')}\n`);
+    }
+    return 0;
+  } finally {
+    await Promise.all([dirs.dispose(), photos?.dispose()]);
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * Where an edit starts, for every edit method: a seed (z -> w, truncated toward the mean), a w or w+ latent, or a photo
+ * (a `PhotoLatentSource`: detect, align, invert). The result is w+ [1, L, D] (or w [1, D] when asked), with the photo's
+ * own noise maps and paste-back when the start was a photo.
+ */
+import { sliceRows } from '../engine/batching.js';
+import type { HostTensor } from '../engine/tensor.js';
+import { InputError } from '../errors.js';
+import { broadcastW, checkLatent, sampleZ, truncate } from '../generator/index.js';
+import type { EditHooks, EditStart, PhotoLatentSource, PhotoModels, ProjectedPhoto } from '../optimize/types.js';
+
+export interface ResolvedStart {
+  /** w+ [1, L, D], or w [1, D] for space 'w'. */
+  readonly latent0: HostTensor;
+  /** The photo's inverted noise maps (photo starts). */
+  readonly noise?: readonly HostTensor[];
+  readonly photo?: ProjectedPhoto;
+}
+
+/** The start as w+ (or w); photo starts go through `photos` (refused without one). */
+export async function resolveStart(start: EditStart, space: 'w' | 'w+', models: PhotoModels, photos: PhotoLatentSource | undefined, hooks: EditHooks = {}): Promise<ResolvedStart> {
+  const { generator } = models;
+  const { nLatent, wDim } = generator;
+  if (start.kind === 'seed') {
+    const w = truncate(await generator.map(sampleZ(start.seed, 1, wDim)), await generator.meanLatent(), start.truncation);
+    return { latent0: space === 'w' ? w : broadcastW(w, nLatent) };
+  }
+  if (start.kind === 'w') {
+    const w = sliceRows(checkLatent(start.latent, 'w', wDim, nLatent, 'start latent'), 0, 1);
+    return { latent0: space === 'w' ? w : broadcastW(w, nLatent) };
+  }
+  if (space === 'w') throw new InputError(`a ${start.kind === 'image' ? 'photo (inverted to w+)' : 'w+'} start cannot be optimised in space 'w'; use space w+`);
+  if (start.kind === 'w+') return { latent0: sliceRows(checkLatent(start.latent, 'w+', wDim, nLatent, 'start latent'), 0, 1) };
+  if (!photos) {
+    throw new InputError('photo starts need the face pipeline (src/invert FacePhotoSource); or invert the photo with `styleclip project` and pass the w+ latent');
+  }
+  const photo = await photos.project(start, models, hooks);
+  return { latent0: photo.latent, noise: photo.noise, photo };
+}
