@@ -10,7 +10,7 @@ import { DEFAULT_QUEUE_CAPACITY, LocalQueue, type JobQueue } from '../server/que
 import { RedisQueue } from '../server/redis_queue.js';
 import { JobStore } from '../server/store.js';
 import { loadServices } from '../server/wiring.js';
-import { modelFlag, num, str, type Command } from './command.js';
+import { UsageError, modelFlag, num, str, type Command } from './command.js';
 
 /** Default port: the issue's example (`--port 8787`). */
 export const DEFAULT_PORT = 8787;
@@ -60,11 +60,12 @@ export const serveCommand: Command = {
   path: ['serve'],
   summary: 'HTTP API and web form for edits, generation and CLIP (docs/server.md)',
   usage: [
-    '  styleclip serve --generator G --clip C --vocab V [--port 8787] [--host 127.0.0.1] [--store DIR]',
+    '  styleclip serve --generator G --clip C --vocab V [--fs3 FS3.npy --stats S_MEAN_STD] [--port 8787] [--host 127.0.0.1] [--store DIR]',
     '                  [--queue redis://host:port] [--concurrency N] [--queue-size N] [--grace SECONDS] [--max-body-mb N]',
     '',
     ...MODEL_USAGE,
     STORE_USAGE,
+    '  --fs3/--stats      global directions (fs3.npy, S_mean_std) for /v1/directions, /v1/render and the form\'s fast mode',
     `  --port N           TCP port (default ${DEFAULT_PORT}; 0 picks a free one)`,
     `  --host H           address to listen on (default ${DEFAULT_HOST}; 0.0.0.0 for all interfaces)`,
     '  --queue URL        redis://host:port: queue jobs in Redis for `styleclip worker` processes (default: in-process)',
@@ -81,6 +82,8 @@ export const serveCommand: Command = {
     concurrency: { type: 'string' },
     'queue-size': { type: 'string' },
     'max-body-mb': { type: 'string' },
+    fs3: { type: 'string' },
+    stats: { type: 'string' },
   },
   async run(args, io) {
     const paths = await modelPaths(args);
@@ -93,7 +96,9 @@ export const serveCommand: Command = {
     const log = (m: string): void => void io.stderr.write(`styleclip serve: ${m}\n`);
 
     const store = await new JobStore(str(args, 'store') ?? DEFAULT_STORE).init();
-    const services = await loadServices(paths);
+    if ((str(args, 'fs3') === undefined) !== (str(args, 'stats') === undefined)) throw new UsageError('global directions need both --fs3 and --stats');
+    const directions = str(args, 'fs3') ? { fs3: await modelFlag(args, 'fs3', 'directions'), stats: await modelFlag(args, 'stats', 'directions') } : undefined;
+    const services = await loadServices({ ...paths, directions });
     const url = str(args, 'queue');
     let queue: JobQueue;
     if (url) {

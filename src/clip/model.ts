@@ -132,33 +132,53 @@ export function imageEncoder(p: Param, pixels: Value, cfg: ClipConfig): Value {
 }
 
 /**
- * CLIP.encode_text: tokens [N, C] (int32/int64) -> text embeddings [N, embed_dim]. token_embedding + positional
+ * CLIP.encode_text: tokens [N, L] (int32/int64) -> text embeddings [N, embed_dim]. token_embedding + positional
  * embedding -> causal transformer -> ln_final -> the row of each text's EOT token -> @ text_projection.
- * `eotRows` [N] int64 holds the flat row index n * C + argmax(tokens[n]) (see `eotRowIndices`), computed on the
- * host because token ids are host data.
+ * `eotRows` [N] int64 holds the flat row index n * L + argmax(tokens[n]) (see `eotRowIndices`), computed on the
+ * host because token ids are host data. L may be shorter than the context length C when every text ends before L:
+ * with the causal mask no position sees a later one, so the EOT rows are exactly those of the full [N, C] pass.
  */
 export function textEncoder(p: Param, tokens: Value, eotRows: Value, cfg: ClipConfig): Value {
   const { contextLength: c, transformerWidth: w } = cfg;
-  if (tokens.rank !== 2 || tokens.shape[1] !== c) throw new Error(`CLIP text encoder: tokens must be [N,${c}], got ${tokens}`);
+  const length = tokens.shape[1];
+  if (tokens.rank !== 2 || length > c) throw new Error(`CLIP text encoder: tokens must be [N,<=${c}], got ${tokens}`);
   const n = tokens.shape[0];
-  const x = add(gather(p('token_embedding.weight'), tokens, 0), p('positional_embedding')); // [N, C, W]
-  const mask = tokens.graph.constant(causalMask(c), 'attn_mask');
-  const d: Dims = { batch: n, length: c, width: w, heads: cfg.transformerHeads };
-  const h = transformer(p, reshape(x, [n * c, w]), 'transformer', cfg.transformerLayers, d, cfg.activation, mask);
+  const pos = length === c ? p('positional_embedding') : slice(p('positional_embedding'), [0], [0], [length]);
+  const x = add(gather(p('token_embedding.weight'), tokens, 0), pos); // [N, L, W]
+  const mask = tokens.graph.constant(causalMask(length), 'attn_mask');
+  const d: Dims = { batch: n, length, width: w, heads: cfg.transformerHeads };
+  const h = transformer(p, reshape(x, [n * length, w]), 'transformer', cfg.transformerLayers, d, cfg.activation, mask);
   const eot = gather(layerNormP(p, h, 'ln_final'), eotRows, 0); // [N, W]
   return matmul(eot, p('text_projection')); // [N, E]
 }
 
-/** Flat EOT row indices n * C + argmax(tokens[n]) (the first maximum, as torch.argmax), int64 [N]. */
-export function eotRowIndices(tokens: HostTensor): HostTensor {
+/** Token lengths text sessions are built for: prompts end within the first and the template ensembles too. */
+export const TEXT_LENGTHS = [24];
+
+/** Index of each row's EOT token: the first maximum, as torch.argmax. */
+function eotPositions(tokens: HostTensor): number[] {
   const [n, c] = tokens.shape;
-  const out = new BigInt64Array(n);
-  for (let i = 0; i < n; i++) {
+  return Array.from({ length: n }, (_, i) => {
     let best = 0;
     for (let j = 1; j < c; j++) if (Number(tokens.data[i * c + j]) > Number(tokens.data[i * c + best])) best = j;
-    out[i] = BigInt(i * c + best);
-  }
-  return { dtype: 'int64', shape: [n], data: out };
+    return best;
+  });
+}
+
+/** Flat EOT row indices n * L + argmax(tokens[n]) for tokens [N, L], int64 [N]. */
+export function eotRowIndices(tokens: HostTensor): HostTensor {
+  const c = tokens.shape[1];
+  return { dtype: 'int64', shape: [tokens.shape[0]], data: BigInt64Array.from(eotPositions(tokens), (p, i) => BigInt(i * c + p)) };
+}
+
+/** The first `length` columns of tokens [N, C]. */
+function leadingColumns(t: HostTensor, length: number): HostTensor {
+  const [n, c] = t.shape;
+  if (length === c) return t;
+  const src = t.data as Int32Array;
+  const out = new Int32Array(n * length);
+  for (let i = 0; i < n; i++) out.set(src.subarray(i * c, i * c + length), i * length);
+  return { dtype: 'int32', shape: [n, length], data: out };
 }
 
 function asInt32(t: HostTensor): HostTensor {
@@ -209,21 +229,27 @@ export class Clip {
     });
   }
 
-  /** CLIP.encode_text: tokens [N, context] (int32/int64) -> unnormalised embeddings [N, embed_dim]. */
+  /**
+   * CLIP.encode_text: tokens [N, context] (int32/int64) -> unnormalised embeddings [N, embed_dim]. A chunk whose
+   * texts all end within TEXT_LENGTHS[k] tokens runs at that length (exact under the causal mask, several times faster).
+   */
   async encodeText(tokens: HostTensor): Promise<HostTensor> {
     const c = tokens.shape[1];
     if (tokens.shape.length !== 2 || c !== this.config.contextLength) {
       throw new Error(`CLIP tokens must be [N,${this.config.contextLength}], got [${tokens.shape.join(',')}]`);
     }
-    return mapBatches([tokens], CLIP_BATCHES, async ([chunk], b) => {
-      const s = await this.sessions.get(`text:${b}`, () => {
+    return mapBatches([asInt32(tokens)], CLIP_BATCHES, async ([chunk], b) => {
+      const end = Math.max(...eotPositions(chunk)) + 1;
+      const length = TEXT_LENGTHS.find((l) => l >= end && l < c) ?? c;
+      const s = await this.sessions.get(`text:${b}:${length}`, () => {
         const g = new Graph('clip_text');
         const p = bindWeights(g, this.weights);
-        const t = g.input('tokens', 'int32', [b, c]);
+        const t = g.input('tokens', 'int32', [b, length]);
         g.output(textEncoder(p, t, g.input('eot', 'int64', [b]), this.config), 'text_embeds');
         return g;
       });
-      return (await s.run({ tokens: asInt32(chunk), eot: eotRowIndices(chunk) })).text_embeds;
+      const cut = leadingColumns(chunk, length);
+      return (await s.run({ tokens: cut, eot: eotRowIndices(cut) })).text_embeds;
     });
   }
 

@@ -10,6 +10,9 @@ import { modelName } from './names.js';
 import type { JobQueue } from './queue.js';
 import { editRoutes } from './routes/edits.js';
 import { toolRoutes } from './routes/tools.js';
+import { directionRoutes } from './routes/directions.js';
+import { DirectionsApi } from './directions.js';
+import type { GlobalDirections } from '../edit/global/index.js';
 import { webRoutes } from './routes/web.js';
 import type { ClipService, EditService, GenerateService, PromptTokenizer } from './services.js';
 import type { JobStore } from './store.js';
@@ -33,6 +36,8 @@ export interface AppDeps {
   readonly queue: JobQueue;
   /** Checks prompt length in CLIP tokens at submission (a 422 instead of a failed job). */
   readonly tokenizer?: PromptTokenizer;
+  /** StyleCLIP global directions over the editor's models (`/v1/directions`, `/v1/render`); absent: those answer 404. */
+  readonly directions?: GlobalDirections;
   readonly maxBodyBytes?: number;
   readonly maxPixels?: number;
   readonly previewEvery?: number;
@@ -59,6 +64,7 @@ export function createApp(deps: AppDeps) {
   const models = {
     generator: { name: modelName(info.generator), resolution: info.resolution, n_latent: info.nLatent, style_dim: info.wDim },
     clip: { name: modelName(info.clip) },
+    directions: deps.directions ? { covered_channels: deps.directions.fs3.count } : null,
     devices: ['cpu'],
   };
 
@@ -69,6 +75,7 @@ export function createApp(deps: AppDeps) {
     .get('/v1/models', async (c) => c.json({ ...models, queue: await deps.queue.stats() }))
     .route('/v1/edits', editRoutes(jobs, limit))
     .route('/v1', toolRoutes(tools, limit))
+    .route('/v1', directionRoutes(deps.directions && new DirectionsApi(deps.directions, info), limit))
     .route('/', webRoutes());
 }
 

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { MAX_STEPS } from '../optimize/options.js';
+import { ALPHA_RANGE, BETA_RANGE } from '../edit/global/direction.js';
 
 /** Longest prompt accepted, in characters: far above CLIP's 77 tokens, low enough to refuse junk before tokenizing. */
 export const MAX_PROMPT_CHARS = 1000;
@@ -91,6 +92,35 @@ export const EmbedForm = z.object({
   images: z.union([upload, z.array(upload).min(1).max(MAX_LABELS)]).transform((v) => (Array.isArray(v) ? v : [v])).optional(),
   clip: name.optional(),
 });
+
+/** `POST /v1/directions`: a prompt (and neutral text) -> a global direction. */
+export const DirectionJson = z
+  .object({ prompt, neutral: prompt.optional(), beta: z.number().min(BETA_RANGE[0]).max(BETA_RANGE[1]).optional() })
+  .strict();
+export type DirectionJsonBody = z.output<typeof DirectionJson>;
+
+/** Most directions one render may stack. */
+export const MAX_RENDER_EDITS = 8;
+/** `POST /v1/render`: a start (seed or w+) moved by stacked directions. */
+export const RenderJson = z
+  .object({
+    seed: z.number().int().min(0).max(MAX_SEED).optional(),
+    truncation: z.number().min(0).max(1).optional(),
+    w_plus: fileText.optional(),
+    edits: z
+      .array(
+        z
+          .object({
+            direction: z.string().min(1).max(64),
+            alpha: z.number().min(ALPHA_RANGE[0]).max(ALPHA_RANGE[1]),
+            beta: z.number().min(BETA_RANGE[0]).max(BETA_RANGE[1]).optional(),
+          })
+          .strict(),
+      )
+      .max(MAX_RENDER_EDITS),
+  })
+  .strict();
+export type RenderJsonBody = z.output<typeof RenderJson>;
 
 /** One line of a batch jobs file: the API's JSON fields, files as paths, plus an optional output name. */
 export const BatchLine = EditJson.extend({ name: name.optional() });

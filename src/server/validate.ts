@@ -15,6 +15,8 @@ import {
   EmbedJson,
   GenerateForm,
   GenerateJson,
+  DirectionJson,
+  RenderJson,
   describeIssues,
 } from './schemas.js';
 
@@ -39,6 +41,8 @@ export const generateForm = zValidator('form', GenerateForm.optional(), hook, ab
 export const classifyJson = zValidator('json', ClassifyJson.optional(), hook, absentWhenEmpty);
 export const classifyForm = zValidator('form', ClassifyForm.optional(), hook, absentWhenEmpty);
 export const embedJson = zValidator('json', EmbedJson.optional(), hook, absentWhenEmpty);
+export const directionJson = zValidator('json', DirectionJson, hook);
+export const renderJson = zValidator('json', RenderJson, hook);
 export const embedForm = zValidator('form', EmbedForm.optional(), hook, absentWhenEmpty);
 
 /** The body that was sent, from whichever transport; a 400 when there is none. */

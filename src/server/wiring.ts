@@ -8,6 +8,7 @@ import type { ClipTokenizer } from '../clip/tokenizer.js';
 import { loadIdentityNet } from '../faces/load_identity.js';
 import { FacePhotoSource } from '../invert/photo.js';
 import { Editor } from '../optimize/editor.js';
+import { GlobalDirections } from '../edit/global/index.js';
 import { clipService, generateService } from './adapters.js';
 import type { ClipService, EditService, GenerateService } from './services.js';
 
@@ -19,6 +20,8 @@ export interface ModelPaths {
   readonly faceModels?: string;
   /** Identity network for the id term (`mobileface`, a MobileFace .json or an ArcFace .pth); edits with id > 0 need it. */
   readonly identityModel?: string;
+  /** Global-direction files (fs3.npy, S_mean_std) for `/v1/directions` and `/v1/render` (optional). */
+  readonly directions?: { readonly fs3: string; readonly stats: string };
 }
 
 export interface Services {
@@ -26,6 +29,7 @@ export interface Services {
   readonly generator: GenerateService;
   readonly clip: ClipService;
   readonly tokenizer: ClipTokenizer;
+  readonly directions?: GlobalDirections;
   dispose(): Promise<void>;
 }
 
@@ -35,8 +39,16 @@ export async function loadServices(paths: ModelPaths): Promise<Services> {
     identity?.dispose();
     throw e;
   });
+  const directions = paths.directions
+    ? await GlobalDirections.forModels(editor.generator, editor.clip, editor.tokenizer, paths.directions).catch(async (e: unknown) => {
+        await editor.dispose();
+        identity?.dispose();
+        throw e;
+      })
+    : undefined;
   return {
     editor,
+    directions,
     generator: generateService(editor.generator),
     clip: clipService(editor.clip, editor.tokenizer),
     tokenizer: editor.tokenizer,

@@ -67,4 +67,18 @@ describe('Clip sessions', () => {
       await clip.dispose();
     }
   });
+
+  it('a short text encodes the same at the truncated length (alone) as at full length (batched with a 40-token text)', async () => {
+    const clip = await Clip.load(fixture('clip_vit_tiny.state_dict.pt'), { threads: 1 });
+    try {
+      const row = (ids: number[]): number[] => [...ids, ...new Array(77 - ids.length).fill(0)];
+      const short = [49406, 320, 1929, 539, 49407];
+      const long = [49406, ...Array.from({ length: 38 }, (_, i) => 320 + i), 49407];
+      const alone = await clip.encodeText({ dtype: 'int32', shape: [1, 77], data: Int32Array.from(row(short)) });
+      const mixed = await clip.encodeText({ dtype: 'int32', shape: [2, 77], data: Int32Array.from([...row(short), ...row(long)]) });
+      expect(maxAbsDiff(alone.data as Float32Array, (mixed.data as Float32Array).subarray(0, 64)).maxAbs).toBeLessThan(1e-5);
+    } finally {
+      await clip.dispose();
+    }
+  });
 });

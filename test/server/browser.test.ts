@@ -72,7 +72,8 @@ describe('web form in headless Chromium', () => {
   it('submits an edit, shows live progress and before/after, and downloads the result', async () => {
     await page.goto(server.url);
     expect(await page.title()).toMatch(/styleclip/);
-    await page.getByLabel('Prompt').fill('a person with purple hair');
+    await page.getByLabel('Optimise (slower, any prompt)').check();
+    await page.getByLabel('Prompt', { exact: true }).fill('a person with purple hair');
     await page.getByRole('spinbutton', { name: 'Seed' }).fill('4');
     await page.locator('#steps').fill('40');
     await page.locator('#l2').fill('0.01');
@@ -101,15 +102,45 @@ describe('web form in headless Chromium', () => {
     expect([meta.format, meta.width, meta.height]).toEqual(['png', 64, 64]);
   });
 
+  it('fast mode: a prompt renders a global-direction edit; moving a slider shows a new image and the channels kept', async () => {
+    await page.goto(server.url);
+    await expect.poll(() => page.getByLabel('Fast (global direction): live sliders').isChecked()).toBe(true);
+    await page.getByRole('spinbutton', { name: 'Seed' }).fill('3');
+    await page.getByLabel('Neutral text').fill('face with hair');
+    await page.getByLabel('Prompt', { exact: true }).fill('face with purple hair');
+    await page.locator('#current').waitFor({ state: 'visible', timeout: 30_000 });
+    await expect.poll(() => page.locator('#channels').textContent(), { timeout: 30_000 }).toMatch(/^beta 0\.15 keeps \d+ channels\.$/);
+    const first = await page.locator('#current').getAttribute('src');
+    const pixels = (): Promise<string> =>
+      page.locator('#current').evaluate((img: HTMLImageElement) => {
+        const c = document.createElement('canvas');
+        c.width = img.naturalWidth;
+        c.height = img.naturalHeight;
+        const ctx = c.getContext('2d')!;
+        ctx.drawImage(img, 0, 0);
+        return Array.from(ctx.getImageData(0, 0, c.width, c.height).data.slice(0, 4096)).join(',');
+      });
+    const before = await pixels();
+    await page.locator('#alpha').fill('-8');
+    await page.locator('#beta').fill('0.1');
+    await expect.poll(() => page.locator('#current').getAttribute('src'), { timeout: 30_000 }).not.toBe(first);
+    await expect.poll(() => page.locator('#channels').textContent(), { timeout: 30_000 }).toMatch(/^beta 0\.1 keeps \d+ channels\.$/);
+    await expect.poll(() => page.locator('#current-caption').textContent()).toBe('alpha -8, beta 0.1');
+    expect(await pixels()).not.toBe(before);
+    expect(await page.locator('#before').evaluate((el: HTMLImageElement) => el.complete && el.naturalWidth)).toBe(64);
+    await page.screenshot({ path: join(PROJECT_ROOT, 'tmp', 'web-form-fast.png'), fullPage: true });
+  });
+
   it('explains what is missing instead of submitting, and shows server errors', async () => {
     await page.goto(server.url);
+    await page.getByLabel('Optimise (slower, any prompt)').check();
     await page.getByRole('button', { name: 'Edit' }).click();
     await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/Type a prompt/);
-    await page.getByLabel('Prompt').fill('x '.repeat(200));
+    await page.getByLabel('Prompt', { exact: true }).fill('x '.repeat(200));
     await page.getByRole('button', { name: 'Edit' }).click();
     await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/context length 77/);
     await page.getByLabel('A photo').check();
-    await page.getByLabel('Prompt').fill('a smile');
+    await page.getByLabel('Prompt', { exact: true }).fill('a smile');
     await page.getByRole('button', { name: 'Edit' }).click();
     await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/Choose a photo/);
     await page.locator('#image').setInputFiles(sharedPath('data', 'faces', 'ffhq_0.jpg'));

@@ -11,13 +11,14 @@ import { LocalQueue } from '../../src/server/queue.js';
 import { JobStore } from '../../src/server/store.js';
 import { loadServices, type ModelPaths, type Services } from '../../src/server/wiring.js';
 import { fixtureModelFlags, fixtureSources } from '../helpers/models.js';
-import { sharedPath } from '../helpers/shared.js';
+import { fixture, sharedPath } from '../helpers/shared.js';
 
 export function modelPaths(): ModelPaths {
   return {
     ...fixtureSources(),
     faceModels: sharedPath('models'),
     identityModel: 'mobileface',
+    directions: { fs3: fixture('fs3.npy'), stats: fixture('S_mean_std') },
   };
 }
 

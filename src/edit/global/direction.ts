@@ -23,17 +23,18 @@ export const ALPHA_RANGE = Object.freeze([-10, 10] as const);
 /** The notebook's slider spans 0.08..0.3; any beta in (0, 1) is meaningful (|r| <= 1 for unit vectors). */
 export const BETA_RANGE = Object.freeze([0, 1] as const);
 
-/** The unit CLIP text direction from `neutral` to `target`, [embedDim] (GetDt). */
-export async function textDirection(clip: Clip, tokenizer: ClipTokenizer, target: string, neutral: string): Promise<Float32Array> {
-  for (const [name, t] of [['prompt', target], ['neutral text', neutral]] as const) {
-    if (t.trim() === '') throw new InputError(`the ${name} is empty; describe the edit, e.g. "face with red hair"`);
-  }
-  const prompts = promptsFor([target, neutral], STYLECLIP_IMAGENET_TEMPLATES);
-  const emb = ensembleEmbeddings(await clip.encodeText(tokenizer.tokenize(prompts)), STYLECLIP_IMAGENET_TEMPLATES.length).data as Float32Array;
-  const d = emb.length / 2;
-  const diff = Float64Array.from({ length: d }, (_, i) => emb[i] - emb[d + i]);
+/** t(text): the unit mean of the unit text embeddings of the 79 templates filled with `text`, [embedDim]. */
+export async function templateEnsemble(clip: Clip, tokenizer: ClipTokenizer, text: string): Promise<Float32Array> {
+  if (text.trim() === '') throw new InputError('the text is empty; describe the edit, e.g. "face with red hair" (and the neutral text, e.g. "face")');
+  const prompts = promptsFor([text], STYLECLIP_IMAGENET_TEMPLATES);
+  return ensembleEmbeddings(await clip.encodeText(tokenizer.tokenize(prompts)), STYLECLIP_IMAGENET_TEMPLATES.length).data as Float32Array;
+}
+
+/** dt = unit(t(target) - t(neutral)) (GetDt); an error when the two texts embed alike. */
+export function textDirection(target: Float32Array, neutral: Float32Array, names: readonly [string, string]): Float32Array {
+  const diff = Float64Array.from(target, (v, i) => v - neutral[i]);
   const norm = Math.hypot(...diff);
-  if (!(norm > 0)) throw new InputError(`the prompt '${target}' and the neutral text '${neutral}' give the same CLIP embedding; make them differ`);
+  if (!(norm > 0)) throw new InputError(`the prompt '${names[0]}' and the neutral text '${names[1]}' give the same CLIP embedding; make them differ`);
   return Float32Array.from(diff, (v) => v / norm);
 }
 

@@ -10,13 +10,13 @@ import type { SessionOptions } from '../../engine/session.js';
 import type { HostTensor } from '../../engine/tensor.js';
 import { InputError } from '../../errors.js';
 import { Generator, styleSpaceLayout, type StyleSpaceLayout } from '../../generator/index.js';
-import { ALPHA_RANGE, BETA_RANGE, GLOBAL_DEFAULTS, applyDirections, boundary, relevance, textDirection, type Boundary } from './direction.js';
+import { ALPHA_RANGE, BETA_RANGE, GLOBAL_DEFAULTS, applyDirections, boundary, relevance, templateEnsemble, textDirection, type Boundary } from './direction.js';
 import { loadChannelDirections, type ChannelDirections } from './fs3.js';
 import { loadStyleStats, type StyleStats } from './stats.js';
 import { resolveStart } from '../start.js';
 import type { EditHooks, EditStart, PhotoLatentSource, ProjectedPhoto } from '../../optimize/types.js';
 
-export { ALPHA_RANGE, BETA_RANGE, GLOBAL_DEFAULTS, applyDirections, boundary, relevance, textDirection } from './direction.js';
+export { ALPHA_RANGE, BETA_RANGE, GLOBAL_DEFAULTS, applyDirections, boundary, relevance, templateEnsemble, textDirection } from './direction.js';
 export { FS3_ALPHA, FS3_IMAGES, channelDirections, computeChannelDirections, coveredLayers, loadChannelDirections, truncatedUint8 } from './fs3.js';
 export { STATS_SAMPLES, STATS_TRUNCATION, computeStyleStats, loadStyleStats, parseStyleStats, styleStatsPickle, stylesOfZ } from './stats.js';
 
@@ -50,8 +50,8 @@ export interface GlobalSources {
   readonly stats: string;
 }
 
-/** Cached text directions per (prompt, neutral): a typed prompt is encoded once, then sliders only re-threshold. */
-const MAX_CACHED_DIRECTIONS = 256;
+/** Text ensembles kept (512 floats each for ViT-B/32): a typed prompt is encoded once, then sliders only re-threshold. */
+const MAX_CACHED_TEXTS = 1024;
 
 function checkRange(name: string, v: number, [lo, hi]: readonly [number, number]): void {
   if (!Number.isFinite(v) || v < lo || v > hi) throw new InputError(`${name} must be a number in ${lo}..${hi}, got ${v}`);
@@ -59,7 +59,8 @@ function checkRange(name: string, v: number, [lo, hi]: readonly [number, number]
 
 export class GlobalDirections {
   readonly layout: StyleSpaceLayout;
-  private readonly cache = new Map<string, Promise<{ dt: Float32Array; r: Float32Array }>>();
+  /** t(text) per text: a new prompt costs 79 text encodings once; the neutral text is shared. */
+  private readonly ensembles = new Map<string, Promise<Float32Array>>();
 
   constructor(
     readonly generator: Generator,
@@ -67,6 +68,8 @@ export class GlobalDirections {
     readonly tokenizer: ClipTokenizer,
     readonly stats: StyleStats,
     readonly fs3: ChannelDirections,
+    /** Whether `dispose` releases the generator and CLIP (true when `load` created them; false when shared). */
+    private readonly ownsModels = false,
   ) {
     this.layout = styleSpaceLayout(generator.config);
   }
@@ -77,24 +80,36 @@ export class GlobalDirections {
     try {
       const layout = styleSpaceLayout(generator.config);
       const [stats, fs3] = await Promise.all([loadStyleStats(src.stats, layout), loadChannelDirections(src.fs3, layout, clip.config.embedDim)]);
-      return new GlobalDirections(generator, clip, tokenizer, stats, fs3);
+      return new GlobalDirections(generator, clip, tokenizer, stats, fs3, true);
     } catch (e) {
       await Promise.all([generator.dispose(), clip.dispose()]);
       throw e;
     }
   }
 
-  /** The text direction dt and the channel relevances r for a prompt (cached). */
-  direction(prompt: string, neutral: string = GLOBAL_DEFAULTS.neutral): Promise<{ dt: Float32Array; r: Float32Array }> {
-    const key = JSON.stringify([prompt, neutral]);
-    let hit = this.cache.get(key);
+  /** The text direction dt and the channel relevances r for a prompt (text ensembles cached per text). */
+  async direction(prompt: string, neutral: string = GLOBAL_DEFAULTS.neutral): Promise<{ dt: Float32Array; r: Float32Array }> {
+    const [t, n] = await Promise.all([this.ensemble(prompt), this.ensemble(neutral)]);
+    const dt = textDirection(t, n, [prompt, neutral]);
+    return { dt, r: relevance(this.fs3, dt) };
+  }
+
+  private ensemble(text: string): Promise<Float32Array> {
+    let hit = this.ensembles.get(text);
     if (!hit) {
-      hit = textDirection(this.clip, this.tokenizer, prompt, neutral).then((dt) => ({ dt, r: relevance(this.fs3, dt) }));
-      hit.catch(() => this.cache.delete(key));
-      if (this.cache.size >= MAX_CACHED_DIRECTIONS) this.cache.delete(this.cache.keys().next().value!);
-      this.cache.set(key, hit);
+      hit = templateEnsemble(this.clip, this.tokenizer, text);
+      hit.catch(() => this.ensembles.delete(text));
+      if (this.ensembles.size >= MAX_CACHED_TEXTS) this.ensembles.delete(this.ensembles.keys().next().value!);
+      this.ensembles.set(text, hit);
     }
     return hit;
+  }
+
+  /** Loads the statistics and fs3 for models that are already loaded (a server shares its editor's). */
+  static async forModels(generator: Generator, clip: Clip, tokenizer: ClipTokenizer, files: { readonly fs3: string; readonly stats: string }): Promise<GlobalDirections> {
+    const layout = styleSpaceLayout(generator.config);
+    const [stats, fs3] = await Promise.all([loadStyleStats(files.stats, layout), loadChannelDirections(files.fs3, layout, clip.config.embedDim)]);
+    return new GlobalDirections(generator, clip, tokenizer, stats, fs3);
   }
 
   /** The StyleSpace step of one edit at its beta (checked), with how many channels it keeps. */
@@ -135,6 +150,6 @@ export class GlobalDirections {
   }
 
   async dispose(): Promise<void> {
-    await Promise.all([this.generator.dispose(), this.clip.dispose()]);
+    if (this.ownsModels) await Promise.all([this.generator.dispose(), this.clip.dispose()]);
   }
 }

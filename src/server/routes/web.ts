@@ -13,6 +13,7 @@ const CSP = "default-src 'self'; img-src 'self' data: blob:; script-src 'self'; 
 const ASSETS = {
   html: { file: 'index.html', type: 'text/html; charset=utf-8' },
   js: { file: 'form.js', type: 'text/javascript; charset=utf-8' },
+  fast: { file: 'fast.js', type: 'text/javascript; charset=utf-8' },
   css: { file: 'form.css', type: 'text/css; charset=utf-8' },
 } as const;
 
@@ -29,5 +30,5 @@ export function webRoutes() {
         'Cache-Control': 'no-cache',
       },
     });
-  return new Hono().get('/', serve('html')).get('/static/form.js', serve('js')).get('/static/form.css', serve('css'));
+  return new Hono().get('/', serve('html')).get('/static/form.js', serve('js')).get('/static/fast.js', serve('fast')).get('/static/form.css', serve('css'));
 }

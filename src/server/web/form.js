@@ -1,5 +1,7 @@
 // styleclip web form: posts the edit as multipart/form-data to /v1/edits, then follows its Server-Sent Events
-// (/v1/edits/:id/events) to show progress, preview frames and the before/after result. Plain ES2022, no build step.
+// (/v1/edits/:id/events) to show progress, preview frames and the before/after result; in fast mode (fast.js) sliders
+// re-render global-direction edits live. Plain ES2022, no build step.
+import { fastMode } from './fast.js';
 
 const $ = (id) => document.getElementById(id);
 const form = $('edit-form');
@@ -18,12 +20,41 @@ const ui = {
 let events = null;
 let jobId = null;
 
-for (const name of ['l2', 'steps', 'id']) {
+for (const name of ['l2', 'steps', 'id', 'alpha', 'beta']) {
   const input = $(name);
   const out = $(`${name}-out`);
   input.addEventListener('input', () => (out.value = input.value));
   out.value = input.value;
 }
+
+const isFast = () => form.elements.method.value === 'global';
+const fast = fastMode({ $, showImage, showError, ui, active: isFast });
+
+function applyMethod() {
+  const on = isFast();
+  $('fast-fields').hidden = !on;
+  $('optimise-fields').hidden = on;
+  $('start-image').disabled = on;
+  if (on && form.elements.start.value === 'image') {
+    $('start-seed').checked = true;
+    $('start-seed').dispatchEvent(new Event('change'));
+  }
+  ui.submit.textContent = on ? 'Render' : 'Edit';
+}
+for (const radio of form.elements.method) radio.addEventListener('change', applyMethod);
+
+fetch('/v1/models')
+  .then((r) => r.json())
+  .then((m) => {
+    if (m.directions) {
+      $('method-fast').checked = true;
+      $('method-help').textContent = 'Fast mode moves the image along a text direction in StyleSpace: one generator pass per slider move.';
+    } else {
+      $('method-fast').disabled = true;
+    }
+    applyMethod();
+  })
+  .catch(() => applyMethod());
 
 for (const radio of form.elements.start) {
   radio.addEventListener('change', () => {
@@ -76,6 +107,10 @@ function buildBody() {
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
   ui.error.hidden = true;
+  if (isFast()) {
+    fast.render();
+    return;
+  }
   let body;
   try {
     body = buildBody();

@@ -1,0 +1,79 @@
+// Fast mode of the web form: StyleCLIP global directions. Typing a prompt creates its direction once
+// (POST /v1/directions); every slider move re-renders (POST /v1/render), debounced, newest request wins and
+// responses of older requests are dropped.
+
+const DEBOUNCE_MS = 120;
+
+export function fastMode({ $, showImage, showError, ui, active }) {
+  let directionId = null;
+  let directionKey = '';
+  let renderSeq = 0;
+  let shownSeq = 0;
+  let timer = null;
+
+  const start = () => ({ seed: Number($('seed').value || '0') });
+
+  async function post(path, body) {
+    const res = await fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    if (!res.ok) {
+      const json = await res.json().catch(() => ({}));
+      throw new Error(json.error ? json.error.message : `HTTP ${res.status}`);
+    }
+    return res;
+  }
+
+  async function ensureDirection() {
+    const prompt = $('prompt').value.trim();
+    const neutral = $('neutral').value.trim() || 'face';
+    if (!prompt) throw new Error('Type a prompt: describe the change you want.');
+    const key = JSON.stringify([prompt, neutral]);
+    if (key !== directionKey) {
+      $('channels').textContent = 'Finding the direction…';
+      const info = await (await post('/v1/directions', { prompt, neutral, beta: Number($('beta').value) })).json();
+      directionId = info.id;
+      directionKey = key;
+    }
+    return directionId;
+  }
+
+  async function render() {
+    const seq = ++renderSeq;
+    ui.error.hidden = true;
+    try {
+      const direction = await ensureDirection();
+      const beta = Number($('beta').value);
+      const [before, after] = await Promise.all([
+        seq === 1 || ui.before.hidden ? post('/v1/render', { ...start(), edits: [] }) : null,
+        post('/v1/render', { ...start(), edits: [{ direction, alpha: Number($('alpha').value), beta }] }),
+      ]);
+      if (seq < shownSeq) return; // a newer render is already on screen
+      shownSeq = seq;
+      if (before) showImage(ui.before, URL.createObjectURL(await before.blob()));
+      showImage(ui.current, URL.createObjectURL(await after.blob()));
+      ui.currentCaption.textContent = `alpha ${$('alpha').value}, beta ${beta}`;
+      const kept = after.headers.get('X-Channels');
+      $('channels').textContent = `beta ${beta} keeps ${kept} channels.`;
+      ui.run.hidden = false;
+      ui.status.textContent = 'Move a slider to re-render.';
+      ui.progress.value = 1;
+    } catch (e) {
+      if (seq >= shownSeq) {
+        $('channels').textContent = '';
+        showError(e.message);
+      }
+    }
+  }
+
+  function schedule() {
+    if (!active()) return;
+    clearTimeout(timer);
+    timer = setTimeout(render, DEBOUNCE_MS);
+  }
+
+  for (const id of ['alpha', 'beta', 'prompt', 'neutral']) $(id).addEventListener('input', schedule);
+  $('seed').addEventListener('input', () => {
+    ui.before.hidden = true;
+    schedule();
+  });
+  return { render: schedule };
+}

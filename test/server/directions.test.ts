@@ -1,0 +1,107 @@
+/**
+ * `POST /v1/directions` and `POST /v1/render` on the fixture models with the fixture's fs3 and S_mean_std: a direction
+ * id for a prompt, renders from a seed and from an uploaded w+ (this one against the official edited image), stacked
+ * directions, and bad input.
+ */
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeNpy, readNpy } from '../../src/io/npy.js';
+import { fixture } from '../helpers/shared.js';
+import { fixtureApp, json, type TestServer } from './helpers.js';
+
+let t: TestServer;
+beforeAll(async () => {
+  t = await fixtureApp();
+});
+afterAll(async () => t?.close());
+
+async function direction(prompt: string, neutral?: string): Promise<{ id: string; channels: number; covered: number; top_channels: { layer: string }[] }> {
+  const res = await t.app.request('/v1/directions', json({ prompt, neutral, beta: 0.1 }));
+  expect(res.status).toBe(200);
+  return res.json() as never;
+}
+
+async function rgb(res: Response): Promise<Buffer> {
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toBe('image/png');
+  return sharp(Buffer.from(await res.arrayBuffer())).raw().toBuffer();
+}
+
+describe('global directions API', () => {
+  it('POST /v1/directions: a stable id, channels kept at the beta, the strongest channels; /v1/models reports the coverage', async () => {
+    const d = await direction('face with purple hair', 'face with hair');
+    expect(d.id).toMatch(/^[0-9a-f]{16}$/);
+    expect([d.channels, d.covered]).toEqual([90, 304]);
+    expect(d.top_channels).toHaveLength(10);
+    expect((await direction('face with purple hair', 'face with hair')).id).toBe(d.id);
+    const models = (await (await t.app.request('/v1/models')).json()) as { directions: { covered_channels: number } };
+    expect(models.directions).toEqual({ covered_channels: 304 });
+  });
+
+  it('POST /v1/render from an uploaded w+ at alpha 4, beta 0.1 equals the official edit (gd_img_edited row 0) to 1 level per pixel', async () => {
+    const d = await direction('face with purple hair', 'face with hair');
+    const wp = await readNpy(fixture('sg2_wplus.npy'));
+    const row = encodeNpy({ dtype: 'float32', shape: [1, 10, 64], data: (wp.data as Float32Array).slice(0, 640) });
+    const res = await t.app.request('/v1/render', json({ w_plus: Buffer.from(row).toString('base64'), edits: [{ direction: d.id, alpha: 4, beta: 0.1 }] }));
+    expect(res.headers.get('x-channels')).toBe('90');
+    const ours = await rgb(res);
+    const ref = (await readNpy(fixture('gd_img_edited.npy'))).data as Float32Array;
+    const plane = 64 * 64;
+    let worst = 0;
+    for (let i = 0; i < plane; i++) {
+      for (let c = 0; c < 3; c++) {
+        const v = Math.min(255, Math.max(0, Math.round((ref[c * plane + i] + 1) * 127.5)));
+        worst = Math.max(worst, Math.abs(ours[i * 3 + c] - v));
+      }
+    }
+    expect(worst).toBeLessThanOrEqual(1);
+  });
+
+  it('renders from a seed: no edits gives the start image; alpha moves it; two directions stack', async () => {
+    const a = await direction('face with purple hair');
+    const b = await direction('a smiling face');
+    const start = await rgb(await t.app.request('/v1/render', json({ seed: 3, edits: [] })));
+    const one = await rgb(await t.app.request('/v1/render', json({ seed: 3, edits: [{ direction: a.id, alpha: 6, beta: 0.1 }] })));
+    const two = await t.app.request('/v1/render', json({ seed: 3, edits: [{ direction: a.id, alpha: 6, beta: 0.1 }, { direction: b.id, alpha: -6, beta: 0.1 }] }));
+    expect(two.headers.get('x-channels')).toMatch(/^\d+,\d+$/);
+    const both = await rgb(two);
+    expect(start.equals(one)).toBe(false);
+    expect(one.equals(both)).toBe(false);
+  });
+
+  it.each([
+    [{ seed: 1, edits: [{ direction: '0123456789abcdef', alpha: 1 }] }, 404, /unknown direction id '0123456789abcdef'; create it with POST \/v1\/directions/],
+    [{ seed: 1, edits: [{ direction: 'x', alpha: 11 }] }, 400, /edits\.0\.alpha/],
+    [{ seed: 1, edits: [{ direction: 'x', alpha: 1, extra: 2 }] }, 400, /Unrecognized key/],
+    [{ edits: [] }, 400, /give exactly one of seed, w_plus/],
+  ])('render %j -> %d', async (body, status, msg) => {
+    const res = await t.app.request('/v1/render', json(body));
+    expect(res.status).toBe(status);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(msg);
+  });
+
+  it('a beta that keeps no channel is a 422 naming the largest relevance; an over-long prompt a 422; NaN alpha a 400', async () => {
+    const d = await direction('face with purple hair');
+    const res = await t.app.request('/v1/render', json({ seed: 1, edits: [{ direction: d.id, alpha: 1, beta: 0.99 }] }));
+    expect(res.status).toBe(422);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/keeps no channel: the largest channel relevance for this prompt is 0\.\d+/);
+    const long = await t.app.request('/v1/directions', json({ prompt: 'very '.repeat(90) }));
+    expect(long.status).toBe(422);
+    const nan = await t.app.request('/v1/render', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"seed":1,"edits":[{"direction":"x","alpha":NaN}]}' });
+    expect(nan.status).toBe(400);
+  });
+});
+
+describe('without global directions', () => {
+  it('answers 404 naming the serve flags', async () => {
+    const bare = await fixtureApp({ extra: { directions: undefined } });
+    try {
+      const res = await bare.app.request('/v1/directions', json({ prompt: 'red hair' }));
+      expect(res.status).toBe(404);
+      expect(await res.text()).toMatch(/serve --fs3 FS3\.npy --stats S_MEAN_STD/);
+    } finally {
+      await bare.close();
+    }
+  });
+});
+
