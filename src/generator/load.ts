@@ -1,6 +1,7 @@
 /**
  * Generator checkpoint files -> our weights and config. Recognised layouts:
- * - rosinality/stylegan2-pytorch `.pt` (zip or legacy torch.save; `g_ema` + `latent_avg`): weights_rosinality.ts
+ * - rosinality/stylegan2-pytorch `.pt` (zip or legacy torch.save; `g_ema` + `latent_avg`): weights_rosinality.ts; the
+ *   same generator as `state_dict.decoder.*` inside StyleCLIP mapper, e4e and pSp checkpoints
  * - NVIDIA stylegan2-ada-pytorch network pickles `.pkl` (`G_ema`): weights_nvidia.ts
  * - our converted safetensors (`styleclip models convert`): weights in our naming, config in the metadata
  * Anything else is an InputError that says what the file looks like (e.g. a CLIP checkpoint) and what is expected.
@@ -14,7 +15,7 @@ import { parseTorchCheckpoint } from '../io/torch.js';
 import { resolve, type GeneratorConfig, type PartialConfig } from './config.js';
 import { NVIDIA_G_EMA, fromNvidia } from './weights_nvidia.js';
 import { checkWeights, type LoadedWeights } from './layout.js';
-import { G_EMA, fromRosinality } from './weights_rosinality.js';
+import { DECODER, G_EMA, fromRosinality } from './weights_rosinality.js';
 
 /** Key prefixes of CLIP checkpoints: openai/CLIP state dicts and TorchScript archives, Hugging Face CLIPModel. */
 const CLIP_MARKERS = ['visual.', 'token_embedding.', 'vision_model.', 'text_model.'];
@@ -29,6 +30,7 @@ function topLevel(keys: Iterable<string>): string[] {
 export function weightsFromTensors(tensors: ReadonlyMap<string, HostTensor>, what: string): LoadedWeights {
   const keys = [...tensors.keys()];
   if (keys.some((k) => k.startsWith(`${G_EMA}.`))) return fromRosinality(tensors, what);
+  if (keys.some((k) => k.startsWith(`${DECODER}.`))) return fromRosinality(tensors, what, DECODER);
   if (keys.some((k) => k.startsWith(`${NVIDIA_G_EMA}.`))) return fromNvidia(tensors, what);
   if (keys.some((k) => CLIP_MARKERS.some((m) => k.startsWith(m)))) {
     throw new InputError(`${what} is a CLIP model checkpoint, not a StyleGAN2 generator; ${EXPECTED}`);

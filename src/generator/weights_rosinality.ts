@@ -17,10 +17,15 @@ import { InputError } from '../errors.js';
 import { CONST_RESOLUTION, CONV_KERNEL, MAPPING_LR_MUL, TORGB_KERNEL, BLUR_KERNEL, resolve, type GeneratorConfig } from './config.js';
 import { synthesisLayers, type LayerSpec, type LoadedWeights } from './layout.js';
 import { firKernel2d } from './stylegan2.js';
-import { FLOAT_DTYPES, applyRules, equals, scaled, type MapRule } from './weight_map.js';
+import { FLOAT_DTYPES, applyRules, equals, scaled, type MapRule } from '../io/weight_map.js';
 
 /** Top-level key of the EMA generator's state dict in rosinality checkpoints. */
 export const G_EMA = 'g_ema';
+/**
+ * Prefix of the same generator inside StyleCLIP mapper, e4e and pSp checkpoints (`state_dict['decoder.*']`,
+ * the Coach's save of `StyleCLIPMapper`/`pSp`/`e4e` modules whose `decoder` is the rosinality Generator).
+ */
+export const DECODER = 'state_dict.decoder';
 /** Gain of the FIR kernels model.py registers as buffers (`Blur(..., upsample_factor=2)`, `Upsample`): factor^2. */
 const BUFFER_FIR_GAIN = 4;
 
@@ -90,13 +95,13 @@ export function inferRosinalityConfig(sd: ReadonlyMap<string, HostTensor>, what:
  * Maps a rosinality checkpoint's flat tensors (`g_ema.<state-dict key>`, `latent_avg`; other top-level entries are
  * ignored) to our weights. Unknown, missing and mis-shaped g_ema keys are reported together in one InputError.
  */
-export function fromRosinality(tensors: ReadonlyMap<string, HostTensor>, what: string): LoadedWeights {
-  const prefix = `${G_EMA}.`;
+export function fromRosinality(tensors: ReadonlyMap<string, HostTensor>, what: string, root: string = G_EMA): LoadedWeights {
+  const prefix = `${root}.`;
   const sd = new Map<string, HostTensor>();
   for (const [k, v] of tensors) if (k.startsWith(prefix)) sd.set(k.slice(prefix.length), v);
-  if (sd.size === 0) throw new InputError(`${what}: no '${G_EMA}' generator state dict found`);
+  if (sd.size === 0) throw new InputError(`${what}: no '${root}' generator state dict found`);
   const config = inferRosinalityConfig(sd, what);
-  const weights = applyRules(sd, rosinalityRules(config), `${what} (${G_EMA})`);
+  const weights = applyRules(sd, rosinalityRules(config), `${what} (${root})`);
   const avg = tensors.get('latent_avg');
   if (avg) {
     const rowVector = avg.shape.length === 1 || (avg.shape.length === 2 && avg.shape[0] === 1);

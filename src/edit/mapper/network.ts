@@ -1,0 +1,90 @@
+/**
+ * StyleCLIP latent mappers (Patashnik et al. 2021, sec. 5; orpatashnik/StyleCLIP mapper/latent_mappers.py): a small
+ * network per text prompt that maps a latent to its edit in one pass, applied as w_hat = w + 0.1 * M(w)
+ * (mapper/scripts/inference.py).
+ *
+ *   Mapper(x) = 4 x [EqualLinear(D, D, lr_mul 0.01) + fused leaky ReLU] (PixelNorm(x))
+ *
+ * QUIRKS of the official code, reproduced:
+ * - PixelNorm divides by sqrt(mean(x^2, dim=1) + 1e-8). The LevelsMapper feeds [B, L, D] row groups, so dim 1 is the
+ *   group's L latents (an RMS across rows per feature), not the D features; the StyleSpace mapper feeds [B, C] styles,
+ *   where dim 1 is the channels.
+ * - Every layer, the last included, is activated: leaky_relu(x W^T + b, 0.2) * sqrt(2), so the output has no linear head.
+ *
+ * Variants (which one, and which groups, are derived from the checkpoint's keys, never from its opts):
+ * - `levels` (LevelsMapper): w+ rows 0-3 (coarse, attribute `course_mapping` [sic]), 4-7 (medium), 8+ (fine), each its
+ *   own Mapper; a disabled group outputs zeros.
+ * - `single` (SingleMapper): one Mapper over all rows.
+ * - `stylespace` (WithoutToRGBStyleSpaceMapper): one Mapper per conv layer of S (`mapper_{c}`, c the layer index in
+ *   StyleSpace order, ToRGB layers unmapped: zero delta).
+ */
+import type { Graph, Value } from '../../engine/graph.js';
+import { add, gemm, leakyRelu, mul, reciprocal, reduceMean, sqrt } from '../../engine/ops_math.js';
+import { concat, expand, reshape, slice } from '../../engine/ops_shape.js';
+import type { HostTensor } from '../../engine/tensor.js';
+import { ACTIVATION_GAIN, LEAKY_SLOPE, PIXEL_NORM_EPS } from '../../generator/config.js';
+
+/** Linear layers per Mapper (latent_mappers.py `Mapper`: `for i in range(4)`). */
+export const MAPPER_DEPTH = 4;
+/** EqualLinear learning-rate multiplier of the mapper layers (`lr_mul=0.01`). */
+export const MAPPER_LR_MUL = 0.01;
+/** LevelsMapper row split: coarse [0, 4), medium [4, 8), fine [8, L) (latent_mappers.py `forward`). */
+export const LEVEL_GROUPS = Object.freeze([
+  { name: 'coarse', key: 'course_mapping', start: 0, end: 4 },
+  { name: 'medium', key: 'medium_mapping', start: 4, end: 8 },
+  { name: 'fine', key: 'fine_mapping', start: 8, end: Infinity },
+] as const);
+/** inference.py `run_on_batch`: `w_hat = w + 0.1 * net.mapper(w)`. */
+export const MAPPER_STRENGTH = 0.1;
+
+/** One Mapper's effective weights (gains applied): 4 x {weight [D,D] (out,in), bias [D]}. */
+export type MapperNet = readonly { readonly weight: HostTensor; readonly bias: HostTensor }[];
+
+export type MapperKind = 'levels' | 'single' | 'stylespace';
+
+export interface LatentMapper {
+  readonly kind: MapperKind;
+  /** Width of the latent (w) or, for `stylespace`, undefined (per-layer widths). */
+  readonly wDim?: number;
+  /** `levels`/`single`: row groups [start, end) and their nets (undefined: disabled, zero delta). */
+  readonly groups: readonly { readonly name: string; readonly start: number; readonly end: number; readonly net?: MapperNet }[];
+  /** `stylespace`: StyleSpace layer index -> net. */
+  readonly layers: ReadonlyMap<number, MapperNet>;
+}
+
+/** PixelNorm over axis 1 (see the header), then the four activated EqualLinears on the last axis. */
+function mapperNet(g: Graph, x: Value, net: MapperNet, name: string): Value {
+  let h = mul(x, reciprocal(sqrt(add(reduceMean(mul(x, x), [1], true), PIXEL_NORM_EPS))));
+  const shape = h.shape;
+  const d = shape[shape.length - 1];
+  h = reshape(h, [-1, d]);
+  net.forEach((l, i) => {
+    const y = gemm(h, g.constant(l.weight, `${name}.${i}.w`), g.constant(l.bias, `${name}.${i}.b`), { transB: true });
+    h = mul(leakyRelu(y, LEAKY_SLOPE), ACTIVATION_GAIN); // leaky_relu(x W^T + b) * sqrt 2 (bias inside, as fused_lrelu)
+  });
+  return reshape(h, shape);
+}
+
+/** delta = M(w+) for w+ [N, L, D] (`levels`, `single`): [N, L, D]. */
+export function buildLatentDelta(g: Graph, wPlus: Value, m: LatentMapper): Value {
+  const [n, rows, d] = wPlus.shape;
+  const parts: Value[] = [];
+  for (const grp of m.groups) {
+    const end = Math.min(grp.end, rows);
+    if (end <= grp.start) continue;
+    const x = slice(wPlus, [1], [grp.start], [end]); // [N, Lg, D]
+    parts.push(grp.net ? mapperNet(g, x, grp.net, `mapper_${grp.name}`) : expand(g.scalar(0), [n, end - grp.start, d]));
+  }
+  return parts.length === 1 ? parts[0] : concat(parts, 1);
+}
+
+/** delta = M(S) over S codes [N, total] (`stylespace`), given the layer offsets/widths: [N, total]. */
+export function buildStyleDelta(g: Graph, s: Value, m: LatentMapper, layout: readonly { readonly offset: number; readonly channels: number }[]): Value {
+  const n = s.shape[0];
+  const parts = layout.map((l, c) => {
+    const net = m.layers.get(c);
+    const x = slice(s, [1], [l.offset], [l.offset + l.channels]); // [N, C]
+    return net ? mapperNet(g, x, net, `mapper_${c}`) : expand(g.scalar(0), [n, l.channels]);
+  });
+  return concat(parts, 1);
+}
