@@ -21,13 +21,15 @@ import { DEFAULT_TRUNCATION, EDIT_DEFAULTS, MAX_STEPS, RECOMMENDED_FACE_ID, pars
 import type { ClipPreprocessMode, EditOptions, EditResult, EditStart, LatentSpace, NoiseMode, ProjectionProgress } from '../optimize/types.js';
 import { UsageError, flag, modelFlag, num, str, strs, type Command, type ParsedArgs } from './command.js';
 import { runGlobalEdit } from './edit_global.js';
+import { runMapperEdit } from './edit_mapper.js';
 import { ALPHA_RANGE, GLOBAL_DEFAULTS } from '../edit/global/index.js';
+import { MAPPER_STRENGTH } from '../edit/mapper/index.js';
 import { ProgressBar } from './progress.js';
 
 /** Exit code of a command stopped by SIGINT (128 + 2, the shell convention). */
 export const EXIT_INTERRUPTED = 130;
-/** Flags of --method global only. */
-const GLOBAL_ONLY = ['fs3', 'stats', 'neutral', 'alpha', 'beta', 'raw'];
+/** Flags of the one-pass methods (--method global, mapper) only. */
+const GLOBAL_ONLY = ['fs3', 'stats', 'neutral', 'alpha', 'beta', 'raw', 'mapper', 'strength'];
 /** Flags that only make sense with a photo start. */
 const PHOTO_FLAGS = ['face-index', 'project-steps', 'paste-back'];
 /** Frames in `--gif` when the user does not choose a preview interval (about this many, evenly spaced). */
@@ -134,13 +136,19 @@ export const editCommand: Command = {
     '  styleclip edit --method global --generator G --clip C --vocab V --fs3 FS3.npy --stats S_MEAN_STD',
     '                 (--seed N | --w-plus WP.npy | --image PHOTO) --prompt "face with red hair" [--neutral "face"]',
     `                 [--alpha ${GLOBAL_DEFAULTS.alpha}] [--beta ${GLOBAL_DEFAULTS.beta}] [--out OUT.png] [--compare C.png] [--raw OUT.npy] [--save-latent S.npy]`,
+    '  styleclip edit --method mapper --mapper M.pt [--generator G] (--seed N | --w-plus WP.npy | --image PHOTO)',
+    `                 [--strength ${MAPPER_STRENGTH}] [--out OUT.png] [--compare C.png] [--raw OUT.npy] [--save-latent W.npy]`,
     '',
     '  --method            optimize (default: StyleCLIP sec. 4, works for any generator and prompt, ~300 steps) or',
     '                      global (sec. 6: one generator pass per edit, needs the generator\'s fs3 and S statistics,',
-    "                      'styleclip directions'; FFHQ's are the registry's fs3-ffhq-vit-b32 and stylespace-stats-ffhq)",
+    "                      'styleclip directions'; FFHQ's are the registry's fs3-ffhq-vit-b32 and stylespace-stats-ffhq) or",
+    '                      mapper (sec. 5: one mapper pass per edit, a network trained for one text, e.g. hairstyles)',
     '  --prompt/--alpha    global: repeat --prompt (with its --alpha, --beta, --neutral, or one value for all) to stack',
     `                      edits; alpha ${ALPHA_RANGE[0]}..${ALPHA_RANGE[1]} is the strength, beta keeps channels whose relevance >= beta`,
-    '  --raw F.npy         global: the unclamped NCHW float32 image; --save-latent writes the edited S [1, channels]',
+    '  --mapper M          mapper: a StyleCLIP mapper checkpoint or a registry name (mapper-afro, mapper-bobcut, ...);',
+    '                      w_hat = w + strength * M(w); without --generator the checkpoint\'s own decoder renders',
+    '  --raw F.npy         global/mapper: the unclamped NCHW float32 image; --save-latent writes the edited S [1,',
+    '                      channels] (global) or w_hat [1, L, D] (mapper)',
     '  --seed N            start from G(truncated w of z ~ N(0,I) from seed N); --truncation sets psi (default 0.7)',
     '  --w / --w-plus      start from a w [D] / w+ [L,D] latent (.npy; the first row of a batch)',
     '  --image PHOTO       start from a photo: its face is detected, FFHQ-aligned at the generator\'s resolution and',
@@ -183,6 +191,8 @@ export const editCommand: Command = {
     alpha: { type: 'string', multiple: true },
     beta: { type: 'string', multiple: true },
     raw: { type: 'string' },
+    mapper: { type: 'string' },
+    strength: { type: 'string' },
     steps: { type: 'string' },
     lr: { type: 'string' },
     l2: { type: 'string' },
@@ -202,15 +212,16 @@ export const editCommand: Command = {
     json: { type: 'boolean' },
   },
   async run(args, io) {
-    const method = oneOf(args, 'method', ['optimize', 'global'], 'optimize');
-    if (method === 'global') {
+    const method = oneOf(args, 'method', ['optimize', 'global', 'mapper'], 'optimize');
+    if (method !== 'optimize') {
       const paths = { out: str(args, 'out'), compare: str(args, 'compare'), raw: str(args, 'raw'), 'save-latent': str(args, 'save-latent'), 'paste-back': str(args, 'paste-back') };
       if (!Object.values(paths).some(Boolean)) throw new UsageError('nothing to write: give --out, --compare, --raw, --save-latent and/or --paste-back');
       await checkOutputs(paths);
-      return runGlobalEdit(args, io, await startOf(args), paths);
+      const run = method === 'global' ? runGlobalEdit : runMapperEdit;
+      return run(args, io, await startOf(args), paths);
     }
     const globalOnly = GLOBAL_ONLY.find((f) => args.values[f] !== undefined);
-    if (globalOnly) throw new UsageError(`--${globalOnly} belongs to --method global`);
+    if (globalOnly) throw new UsageError(`--${globalOnly} belongs to --method ${['mapper', 'strength'].includes(globalOnly) ? 'mapper' : 'global'}`);
     if (strs(args, 'prompt').length > 1) throw new UsageError('--method optimize takes one --prompt; stacked prompts need --method global');
     const sources = {
       generator: await modelFlag(args, 'generator', 'generator'),

@@ -4,13 +4,10 @@
  * stack into one edit, rendered by a single generator pass. Outputs are written only when everything succeeded.
  */
 import { GLOBAL_DEFAULTS, GlobalDirections, type DirectionEdit } from '../edit/global/index.js';
-import type { HostTensor } from '../engine/tensor.js';
-import { sideBySide } from '../io/frames.js';
-import { tensorToRgb, writeImage } from '../io/image.js';
-import { writeNpy } from '../io/npy.js';
 import { FacePhotoSource } from '../invert/photo.js';
 import type { EditStart } from '../optimize/types.js';
 import { UsageError, flag, modelFlag, str, strs, type CliIO, type ParsedArgs } from './command.js';
+import { writeOnePassOutputs } from './edit_outputs.js';
 
 /** Flags of the optimisation method that have no meaning for global directions. */
 const OPTIMISE_ONLY = ['steps', 'lr', 'l2', 'id', 'space', 'layers', 'clip-preprocess', 'gif', 'trajectory', 'identity-model'];
@@ -59,23 +56,7 @@ export async function runGlobalEdit(args: ParsedArgs, io: CliIO, start: EditStar
   const photos = start.kind === 'image' ? new FacePhotoSource({ modelsDir: str(args, 'models') }) : undefined;
   try {
     const res = await dirs.edit(start, edits, { photos, hooks: { signal: io.signal } });
-    const before = tensorToRgb(res.before, 0, '[-1,1]');
-    const after = tensorToRgb(res.after, 0, '[-1,1]');
-    const written: string[] = [];
-    const put = async (p: string | undefined, write: (p: string) => Promise<void>): Promise<void> => {
-      if (!p) return;
-      await write(p);
-      written.push(p);
-    };
-    await put(paths.out, (p) => writeImage(p, after.data, after.width, after.height));
-    await put(paths.compare, (p) => {
-      const c = sideBySide([before, after]);
-      return writeImage(p, c.data, c.width, c.height);
-    });
-    await put(paths.raw, (p) => writeNpy(p, res.after));
-    await put(paths['save-latent'], (p) => writeNpy(p, res.codes as HostTensor));
-    const pasted = res.photo?.pasteBack({ width: after.width, height: after.height, data: after.data });
-    if (pasted) await put(paths['paste-back'], (p) => writeImage(p, pasted.data, pasted.width, pasted.height));
+    const written = await writeOnePassOutputs({ ...res, latent: res.codes }, paths);
     const report = edits.map((e, i) => ({ ...e, channels: res.kept[i], max_relevance: res.maxRelevance[i] }));
     if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, edits: report }) + '\n');
     else if (!flag(args, 'quiet')) {

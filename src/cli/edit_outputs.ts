@@ -1,0 +1,39 @@
+/**
+ * Writing the outputs of a one-pass edit (global directions, latent mappers): the edited image, before|after, the
+ * unclamped image as .npy, the edited latent, and the photo with the face pasted back. Called only after the edit
+ * succeeded; each file is written atomically.
+ */
+import type { HostTensor } from '../engine/tensor.js';
+import { sideBySide } from '../io/frames.js';
+import { tensorToRgb, writeImage } from '../io/image.js';
+import { writeNpy } from '../io/npy.js';
+import type { ProjectedPhoto } from '../optimize/types.js';
+
+export interface OnePassResult {
+  readonly before: HostTensor;
+  readonly after: HostTensor;
+  readonly latent: HostTensor;
+  readonly photo?: ProjectedPhoto;
+}
+
+/** Writes the requested outputs (`out`, `compare`, `raw`, `save-latent`, `paste-back`); returns the paths written. */
+export async function writeOnePassOutputs(res: OnePassResult, paths: Record<string, string | undefined>): Promise<string[]> {
+  const before = tensorToRgb(res.before, 0, '[-1,1]');
+  const after = tensorToRgb(res.after, 0, '[-1,1]');
+  const written: string[] = [];
+  const put = async (p: string | undefined, write: (p: string) => Promise<void>): Promise<void> => {
+    if (!p) return;
+    await write(p);
+    written.push(p);
+  };
+  await put(paths.out, (p) => writeImage(p, after.data, after.width, after.height));
+  await put(paths.compare, (p) => {
+    const c = sideBySide([before, after]);
+    return writeImage(p, c.data, c.width, c.height);
+  });
+  await put(paths.raw, (p) => writeNpy(p, res.after));
+  await put(paths['save-latent'], (p) => writeNpy(p, res.latent));
+  const pasted = res.photo?.pasteBack({ width: after.width, height: after.height, data: after.data });
+  if (pasted) await put(paths['paste-back'], (p) => writeImage(p, pasted.data, pasted.width, pasted.height));
+  return written;
+}
