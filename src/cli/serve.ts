@@ -10,6 +10,8 @@ import { DEFAULT_QUEUE_CAPACITY, LocalQueue, type JobQueue } from '../server/que
 import { RedisQueue } from '../server/redis_queue.js';
 import { JobStore } from '../server/store.js';
 import { loadServices } from '../server/wiring.js';
+import { basename } from 'node:path';
+import { resolveModelPath } from '../io/registry.js';
 import { UsageError, modelFlag, num, str, type Command } from './command.js';
 
 /** Default port: the issue's example (`--port 8787`). */
@@ -65,6 +67,7 @@ export const serveCommand: Command = {
     '',
     ...MODEL_USAGE,
     STORE_USAGE,
+    '  --mappers M,M      latent mappers (files or registry names, e.g. mapper-afro,mapper-bobcut) for /v1/render and the form',
     '  --fs3/--stats      global directions (fs3.npy, S_mean_std) for /v1/directions, /v1/render and the form\'s fast mode',
     `  --port N           TCP port (default ${DEFAULT_PORT}; 0 picks a free one)`,
     `  --host H           address to listen on (default ${DEFAULT_HOST}; 0.0.0.0 for all interfaces)`,
@@ -84,6 +87,7 @@ export const serveCommand: Command = {
     'max-body-mb': { type: 'string' },
     fs3: { type: 'string' },
     stats: { type: 'string' },
+    mappers: { type: 'string' },
   },
   async run(args, io) {
     const paths = await modelPaths(args);
@@ -98,7 +102,11 @@ export const serveCommand: Command = {
     const store = await new JobStore(str(args, 'store') ?? DEFAULT_STORE).init();
     if ((str(args, 'fs3') === undefined) !== (str(args, 'stats') === undefined)) throw new UsageError('global directions need both --fs3 and --stats');
     const directions = str(args, 'fs3') ? { fs3: await modelFlag(args, 'fs3', 'directions'), stats: await modelFlag(args, 'stats', 'directions') } : undefined;
-    const services = await loadServices({ ...paths, directions });
+    const mappers = new Map<string, string>();
+    for (const spec of (str(args, 'mappers') ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+      mappers.set(basename(spec).replace(/\.(pt|pth|safetensors)$/, ''), await resolveModelPath(spec, 'mapper'));
+    }
+    const services = await loadServices({ ...paths, directions, mappers });
     const url = str(args, 'queue');
     let queue: JobQueue;
     if (url) {

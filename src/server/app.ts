@@ -13,6 +13,8 @@ import { toolRoutes } from './routes/tools.js';
 import { directionRoutes } from './routes/directions.js';
 import { DirectionsApi } from './directions.js';
 import type { GlobalDirections } from '../edit/global/index.js';
+import type { LatentMapperEdit } from '../edit/mapper/index.js';
+import type { Generator } from '../generator/index.js';
 import { webRoutes } from './routes/web.js';
 import type { ClipService, EditService, GenerateService, PromptTokenizer } from './services.js';
 import type { JobStore } from './store.js';
@@ -38,6 +40,10 @@ export interface AppDeps {
   readonly tokenizer?: PromptTokenizer;
   /** StyleCLIP global directions over the editor's models (`/v1/directions`, `/v1/render`); absent: those answer 404. */
   readonly directions?: GlobalDirections;
+  /** The generator renders use (the editor's). */
+  readonly renderer?: Generator;
+  /** Latent mappers by name over the same generator (`/v1/mappers`, `/v1/render`). */
+  readonly mappers?: ReadonlyMap<string, LatentMapperEdit>;
   readonly maxBodyBytes?: number;
   readonly maxPixels?: number;
   readonly previewEvery?: number;
@@ -75,7 +81,7 @@ export function createApp(deps: AppDeps) {
     .get('/v1/models', async (c) => c.json({ ...models, queue: await deps.queue.stats() }))
     .route('/v1/edits', editRoutes(jobs, limit))
     .route('/v1', toolRoutes(tools, limit))
-    .route('/v1', directionRoutes(deps.directions && new DirectionsApi(deps.directions, info), limit))
+    .route('/v1', directionRoutes(new DirectionsApi({ generator: deps.renderer, directions: deps.directions, mappers: deps.mappers ?? new Map(), info }), limit))
     .route('/', webRoutes());
 }
 

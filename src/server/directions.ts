@@ -1,12 +1,14 @@
 /**
- * `POST /v1/directions` and `POST /v1/render`: StyleCLIP global directions at slider speed. A direction is created
- * once per (prompt, neutral) (the CLIP text ensemble, ~79 text encodings) and named by a stable id; a render moves the
- * start's S codes (cached per start) by every {direction, alpha, beta} and runs one synthesis.
+ * `POST /v1/directions`, `GET /v1/mappers` and `POST /v1/render`: the one-pass edit methods at slider speed. A global
+ * direction is created once per (prompt, neutral) (the CLIP text ensemble, ~79 text encodings) and named by a stable
+ * id; a render takes the start's w+ (cached per start), applies a latent mapper if one is named, moves its S codes by
+ * every {direction, alpha, beta} and runs one synthesis.
  */
 import { createHash } from 'node:crypto';
 import { GLOBAL_DEFAULTS, type GlobalDirections } from '../edit/global/index.js';
 import type { HostTensor } from '../engine/tensor.js';
-import { broadcastW, sampleZ, truncate } from '../generator/index.js';
+import { broadcastW, sampleZ, truncate, type Generator } from '../generator/index.js';
+import type { LatentMapperEdit } from '../edit/mapper/index.js';
 import { tensorToRgb } from '../io/image.js';
 import { ApiError } from './errors.js';
 import { decodeLatent, fileBytes } from './decode.js';
@@ -16,7 +18,7 @@ import type { EditorInfo } from './services.js';
 
 /** Truncation of a seed start when the request gives none (StyleCLIP's sampling truncation). */
 export const RENDER_TRUNCATION = 0.7;
-/** Start codes kept for slider moves (each [1, S] float32, 36 KB for FFHQ). */
+/** Start latents kept for slider moves (each w+ [1, 18, 512] float32, 36 KB for FFHQ). */
 const MAX_CACHED_STARTS = 64;
 /** Channels listed as a direction's strongest. */
 const TOP_CHANNELS = 10;
@@ -33,14 +35,35 @@ export interface DirectionInfo {
   readonly top_channels: readonly { readonly layer: string; readonly channel: number; readonly relevance: number }[];
 }
 
+export interface OnePassDeps {
+  /** The generator renders use; absent (an app without models): renders answer 404. */
+  readonly generator?: Generator;
+  readonly info: EditorInfo;
+  readonly directions?: GlobalDirections;
+  /** Latent mappers by name (serve --mappers). */
+  readonly mappers: ReadonlyMap<string, LatentMapperEdit>;
+}
+
 export class DirectionsApi {
   private readonly known = new Map<string, { prompt: string; neutral: string }>();
   private readonly starts = new Map<string, Promise<HostTensor>>();
 
-  constructor(
-    private readonly dirs: GlobalDirections,
-    private readonly info: EditorInfo,
-  ) {}
+  constructor(private readonly deps: OnePassDeps) {}
+
+  private get gen(): Generator {
+    if (!this.deps.generator) throw new ApiError(404, 'not_found', 'this server renders nothing: it was created without a generator');
+    return this.deps.generator;
+  }
+
+  private get dirs(): GlobalDirections {
+    if (!this.deps.directions) throw new ApiError(404, 'not_found', 'global directions are not loaded on this server: start it with serve --fs3 FS3.npy --stats S_MEAN_STD');
+    return this.deps.directions;
+  }
+
+  /** The latent mappers this server has, for the form's list. */
+  mappers(): { mappers: { name: string; kind: string }[] } {
+    return { mappers: [...this.deps.mappers].map(([name, m]) => ({ name, kind: m.mapper.kind })) };
+  }
 
   async create(body: DirectionJsonBody): Promise<DirectionInfo> {
     const neutral = body.neutral ?? GLOBAL_DEFAULTS.neutral;
@@ -69,25 +92,37 @@ export class DirectionsApi {
     };
   }
 
-  /** PNG of the start moved by every edit, and the channels each edit keeps. */
+  /** PNG of the start moved by the mapper (if any) and every direction, and the channels each direction keeps. */
   async render(body: RenderJsonBody): Promise<{ png: Uint8Array; channels: number[] }> {
     const edits = body.edits.map((e, i) => {
       const d = this.known.get(e.direction);
       if (!d) throw new ApiError(404, 'not_found', `edits.${i}.direction: unknown direction id '${e.direction}'; create it with POST /v1/directions`);
       return { ...d, alpha: e.alpha, beta: e.beta ?? GLOBAL_DEFAULTS.beta };
     });
-    const codes = await this.startCodes(body);
-    const moved = edits.length ? await this.dirs.apply(codes, edits) : codes;
-    const channels = await Promise.all(edits.map(async (e) => (await this.dirs.boundaryOf(e)).kept));
-    const rgb = tensorToRgb(await this.dirs.generator.synthesizeFromStyles(moved), 0, '[-1,1]');
+    const mapper = body.mapper && this.deps.mappers.get(body.mapper.name);
+    if (body.mapper && !mapper) {
+      throw new ApiError(404, 'not_found', `mapper.name: no mapper '${body.mapper.name}' on this server (GET /v1/mappers lists them; serve --mappers loads them)`);
+    }
+    const gen = this.gen;
+    let wPlus = await this.startLatent(body);
+    let codes: HostTensor | undefined;
+    if (mapper?.mapper.kind === 'stylespace') codes = await mapper.apply(await gen.styles(wPlus), body.mapper!.strength);
+    else if (mapper) wPlus = await mapper.apply(wPlus, body.mapper!.strength);
+    codes ??= await gen.styles(wPlus);
+    const channels: number[] = [];
+    if (edits.length) {
+      codes = await this.dirs.apply(codes, edits);
+      for (const e of edits) channels.push((await this.dirs.boundaryOf(e)).kept);
+    }
+    const rgb = tensorToRgb(await gen.synthesizeFromStyles(codes), 0, '[-1,1]');
     return { png: await encodePng({ width: rgb.width, height: rgb.height, data: rgb.data }), channels };
   }
 
-  /** S codes of the start (seed or w+), cached by the start's value. */
-  private async startCodes(body: RenderJsonBody): Promise<HostTensor> {
+  /** The start's w+ (seed or upload), cached by the start's value. */
+  private async startLatent(body: RenderJsonBody): Promise<HostTensor> {
     const given = (['seed', 'w_plus'] as const).filter((k) => body[k] !== undefined);
     if (given.length !== 1) throw new ApiError(400, 'invalid_request', `give exactly one of seed, w_plus; got ${given.join(' and ') || 'none'}`);
-    const gen = this.dirs.generator;
+    const gen = this.gen;
     let key: string;
     let wPlus: () => Promise<HostTensor>;
     if (body.seed !== undefined) {
@@ -97,12 +132,12 @@ export class DirectionsApi {
     } else {
       const bytes = await fileBytes(body.w_plus!, 'w_plus');
       key = `w+:${createHash('sha1').update(bytes).digest('hex')}`;
-      const latent = decodeLatent(bytes, 'w+', this.info, 'w_plus');
+      const latent = decodeLatent(bytes, 'w+', this.deps.info, 'w_plus');
       wPlus = async () => latent;
     }
     let hit = this.starts.get(key);
     if (!hit) {
-      hit = wPlus().then((w) => gen.styles(w));
+      hit = wPlus();
       hit.catch(() => this.starts.delete(key));
       if (this.starts.size >= MAX_CACHED_STARTS) this.starts.delete(this.starts.keys().next().value!);
       this.starts.set(key, hit);

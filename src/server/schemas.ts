@@ -118,6 +118,8 @@ export const RenderJson = z
           .strict(),
       )
       .max(MAX_RENDER_EDITS),
+    /** A latent mapper (GET /v1/mappers) applied before the directions: w + strength * M(w). */
+    mapper: z.object({ name: name.min(1), strength: z.number().min(-10).max(10).default(0.1) }).strict().optional(),
   })
   .strict();
 export type RenderJsonBody = z.output<typeof RenderJson>;

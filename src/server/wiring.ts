@@ -8,7 +8,12 @@ import type { ClipTokenizer } from '../clip/tokenizer.js';
 import { loadIdentityNet } from '../faces/load_identity.js';
 import { FacePhotoSource } from '../invert/photo.js';
 import { Editor } from '../optimize/editor.js';
+import { readFile } from 'node:fs/promises';
 import { GlobalDirections } from '../edit/global/index.js';
+import { LatentMapperEdit, mapperFromTensors } from '../edit/mapper/index.js';
+import { InputError } from '../errors.js';
+import type { Generator } from '../generator/index.js';
+import { parseTorchCheckpoint } from '../io/torch.js';
 import { clipService, generateService } from './adapters.js';
 import type { ClipService, EditService, GenerateService } from './services.js';
 
@@ -22,6 +27,8 @@ export interface ModelPaths {
   readonly identityModel?: string;
   /** Global-direction files (fs3.npy, S_mean_std) for `/v1/directions` and `/v1/render` (optional). */
   readonly directions?: { readonly fs3: string; readonly stats: string };
+  /** Latent mapper checkpoints by name for `/v1/mappers` and `/v1/render` (optional). */
+  readonly mappers?: ReadonlyMap<string, string>;
 }
 
 export interface Services {
@@ -30,6 +37,9 @@ export interface Services {
   readonly clip: ClipService;
   readonly tokenizer: ClipTokenizer;
   readonly directions?: GlobalDirections;
+  /** The editor's generator, for one-pass renders. */
+  readonly renderer: Generator;
+  readonly mappers: ReadonlyMap<string, LatentMapperEdit>;
   dispose(): Promise<void>;
 }
 
@@ -39,20 +49,33 @@ export async function loadServices(paths: ModelPaths): Promise<Services> {
     identity?.dispose();
     throw e;
   });
-  const directions = paths.directions
-    ? await GlobalDirections.forModels(editor.generator, editor.clip, editor.tokenizer, paths.directions).catch(async (e: unknown) => {
-        await editor.dispose();
-        identity?.dispose();
-        throw e;
-      })
-    : undefined;
+  const fail = async (e: unknown): Promise<never> => {
+    await editor.dispose();
+    identity?.dispose();
+    throw e;
+  };
+  const directions = paths.directions ? await GlobalDirections.forModels(editor.generator, editor.clip, editor.tokenizer, paths.directions).catch(fail) : undefined;
+  const mappers = new Map<string, LatentMapperEdit>();
+  for (const [name, file] of paths.mappers ?? []) {
+    const mapper = await readFile(file)
+      .then((bytes) => mapperFromTensors(parseTorchCheckpoint(bytes, file).tensors, file))
+      .catch((e: unknown) => fail(e instanceof InputError || (e as NodeJS.ErrnoException).code === undefined ? e : new InputError(`cannot read mapper ${file}: ${(e as NodeJS.ErrnoException).code}`)));
+    try {
+      mappers.set(name, new LatentMapperEdit(mapper, editor.generator, name));
+    } catch (e) {
+      await fail(e);
+    }
+  }
   return {
     editor,
     directions,
+    renderer: editor.generator,
+    mappers,
     generator: generateService(editor.generator),
     clip: clipService(editor.clip, editor.tokenizer),
     tokenizer: editor.tokenizer,
     dispose: async () => {
+      await Promise.all([...mappers.values()].map((m) => m.dispose()));
       await editor.dispose();
       identity?.dispose();
     },

@@ -129,6 +129,10 @@ describe('web form in headless Chromium', () => {
     expect(await pixels()).not.toBe(before);
     expect(await page.locator('#before').evaluate((el: HTMLImageElement) => el.complete && el.naturalWidth)).toBe(64);
     await page.screenshot({ path: join(PROJECT_ROOT, 'tmp', 'web-form-fast.png'), fullPage: true });
+    const withDirection = await page.locator('#current').getAttribute('src');
+    await page.getByLabel('Latent mapper').selectOption('purple_hair_tiny');
+    await expect.poll(() => page.locator('#current-caption').textContent(), { timeout: 30_000 }).toBe('purple_hair_tiny 0.1; alpha -8, beta 0.1');
+    expect(await page.locator('#current').getAttribute('src')).not.toBe(withDirection);
   });
 
   it('explains what is missing instead of submitting, and shows server errors', async () => {

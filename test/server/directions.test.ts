@@ -92,6 +92,26 @@ describe('global directions API', () => {
   });
 });
 
+describe('latent mappers in the API', () => {
+  it('GET /v1/mappers lists the loaded mappers; a render with the mapper equals the official G(w_hat) (mapper_img row 0) to 1 level', async () => {
+    const list = (await (await t.app.request('/v1/mappers')).json()) as { mappers: { name: string; kind: string }[] };
+    expect(list.mappers).toEqual([{ name: 'purple_hair_tiny', kind: 'levels' }]);
+    const wp = await readNpy(fixture('sg2_wplus.npy'));
+    const row = encodeNpy({ dtype: 'float32', shape: [1, 10, 64], data: (wp.data as Float32Array).slice(0, 640) });
+    const ours = await rgb(await t.app.request('/v1/render', json({ w_plus: Buffer.from(row).toString('base64'), mapper: { name: 'purple_hair_tiny', strength: 0.1 }, edits: [] })));
+    const ref = (await readNpy(fixture('mapper_img.npy'))).data as Float32Array;
+    let worst = 0;
+    for (let i = 0; i < 64 * 64; i++) for (let c = 0; c < 3; c++) worst = Math.max(worst, Math.abs(ours[i * 3 + c] - Math.min(255, Math.max(0, Math.round((ref[c * 4096 + i] + 1) * 127.5)))));
+    expect(worst).toBeLessThanOrEqual(1);
+  });
+
+  it('an unknown mapper is a 404 naming GET /v1/mappers', async () => {
+    const res = await t.app.request('/v1/render', json({ seed: 1, mapper: { name: 'afro' }, edits: [] }));
+    expect(res.status).toBe(404);
+    expect(await res.text()).toMatch(/no mapper 'afro' on this server \(GET \/v1\/mappers lists them/);
+  });
+});
+
 describe('without global directions', () => {
   it('answers 404 naming the serve flags', async () => {
     const bare = await fixtureApp({ extra: { directions: undefined } });

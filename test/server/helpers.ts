@@ -19,6 +19,7 @@ export function modelPaths(): ModelPaths {
     faceModels: sharedPath('models'),
     identityModel: 'mobileface',
     directions: { fs3: fixture('fs3.npy'), stats: fixture('S_mean_std') },
+    mappers: new Map([['purple_hair_tiny', fixture('mapper_tiny.pt')]]),
   };
 }
 

@@ -22,9 +22,28 @@ export function fastMode({ $, showImage, showError, ui, active }) {
     return res;
   }
 
+  const mapper = () => ($('mapper').value ? { name: $('mapper').value, strength: Number($('mapper-strength').value) } : undefined);
+
+  fetch('/v1/mappers')
+    .then((r) => r.json())
+    .then(({ mappers }) => {
+      for (const m of mappers) $('mapper').add(new Option(m.name, m.name));
+      $('mapper-field').hidden = mappers.length === 0;
+    })
+    .catch(() => undefined);
+  $('mapper').addEventListener('change', () => {
+    $('mapper-strength-field').hidden = !$('mapper').value;
+    schedule();
+  });
+  $('mapper-strength').addEventListener('input', () => {
+    $('mapper-strength-out').value = $('mapper-strength').value;
+    schedule();
+  });
+
   async function ensureDirection() {
     const prompt = $('prompt').value.trim();
     const neutral = $('neutral').value.trim() || 'face';
+    if (!prompt && mapper()) return null;
     if (!prompt) throw new Error('Type a prompt: describe the change you want.');
     const key = JSON.stringify([prompt, neutral]);
     if (key !== directionKey) {
@@ -44,15 +63,17 @@ export function fastMode({ $, showImage, showError, ui, active }) {
       const beta = Number($('beta').value);
       const [before, after] = await Promise.all([
         seq === 1 || ui.before.hidden ? post('/v1/render', { ...start(), edits: [] }) : null,
-        post('/v1/render', { ...start(), edits: [{ direction, alpha: Number($('alpha').value), beta }] }),
+        post('/v1/render', { ...start(), mapper: mapper(), edits: direction ? [{ direction, alpha: Number($('alpha').value), beta }] : [] }),
       ]);
       if (seq < shownSeq) return; // a newer render is already on screen
       shownSeq = seq;
       if (before) showImage(ui.before, URL.createObjectURL(await before.blob()));
       showImage(ui.current, URL.createObjectURL(await after.blob()));
-      ui.currentCaption.textContent = `alpha ${$('alpha').value}, beta ${beta}`;
+      const m = mapper();
+      const parts = [m ? `${m.name} ${m.strength}` : '', direction ? `alpha ${$('alpha').value}, beta ${beta}` : ''];
+      ui.currentCaption.textContent = parts.filter(Boolean).join('; ');
       const kept = after.headers.get('X-Channels');
-      $('channels').textContent = `beta ${beta} keeps ${kept} channels.`;
+      $('channels').textContent = direction ? `beta ${beta} keeps ${kept} channels.` : 'No text direction: the mapper alone.';
       ui.run.hidden = false;
       ui.status.textContent = 'Move a slider to re-render.';
       ui.progress.value = 1;
