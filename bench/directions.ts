@@ -3,7 +3,8 @@
  * fs3 of random unit rows over the conv layers up to 128 px (5376 rows at 1024, as FFHQ's file), the real FFHQ
  * S_mean_std at 1024 (../shared/data/stylespace) and measured statistics at other sizes.
  * Figures: a new prompt -> dt (79 template texts; the neutral text cached), a slider move -> image (the relevance
- * threshold, the S step, one synthesis from S) at each size, a bare synthesis for comparison, peak RSS.
+ * threshold, the S step, one synthesis from S) at each size, a bare synthesis for comparison, the cost of computing
+ * fs3 (per channel and image: two renders and two CLIP encodes) with the official total extrapolated, peak RSS.
  * Flags: --sizes 256,1024 (default), --reps N (default 5).
  */
 import { readFile } from 'node:fs/promises';
@@ -11,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { VIT_B_32 } from '../src/clip/config.js';
 import { Clip } from '../src/clip/model.js';
 import { ClipTokenizer } from '../src/clip/tokenizer.js';
-import { GlobalDirections, channelDirections, computeStyleStats, parseStyleStats } from '../src/edit/global/index.js';
+import { FS3_IMAGES, GlobalDirections, channelDirections, computeChannelDirections, computeStyleStats, parseStyleStats } from '../src/edit/global/index.js';
 import * as E from '../src/engine/index.js';
 import { Generator, randomWeights, resolve, sampleZ, styleSpaceLayout } from '../src/generator/index.js';
 import { randomClipWeights } from './clip.js';
@@ -59,12 +60,18 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
       return generator.synthesizeFromStyles(codes);
     }, reps);
     const synth = await timeMs(() => generator.synthesizeFromStyles(start), reps);
+    // fs3 cost: two channels of the first covered layer on one image, then per channel and image.
+    const fs3Start = performance.now();
+    await computeChannelDirections(generator, clip, stats, start, [{ ...layout.layers[0], channels: 2 }]);
+    const perChannelImage = (performance.now() - fs3Start) / 2 / 1000;
     out[`size_${size}`] = {
       covered_channels: rows,
       new_prompt_ms: prompt.median,
       slider_move_ms: slider.median,
       synthesis_only_ms: synth.median,
       overhead_pct: (100 * (slider.median - synth.median)) / synth.median,
+      fs3_s_per_channel_per_image: perChannelImage,
+      fs3_estimate_days_official_recipe: (perChannelImage * FS3_IMAGES * rows) / 86_400,
     };
     await generator.dispose();
   }
