@@ -92,6 +92,19 @@ export function inferRosinalityConfig(sd: ReadonlyMap<string, HostTensor>, what:
 }
 
 /**
+ * The mean w from a checkpoint's `latent_avg`: [D] or [1, D] (rosinality), or [L, D] with identical rows (e4e and
+ * pSp repeat it per w+ row, `latent_avg.repeat(n_latent, 1)`).
+ */
+function latentAvgRow(avg: HostTensor, d: number, what: string): Float32Array {
+  const rows = avg.shape.length === 1 ? 1 : avg.shape.length === 2 ? avg.shape[0] : 0;
+  const bad = (): InputError => new InputError(`${what}: latent_avg is ${avg.dtype}[${avg.shape.join(',')}], expected float[${d}] (or [n, ${d}] with equal rows)`);
+  if (rows === 0 || avg.shape[avg.shape.length - 1] !== d || !FLOAT_DTYPES.includes(avg.dtype)) throw bad();
+  const data = toFloat32(avg).data as Float32Array;
+  for (let r = 1; r < rows; r++) for (let i = 0; i < d; i++) if (data[r * d + i] !== data[i]) throw bad();
+  return data.slice(0, d);
+}
+
+/**
  * Maps a rosinality checkpoint's flat tensors (`g_ema.<state-dict key>`, `latent_avg`; other top-level entries are
  * ignored) to our weights. Unknown, missing and mis-shaped g_ema keys are reported together in one InputError.
  */
@@ -103,12 +116,6 @@ export function fromRosinality(tensors: ReadonlyMap<string, HostTensor>, what: s
   const config = inferRosinalityConfig(sd, what);
   const weights = applyRules(sd, rosinalityRules(config), `${what} (${root})`);
   const avg = tensors.get('latent_avg');
-  if (avg) {
-    const rowVector = avg.shape.length === 1 || (avg.shape.length === 2 && avg.shape[0] === 1);
-    if (!rowVector || avg.shape[avg.shape.length - 1] !== config.wDim || !FLOAT_DTYPES.includes(avg.dtype)) {
-      throw new InputError(`${what}: latent_avg is ${avg.dtype}[${avg.shape.join(',')}], expected float[${config.wDim}]`);
-    }
-    weights.set('latent_avg', { dtype: 'float32', shape: [config.wDim], data: toFloat32(avg).data });
-  }
+  if (avg) weights.set('latent_avg', { dtype: 'float32', shape: [config.wDim], data: latentAvgRow(avg, config.wDim, what) });
   return { config, weights };
 }
