@@ -12,6 +12,7 @@ import { batchCommand } from './batch.js';
 import { alignCommand } from './align.js';
 import { identityCommand } from './identity.js';
 import { projectCommand } from './project.js';
+import { invertCommand } from './invert.js';
 import { serveCommand } from './serve.js';
 import { workerCommand } from './worker.js';
 
@@ -29,6 +30,7 @@ export const COMMANDS: readonly Command[] = [
   inspectCommand,
   alignCommand,
   identityCommand,
+  invertCommand,
   projectCommand,
   ...MODELS_COMMANDS,
 ];

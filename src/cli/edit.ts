@@ -10,7 +10,8 @@ import { dirname, extname } from 'node:path';
 import { InputError } from '../errors.js';
 import { FACE_MODELS_ENV } from '../faces/models.js';
 import { MOBILEFACE_MODEL_NAME, loadIdentityNet } from '../faces/load_identity.js';
-import { DEFAULT_PROJECT_STEPS, FacePhotoSource } from '../invert/photo.js';
+import { DEFAULT_PROJECT_STEPS, DEFAULT_REFINE_STEPS } from '../invert/photo.js';
+import { photoSourceOf } from './photo_flags.js';
 import type { IdentityNet } from '../faces/identity.js';
 import { MAX_PROJECT_STEPS } from '../invert/project.js';
 import { sideBySide, writeGif, type Frame } from '../io/frames.js';
@@ -31,7 +32,7 @@ export const EXIT_INTERRUPTED = 130;
 /** Flags of the one-pass methods (--method global, mapper) only. */
 const GLOBAL_ONLY = ['fs3', 'stats', 'neutral', 'alpha', 'beta', 'raw', 'mapper', 'strength'];
 /** Flags that only make sense with a photo start. */
-const PHOTO_FLAGS = ['face-index', 'project-steps', 'paste-back'];
+const PHOTO_FLAGS = ['face-index', 'project-steps', 'paste-back', 'encoder', 'refine'];
 /** Frames in `--gif` when the user does not choose a preview interval (about this many, evenly spaced). */
 const GIF_FRAMES = 30;
 const IMAGE_EXTS = ['.png', '.jpg', '.jpeg', '.webp'];
@@ -59,6 +60,7 @@ async function startOf(args: ParsedArgs): Promise<EditStart> {
       path,
       faceIndex: num(args, 'face-index', 0, { min: 0, integer: true }),
       projectSteps: num(args, 'project-steps', DEFAULT_PROJECT_STEPS, { min: 1, max: MAX_PROJECT_STEPS, integer: true }),
+      refineSteps: num(args, 'refine', DEFAULT_REFINE_STEPS, { min: 0, max: MAX_PROJECT_STEPS, integer: true }),
     };
   }
   if (given[0] === 'seed') {
@@ -152,7 +154,10 @@ export const editCommand: Command = {
     '  --seed N            start from G(truncated w of z ~ N(0,I) from seed N); --truncation sets psi (default 0.7)',
     '  --w / --w-plus      start from a w [D] / w+ [L,D] latent (.npy; the first row of a batch)',
     '  --image PHOTO       start from a photo: its face is detected, FFHQ-aligned at the generator\'s resolution and',
-    '                      projected into W+ (--project-steps, default ' + DEFAULT_PROJECT_STEPS + '); the edit keeps the projected noise',
+    '                      inverted into W+: with --encoder in one pass, else projected (--project-steps, default ' + DEFAULT_PROJECT_STEPS + ');',
+    '                      the edit keeps the inversion\'s noise. Works with every --method',
+    '  --encoder E         invert photos with an e4e/pSp encoder in one pass (e4e-ffhq) instead of projection',
+    '  --refine N          with --encoder: N projection steps from its code (sharper likeness, ~1-3 s each; default 0)',
     '  --face-index I      which face of the photo, 0 = the largest (default)',
     '  --paste-back F      the photo with the edited face pasted back (feathered); --out is the aligned edit',
     `  --identity-model M  identity net for --id (and the projection): '${MOBILEFACE_MODEL_NAME}', a MobileFace .json, or`,
@@ -179,6 +184,8 @@ export const editCommand: Command = {
     'w-plus': { type: 'string' },
     image: { type: 'string' },
     'face-index': { type: 'string' },
+    encoder: { type: 'string' },
+    refine: { type: 'string' },
     'project-steps': { type: 'string' },
     'paste-back': { type: 'string' },
     'identity-model': { type: 'string' },
@@ -247,7 +254,8 @@ export const editCommand: Command = {
     const models = str(args, 'models');
     const idArg = str(args, 'identity-model');
     const identity: IdentityNet | undefined = idArg ? await loadIdentityNet(idArg, models) : undefined;
-    const photos = start.kind === 'image' ? new FacePhotoSource({ modelsDir: models }) : undefined;
+    if (str(args, 'refine') !== undefined && str(args, 'encoder') === undefined) throw new UsageError('--refine refines an encoder\'s code: give --encoder too (without one, --project-steps sets the projection)');
+    const photos = start.kind === 'image' ? await photoSourceOf(args) : undefined;
     const editor = await Editor.load({ ...sources, identity, photos }).catch((e: unknown) => {
       identity?.dispose();
       throw e;

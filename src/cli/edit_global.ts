@@ -4,10 +4,10 @@
  * stack into one edit, rendered by a single generator pass. Outputs are written only when everything succeeded.
  */
 import { GLOBAL_DEFAULTS, GlobalDirections, type DirectionEdit } from '../edit/global/index.js';
-import { FacePhotoSource } from '../invert/photo.js';
 import type { EditStart } from '../optimize/types.js';
-import { UsageError, flag, modelFlag, str, strs, type CliIO, type ParsedArgs } from './command.js';
+import { UsageError, flag, modelFlag, strs, type CliIO, type ParsedArgs } from './command.js';
 import { writeOnePassOutputs } from './edit_outputs.js';
+import { photoSourceOf } from './photo_flags.js';
 
 /** Flags of the optimisation method that have no meaning for global directions. */
 const OPTIMISE_ONLY = ['steps', 'lr', 'l2', 'id', 'space', 'layers', 'clip-preprocess', 'gif', 'trajectory', 'identity-model'];
@@ -53,7 +53,7 @@ export async function runGlobalEdit(args: ParsedArgs, io: CliIO, start: EditStar
     fs3: await modelFlag(args, 'fs3', 'directions'),
     stats: await modelFlag(args, 'stats', 'directions'),
   });
-  const photos = start.kind === 'image' ? new FacePhotoSource({ modelsDir: str(args, 'models') }) : undefined;
+  const photos = start.kind === 'image' ? await photoSourceOf(args) : undefined;
   try {
     const res = await dirs.edit(start, edits, { photos, hooks: { signal: io.signal } });
     const written = await writeOnePassOutputs({ ...res, latent: res.codes }, paths);

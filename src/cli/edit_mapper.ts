@@ -4,11 +4,11 @@
  * mapper was trained for one text.
  */
 import { LatentMapperEdit, MAPPER_STRENGTH } from '../edit/mapper/index.js';
-import { FacePhotoSource } from '../invert/photo.js';
 import { resolveModelPath } from '../io/registry.js';
 import type { EditStart } from '../optimize/types.js';
 import { UsageError, flag, num, requireStr, str, type CliIO, type ParsedArgs } from './command.js';
 import { writeOnePassOutputs } from './edit_outputs.js';
+import { photoSourceOf } from './photo_flags.js';
 
 /** Flags of the other methods that a mapper edit does not take. */
 const NOT_FOR_MAPPER = ['prompt', 'clip', 'vocab', 'steps', 'lr', 'l2', 'id', 'space', 'layers', 'clip-preprocess', 'gif', 'trajectory', 'identity-model', 'fs3', 'stats', 'neutral', 'alpha', 'beta'];
@@ -22,7 +22,7 @@ export async function runMapperEdit(args: ParsedArgs, io: CliIO, start: EditStar
   const mapperPath = await resolveModelPath(requireStr(args, 'mapper'), 'mapper');
   const generator = str(args, 'generator');
   const m = await LatentMapperEdit.load(mapperPath, generator === undefined ? undefined : await resolveModelPath(generator, 'generator'));
-  const photos = start.kind === 'image' ? new FacePhotoSource({ modelsDir: str(args, 'models') }) : undefined;
+  const photos = start.kind === 'image' ? await photoSourceOf(args) : undefined;
   try {
     const res = await m.edit(start, strength, { photos, hooks: { signal: io.signal } });
     const written = await writeOnePassOutputs(res, paths);

@@ -23,6 +23,12 @@ export interface AlignPhotoOptions extends AlignOptions {
   readonly faceIndex?: number;
 }
 
+/**
+ * Smallest face (side of the FFHQ crop quad, photo pixels) accepted: below 64 px the crop is upsampled 4x or more to
+ * a 256 px encoder input and 16x to 1024, and inversions come out as blur.
+ */
+export const MIN_FACE_SIDE = 64;
+
 export interface AlignedPhoto extends AlignedFace {
   /** Number of faces found in the photo. */
   readonly faces: number;
@@ -32,7 +38,13 @@ export interface AlignedPhoto extends AlignedFace {
 /** Detects the faces in `photo` and aligns face `faceIndex` (largest first) as FFHQ does. */
 export async function alignPhoto(detector: FaceDetector, photo: RgbImage, opts: AlignPhotoOptions = {}): Promise<AlignedPhoto> {
   const { face, count } = await detector.detectOne(photo, opts.faceIndex ?? 0);
-  return { ...alignFace(photo, face.landmarks, opts), faces: count, face };
+  const aligned = alignFace(photo, face.landmarks, opts);
+  const [a, , , d] = aligned.quad;
+  const side = Math.hypot(d[0] - a[0], d[1] - a[1]);
+  if (side < MIN_FACE_SIDE) {
+    throw new InputError(`face ${(opts.faceIndex ?? 0) + 1} of ${count} is only ${Math.round(side)} px across (at least ${MIN_FACE_SIDE} needed): use a larger or closer photo`);
+  }
+  return { ...aligned, faces: count, face };
 }
 
 /** Unit identity embeddings of square aligned images (any sizes; one session per distinct size). */

@@ -1,9 +1,10 @@
 /**
  * The photo path of an edit: detect -> FFHQ-align at the generator's resolution (src/faces/pipeline.ts, the
- * dataset recipe of src/faces/align.ts) -> project into W+ (./project.ts) -> [the Editor edits] -> paste the edited
- * face back into the photo (src/faces/paste.ts: inverse alignment transform, feathered mask). `FacePhotoSource` implements the
- * optimise layer's `PhotoLatentSource`, so the Editor takes photo starts without knowing about faces; the face
- * models load on the first photo, not before.
+ * dataset recipe of src/faces/align.ts) -> invert into W+: the e4e/pSp encoder when one is configured (./encoder.ts,
+ * one pass; optionally `refineSteps` of projection from its code), else projection alone (./project.ts) -> [an edit
+ * method edits] -> paste the edited face back into the photo (src/faces/paste.ts: inverse alignment transform,
+ * feathered mask). `FacePhotoSource` implements `PhotoLatentSource`, so edit methods take photo starts without knowing
+ * about faces; the face models and the encoder load on the first photo, not before.
  */
 import { readImage, type RgbImage } from '../io/image.js';
 import type { EditHooks, ImageStart, PhotoLatentSource, PhotoModels, ProjectedPhoto, RgbFrame } from '../optimize/types.js';
@@ -11,6 +12,13 @@ import { FFHQ_SIZE, FFHQ_TRANSFORM_SIZE } from '../faces/align.js';
 import { FaceDetector } from '../faces/detect.js';
 import { DEFAULT_FEATHER, pasteBack } from '../faces/paste.js';
 import { alignPhoto } from '../faces/pipeline.js';
+import { readFile } from 'node:fs/promises';
+import type { HostTensor } from '../engine/tensor.js';
+import { InputError } from '../errors.js';
+import type { Generator } from '../generator/index.js';
+import { synthesisLayers } from '../generator/index.js';
+import { parseTorchCheckpoint } from '../io/torch.js';
+import { PhotoEncoder, encoderFromCheckpoint } from './encoder.js';
 import { ProjectionCancelled, Projector, type ProjectOptions } from './project.js';
 
 /**
@@ -23,7 +31,12 @@ export const DEFAULT_PROJECT_STEPS = 500;
  * edits keep that factor at the generator's resolution (the exact recipe at 1024, a quarter of the work per axis at 256).
  */
 export const ALIGN_SUPERSAMPLING = FFHQ_TRANSFORM_SIZE / FFHQ_SIZE;
+/** Refinement steps after the encoder when the start does not say: none (e4e's code as it is, the fast path). */
+export const DEFAULT_REFINE_STEPS = 0;
+
 export interface FacePhotoOptions {
+  /** An e4e/pSp checkpoint: photos are encoded in one pass instead of projected (it must fit the edit's generator). */
+  readonly encoder?: string;
   /** Face models directory (see ./models.ts; default $STYLECLIP_FACE_MODELS, then the model cache). */
   readonly modelsDir?: string;
   /** Projection settings other than the step count (the start's `projectSteps`, else DEFAULT_PROJECT_STEPS). */
@@ -38,6 +51,7 @@ const rgb = (f: RgbFrame): RgbImage => ({ width: f.width, height: f.height, chan
 export class FacePhotoSource implements PhotoLatentSource {
   private detector?: Promise<FaceDetector>;
   private cached?: { readonly models: PhotoModels; readonly projector: Projector };
+  private encoderCache?: { readonly generator: PhotoModels['generator']; readonly encoder: Promise<PhotoEncoder> };
 
   constructor(readonly options: FacePhotoOptions = {}) {}
 
@@ -48,11 +62,17 @@ export class FacePhotoSource implements PhotoLatentSource {
     const transformSize = Math.min(FFHQ_TRANSFORM_SIZE, size * ALIGN_SUPERSAMPLING);
     const aligned = await alignPhoto(detector, photo, { size, transformSize, faceIndex: start.faceIndex });
     if (hooks.signal?.aborted) throw new ProjectionCancelled('projection cancelled');
-    const steps = start.projectSteps ?? DEFAULT_PROJECT_STEPS;
-    const res = await (await this.projector(models)).project(aligned.image, { ...this.options.projection, steps }, {
-      signal: hooks.signal,
-      onProgress: hooks.onProjectProgress,
-    });
+    const projectHooks = { signal: hooks.signal, onProgress: hooks.onProjectProgress };
+    let res: { latent: HostTensor; noise: readonly HostTensor[] };
+    if (this.options.encoder) {
+      const latent = await (await this.encoder(models)).encodeImages([aligned.image]);
+      const noise = storedNoise(models.generator);
+      const refine = start.refineSteps ?? DEFAULT_REFINE_STEPS;
+      res = refine > 0 ? await (await this.projector(models)).project(aligned.image, { ...this.options.projection, steps: refine }, projectHooks, { latent, noise }) : { latent, noise };
+    } else {
+      const steps = start.projectSteps ?? DEFAULT_PROJECT_STEPS;
+      res = await (await this.projector(models)).project(aligned.image, { ...this.options.projection, steps }, projectHooks);
+    }
     const feather = this.options.feather ?? DEFAULT_FEATHER;
     return {
       latent: res.latent,
@@ -62,7 +82,25 @@ export class FacePhotoSource implements PhotoLatentSource {
     };
   }
 
+  /** The encoder over the edit's generator (loaded once per generator; its style count must fit). */
+  private encoder(models: PhotoModels): Promise<PhotoEncoder> {
+    const c = this.encoderCache;
+    if (c && c.generator === models.generator) return c.encoder;
+    const path = this.options.encoder!;
+    const encoder = readFile(path)
+      .catch((e: NodeJS.ErrnoException) => {
+        throw new InputError(`cannot read encoder checkpoint ${path}: ${e.code ?? e.message}`);
+      })
+      .then((bytes) => new PhotoEncoder(encoderFromCheckpoint(parseTorchCheckpoint(bytes, path), path), models.generator, path));
+    encoder.catch(() => (this.encoderCache = undefined));
+    this.encoderCache = { generator: models.generator, encoder };
+    void c?.encoder.then((e) => e.dispose()).catch(() => undefined);
+    return encoder;
+  }
+
   async dispose(): Promise<void> {
+    await this.encoderCache?.encoder.then((e) => e.dispose()).catch(() => undefined);
+    this.encoderCache = undefined;
     const detector = this.detector;
     this.detector = undefined;
     await this.cached?.projector.dispose();
@@ -88,4 +126,14 @@ export class FacePhotoSource implements PhotoLatentSource {
     this.cached = { models, projector };
     return projector;
   }
+}
+
+/** The generator's stored noise maps [1,1,r,r] in synthesis order: what e4e renders its codes with. */
+function storedNoise(generator: Generator): HostTensor[] {
+  return synthesisLayers(generator.config)
+    .filter((l) => l.kind !== 'torgb')
+    .map((l) => {
+      const t = generator.weights.get(`${l.name}.noise_const`)!;
+      return { ...t, shape: [1, 1, l.res, l.res] };
+    });
 }

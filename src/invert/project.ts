@@ -100,6 +100,12 @@ export interface ProjectionResult {
   readonly history: readonly ProjectionProgress[];
 }
 
+/** Where a refinement starts: w+ [1, L, D] and optionally the noise maps [1,1,r,r] in synthesis order. */
+export interface ProjectionStart {
+  readonly latent: HostTensor;
+  readonly noise?: readonly HostTensor[];
+}
+
 /** Thrown when a projection's AbortSignal fires. */
 export class ProjectionCancelled extends Error {
   override name = 'ProjectionCancelled';
@@ -169,8 +175,11 @@ export class Projector {
     this.sessions = new SessionCache(sessionOptions);
   }
 
-  /** Projects a square aligned face (resized to the generator's resolution when it is not at it). */
-  async project(aligned: RgbImage, partial: Partial<ProjectOptions> = {}, hooks: ProjectHooks = {}): Promise<ProjectionResult> {
+  /**
+   * Projects a square aligned face (resized to the generator's resolution when it is not at it). `init` starts from a
+   * given w+ and noise maps (an encoder's code: refinement) instead of the mean latent and random noise.
+   */
+  async project(aligned: RgbImage, partial: Partial<ProjectOptions> = {}, hooks: ProjectHooks = {}, init?: ProjectionStart): Promise<ProjectionResult> {
     const o = validate({ ...PROJECT_DEFAULTS, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) });
     const { nLatent, wDim, config } = this.generator;
     const target = rgbToTensor(targetImage(aligned, config.resolution), '[-1,1]');
@@ -184,9 +193,9 @@ export class Projector {
     const sizes = shapes.map((s) => s[2] * s[3]);
     const offsets = sizes.map((_, i) => wSize + sizes.slice(0, i).reduce((a, b) => a + b, 0));
     const params = new Float32Array(wSize + sizes.reduce((a, b) => a + b, 0));
-    params.set(broadcastW(rowVector(await this.generator.meanLatent()), nLatent).data as Float32Array, 0);
+    params.set(init ? (init.latent.data as Float32Array) : (broadcastW(rowVector(await this.generator.meanLatent()), nLatent).data as Float32Array), 0);
     const rng = createRng(o.seed);
-    offsets.forEach((off, i) => params.set(normals(rng, sizes[i]), off));
+    offsets.forEach((off, i) => params.set(init?.noise ? (init.noise[i].data as Float32Array) : normals(rng, sizes[i]), off));
     const noiseView = (i: number): Float32Array => params.subarray(offsets[i], offsets[i] + sizes[i]);
 
     const feeds: Record<string, HostTensor> = {

@@ -27,7 +27,7 @@ import {
 } from './download.js';
 import { InputError } from '../errors.js';
 
-export const MODEL_KINDS = Object.freeze(['generator', 'clip', 'vocab', 'face', 'directions', 'mapper'] as const);
+export const MODEL_KINDS = Object.freeze(['generator', 'clip', 'vocab', 'face', 'directions', 'mapper', 'encoder'] as const);
 export type ModelKind = (typeof MODEL_KINDS)[number];
 
 export interface ModelFile {

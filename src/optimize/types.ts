@@ -31,16 +31,19 @@ export type EditStart =
   | ImageStart;
 
 /**
- * A photo: its face is detected, FFHQ-aligned at the generator's resolution and projected into W+ (a
- * `PhotoLatentSource`), and the edit starts from that latent with the projected noise maps.
+ * A photo: its face is detected, FFHQ-aligned at the generator's resolution and inverted into W+ by an encoder (e4e;
+ * optionally refined by projection) or by projection alone (a `PhotoLatentSource`), and the edit starts from that
+ * latent with the inversion's noise maps.
  */
 export interface ImageStart {
   readonly kind: 'image';
   readonly path: string;
   /** Which face, 0 = the largest (default). */
   readonly faceIndex?: number;
-  /** Projection steps (the photo source's default when undefined). */
+  /** Projection steps (the photo source's default when undefined); used when no encoder is configured. */
   readonly projectSteps?: number;
+  /** With an encoder: projection steps that refine its code (0: the code as it is; the source's default when undefined). */
+  readonly refineSteps?: number;
 }
 
 export interface EditOptions {
