@@ -29,10 +29,12 @@ export const MODEL_USAGE = [
   '  --vocab V          CLIP BPE merges (bpe_simple_vocab_16e6.txt.gz) or a model name',
   '  --models DIR       face models for photo edits (default $STYLECLIP_FACE_MODELS, else the model cache)',
   '  --identity-model M identity net for the id weight: mobileface, a MobileFace .json or an ArcFace .pth',
+  '  --encoder E        e4e/pSp checkpoint (or e4e-ffhq): photo starts are inverted in one pass, not projected',
 ];
 export const STORE_USAGE = `  --store DIR        job store: inputs, progress and results of every job (default ./${DEFAULT_STORE})`;
 
 export const MODEL_OPTIONS = {
+  encoder: { type: 'string' },
   generator: { type: 'string' },
   clip: { type: 'string' },
   vocab: { type: 'string' },
@@ -50,6 +52,7 @@ export async function modelPaths(args: Parameters<Command['run']>[0]) {
     vocab: await modelFlag(args, 'vocab', 'vocab'),
     faceModels: str(args, 'models'),
     identityModel: str(args, 'identity-model'),
+    encoder: str(args, 'encoder') === undefined ? undefined : await resolveModelPath(str(args, 'encoder')!, 'encoder'),
   };
 }
 

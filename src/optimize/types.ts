@@ -37,7 +37,8 @@ export type EditStart =
  */
 export interface ImageStart {
   readonly kind: 'image';
-  readonly path: string;
+  /** The photo: a file path, or its encoded bytes (PNG, JPEG, WebP). */
+  readonly path: string | Uint8Array;
   /** Which face, 0 = the largest (default). */
   readonly faceIndex?: number;
   /** Projection steps (the photo source's default when undefined); used when no encoder is configured. */

@@ -15,6 +15,7 @@ import { DirectionsApi } from './directions.js';
 import type { GlobalDirections } from '../edit/global/index.js';
 import type { LatentMapperEdit } from '../edit/mapper/index.js';
 import type { Generator } from '../generator/index.js';
+import type { PhotoLatentSource } from '../optimize/types.js';
 import { webRoutes } from './routes/web.js';
 import type { ClipService, EditService, GenerateService, PromptTokenizer } from './services.js';
 import type { JobStore } from './store.js';
@@ -44,6 +45,9 @@ export interface AppDeps {
   readonly renderer?: Generator;
   /** Latent mappers by name over the same generator (`/v1/mappers`, `/v1/render`). */
   readonly mappers?: ReadonlyMap<string, LatentMapperEdit>;
+  /** The face pipeline for photo renders, and whether it inverts with an encoder (serve --encoder). */
+  readonly photos?: PhotoLatentSource;
+  readonly encoder?: boolean;
   readonly maxBodyBytes?: number;
   readonly maxPixels?: number;
   readonly previewEvery?: number;
@@ -71,6 +75,7 @@ export function createApp(deps: AppDeps) {
     generator: { name: modelName(info.generator), resolution: info.resolution, n_latent: info.nLatent, style_dim: info.wDim },
     clip: { name: modelName(info.clip) },
     directions: deps.directions ? { covered_channels: deps.directions.fs3.count } : null,
+    photo_inversion: deps.encoder ? 'encoder' : 'projection',
     devices: ['cpu'],
   };
 
@@ -81,7 +86,7 @@ export function createApp(deps: AppDeps) {
     .get('/v1/models', async (c) => c.json({ ...models, queue: await deps.queue.stats() }))
     .route('/v1/edits', editRoutes(jobs, limit))
     .route('/v1', toolRoutes(tools, limit))
-    .route('/v1', directionRoutes(new DirectionsApi({ generator: deps.renderer, directions: deps.directions, mappers: deps.mappers ?? new Map(), info }), limit))
+    .route('/v1', directionRoutes(new DirectionsApi({ generator: deps.renderer, directions: deps.directions, mappers: deps.mappers ?? new Map(), photos: deps.photos, encoder: deps.encoder, info }), limit))
     .route('/', webRoutes());
 }
 

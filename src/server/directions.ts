@@ -15,6 +15,7 @@ import { decodeLatent, fileBytes } from './decode.js';
 import { encodePng } from './images.js';
 import type { DirectionJsonBody, RenderJsonBody } from './schemas.js';
 import type { EditorInfo } from './services.js';
+import type { PhotoLatentSource, ProjectedPhoto } from '../optimize/types.js';
 
 /** Truncation of a seed start when the request gives none (StyleCLIP's sampling truncation). */
 export const RENDER_TRUNCATION = 0.7;
@@ -36,6 +37,10 @@ export interface DirectionInfo {
 }
 
 export interface OnePassDeps {
+  /** Inverts photo starts (the editor's face pipeline); renders of photos need it and an encoder. */
+  readonly photos?: PhotoLatentSource;
+  /** Whether photo starts are inverted by an encoder (a render waits for the inversion, so projection is refused). */
+  readonly encoder?: boolean;
   /** The generator renders use; absent (an app without models): renders answer 404. */
   readonly generator?: Generator;
   readonly info: EditorInfo;
@@ -46,7 +51,7 @@ export interface OnePassDeps {
 
 export class DirectionsApi {
   private readonly known = new Map<string, { prompt: string; neutral: string }>();
-  private readonly starts = new Map<string, Promise<HostTensor>>();
+  private readonly starts = new Map<string, Promise<{ latent: HostTensor; photo?: ProjectedPhoto }>>();
 
   constructor(private readonly deps: OnePassDeps) {}
 
@@ -92,7 +97,10 @@ export class DirectionsApi {
     };
   }
 
-  /** PNG of the start moved by the mapper (if any) and every direction, and the channels each direction keeps. */
+  /**
+   * PNG of the start moved by the mapper (if any) and every direction, and the channels each direction keeps; for a
+   * photo with `paste_back`, the whole photo with the edited face pasted back.
+   */
   async render(body: RenderJsonBody): Promise<{ png: Uint8Array; channels: number[] }> {
     const edits = body.edits.map((e, i) => {
       const d = this.known.get(e.direction);
@@ -104,7 +112,8 @@ export class DirectionsApi {
       throw new ApiError(404, 'not_found', `mapper.name: no mapper '${body.mapper.name}' on this server (GET /v1/mappers lists them; serve --mappers loads them)`);
     }
     const gen = this.gen;
-    let wPlus = await this.startLatent(body);
+    const start = await this.startLatent(body);
+    let wPlus = start.latent;
     let codes: HostTensor | undefined;
     if (mapper?.mapper.kind === 'stylespace') codes = await mapper.apply(await gen.styles(wPlus), body.mapper!.strength);
     else if (mapper) wPlus = await mapper.apply(wPlus, body.mapper!.strength);
@@ -114,30 +123,42 @@ export class DirectionsApi {
       codes = await this.dirs.apply(codes, edits);
       for (const e of edits) channels.push((await this.dirs.boundaryOf(e)).kept);
     }
-    const rgb = tensorToRgb(await gen.synthesizeFromStyles(codes), 0, '[-1,1]');
-    return { png: await encodePng({ width: rgb.width, height: rgb.height, data: rgb.data }), channels };
+    const rgb = tensorToRgb(await gen.synthesizeFromStyles(codes, { noiseMaps: start.photo?.noise }), 0, '[-1,1]');
+    const face = { width: rgb.width, height: rgb.height, data: rgb.data };
+    return { png: await encodePng(body.paste_back && start.photo ? start.photo.pasteBack(face) : face), channels };
   }
 
-  /** The start's w+ (seed or upload), cached by the start's value. */
-  private async startLatent(body: RenderJsonBody): Promise<HostTensor> {
-    const given = (['seed', 'w_plus'] as const).filter((k) => body[k] !== undefined);
-    if (given.length !== 1) throw new ApiError(400, 'invalid_request', `give exactly one of seed, w_plus; got ${given.join(' and ') || 'none'}`);
+  /** The start's w+ (seed, w+ upload or photo), cached by the start's value. */
+  private async startLatent(body: RenderJsonBody): Promise<{ latent: HostTensor; photo?: ProjectedPhoto }> {
+    const given = (['seed', 'w_plus', 'image'] as const).filter((k) => body[k] !== undefined);
+    if (given.length !== 1) throw new ApiError(400, 'invalid_request', `give exactly one of seed, w_plus, image; got ${given.join(' and ') || 'none'}`);
+    if (body.paste_back && body.image === undefined) throw new ApiError(400, 'invalid_request', 'paste_back applies to image starts');
     const gen = this.gen;
     let key: string;
-    let wPlus: () => Promise<HostTensor>;
+    let load: () => Promise<{ latent: HostTensor; photo?: ProjectedPhoto }>;
     if (body.seed !== undefined) {
       const psi = body.truncation ?? RENDER_TRUNCATION;
       key = `seed:${body.seed}:${psi}`;
-      wPlus = async () => broadcastW(truncate(await gen.map(sampleZ(body.seed!, 1, gen.wDim)), await gen.meanLatent(), psi), gen.nLatent);
-    } else {
-      const bytes = await fileBytes(body.w_plus!, 'w_plus');
+      load = async () => ({ latent: broadcastW(truncate(await gen.map(sampleZ(body.seed!, 1, gen.wDim)), await gen.meanLatent(), psi), gen.nLatent) });
+    } else if (body.w_plus !== undefined) {
+      const bytes = await fileBytes(body.w_plus, 'w_plus');
       key = `w+:${createHash('sha1').update(bytes).digest('hex')}`;
       const latent = decodeLatent(bytes, 'w+', this.deps.info, 'w_plus');
-      wPlus = async () => latent;
+      load = async () => ({ latent });
+    } else {
+      const photos = this.deps.photos;
+      if (!photos || !this.deps.encoder) throw new ApiError(422, 'invalid_input', 'image: renders of photos need an encoder on the server (serve --encoder e4e-ffhq); without one, use POST /v1/edits');
+      const bytes = await fileBytes(body.image!, 'image');
+      const faceIndex = body.face_index ?? 0;
+      key = `image:${createHash('sha1').update(bytes).digest('hex')}:${faceIndex}`;
+      load = async () => {
+        const photo = await photos.project({ kind: 'image', path: bytes, faceIndex }, { generator: gen }, {});
+        return { latent: photo.latent, photo };
+      };
     }
     let hit = this.starts.get(key);
     if (!hit) {
-      hit = wPlus();
+      hit = load();
       hit.catch(() => this.starts.delete(key));
       if (this.starts.size >= MAX_CACHED_STARTS) this.starts.delete(this.starts.keys().next().value!);
       this.starts.set(key, hit);

@@ -43,6 +43,8 @@ function editFields<In>(n: Num<In>) {
     preview_every: n(z.number().int().min(0).max(MAX_STEPS)).optional(),
     /** Photo starts: projection steps (default 500) and which detected face (default the largest). */
     project_steps: n(z.number().int().min(1).max(MAX_STEPS)).optional(),
+    /** Photo starts on a server with an encoder (serve --encoder): projection steps refining its code (default 0). */
+    refine_steps: n(z.number().int().min(0).max(MAX_STEPS)).optional(),
     face_index: n(z.number().int().min(0).max(MAX_FACE_INDEX)).optional(),
     generator: name.optional(),
     clip: name.optional(),
@@ -118,6 +120,11 @@ export const RenderJson = z
           .strict(),
       )
       .max(MAX_RENDER_EDITS),
+    /** A photo (base64): detected, aligned and inverted by the server's encoder; `face_index` picks the face. */
+    image: fileText.optional(),
+    face_index: z.number().int().min(0).max(MAX_FACE_INDEX).optional(),
+    /** For photos: answer the whole photo with the edited face pasted back. */
+    paste_back: z.boolean().optional(),
     /** A latent mapper (GET /v1/mappers) applied before the directions: w + strength * M(w). */
     mapper: z.object({ name: name.min(1), strength: z.number().min(-10).max(10).default(0.1) }).strict().optional(),
   })

@@ -18,7 +18,7 @@ import type { StoredStart } from './store.js';
 export type SubmittedStart =
   | { readonly kind: 'seed'; readonly seed: number; readonly truncation?: number }
   | { readonly kind: 'w+'; readonly bytes: Uint8Array }
-  | { readonly kind: 'image'; readonly bytes: Uint8Array; readonly projectSteps?: number; readonly faceIndex?: number };
+  | { readonly kind: 'image'; readonly bytes: Uint8Array; readonly projectSteps?: number; readonly refineSteps?: number; readonly faceIndex?: number };
 
 export interface EditSubmission {
   readonly prompt: string;
@@ -61,7 +61,7 @@ export async function submissionOf(body: EditJsonBody | EditFormBody, read: File
       ? { kind: 'seed', seed: body.seed, truncation: body.truncation }
       : body.w_plus !== undefined
         ? { kind: 'w+', bytes: await read(body.w_plus, 'w_plus') }
-        : { kind: 'image', bytes: await read(body.image as string | File, 'image'), projectSteps: body.project_steps, faceIndex: body.face_index };
+        : { kind: 'image', bytes: await read(body.image as string | File, 'image'), projectSteps: body.project_steps, refineSteps: body.refine_steps, faceIndex: body.face_index };
   return {
     prompt: body.prompt,
     start,
@@ -111,7 +111,7 @@ export async function prepareEdit(sub: EditSubmission, env: PrepareEnv): Promise
   }
   const img = await decodeImage(s.bytes, env.maxPixels);
   return {
-    start: { kind: 'image', projectSteps: s.projectSteps, faceIndex: s.faceIndex },
+    start: { kind: 'image', projectSteps: s.projectSteps, refineSteps: s.refineSteps, faceIndex: s.faceIndex },
     options,
     startFile: { name: 'start.png', bytes: await encodePng(img) },
   };

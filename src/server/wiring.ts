@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { GlobalDirections } from '../edit/global/index.js';
 import { LatentMapperEdit, mapperFromTensors } from '../edit/mapper/index.js';
 import { InputError } from '../errors.js';
+import type { PhotoLatentSource } from '../optimize/types.js';
 import type { Generator } from '../generator/index.js';
 import { parseTorchCheckpoint } from '../io/torch.js';
 import { clipService, generateService } from './adapters.js';
@@ -27,6 +28,8 @@ export interface ModelPaths {
   readonly identityModel?: string;
   /** Global-direction files (fs3.npy, S_mean_std) for `/v1/directions` and `/v1/render` (optional). */
   readonly directions?: { readonly fs3: string; readonly stats: string };
+  /** An e4e/pSp checkpoint: photo starts are inverted in one pass (optional; projection otherwise). */
+  readonly encoder?: string;
   /** Latent mapper checkpoints by name for `/v1/mappers` and `/v1/render` (optional). */
   readonly mappers?: ReadonlyMap<string, string>;
 }
@@ -40,12 +43,16 @@ export interface Services {
   /** The editor's generator, for one-pass renders. */
   readonly renderer: Generator;
   readonly mappers: ReadonlyMap<string, LatentMapperEdit>;
+  /** The face pipeline of photo starts, and whether it inverts with an encoder. */
+  readonly photos: PhotoLatentSource;
+  readonly encoder: boolean;
   dispose(): Promise<void>;
 }
 
 export async function loadServices(paths: ModelPaths): Promise<Services> {
   const identity = paths.identityModel ? await loadIdentityNet(paths.identityModel, paths.faceModels) : undefined;
-  const editor = await Editor.load({ ...paths, identity, photos: new FacePhotoSource({ modelsDir: paths.faceModels }) }).catch((e: unknown) => {
+  const photos = new FacePhotoSource({ modelsDir: paths.faceModels, encoder: paths.encoder });
+  const editor = await Editor.load({ ...paths, identity, photos }).catch((e: unknown) => {
     identity?.dispose();
     throw e;
   });
@@ -71,6 +78,8 @@ export async function loadServices(paths: ModelPaths): Promise<Services> {
     directions,
     renderer: editor.generator,
     mappers,
+    photos,
+    encoder: paths.encoder !== undefined,
     generator: generateService(editor.generator),
     clip: clipService(editor.clip, editor.tokenizer),
     tokenizer: editor.tokenizer,

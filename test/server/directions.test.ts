@@ -6,7 +6,8 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeNpy, readNpy } from '../../src/io/npy.js';
-import { fixture } from '../helpers/shared.js';
+import { readFile } from 'node:fs/promises';
+import { fixture, sharedPath } from '../helpers/shared.js';
 import { fixtureApp, json, type TestServer } from './helpers.js';
 
 let t: TestServer;
@@ -109,6 +110,36 @@ describe('latent mappers in the API', () => {
     const res = await t.app.request('/v1/render', json({ seed: 1, mapper: { name: 'afro' }, edits: [] }));
     expect(res.status).toBe(404);
     expect(await res.text()).toMatch(/no mapper 'afro' on this server \(GET \/v1\/mappers lists them/);
+  });
+});
+
+describe('photos in /v1/render (serve --encoder)', () => {
+  it('a photo is detected, aligned and e4e-inverted once, then rendered with directions; paste_back answers the whole photo', async () => {
+    const e = await fixtureApp({ paths: { encoder: fixture('e4e_tiny.pt') } });
+    try {
+      const models = (await (await e.app.request('/v1/models')).json()) as { photo_inversion: string };
+      expect(models.photo_inversion).toBe('encoder');
+      const d = (await (await e.app.request('/v1/directions', json({ prompt: 'face with purple hair', beta: 0.1 }))).json()) as { id: string };
+      const image = (await readFile(sharedPath('data', 'faces', 'ffhq_2.jpg'))).toString('base64');
+      const face = await e.app.request('/v1/render', json({ image, edits: [{ direction: d.id, alpha: 3, beta: 0.1 }] }));
+      expect(face.status).toBe(200);
+      expect((await sharp(Buffer.from(await face.arrayBuffer())).metadata()).width).toBe(64);
+      const t0 = performance.now();
+      const whole = await e.app.request('/v1/render', json({ image, paste_back: true, edits: [{ direction: d.id, alpha: 5, beta: 0.1 }] }));
+      const cachedMs = performance.now() - t0;
+      const meta = await sharp(Buffer.from(await whole.arrayBuffer())).metadata();
+      expect([meta.width, meta.height]).toEqual([1024, 1024]);
+      console.log(`photo render from the cached inversion: ${cachedMs.toFixed(0)} ms (incl. the 1024 px paste-back)`);
+    } finally {
+      await e.close();
+    }
+  });
+
+  it('without an encoder a photo render is a 422 naming serve --encoder', async () => {
+    const image = (await readFile(sharedPath('data', 'faces', 'ffhq_2.jpg'))).toString('base64');
+    const res = await t.app.request('/v1/render', json({ image, edits: [] }));
+    expect(res.status).toBe(422);
+    expect(await res.text()).toMatch(/serve --encoder/);
   });
 });
 

@@ -37,11 +37,11 @@ export interface TestServer {
 
 /** The app over the real fixture models, an in-process queue and a fresh temporary store. */
 export async function fixtureApp(
-  opts: { concurrency?: number; capacity?: number; extra?: Partial<AppDeps> } = {},
+  opts: { concurrency?: number; capacity?: number; extra?: Partial<AppDeps>; paths?: Partial<ModelPaths> } = {},
 ): Promise<TestServer> {
   const dir = await mkdtemp(join(tmpdir(), 'styleclip-server-'));
   const store = await new JobStore(dir).init();
-  const services = await loadServices(modelPaths());
+  const services = await loadServices({ ...modelPaths(), ...opts.paths });
   const queue = new LocalQueue({ store, editor: services.editor, concurrency: opts.concurrency ?? 1, capacity: opts.capacity ?? 16 });
   const app = createApp({ ...services, store, queue, log: () => {}, ...opts.extra });
   return {

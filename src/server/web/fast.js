@@ -11,7 +11,24 @@ export function fastMode({ $, showImage, showError, ui, active }) {
   let shownSeq = 0;
   let timer = null;
 
-  const start = () => ({ seed: Number($('seed').value || '0') });
+  let photo = { file: null, data: null };
+  async function start() {
+    if (document.getElementById('start-image').checked) {
+      const file = $('image').files[0];
+      if (!file) throw new Error('Choose a photo, or start from a seed.');
+      if (photo.file !== file) {
+        const data = await new Promise((resolve, reject) => {
+          const r = new FileReader();
+          r.onload = () => resolve(r.result);
+          r.onerror = () => reject(new Error('Could not read the photo.'));
+          r.readAsDataURL(file);
+        });
+        photo = { file, data };
+      }
+      return { image: photo.data, paste_back: true };
+    }
+    return { seed: Number($('seed').value || '0') };
+  }
 
   async function post(path, body) {
     const res = await fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
@@ -61,9 +78,10 @@ export function fastMode({ $, showImage, showError, ui, active }) {
     try {
       const direction = await ensureDirection();
       const beta = Number($('beta').value);
+      const from = await start();
       const [before, after] = await Promise.all([
-        seq === 1 || ui.before.hidden ? post('/v1/render', { ...start(), edits: [] }) : null,
-        post('/v1/render', { ...start(), mapper: mapper(), edits: direction ? [{ direction, alpha: Number($('alpha').value), beta }] : [] }),
+        seq === 1 || ui.before.hidden ? post('/v1/render', { ...from, edits: [] }) : null,
+        post('/v1/render', { ...from, mapper: mapper(), edits: direction ? [{ direction, alpha: Number($('alpha').value), beta }] : [] }),
       ]);
       if (seq < shownSeq) return; // a newer render is already on screen
       shownSeq = seq;
@@ -92,9 +110,11 @@ export function fastMode({ $, showImage, showError, ui, active }) {
   }
 
   for (const id of ['alpha', 'beta', 'prompt', 'neutral']) $(id).addEventListener('input', schedule);
-  $('seed').addEventListener('input', () => {
-    ui.before.hidden = true;
-    schedule();
-  });
+  for (const id of ['seed', 'image', 'start-seed', 'start-image']) {
+    $(id).addEventListener(id === 'seed' ? 'input' : 'change', () => {
+      ui.before.hidden = true;
+      schedule();
+    });
+  }
   return { render: schedule };
 }

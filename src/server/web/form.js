@@ -28,14 +28,16 @@ for (const name of ['l2', 'steps', 'id', 'alpha', 'beta']) {
 }
 
 const isFast = () => form.elements.method.value === 'global';
+let hasEncoder = false;
 const fast = fastMode({ $, showImage, showError, ui, active: isFast });
 
 function applyMethod() {
   const on = isFast();
   $('fast-fields').hidden = !on;
   $('optimise-fields').hidden = on;
-  $('start-image').disabled = on;
-  if (on && form.elements.start.value === 'image') {
+  $('start-image').disabled = on && !hasEncoder;
+  $('inversion-field').hidden = on || form.elements.start.value !== 'image';
+  if ($('start-image').disabled && form.elements.start.value === 'image') {
     $('start-seed').checked = true;
     $('start-seed').dispatchEvent(new Event('change'));
   }
@@ -46,6 +48,12 @@ for (const radio of form.elements.method) radio.addEventListener('change', apply
 fetch('/v1/models')
   .then((r) => r.json())
   .then((m) => {
+    hasEncoder = m.photo_inversion === 'encoder';
+    if (hasEncoder) {
+      $('inversion-label').textContent = 'Refinement steps after the encoder';
+      $('inversion-steps').value = '0';
+      $('inversion-help').textContent = 'The encoder inverts the photo in one pass; projection steps from its code sharpen the likeness.';
+    }
     if (m.directions) {
       $('method-fast').checked = true;
       $('method-help').textContent = 'Fast mode moves the image along a text direction in StyleSpace: one generator pass per slider move.';
@@ -61,6 +69,7 @@ for (const radio of form.elements.start) {
     const photo = form.elements.start.value === 'image';
     $('seed-field').hidden = photo;
     $('image-field').hidden = !photo;
+    $('inversion-field').hidden = !photo || isFast();
   });
 }
 
@@ -98,6 +107,7 @@ function buildBody() {
     const file = $('image').files[0];
     if (!file) throw new Error('Choose a photo, or start from a seed.');
     body.set('image', file);
+    body.set(hasEncoder ? 'refine_steps' : 'project_steps', $('inversion-steps').value || (hasEncoder ? '0' : '500'));
   } else {
     body.set('seed', $('seed').value || '0');
   }
