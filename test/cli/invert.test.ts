@@ -61,6 +61,25 @@ describe('styleclip invert', () => {
   });
 });
 
+describe('invert: photos it cannot use', () => {
+  it('no face, a face index past the faces found, a face under 64 px: exit 2 with the reason, nothing written', async () => {
+    const lat = join(dir, 'none.npy');
+    const noFace = await runCli(['invert', '--encoder', fixture('e4e_tiny.pt'), '--image', sharedPath('data', 'clip', 'CLIP.png'), ...faceModels(), '--save-latent', lat]);
+    expect(noFace.code).toBe(2);
+    expect(noFace.stderr).toMatch(/no face/i);
+    const second = await runCli(['invert', '--encoder', fixture('e4e_tiny.pt'), '--image', face('ffhq_2.jpg'), '--face-index', '1', ...faceModels(), '--save-latent', lat]);
+    expect(second.code).toBe(2);
+    expect(second.stderr).toMatch(/face index 1 is out of range: 1 face\(s\) found/);
+    const tiny = join(dir, 'tiny.png');
+    // A 60 px FFHQ face on a grey 260 px canvas: detected, but its crop is under 64 px.
+    await sharp(face('ffhq_2.jpg')).resize(60, 60).extend({ top: 100, bottom: 100, left: 100, right: 100, background: '#808080' }).png().toFile(tiny);
+    const small = await runCli(['invert', '--encoder', fixture('e4e_tiny.pt'), '--image', tiny, ...faceModels(), '--save-latent', lat]);
+    expect(small.code).toBe(2);
+    expect(small.stderr).toMatch(/is only \d+ px across \(at least 64 needed\)/);
+    expect(readdirSync(dir)).not.toContain('none.npy');
+  });
+});
+
 describe('photo edits with the encoder', () => {
   it('global directions from a photo: detect -> align -> e4e -> direction -> render -> paste back (1024x1024 photo)', async () => {
     const [out, pasted] = ['g_face.png', 'g_photo.png'].map((f) => join(dir, f));
