@@ -1,7 +1,5 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx, so `npx styleclip` works from a fresh `npm ci` without a build step.
-import { register } from 'tsx/esm/api';
+// The `styleclip` command: runs the compiled CLI (dist/, built by `npm run build`, which `npm install` runs as `prepare`).
+import { main } from '../dist/cli/main.js';
 
-register();
-const { main } = await import('../src/cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));

@@ -80,7 +80,7 @@ export const batchCommand: Command = {
     if (args.positionals.length !== 1) throw new UsageError('give exactly one jobs file: styleclip batch JOBS.jsonl --out DIR ...');
     const jobsFile = args.positionals[0];
     const out = requireStr(args, 'out');
-    const paths = await modelPaths(args);
+    const paths = await modelPaths(args, io);
     const concurrency = num(args, 'concurrency', 1, { min: 1, max: 64, integer: true });
     await mkdir(out, { recursive: true });
     const store = await new JobStore(out).init();

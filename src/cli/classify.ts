@@ -58,7 +58,7 @@ export const classifyCommand: Command = {
     const images = strs(args, 'image');
     if (images.length === 0) throw new UsageError('no images; pass one or more --image FILE');
     const classes = classesOf(str(args, 'labels'), strs(args, 'template'), strs(args, 'prompt'));
-    const tools = await loadClipTools(args);
+    const tools = await loadClipTools(args, io);
     try {
       const tokens = tokenizeFor(tools, classes.prompts, flag(args, 'truncate'));
       const pixels = await readClipImages(images, tools.clip.config.imageResolution);

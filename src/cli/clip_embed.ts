@@ -10,7 +10,7 @@ import { softmaxRows } from '../clip/zeroshot.js';
 import type { ClipActivation } from '../clip/config.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { DEFAULT_MAX_PIXELS, readImageRgba } from '../io/image.js';
-import { UsageError, flag, modelFlag, str, strs, type Command, type ParsedArgs } from './command.js';
+import { UsageError, flag, modelFlag, str, strs, type CliIO, type Command, type ParsedArgs } from './command.js';
 
 const ACTIVATIONS: readonly ClipActivation[] = ['quick_gelu', 'gelu'];
 
@@ -38,9 +38,9 @@ export interface ClipTools {
 }
 
 /** Loads the tokenizer and the model named by --vocab / --clip (and --activation). */
-export async function loadClipTools(args: ParsedArgs): Promise<ClipTools> {
-  const vocab = await modelFlag(args, 'vocab', 'vocab');
-  const path = await modelFlag(args, 'clip', 'clip');
+export async function loadClipTools(args: ParsedArgs, io: CliIO): Promise<ClipTools> {
+  const vocab = await modelFlag(args, 'vocab', 'vocab', io.stderr);
+  const path = await modelFlag(args, 'clip', 'clip', io.stderr);
   const activation = str(args, 'activation');
   if (activation !== undefined && !ACTIVATIONS.includes(activation as ClipActivation)) {
     throw new UsageError(`--activation must be one of ${ACTIVATIONS.join(', ')}, got '${activation}'`);
@@ -136,7 +136,7 @@ export const clipEmbedCommand: Command = {
     if (images.length === 0 && texts.length === 0) {
       throw new UsageError('nothing to embed; pass at least one --image FILE or --text T');
     }
-    const tools = await loadClipTools(args);
+    const tools = await loadClipTools(args, io);
     try {
       const result = await embed(tools, images, texts, flag(args, 'truncate'));
       io.stdout.write((flag(args, 'json') ? JSON.stringify(result) : formatTable(result, images, texts)) + '\n');

@@ -22,7 +22,7 @@ export const clipTokenizeCommand: Command = {
   },
   allowPositionals: true,
   async run(args, io) {
-    const vocab = await modelFlag(args, 'vocab', 'vocab');
+    const vocab = await modelFlag(args, 'vocab', 'vocab', io.stderr);
     if (args.positionals.length === 0) {
       throw new UsageError("no text given; pass one or more texts, e.g. styleclip clip tokenize --vocab V 'a dog'");
     }

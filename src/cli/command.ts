@@ -2,8 +2,10 @@
  * The shape of a `styleclip` sub-command and the argument parsing every command shares. Errors a user can cause are
  * `UsageError`s: one line on stderr and exit code 2.
  */
+import { resolve as resolvePath } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { resolveModelPath, type ModelKind } from '../io/registry.js';
+import { DEFAULT_MODEL_NAMES, formatBytes, resolveModelPath, type ModelKind } from '../io/registry.js';
+import { ProgressBar } from './progress.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -109,9 +111,37 @@ export function num(
 }
 
 /**
- * A model flag (--generator, --clip, --vocab): a file path, or the name of a downloaded model
- * (`styleclip models list`), resolved to its cached file.
+ * A model flag (--generator, --clip, --vocab, ...): a file path or a model name (`styleclip models list`), default
+ * DEFAULT_MODEL_NAMES[name] (src/io/registry.ts). A named model not in the cache is downloaded first, with a progress bar on stderr, unless
+ * --offline / STYLECLIP_OFFLINE=1.
  */
-export async function modelFlag(args: ParsedArgs, name: string, kind: ModelKind): Promise<string> {
-  return resolveModelPath(requireStr(args, name), kind);
+export async function modelFlag(args: ParsedArgs, name: string, kind: ModelKind, stderr: CliIO['stderr']): Promise<string> {
+  const given = str(args, name) ?? (DEFAULT_MODEL_NAMES as Readonly<Record<string, string>>)[name];
+  if (given === undefined || given === '') throw new UsageError(`--${name} is required`);
+  let bar: ProgressBar | undefined;
+  try {
+    return await resolveModelPath(given, kind, {
+      onPull: (entry) => {
+        stderr.write(`styleclip: downloading ${entry.name} (first use; --offline forbids downloads)\n`);
+      },
+      onProgress: (file, p) => {
+        bar ??= new ProgressBar(stderr, p.total ?? file.size ?? 0, stderr.isTTY === true && (p.total ?? file.size ?? 0) > 0);
+        bar.update(p.bytes, `${formatBytes(p.bytes)} ${formatBytes(p.rate)}/s ${file.name}`);
+      },
+    });
+  } finally {
+    bar?.finish();
+  }
+}
+
+/** Refuses two output flags that name the same file (one would silently overwrite the other). */
+export function distinctOutputs(paths: Readonly<Record<string, string | undefined>>): void {
+  const seen = new Map<string, string>();
+  for (const [flagName, p] of Object.entries(paths)) {
+    if (!p) continue;
+    const key = resolvePath(p);
+    const other = seen.get(key);
+    if (other) throw new UsageError(`--${other} and --${flagName} name the same file ${p}; give each output its own path`);
+    seen.set(key, flagName);
+  }
 }

@@ -54,7 +54,7 @@ export const directionsStatsCommand: Command = {
   options: { generator: { type: 'string' }, out: { type: 'string' }, samples: { type: 'string' }, z: { type: 'string' }, truncation: { type: 'string' }, seed: { type: 'string' }, quiet: { type: 'boolean' } },
   async run(args, io) {
     const out = outPath(args, undefined);
-    const generator = await Generator.load(await modelFlag(args, 'generator', 'generator'));
+    const generator = await Generator.load(await modelFlag(args, 'generator', 'generator', io.stderr));
     try {
       if (str(args, 'z') !== undefined && str(args, 'samples') !== undefined) throw new UsageError('give --samples or --z, not both');
       const samples = str(args, 'samples') === undefined ? undefined : num(args, 'samples', STATS_SAMPLES, { min: 2, integer: true });
@@ -120,8 +120,8 @@ export const directionsComputeCommand: Command = {
   },
   async run(args, io) {
     const out = outPath(args, '.npy');
-    const statsPath = await modelFlag(args, 'stats', 'directions');
-    const [generator, clip] = await Promise.all([Generator.load(await modelFlag(args, 'generator', 'generator')), Clip.load(await modelFlag(args, 'clip', 'clip'))]);
+    const statsPath = await modelFlag(args, 'stats', 'directions', io.stderr);
+    const [generator, clip] = await Promise.all([Generator.load(await modelFlag(args, 'generator', 'generator', io.stderr)), Clip.load(await modelFlag(args, 'clip', 'clip', io.stderr))]);
     try {
       const layout = styleSpaceLayout(generator.config);
       const stats = await loadStyleStats(statsPath, layout);

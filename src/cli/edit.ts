@@ -20,7 +20,7 @@ import { readNpy, writeNpy } from '../io/npy.js';
 import { EditCancelled, Editor } from '../optimize/editor.js';
 import { DEFAULT_TRUNCATION, EDIT_DEFAULTS, MAX_STEPS, RECOMMENDED_FACE_ID, parseLayers, resolveEditOptions } from '../optimize/options.js';
 import type { ClipPreprocessMode, EditOptions, EditResult, EditStart, LatentSpace, NoiseMode, ProjectionProgress } from '../optimize/types.js';
-import { UsageError, flag, modelFlag, num, str, strs, type Command, type ParsedArgs } from './command.js';
+import { UsageError, distinctOutputs, flag, modelFlag, num, str, strs, type Command, type ParsedArgs } from './command.js';
 import { runGlobalEdit } from './edit_global.js';
 import { runMapperEdit } from './edit_mapper.js';
 import { ALPHA_RANGE, GLOBAL_DEFAULTS } from '../edit/global/index.js';
@@ -88,6 +88,7 @@ function optionsOf(args: ParsedArgs, steps: number): Partial<EditOptions> & { pr
 }
 
 export async function checkOutputs(paths: Record<string, string | undefined>): Promise<void> {
+  distinctOutputs(paths);
   for (const [name, p] of Object.entries(paths)) {
     if (!p) continue;
     const ext = extname(p).toLowerCase();
@@ -230,11 +231,6 @@ export const editCommand: Command = {
     const globalOnly = GLOBAL_ONLY.find((f) => args.values[f] !== undefined);
     if (globalOnly) throw new UsageError(`--${globalOnly} belongs to --method ${['mapper', 'strength'].includes(globalOnly) ? 'mapper' : 'global'}`);
     if (strs(args, 'prompt').length > 1) throw new UsageError('--method optimize takes one --prompt; stacked prompts need --method global');
-    const sources = {
-      generator: await modelFlag(args, 'generator', 'generator'),
-      clip: await modelFlag(args, 'clip', 'clip'),
-      vocab: await modelFlag(args, 'vocab', 'vocab'),
-    };
     const steps = num(args, 'steps', EDIT_DEFAULTS.steps, { min: 1, max: MAX_STEPS, integer: true });
     const options = resolveEditOptions(optionsOf(args, steps));
     const paths = {
@@ -250,11 +246,16 @@ export const editCommand: Command = {
     }
     await checkOutputs(paths);
     const start = await startOf(args);
+    if (str(args, 'refine') !== undefined && str(args, 'encoder') === undefined) throw new UsageError('--refine refines an encoder\'s code: give --encoder too (without one, --project-steps sets the projection)');
+    const sources = {
+      generator: await modelFlag(args, 'generator', 'generator', io.stderr),
+      clip: await modelFlag(args, 'clip', 'clip', io.stderr),
+      vocab: await modelFlag(args, 'vocab', 'vocab', io.stderr),
+    };
     const quiet = flag(args, 'quiet');
     const models = str(args, 'models');
     const idArg = str(args, 'identity-model');
     const identity: IdentityNet | undefined = idArg ? await loadIdentityNet(idArg, models) : undefined;
-    if (str(args, 'refine') !== undefined && str(args, 'encoder') === undefined) throw new UsageError('--refine refines an encoder\'s code: give --encoder too (without one, --project-steps sets the projection)');
     const photos = start.kind === 'image' ? await photoSourceOf(args) : undefined;
     const editor = await Editor.load({ ...sources, identity, photos }).catch((e: unknown) => {
       identity?.dispose();

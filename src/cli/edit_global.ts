@@ -47,11 +47,11 @@ export async function runGlobalEdit(args: ParsedArgs, io: CliIO, start: EditStar
   if (misplaced) throw new UsageError(`--${misplaced} belongs to --method optimize; global directions take --alpha and --beta`);
   const edits = directionEdits(args);
   const dirs = await GlobalDirections.load({
-    generator: await modelFlag(args, 'generator', 'generator'),
-    clip: await modelFlag(args, 'clip', 'clip'),
-    vocab: await modelFlag(args, 'vocab', 'vocab'),
-    fs3: await modelFlag(args, 'fs3', 'directions'),
-    stats: await modelFlag(args, 'stats', 'directions'),
+    generator: await modelFlag(args, 'generator', 'generator', io.stderr),
+    clip: await modelFlag(args, 'clip', 'clip', io.stderr),
+    vocab: await modelFlag(args, 'vocab', 'vocab', io.stderr),
+    fs3: await modelFlag(args, 'fs3', 'directions', io.stderr),
+    stats: await modelFlag(args, 'stats', 'directions', io.stderr),
   });
   const photos = start.kind === 'image' ? await photoSourceOf(args) : undefined;
   try {

@@ -4,9 +4,8 @@
  * mapper was trained for one text.
  */
 import { LatentMapperEdit, MAPPER_STRENGTH } from '../edit/mapper/index.js';
-import { resolveModelPath } from '../io/registry.js';
 import type { EditStart } from '../optimize/types.js';
-import { UsageError, flag, num, requireStr, str, type CliIO, type ParsedArgs } from './command.js';
+import { UsageError, flag, modelFlag, num, str, type CliIO, type ParsedArgs } from './command.js';
 import { writeOnePassOutputs } from './edit_outputs.js';
 import { photoSourceOf } from './photo_flags.js';
 
@@ -19,9 +18,8 @@ export async function runMapperEdit(args: ParsedArgs, io: CliIO, start: EditStar
   const misplaced = NOT_FOR_MAPPER.find((f) => args.values[f] !== undefined);
   if (misplaced) throw new UsageError(`--${misplaced} does not apply to --method mapper (the mapper was trained for its own text); use --strength`);
   const strength = num(args, 'strength', MAPPER_STRENGTH, { min: -MAX_STRENGTH, max: MAX_STRENGTH });
-  const mapperPath = await resolveModelPath(requireStr(args, 'mapper'), 'mapper');
-  const generator = str(args, 'generator');
-  const m = await LatentMapperEdit.load(mapperPath, generator === undefined ? undefined : await resolveModelPath(generator, 'generator'));
+  const mapperPath = await modelFlag(args, 'mapper', 'mapper', io.stderr);
+  const m = await LatentMapperEdit.load(mapperPath, str(args, 'generator') === undefined ? undefined : await modelFlag(args, 'generator', 'generator', io.stderr));
   const photos = start.kind === 'image' ? await photoSourceOf(args) : undefined;
   try {
     const res = await m.edit(start, strength, { photos, hooks: { signal: io.signal } });

@@ -13,7 +13,7 @@ import { Generator, broadcastW, checkLatent, sampleZ, truncate, type LatentKind,
 import { MAX_SEED } from '../generator/sample.js';
 import { tensorToRgb, writeImage } from '../io/image.js';
 import { readNpy, writeNpy } from '../io/npy.js';
-import { UsageError, modelFlag, num, str, type Command } from './command.js';
+import { UsageError, distinctOutputs, modelFlag, num, str, type Command } from './command.js';
 
 /** Latent-source flags; exactly one is required. */
 const SOURCES = ['seed', 'z', 'w', 'w-plus'] as const;
@@ -58,7 +58,7 @@ export const generateCommand: Command = {
   summary: 'generate images with a StyleGAN2 generator (rosinality .pt or NVIDIA .pkl)',
   usage: [
     '  styleclip generate --generator CKPT (--seed N | --z Z.npy | --w W.npy | --w-plus WP.npy)',
-    '                     [--truncation PSI] [--noise const|random] [--batch N] [--out OUT.png] [--raw OUT.npy] [--save-w OUT.npy]',
+    '                     [--truncation PSI] [--noise const|random] [--noise-seed S] [--batch N] [--out OUT.png] [--raw OUT.npy] [--save-w OUT.npy]',
     '',
     '  --generator CKPT  rosinality/stylegan2-pytorch .pt (g_ema, latent_avg) or NVIDIA stylegan2-ada-pytorch .pkl',
     `  --seed N          draw z from seed N (0..${MAX_SEED}); image i of a batch uses seed N+i (xoshiro128**, Box-Muller)`,
@@ -66,7 +66,8 @@ export const generateCommand: Command = {
     '  --w W.npy         w latents [N,D] or [D]',
     '  --w-plus WP.npy   w+ latents [N,L,D] or [L,D]',
     '  --truncation PSI  w <- w_avg + PSI (w - w_avg) toward latent_avg (or a seeded mean when absent); default 1',
-    '  --noise MODE      const: the checkpoint\'s noise maps (default); random: seeded per image (from --seed, else 0)',
+    '  --noise MODE      const: the checkpoint\'s noise maps (default); random: seeded per image (image i from',
+    '                    --noise-seed + i; --noise-seed defaults to --seed, else 0)',
     '  --batch N         images to draw with --seed (default 1)',
     '  --out OUT.png     images, clamped [-1,1] -> [0,255]; several images are numbered OUT_0.png, OUT_1.png, ...',
     '  --raw OUT.npy     the unclamped float32 NCHW image tensor',
@@ -80,13 +81,14 @@ export const generateCommand: Command = {
     'w-plus': { type: 'string' },
     truncation: { type: 'string' },
     noise: { type: 'string' },
+    'noise-seed': { type: 'string' },
     batch: { type: 'string' },
     out: { type: 'string' },
     raw: { type: 'string' },
     'save-w': { type: 'string' },
   },
   async run(args, io) {
-    const ckpt = await modelFlag(args, 'generator', 'generator');
+    const ckpt = await modelFlag(args, 'generator', 'generator', io.stderr);
     const given = SOURCES.filter((s) => str(args, s) !== undefined);
     if (given.length !== 1) {
       throw new UsageError(`give exactly one of --seed, --z, --w, --w-plus${given.length ? ` (got ${given.map((s) => `--${s}`).join(', ')})` : ''}`);
@@ -100,6 +102,7 @@ export const generateCommand: Command = {
     const seed = source === 'seed' ? num(args, 'seed', 0, { min: 0, max: MAX_SEED - (batch - 1), integer: true }) : 0;
     const outputs = { out: str(args, 'out'), raw: str(args, 'raw'), 'save-w': str(args, 'save-w') };
     if (!outputs.out && !outputs.raw && !outputs['save-w']) throw new UsageError('nothing to write: give --out, --raw and/or --save-w');
+    distinctOutputs(outputs);
     for (const [flag, path] of Object.entries(outputs)) if (path) await checkWritableDir(path, flag);
     if (outputs.out && !IMAGE_EXTS.includes(extname(outputs.out).toLowerCase())) {
       throw new UsageError(`--out ${outputs.out}: use one of ${IMAGE_EXTS.join(', ')}`);
@@ -115,7 +118,7 @@ export const generateCommand: Command = {
         input = checkLatent(await readNpy(file), kind, gen.wDim, gen.nLatent, file);
       }
       const { wPlus, saved } = await latents(gen, kind, input, psi);
-      const image = await gen.synthesize(wPlus, { noise, noiseSeed: seed }); // [N,3,R,R]
+      const image = await gen.synthesize(wPlus, { noise, noiseSeed: num(args, 'noise-seed', seed, { min: 0, max: MAX_SEED, integer: true }) }); // [N,3,R,R]
       io.signal.throwIfAborted();
       const written: string[] = [];
       if (outputs.raw) await writeNpy(outputs.raw, image).then(() => written.push(outputs.raw!));

@@ -13,10 +13,9 @@ import { alignPhoto } from '../faces/pipeline.js';
 import { FFHQ_TRANSFORM_SIZE } from '../faces/align.js';
 import { readImage, tensorToRgb, writeImage, type RgbImage } from '../io/image.js';
 import { writeNpy } from '../io/npy.js';
-import { resolveModelPath } from '../io/registry.js';
 import { PhotoEncoder } from '../invert/encoder.js';
 import { ALIGN_SUPERSAMPLING } from '../invert/photo.js';
-import { UsageError, flag, num, requireStr, str, type Command } from './command.js';
+import { UsageError, flag, modelFlag, num, requireStr, str, type Command } from './command.js';
 import { ProgressBar } from './progress.js';
 
 const IMAGE_EXTS = ['.png', '.jpg', '.jpeg', '.webp'];
@@ -62,8 +61,7 @@ export const invertCommand: Command = {
     const faceIndex = num(args, 'face-index', 0, { min: 0, integer: true });
     const aligned = flag(args, 'aligned');
     if (aligned && str(args, 'face-index') !== undefined) throw new UsageError('--face-index applies to photos that are aligned here; drop --aligned or --face-index');
-    const generator = str(args, 'generator');
-    const encoder = await PhotoEncoder.load(await resolveModelPath(requireStr(args, 'encoder'), 'encoder'), generator === undefined ? undefined : await resolveModelPath(generator, 'generator'));
+    const encoder = await PhotoEncoder.load(await modelFlag(args, 'encoder', 'encoder', io.stderr), str(args, 'generator') === undefined ? undefined : await modelFlag(args, 'generator', 'generator', io.stderr));
     const detector = aligned ? undefined : await FaceDetector.load(str(args, 'models'));
     const bar = new ProgressBar(io.stderr, photos.length, !flag(args, 'quiet') && io.stderr.isTTY === true);
     try {

@@ -5,7 +5,18 @@
 import type { CliIO, Command } from './command.js';
 import { UsageError, parseCommandArgs } from './command.js';
 import { COMMANDS } from './commands.js';
+import { readFile } from 'node:fs/promises';
 import { InputError } from '../errors.js';
+import { ENV } from '../io/registry.js';
+
+/** Global flag: never download (sets STYLECLIP_OFFLINE=1 for this run). */
+const OFFLINE_FLAG = '--offline';
+
+/** The package's version, from the package.json above this module (src/ and dist/ alike). */
+async function packageVersion(): Promise<string> {
+  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
 
 function closest(word: string, candidates: string[]): string | undefined {
   const dist = (a: string, b: string): number => {
@@ -38,7 +49,10 @@ export function helpText(commands: readonly Command[] = COMMANDS): string {
     'Commands:',
     ...rows,
     '',
-    "Run 'styleclip <command> --help' for a command's flags.",
+    "Run 'styleclip <command> --help' (or 'styleclip help <command>') for a command's flags.",
+    '',
+    'Global flags: --version; --offline (never download models; same as STYLECLIP_OFFLINE=1). Named models',
+    "(stylegan2-ffhq-config-f, clip-vit-b32, ...; 'styleclip models list') are downloaded on first use.",
   ].join('\n');
 }
 
@@ -63,10 +77,31 @@ export async function main(argv: string[], io?: Partial<CliIO>, commands: readon
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
   }
+  /** STYLECLIP_OFFLINE before `--offline` set it (restored afterwards: main also runs in-process in tests). */
+  let offlineBefore: string | null | undefined;
   try {
-    if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    if (argv.includes(OFFLINE_FLAG)) {
+      argv = argv.filter((a) => a !== OFFLINE_FLAG);
+      offlineBefore = process.env[ENV.offline] ?? null;
+      process.env[ENV.offline] = '1';
+    }
+    if (argv.length === 0) {
+      fullIO.stderr.write(helpText(commands) + '\n');
+      return 2;
+    }
+    if (argv[0] === '--version' || argv[0] === '-V') {
+      fullIO.stdout.write(`${await packageVersion()}\n`);
+      return 0;
+    }
+    if (argv[0] === 'help' && argv.length > 1) argv = [...argv.slice(1), '--help'];
+    if (argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
       fullIO.stdout.write(helpText(commands) + '\n');
       return 0;
+    }
+    const group = commands.filter((c) => c.path.length > 1 && c.path[0] === argv[0]);
+    if (group.length && (argv.length === 1 || argv[1] === '--help' || argv[1] === '-h') && !commands.some((c) => c.path.length === 1 && c.path[0] === argv[0])) {
+      fullIO.stdout.write(helpText(group) + '\n');
+      return argv.length === 1 ? 2 : 0;
     }
     const { cmd, rest } = findCommand(argv, commands);
     if (!cmd) {
@@ -91,6 +126,8 @@ export async function main(argv: string[], io?: Partial<CliIO>, commands: readon
     fullIO.stderr.write(`styleclip: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
     return 1;
   } finally {
+    if (offlineBefore === null) delete process.env[ENV.offline];
+    else if (offlineBefore !== undefined) process.env[ENV.offline] = offlineBefore;
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

@@ -50,7 +50,7 @@ export const projectCommand: Command = {
     quiet: { type: 'boolean' },
   },
   async run(args, io) {
-    const generatorPath = await modelFlag(args, 'generator', 'generator');
+    const generatorPath = await modelFlag(args, 'generator', 'generator', io.stderr);
     const image = requireStr(args, 'image');
     const steps = num(args, 'steps', DEFAULT_PROJECT_STEPS, { min: 1, max: MAX_PROJECT_STEPS, integer: true });
     const seed = num(args, 'seed', 0, { min: 0, max: 2 ** 32 - 1, integer: true });

@@ -12,7 +12,7 @@ import { JobStore } from '../server/store.js';
 import { loadServices } from '../server/wiring.js';
 import { basename } from 'node:path';
 import { resolveModelPath } from '../io/registry.js';
-import { UsageError, modelFlag, num, str, type Command } from './command.js';
+import { UsageError, modelFlag, num, str, type CliIO, type Command } from './command.js';
 
 /** Default port: the issue's example (`--port 8787`). */
 export const DEFAULT_PORT = 8787;
@@ -45,11 +45,11 @@ export const MODEL_OPTIONS = {
 export const SERVICE_OPTIONS = { ...MODEL_OPTIONS, store: { type: 'string' }, grace: { type: 'string' } } as const;
 
 /** Model flags: file paths, or names of downloaded models (`styleclip models list`). */
-export async function modelPaths(args: Parameters<Command['run']>[0]) {
+export async function modelPaths(args: Parameters<Command['run']>[0], io: CliIO) {
   return {
-    generator: await modelFlag(args, 'generator', 'generator'),
-    clip: await modelFlag(args, 'clip', 'clip'),
-    vocab: await modelFlag(args, 'vocab', 'vocab'),
+    generator: await modelFlag(args, 'generator', 'generator', io.stderr),
+    clip: await modelFlag(args, 'clip', 'clip', io.stderr),
+    vocab: await modelFlag(args, 'vocab', 'vocab', io.stderr),
     faceModels: str(args, 'models'),
     identityModel: str(args, 'identity-model'),
     encoder: str(args, 'encoder') === undefined ? undefined : await resolveModelPath(str(args, 'encoder')!, 'encoder'),
@@ -93,7 +93,7 @@ export const serveCommand: Command = {
     mappers: { type: 'string' },
   },
   async run(args, io) {
-    const paths = await modelPaths(args);
+    const paths = await modelPaths(args, io);
     const port = num(args, 'port', DEFAULT_PORT, { min: 0, max: 65535, integer: true });
     const host = str(args, 'host') ?? DEFAULT_HOST;
     const concurrency = num(args, 'concurrency', 1, { min: 1, max: 64, integer: true });
@@ -102,9 +102,10 @@ export const serveCommand: Command = {
     const maxBodyBytes = num(args, 'max-body-mb', DEFAULT_MAX_BODY_BYTES / 2 ** 20, { min: 1, max: 1024 }) * 2 ** 20;
     const log = (m: string): void => void io.stderr.write(`styleclip serve: ${m}\n`);
 
+    for (const [what, path] of Object.entries(paths)) if (typeof path === 'string') log(`model ${what}: ${path}`);
     const store = await new JobStore(str(args, 'store') ?? DEFAULT_STORE).init();
     if ((str(args, 'fs3') === undefined) !== (str(args, 'stats') === undefined)) throw new UsageError('global directions need both --fs3 and --stats');
-    const directions = str(args, 'fs3') ? { fs3: await modelFlag(args, 'fs3', 'directions'), stats: await modelFlag(args, 'stats', 'directions') } : undefined;
+    const directions = str(args, 'fs3') ? { fs3: await modelFlag(args, 'fs3', 'directions', io.stderr), stats: await modelFlag(args, 'stats', 'directions', io.stderr) } : undefined;
     const mappers = new Map<string, string>();
     for (const spec of (str(args, 'mappers') ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
       mappers.set(basename(spec).replace(/\.(pt|pth|safetensors)$/, ''), await resolveModelPath(spec, 'mapper'));

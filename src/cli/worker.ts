@@ -28,7 +28,7 @@ export const workerCommand: Command = {
   options: { ...SERVICE_OPTIONS, queue: { type: 'string' }, concurrency: { type: 'string' }, 'stall-timeout': { type: 'string' } },
   async run(args, io) {
     const url = requireStr(args, 'queue');
-    const paths = await modelPaths(args);
+    const paths = await modelPaths(args, io);
     const concurrency = num(args, 'concurrency', 1, { min: 1, max: 64, integer: true });
     const graceMs = num(args, 'grace', DEFAULT_GRACE_SECONDS, { min: 0, max: 3600 }) * 1000;
     const stallMs = num(args, 'stall-timeout', DEFAULT_STALL_MS / 1000, { min: 1, max: 3600 }) * 1000;

@@ -21,6 +21,7 @@ import {
 import { CLIP_LN_EPS, QUICK_GELU_ALPHA, type ClipActivation, type ClipConfig } from './config.js';
 import { loadClipCheckpoint, type LoadClipOptions } from './weights.js';
 import { cosineLogits, type Logits } from './zeroshot.js';
+import { resolveModelPath } from '../io/registry.js';
 
 /** openai/CLIP state-dict names -> float32 tensors. */
 export type ClipWeights = ReadonlyMap<string, HostTensor>;
@@ -205,9 +206,9 @@ export class Clip {
     this.sessions = new SessionCache(options);
   }
 
-  /** Loads any supported checkpoint (see weights.ts). */
+  /** Loads any supported checkpoint (see weights.ts): bytes, a path, or a registry name (`clip-vit-b32`, downloaded on first use). */
   static async load(src: string | Uint8Array, options: LoadClipOptions & SessionOptions = {}): Promise<Clip> {
-    const { weights, config } = await loadClipCheckpoint(src, options);
+    const { weights, config } = await loadClipCheckpoint(typeof src === 'string' ? await resolveModelPath(src, 'clip') : src, options);
     return new Clip(weights, config, options);
   }
 

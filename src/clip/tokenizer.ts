@@ -16,6 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
+import { resolveModelPath } from '../io/registry.js';
 
 /** `len(encoder)` in SimpleTokenizer: 256 + 256 + 48,894 merges + 2 special tokens. */
 export const CLIP_VOCAB_SIZE = 49408;
@@ -206,8 +207,9 @@ export class ClipTokenizer {
     this.ranks = new Map(merges.map(([a, b], i) => [`${a} ${b}`, i]));
   }
 
-  /** Loads the gzipped merges file (openai/CLIP's `bpe_simple_vocab_16e6.txt.gz`). */
-  static async load(path: string): Promise<ClipTokenizer> {
+  /** Loads the gzipped merges file (openai/CLIP's `bpe_simple_vocab_16e6.txt.gz`), by path or registry name (`clip-bpe-vocab`). */
+  static async load(pathOrName: string): Promise<ClipTokenizer> {
+    const path = await resolveModelPath(pathOrName, 'vocab');
     let gz: Buffer;
     try {
       gz = await readFile(path);

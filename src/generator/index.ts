@@ -20,6 +20,7 @@ import { meanLatentZ, rowMean, sampleNoise } from './sample.js';
 import { buildMapping, buildStyles, buildSynthesis, buildSynthesisFromStyles, constNoise, noiseShapes } from './stylegan2.js';
 import { styleSpaceLayout } from './stylespace.js';
 import { InputError } from '../errors.js';
+import { resolveModelPath } from '../io/registry.js';
 
 export { CONFIG_F_FFHQ, channelTable, derive, resolve, type Derived, type GeneratorConfig } from './config.js';
 export { randomWeights, synthesisLayers, weightShapes, type WeightMap } from './layout.js';
@@ -83,9 +84,12 @@ export class Generator {
     return new Generator(config, weights, opts);
   }
 
-  /** From a checkpoint file (rosinality .pt or NVIDIA .pkl); hyperparameters come from its tensor shapes. */
-  static async load(path: string, opts: SessionOptions = {}): Promise<Generator> {
-    const { config, weights } = await loadGeneratorWeights(path);
+  /**
+   * From a checkpoint file (rosinality .pt, NVIDIA .pkl, converted safetensors) or a registry name
+   * (`stylegan2-ffhq-config-f`, downloaded on first use); hyperparameters come from its tensor shapes.
+   */
+  static async load(pathOrName: string, opts: SessionOptions = {}): Promise<Generator> {
+    const { config, weights } = await loadGeneratorWeights(await resolveModelPath(pathOrName, 'generator'));
     return Generator.fromWeights(weights, config, opts);
   }
 

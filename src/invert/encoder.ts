@@ -20,6 +20,7 @@ import type { Pixels } from '../io/image.js';
 import { parseTorchCheckpoint, type TorchCheckpoint } from '../io/torch.js';
 import { applyRules, scaled, type MapRule } from '../io/weight_map.js';
 import { EncoderGraph, type EncoderKind, type EncoderWeights, type StyleBlock } from './encoder_net.js';
+import { resolveModelPath } from '../io/registry.js';
 
 /** The encoders' input side (e4e/pSp `transforms.Resize((256, 256))`). */
 export const ENCODER_INPUT_SIZE = 256;
@@ -118,7 +119,8 @@ export class PhotoEncoder {
   }
 
   /** Reads an e4e/pSp checkpoint; without `generatorPath` its decoder is the generator. */
-  static async load(path: string, generatorPath?: string, opts: SessionOptions = {}): Promise<PhotoEncoder> {
+  static async load(pathOrName: string, generatorPath?: string, opts: SessionOptions = {}): Promise<PhotoEncoder> {
+    const path = await resolveModelPath(pathOrName, 'encoder');
     let bytes: Uint8Array;
     try {
       bytes = await readFile(path);

@@ -69,7 +69,26 @@ export const ENV = Object.freeze({
   xdgCache: 'XDG_CACHE_HOME',
   mirror: 'STYLECLIP_MIRROR',
   manifest: 'STYLECLIP_MANIFEST',
+  /** '1' forbids downloads: a named model must be in the cache already (`--offline` sets it). */
+  offline: 'STYLECLIP_OFFLINE',
 });
+
+/**
+ * The models used when none are named (StyleCLIP's own: the FFHQ config-f generator, CLIP ViT-B/32 and its BPE
+ * vocabulary, FFHQ's global-direction files), by model flag / source field.
+ */
+export const DEFAULT_MODEL_NAMES = Object.freeze({
+  generator: 'stylegan2-ffhq-config-f',
+  clip: 'clip-vit-b32',
+  vocab: 'clip-bpe-vocab',
+  fs3: 'fs3-ffhq-vit-b32',
+  stats: 'stylespace-stats-ffhq',
+});
+
+/** Whether downloads are allowed ($STYLECLIP_OFFLINE is not '1'). */
+export function downloadsAllowed(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env[ENV.offline] !== '1';
+}
 const MANIFEST_RELATIVE = join('models', 'manifest.json');
 /** Model and file names become path components: no separators, no leading dot. */
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -245,13 +264,20 @@ export function fileUrl(manifest: Manifest, entry: ModelEntry, file: ModelFile, 
 export interface ResolveOptions {
   readonly manifest?: Manifest;
   readonly home?: string;
+  /** Pull a named model that is not in the cache (default: unless $STYLECLIP_OFFLINE=1). */
+  readonly download?: boolean;
+  /** Download progress of an automatic pull (the CLI draws a bar; the library is silent by default). */
+  readonly onProgress?: PullOptions['onProgress'];
+  /** Told once before an automatic pull starts. */
+  readonly onPull?: (entry: ModelEntry) => void;
 }
 
 /**
- * The path of a model given on the command line (`--generator`, `--clip`, `--vocab`, ...): an existing file or
- * directory is returned as it is; otherwise `nameOrPath` is looked up in the manifest by name or alias and must be of
- * `kind` and downloaded. Errors are InputErrors naming the fix: the known names and `styleclip models list` for an
- * unknown name, `styleclip models pull NAME` for a model not yet downloaded.
+ * The path of a model given by name or path (`--generator`, `--clip`, `Generator.load(...)`, ...): an existing file
+ * or directory is returned as it is; otherwise `nameOrPath` is looked up in the manifest by name or alias and must be
+ * of `kind`. A named model not in the cache is pulled first (checked against its sha256), as transformers.js and the
+ * Hugging Face hub do, unless downloads are off (`download: false`, $STYLECLIP_OFFLINE=1, `--offline`). Errors are
+ * InputErrors naming the fix: the known names for an unknown name, `styleclip models pull NAME` when offline.
  */
 export async function resolveModelPath(nameOrPath: string, kind: ModelKind, opts: ResolveOptions = {}): Promise<string> {
   if (existsSync(nameOrPath)) return resolve(nameOrPath);
@@ -264,12 +290,15 @@ export async function resolveModelPath(nameOrPath: string, kind: ModelKind, opts
   const entry = requireModel(manifest, nameOrPath, kind);
   const home = opts.home ?? cacheHome();
   const status = await modelStatus(home, entry);
-  if (!status.present) {
+  if (status.present) return status.path;
+  if (!(opts.download ?? downloadsAllowed())) {
     const size = modelSize(entry);
     const bytes = size === null ? '' : ` (${formatBytes(size)})`;
-    throw new InputError(`model '${entry.name}' is not downloaded yet: run 'styleclip models pull ${entry.name}'${bytes}`);
+    throw new InputError(`model '${entry.name}' is not downloaded yet and downloads are off (--offline / ${ENV.offline}=1): run 'styleclip models pull ${entry.name}'${bytes}`);
   }
-  return status.path;
+  opts.onPull?.(entry);
+  await pullModel(manifest, entry, { home, onProgress: opts.onProgress });
+  return (await modelStatus(home, entry)).path;
 }
 
 export interface PullOptions extends Omit<DownloadOptions, 'size' | 'sha256' | 'onProgress' | 'onWait'> {

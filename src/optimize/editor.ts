@@ -22,14 +22,15 @@ import { EDIT_IO, buildEditGraph, latentShape, noiseInputName } from './edit_gra
 import { resolveEditOptions } from './options.js';
 import { styleclipLr } from './schedule.js';
 import type { EditHooks, EditOptions, EditProgress, EditResult, EditStart, PhotoLatentSource, ProjectedPhoto, RgbFrame } from './types.js';
+import { DEFAULT_MODEL_NAMES } from '../io/registry.js';
 
 export interface EditorSources {
-  /** Generator checkpoint path. */
-  readonly generator: string;
-  /** CLIP checkpoint path. */
-  readonly clip: string;
-  /** CLIP BPE merges file. */
-  readonly vocab: string;
+  /** Generator checkpoint path or registry name (default `stylegan2-ffhq-config-f`, downloaded on first use). */
+  readonly generator?: string;
+  /** CLIP checkpoint path or registry name (default `clip-vit-b32`). */
+  readonly clip?: string;
+  /** CLIP BPE merges file or registry name (default `clip-bpe-vocab`). */
+  readonly vocab?: string;
   /** Identity network for the id term (optional; edits with id > 0 need it). */
   readonly identity?: IdentityNet;
   /** Turns photo starts into latents (src/faces `FacePhotoSource`); photo starts are refused without it. */
@@ -79,13 +80,11 @@ export class Editor {
     this.sessions = new SessionCache(sessionOptions);
   }
 
-  static async load(src: EditorSources, opts: SessionOptions = {}): Promise<Editor> {
-    const [generator, clip, tokenizer] = await Promise.all([
-      Generator.load(src.generator, opts),
-      Clip.load(src.clip, opts),
-      ClipTokenizer.load(src.vocab),
-    ]);
-    return new Editor(generator, clip, tokenizer, src.identity, opts, { generator: src.generator, clip: src.clip }, src.photos);
+  /** Loads the models by path or registry name; names not in the cache are downloaded (unless STYLECLIP_OFFLINE=1). */
+  static async load(src: EditorSources = {}, opts: SessionOptions = {}): Promise<Editor> {
+    const names = { generator: src.generator ?? DEFAULT_MODEL_NAMES.generator, clip: src.clip ?? DEFAULT_MODEL_NAMES.clip, vocab: src.vocab ?? DEFAULT_MODEL_NAMES.vocab };
+    const [generator, clip, tokenizer] = await Promise.all([Generator.load(names.generator, opts), Clip.load(names.clip, opts), ClipTokenizer.load(names.vocab)]);
+    return new Editor(generator, clip, tokenizer, src.identity, opts, { generator: names.generator, clip: names.clip }, src.photos);
   }
 
   info(): EditorInfo {

@@ -20,6 +20,7 @@ import { webRoutes } from './routes/web.js';
 import type { ClipService, EditService, GenerateService, PromptTokenizer } from './services.js';
 import type { JobStore } from './store.js';
 import { Tools } from './tools.js';
+import { defaultDevice } from '../engine/session.js';
 
 /**
  * Largest request body: 20 MiB holds a 12-megapixel JPEG (~5-10 MB) or a 1024^2 PNG (~2 MB) with room to spare,
@@ -76,7 +77,7 @@ export function createApp(deps: AppDeps) {
     clip: { name: modelName(info.clip) },
     directions: deps.directions ? { covered_channels: deps.directions.fs3.count } : null,
     photo_inversion: deps.encoder ? 'encoder' : 'projection',
-    devices: ['cpu'],
+    devices: [defaultDevice()],
   };
 
   return new Hono()

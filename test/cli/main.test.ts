@@ -33,3 +33,52 @@ describe('styleclip CLI', () => {
     expect(r.stderr).toMatch(/--no-such-flag.*--help/);
   });
 });
+
+describe('CLI conventions', () => {
+  it('--version prints the package version; no arguments prints help on stderr and exits 2', async () => {
+    const { version } = JSON.parse(await (await import('node:fs/promises')).readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(await runCli(['--version'])).toMatchObject({ code: 0, stdout: `${version}\n` });
+    const none = await runCli([]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/Usage: styleclip <command>/);
+  });
+
+  it("'styleclip help <command>' and '<group> --help' print that help", async () => {
+    const h = await runCli(['help', 'generate']);
+    expect(h.code).toBe(0);
+    expect(h.stdout).toMatch(/--noise-seed/);
+    for (const group of ['clip', 'models', 'directions']) {
+      const r = await runCli([group, '--help']);
+      expect(r.code, group).toBe(0);
+      expect(r.stdout, group).toMatch(new RegExp(`${group} \\w+`));
+    }
+  });
+
+  it('negative numbers reach our own range checks; the same path for two outputs is refused', async () => {
+    const neg = await runCli(['generate', '--generator', 'x.pt', '--seed', '-1', '--out', 'a.png']);
+    expect(neg.code).toBe(2);
+    expect(neg.stderr).not.toMatch(/ambiguous/);
+    const same = await runCli(['edit', '--generator', 'g.pt', '--seed', '1', '--prompt', 'red', '--out', 'same.png', '--compare', 'same.png']);
+    expect(same.code).toBe(2);
+    expect(same.stderr).toMatch(/--out and --compare name the same file same\.png/);
+  });
+
+  it('--offline: a named model that is not downloaded fails with the clear message, exit 2', async () => {
+    const { mkdtemp } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const home = await mkdtemp(join(tmpdir(), 'styleclip-offline-'));
+    const before = process.env.STYLECLIP_HOME;
+    const offlineBefore = process.env.STYLECLIP_OFFLINE;
+    process.env.STYLECLIP_HOME = home;
+    try {
+      const r = await runCli(['generate', '--offline', '--seed', '1', '--out', join(home, 'x.png')]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/model 'stylegan2-ffhq-config-f' is not downloaded yet and downloads are off \(--offline/);
+      expect(process.env.STYLECLIP_OFFLINE).toBe(offlineBefore);
+    } finally {
+      if (before === undefined) delete process.env.STYLECLIP_HOME;
+      else process.env.STYLECLIP_HOME = before;
+    }
+  });
+});

@@ -76,7 +76,7 @@ describe('ClipTokenizer', () => {
   });
 
   it('reports a missing or malformed vocabulary file as InputError', async () => {
-    await expect(ClipTokenizer.load('/nonexistent/bpe.txt.gz')).rejects.toThrow(/ENOENT/);
+    await expect(ClipTokenizer.load('/nonexistent/bpe.txt.gz')).rejects.toThrow(/bpe\.txt\.gz: no such file; give a vocab file path or a model name/);
     await expect(ClipTokenizer.load(fixture('tokenizer.json'))).rejects.toThrow(/not gzip/);
   });
 });
@@ -145,9 +145,10 @@ describe('styleclip clip tokenize', () => {
       ['clip', 'tokenize', '--vocab', '/nonexistent/bpe.txt.gz', 'a dog'],
       ['clip', 'tokenize', '--vocab', vocabPath(), long],
       ['clip', 'tokenize', '--vocab', vocabPath()],
-      ['clip', 'tokenize', 'a dog'],
+      ['clip', 'tokenize', '--offline', 'a dog'],
     ];
-    const patterns = [/bpe.txt.gz: no such file/, /--truncate/, /no text/, /--vocab is required/];
+    // Without --vocab the registry's clip-bpe-vocab is used (downloaded on first use); --offline forbids that.
+    const patterns = [/bpe.txt.gz: no such file/, /--truncate/, /no text/, /'clip-bpe-vocab' is not downloaded yet and downloads are off/];
     for (const [i, args] of cases.entries()) {
       const r = await cli(args);
       expect(r.code).toBe(2);

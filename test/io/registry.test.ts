@@ -162,10 +162,20 @@ describe('resolveModelPath', () => {
     await expect(resolveModelPath('gen', 'clip', { manifest, home })).rejects.toThrow("'gen' is a generator model, not a clip; clips: clipper");
   });
 
-  it('a model not downloaded names the pull command', async () => {
-    await expect(resolveModelPath('gen', 'generator', { manifest, home })).rejects.toThrow(
-      "model 'gen' is not downloaded yet: run 'styleclip models pull gen' (50.0 kB)",
+  it('with downloads off, a model not downloaded names the pull command', async () => {
+    await expect(resolveModelPath('gen', 'generator', { manifest, home, download: false })).rejects.toThrow(
+      "model 'gen' is not downloaded yet and downloads are off (--offline / STYLECLIP_OFFLINE=1): run 'styleclip models pull gen' (50.0 kB)",
     );
+  });
+
+  it('a named model not in the cache is pulled on first use (sha256 checked), with progress', async () => {
+    const seen: number[] = [];
+    let pulled = '';
+    const path = await resolveModelPath('gen', 'generator', { manifest, home, download: true, onPull: (e) => (pulled = e.name), onProgress: (_f, p) => seen.push(p.bytes) });
+    expect(path).toBe(join(home, 'models', 'gen', 'g.pt'));
+    expect(pulled).toBe('gen');
+    expect(seen[seen.length - 1]).toBe(G.length);
+    expect(sha(await readFile(path))).toBe(sha(G));
   });
 
   it('after a pull, names and aliases resolve to the cached file (or the entry file of a multi-file model)', async () => {

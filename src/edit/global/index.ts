@@ -15,6 +15,7 @@ import { loadChannelDirections, type ChannelDirections } from './fs3.js';
 import { loadStyleStats, type StyleStats } from './stats.js';
 import { resolveStart } from '../start.js';
 import type { EditHooks, EditStart, PhotoLatentSource, ProjectedPhoto } from '../../optimize/types.js';
+import { DEFAULT_MODEL_NAMES, resolveModelPath } from '../../io/registry.js';
 
 export { ALPHA_RANGE, BETA_RANGE, GLOBAL_DEFAULTS, applyDirections, boundary, relevance, templateEnsemble, textDirection } from './direction.js';
 export { FS3_ALPHA, FS3_IMAGES, channelDirections, computeChannelDirections, coveredLayers, loadChannelDirections, truncatedUint8 } from './fs3.js';
@@ -40,14 +41,15 @@ export interface GlobalEditResult {
   readonly maxRelevance: readonly number[];
 }
 
+/** Paths or registry names (defaults: DEFAULT_MODEL_NAMES, FFHQ's; downloaded on first use). */
 export interface GlobalSources {
-  readonly generator: string;
-  readonly clip: string;
-  readonly vocab: string;
+  readonly generator?: string;
+  readonly clip?: string;
+  readonly vocab?: string;
   /** fs3.npy */
-  readonly fs3: string;
+  readonly fs3?: string;
   /** S_mean_std */
-  readonly stats: string;
+  readonly stats?: string;
 }
 
 /** Text ensembles kept (512 floats each for ViT-B/32): a typed prompt is encoded once, then sliders only re-threshold. */
@@ -75,11 +77,13 @@ export class GlobalDirections {
   }
 
   /** Loads and cross-checks the five files (fs3 rows vs the generator's layout and CLIP's width; stats layer count). */
-  static async load(src: GlobalSources, opts: SessionOptions = {}): Promise<GlobalDirections> {
+  static async load(sources: GlobalSources = {}, opts: SessionOptions = {}): Promise<GlobalDirections> {
+    const src = { ...DEFAULT_MODEL_NAMES, ...Object.fromEntries(Object.entries(sources).filter(([, v]) => v !== undefined)) };
     const [generator, clip, tokenizer] = await Promise.all([Generator.load(src.generator, opts), Clip.load(src.clip, opts), ClipTokenizer.load(src.vocab)]);
     try {
       const layout = styleSpaceLayout(generator.config);
-      const [stats, fs3] = await Promise.all([loadStyleStats(src.stats, layout), loadChannelDirections(src.fs3, layout, clip.config.embedDim)]);
+      const [statsPath, fs3Path] = await Promise.all([resolveModelPath(src.stats, 'directions'), resolveModelPath(src.fs3, 'directions')]);
+      const [stats, fs3] = await Promise.all([loadStyleStats(statsPath, layout), loadChannelDirections(fs3Path, layout, clip.config.embedDim)]);
       return new GlobalDirections(generator, clip, tokenizer, stats, fs3, true);
     } catch (e) {
       await Promise.all([generator.dispose(), clip.dispose()]);

@@ -14,6 +14,7 @@ import type { EditHooks, EditStart, PhotoLatentSource, ProjectedPhoto } from '..
 import { resolveStart } from '../start.js';
 import { MAPPER_STRENGTH, buildLatentDelta, buildStyleDelta, type LatentMapper } from './network.js';
 import { mapperFromTensors } from './weights.js';
+import { resolveModelPath } from '../../io/registry.js';
 
 export { LEVEL_GROUPS, MAPPER_DEPTH, MAPPER_LR_MUL, MAPPER_STRENGTH, buildLatentDelta, buildStyleDelta, type LatentMapper, type MapperKind, type MapperNet } from './network.js';
 export { mapperFromTensors } from './weights.js';
@@ -58,7 +59,8 @@ export class LatentMapperEdit {
   }
 
   /** Reads a mapper checkpoint; without `generatorPath` its embedded decoder is the generator. */
-  static async load(mapperPath: string, generatorPath?: string, opts: SessionOptions = {}): Promise<LatentMapperEdit> {
+  static async load(mapperPathOrName: string, generatorPath?: string, opts: SessionOptions = {}): Promise<LatentMapperEdit> {
+    const mapperPath = await resolveModelPath(mapperPathOrName, 'mapper');
     let bytes: Uint8Array;
     try {
       bytes = await readFile(mapperPath);
