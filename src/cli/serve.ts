@@ -5,7 +5,7 @@
  * restart or by another worker), then exit 0.
  */
 import { createApp, DEFAULT_MAX_BODY_BYTES } from '../server/app.js';
-import { listen } from '../server/http.js';
+import { assertPortFree, listen } from '../server/http.js';
 import { DEFAULT_QUEUE_CAPACITY, LocalQueue, type JobQueue } from '../server/queue.js';
 import { RedisQueue } from '../server/redis_queue.js';
 import { JobStore } from '../server/store.js';
@@ -93,7 +93,6 @@ export const serveCommand: Command = {
     mappers: { type: 'string' },
   },
   async run(args, io) {
-    const paths = await modelPaths(args, io);
     const port = num(args, 'port', DEFAULT_PORT, { min: 0, max: 65535, integer: true });
     const host = str(args, 'host') ?? DEFAULT_HOST;
     const concurrency = num(args, 'concurrency', 1, { min: 1, max: 64, integer: true });
@@ -101,6 +100,8 @@ export const serveCommand: Command = {
     const graceMs = num(args, 'grace', DEFAULT_GRACE_SECONDS, { min: 0, max: 3600 }) * 1000;
     const maxBodyBytes = num(args, 'max-body-mb', DEFAULT_MAX_BODY_BYTES / 2 ** 20, { min: 1, max: 1024 }) * 2 ** 20;
     const log = (m: string): void => void io.stderr.write(`styleclip serve: ${m}\n`);
+    await assertPortFree(port, host);
+    const paths = await modelPaths(args, io);
 
     for (const [what, path] of Object.entries(paths)) if (typeof path === 'string') log(`model ${what}: ${path}`);
     const store = await new JobStore(str(args, 'store') ?? DEFAULT_STORE).init();

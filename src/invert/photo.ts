@@ -82,6 +82,11 @@ export class FacePhotoSource implements PhotoLatentSource {
     };
   }
 
+  /** Detects the faces of a photo and checks that face `faceIndex` exists (no alignment, no inversion). */
+  async checkFace(photo: RgbFrame, faceIndex: number): Promise<void> {
+    await (await this.faceDetector()).detectOne(rgb(photo), faceIndex);
+  }
+
   /** The encoder over the edit's generator (loaded once per generator; its style count must fit). */
   private encoder(models: PhotoModels): Promise<PhotoEncoder> {
     const c = this.encoderCache;

@@ -250,8 +250,13 @@ export function parsePickledCheckpoint(buf: Uint8Array, where: string): PickledC
     if (pos + LEGACY_COUNT_BYTES > buf.length) throw new TorchCheckpointError(`${where}: the file ends inside its storages; the checkpoint is truncated — re-download it`);
     const count = Number(view.getBigInt64(pos, true));
     const end = pos + LEGACY_COUNT_BYTES + count * DTYPE_BYTES[s.dtype];
-    if (count !== s.numel || end > buf.length) {
-      throw new TorchCheckpointError(`${where}: storage '${asKey(k)}' should hold ${s.numel} elements but the file has ${count}${end > buf.length ? ' (truncated)' : ''}; the checkpoint is corrupt`);
+    if (count !== s.numel) {
+      throw new TorchCheckpointError(`${where}: storage '${asKey(k)}' should hold ${s.numel} elements but the file records ${count}; the checkpoint is corrupt`);
+    }
+    if (end > buf.length) {
+      const want = end - pos - LEGACY_COUNT_BYTES;
+      const have = Math.max(0, buf.length - pos - LEGACY_COUNT_BYTES);
+      throw new TorchCheckpointError(`${where}: storage '${asKey(k)}' needs ${want} bytes but the file has only ${have} left (${buf.length} bytes in all); the checkpoint is truncated — re-download it`);
     }
     s.fill(buf.subarray(pos + LEGACY_COUNT_BYTES, end));
     pos = end;

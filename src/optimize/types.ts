@@ -155,5 +155,7 @@ export interface PhotoModels {
  */
 export interface PhotoLatentSource {
   project(start: ImageStart, models: PhotoModels, hooks: EditHooks): Promise<ProjectedPhoto>;
+  /** Throws an InputError when the photo has no face `faceIndex` (a quick check before a job is queued). */
+  checkFace?(photo: RgbFrame, faceIndex: number): Promise<void>;
   dispose(): void | Promise<void>;
 }

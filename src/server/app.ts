@@ -65,6 +65,7 @@ export function createApp(deps: AppDeps) {
     tokenizer: deps.tokenizer,
     maxPixels,
     previewEvery: deps.previewEvery ?? DEFAULT_PREVIEW_EVERY,
+    checkFace: deps.photos?.checkFace && ((img, i) => deps.photos!.checkFace!({ width: img.width, height: img.height, data: img.data }, i)),
   });
   const tools = new Tools({ generator: deps.generator, clip: deps.clip, info, maxPixels });
   const limit = bodyLimit({

@@ -13,7 +13,8 @@ import { prepareEdit, submissionOf, type PrepareEnv } from './submission.js';
 /** What `GET /v1/edits/:id` returns. */
 export interface EditStatus {
   readonly id: string;
-  readonly status: JobStatus;
+  /** The job's status; `cancelling` while a requested cancel has not landed yet. */
+  readonly status: JobStatus | 'cancelling';
   readonly prompt: string;
   readonly step: number;
   readonly steps: number;
@@ -67,9 +68,10 @@ export class EditJobs {
     const [req, state] = await Promise.all([this.store.request(id), this.store.state(id)]);
     if (!req || !state) throw notFound(`edit ${id}`);
     const done = state.status === 'done';
+    const cancelling = !TERMINAL.has(state.status) && (await this.store.cancelRequested(id));
     return {
       id,
-      status: state.status,
+      status: cancelling ? 'cancelling' : state.status,
       prompt: req.options.prompt,
       step: state.step,
       steps: state.steps,

@@ -56,7 +56,7 @@ const fileText = z.string().min(1);
 const upload = z.instanceof(File);
 
 export const EditJson = z.object({ ...editFields(jsonNum), w_plus: fileText.optional(), image: fileText.optional() }).strict();
-export const EditForm = z.object({ ...editFields(formNum), w_plus: upload.optional(), image: upload.optional() });
+export const EditForm = z.object({ ...editFields(formNum), w_plus: upload.optional(), image: upload.optional() }).strict();
 export type EditJsonBody = z.output<typeof EditJson>;
 export type EditFormBody = z.output<typeof EditForm>;
 
@@ -70,12 +70,14 @@ function generateFields<In>(n: Num<In>) {
 export const GenerateJson = z
   .object({ ...generateFields(jsonNum), z: fileText.optional(), w: fileText.optional(), w_plus: fileText.optional() })
   .strict();
-export const GenerateForm = z.object({
-  ...generateFields(formNum),
-  z: upload.optional(),
-  w: upload.optional(),
-  w_plus: upload.optional(),
-});
+export const GenerateForm = z
+  .object({
+    ...generateFields(formNum),
+    z: upload.optional(),
+    w: upload.optional(),
+    w_plus: upload.optional(),
+  })
+  .strict();
 export type GenerateJsonBody = z.output<typeof GenerateJson>;
 export type GenerateFormBody = z.output<typeof GenerateForm>;
 
@@ -84,16 +86,18 @@ const labelList = z.array(prompt).min(1).max(MAX_LABELS);
 const formList = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]));
 
 export const ClassifyJson = z.object({ image: fileText, labels: labelList, clip: name.optional() }).strict();
-export const ClassifyForm = z.object({ image: upload, labels: formList.pipe(labelList), clip: name.optional() });
+export const ClassifyForm = z.object({ image: upload, labels: formList.pipe(labelList), clip: name.optional() }).strict();
 
 export const EmbedJson = z
   .object({ texts: labelList.optional(), images: z.array(fileText).min(1).max(MAX_LABELS).optional(), clip: name.optional() })
   .strict();
-export const EmbedForm = z.object({
-  texts: formList.pipe(labelList).optional(),
-  images: z.union([upload, z.array(upload).min(1).max(MAX_LABELS)]).transform((v) => (Array.isArray(v) ? v : [v])).optional(),
-  clip: name.optional(),
-});
+export const EmbedForm = z
+  .object({
+    texts: formList.pipe(labelList).optional(),
+    images: z.union([upload, z.array(upload).min(1).max(MAX_LABELS)]).transform((v) => (Array.isArray(v) ? v : [v])).optional(),
+    clip: name.optional(),
+  })
+  .strict();
 
 /** `POST /v1/directions`: a prompt (and neutral text) -> a global direction. */
 export const DirectionJson = z

@@ -45,7 +45,7 @@ export async function editEvents(c: Context, jobs: EditJobs, id: string): Promis
         lastPreview = s.preview;
         await send('preview', { step: s.previewStep, url: s.preview });
       }
-      if (TERMINAL.has(s.status)) {
+      if (s.status !== 'cancelling' && TERMINAL.has(s.status)) {
         await send(s.status, s);
         return;
       }

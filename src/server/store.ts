@@ -99,6 +99,11 @@ async function readJson<T>(path: string): Promise<T | undefined> {
   return JSON.parse(text) as T;
 }
 
+/** Suffix of an atomic write's temporary file (src/io/atomic.ts `tempSibling`). */
+const PARTIAL_SUFFIX = '.partial';
+/** A temporary file this old is left over from a killed process. */
+export const STALE_PARTIAL_MS = 60_000;
+
 export class JobStore {
   readonly root: string;
 
@@ -106,8 +111,23 @@ export class JobStore {
     this.root = resolve(root);
   }
 
+  /**
+   * Creates the store, and removes temporary files of atomic writes that a killed process left behind
+   * (`.<file>.<pid>.<rand>.partial`, src/io/atomic.ts) once they are older than STALE_PARTIAL_MS: a live write
+   * lasts milliseconds, so an older one belongs to no process (another server sharing the store included).
+   */
   async init(): Promise<this> {
-    await mkdir(join(this.root, EDITS_DIR), { recursive: true });
+    const edits = join(this.root, EDITS_DIR);
+    await mkdir(edits, { recursive: true });
+    const now = Date.now();
+    for (const id of await readdir(edits)) {
+      const dir = join(edits, id);
+      const names = await readdir(dir).catch(() => [] as string[]);
+      for (const name of names.filter((n) => n.startsWith('.') && n.endsWith(PARTIAL_SUFFIX))) {
+        const s = await stat(join(dir, name)).catch(() => undefined);
+        if (s && now - s.mtimeMs > STALE_PARTIAL_MS) await rm(join(dir, name), { force: true });
+      }
+    }
     return this;
   }
 

@@ -14,6 +14,7 @@ import { checkName, modelName } from './names.js';
 import type { EditJsonBody, EditFormBody } from './schemas.js';
 import type { EditorInfo, PromptTokenizer } from './services.js';
 import type { StoredStart } from './store.js';
+import type { RgbImage } from '../io/image.js';
 
 export type SubmittedStart =
   | { readonly kind: 'seed'; readonly seed: number; readonly truncation?: number }
@@ -41,6 +42,8 @@ export interface PrepareEnv {
   readonly maxPixels: number;
   /** Preview frame interval when the request does not give one. */
   readonly previewEvery: number;
+  /** Finds the face a photo start will edit (the server's face pipeline), so a photo without one is a 422 now. */
+  readonly checkFace?: (photo: RgbImage, faceIndex: number) => Promise<void>;
 }
 
 type FileReader = (value: string | File, field: string) => Promise<Uint8Array>;
@@ -102,6 +105,10 @@ export async function prepareEdit(sub: EditSubmission, env: PrepareEnv): Promise
   }
   env.tokenizer?.tokenize([options.prompt]);
   const s = sub.start;
+  if (s.kind !== 'seed' && options.space === 'w') {
+    const field = s.kind === 'w+' ? 'w_plus' : 'image';
+    throw new InputError(`space: a ${field} start is a w+ latent and cannot be edited in space 'w'; use space 'w+' or 's' (or start from a seed)`);
+  }
   if (s.kind === 'seed') {
     return { start: { kind: 'seed', seed: s.seed, truncation: s.truncation ?? DEFAULT_TRUNCATION }, options };
   }
@@ -110,6 +117,9 @@ export async function prepareEdit(sub: EditSubmission, env: PrepareEnv): Promise
     return { start: { kind: 'w+' }, options, startFile: { name: 'start.npy', bytes: encodeNpy(latent) } };
   }
   const img = await decodeImage(s.bytes, env.maxPixels);
+  await env.checkFace?.(img, s.faceIndex ?? 0).catch((e: unknown) => {
+    throw e instanceof InputError ? new InputError(`image: ${e.message}`) : e;
+  });
   return {
     start: { kind: 'image', projectSteps: s.projectSteps, refineSteps: s.refineSteps, faceIndex: s.faceIndex },
     options,

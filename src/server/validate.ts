@@ -45,11 +45,16 @@ export const directionJson = zValidator('json', DirectionJson, hook);
 export const renderJson = zValidator('json', RenderJson, hook);
 export const embedForm = zValidator('form', EmbedForm.optional(), hook, absentWhenEmpty);
 
-/** The body that was sent, from whichever transport; a 400 when there is none. */
-export function oneBody<J, F>(json: J | undefined, form: F | undefined): J | F {
+/**
+ * The body that was sent, from whichever transport; a 400 when there is none. An empty JSON object or form (which
+ * the validators see as "absent") is checked against `schema` so the 400 names the missing fields.
+ */
+export function oneBody<J, F>(json: J | undefined, form: F | undefined, contentType: string | undefined, schema: z.ZodType): J | F {
   const body = json ?? form;
-  if (body === undefined) {
-    throw new ApiError(400, 'invalid_request', 'send a JSON object (application/json) or a multipart/form-data body');
+  if (body !== undefined) return body;
+  if (/^(application\/json|multipart\/form-data)\b/i.test(contentType ?? '')) {
+    const r = schema.safeParse({});
+    if (!r.success) throw new ApiError(400, 'invalid_request', `missing fields: ${describeIssues(r.error)}`);
   }
-  return body;
+  throw new ApiError(400, 'invalid_request', 'send a JSON object (application/json) or a multipart/form-data body');
 }

@@ -157,7 +157,7 @@ function follow(id) {
   events = new EventSource(`/v1/edits/${id}/events`);
   const on = (name, fn) => events.addEventListener(name, (e) => fn(JSON.parse(e.data)));
   on('status', (s) => {
-    ui.status.textContent = s.status === 'queued' ? 'Queued…' : `Running (step ${s.step} of ${s.steps})…`;
+    ui.status.textContent = s.status === 'queued' ? 'Queued…' : s.status === 'cancelling' ? 'Cancelling…' : `Running (step ${s.step} of ${s.steps})…`;
   });
   on('projection', (p) => {
     ui.progress.value = p.step / p.steps;
