@@ -127,11 +127,12 @@ export const serveCommand: Command = {
     io.stdout.write(`styleclip serve: listening on ${server.url} (store ${store.root}, queue ${url ? 'redis' : 'in-process'})\n`);
 
     await untilAborted(io.signal);
-    log('shutting down: no new connections; running edits get the grace period');
+    const deadline = Date.now() + graceMs;
+    log(`shutting down: no new connections; running edits get the grace period (${graceMs / 1000} s)`);
     server.stopAccepting();
     await queue.close(graceMs);
     server.closeAll();
-    await services.dispose();
+    await Promise.race([services.dispose(), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]);
     log('stopped');
     return 0;
   },

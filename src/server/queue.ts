@@ -55,6 +55,15 @@ export interface LocalQueueOptions {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
+/** Time kept at the end of a shutdown for aborted jobs to checkpoint themselves (ms). */
+const CHECKPOINT_RESERVE_MS = 500;
+
+/** Puts a job back to 'queued' (history cleared), as a job aborted for shutdown does itself. */
+async function checkpoint(store: JobStore, id: string): Promise<void> {
+  const state = await store.state(id);
+  if (state && state.status === 'running') await store.writeState(id, { ...state, status: 'queued', step: 0, history: [], previewStep: undefined, updatedAt: new Date().toISOString() });
+}
+
 export class LocalQueue implements JobQueue {
   private readonly waiting: string[] = [];
   private readonly running = new Map<string, { controller: AbortController; done: Promise<void> }>();
@@ -112,13 +121,20 @@ export class LocalQueue implements JobQueue {
     };
   }
 
+  /**
+   * Stops taking jobs; running ones get the grace period to finish. `graceMs` bounds the whole close: at
+   * `graceMs - reserve` running jobs are aborted (they checkpoint at their next step), and any still running at
+   * `graceMs` are checkpointed here (back to 'queued', run again on restart) without waiting for their step.
+   */
   async close(graceMs: number): Promise<void> {
     this.closing = true;
     this.waiting.length = 0;
     const all = (): Promise<unknown> => Promise.all([...this.running.values()].map((r) => r.done));
-    await Promise.race([all(), sleep(graceMs)]);
+    const reserve = Math.min(CHECKPOINT_RESERVE_MS, graceMs / 4);
+    await Promise.race([all(), sleep(graceMs - reserve)]);
     for (const r of this.running.values()) r.controller.abort(new ShutdownAbort('shutting down'));
-    await all();
+    await Promise.race([all(), sleep(reserve)]);
+    for (const id of this.running.keys()) await checkpoint(this.opts.store, id);
   }
 
   /** Starts waiting jobs while there are free slots. */

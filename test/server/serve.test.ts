@@ -4,7 +4,7 @@
  * SIGTERM with a long grace lets the running edit finish before exiting.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -80,5 +80,20 @@ describe('styleclip serve', () => {
     const code3 = exitCode(third.child);
     third.child.kill('SIGTERM');
     expect(await code3).toBe(0);
+  });
+
+  it('the grace period bounds the whole shutdown: SIGTERM with --grace 2 during a long edit exits within 2.5 s, the edit checkpointed', async () => {
+    const s = await serve('2');
+    const id = await submit(s, { prompt: 'a person with purple hair', seed: 3, steps: 10000, preview_every: 0 });
+    await waitFor(async () => (await status(s, id)).step >= 5, 'the long edit to run');
+    const code = exitCode(s.child);
+    const t0 = Date.now();
+    s.child.kill('SIGTERM');
+    expect(await code).toBe(0);
+    const took = Date.now() - t0;
+    console.log(`SIGTERM with --grace 2: exited after ${took} ms`);
+    expect(took).toBeLessThanOrEqual(2500);
+    const state = JSON.parse(await readFile(join(dir, 'edits', id, 'state.json'), 'utf8')) as { status: string };
+    expect(state.status).toBe('queued');
   });
 });
