@@ -115,7 +115,7 @@ export const serveCommand: Command = {
     const url = str(args, 'queue');
     let queue: JobQueue;
     if (url) {
-      queue = new RedisQueue(url, store, capacity);
+      queue = new RedisQueue(url, store, capacity, log);
     } else {
       const local = new LocalQueue({ store, editor: services.editor, concurrency, capacity, log });
       const recovered = await local.recover();

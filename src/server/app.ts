@@ -84,7 +84,13 @@ export function createApp(deps: AppDeps) {
   return new Hono()
     .onError((err, c) => toErrorResponse(err, c, log))
     .notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404))
-    .get('/health', async (c) => c.json({ status: 'ok' as const, queue: await deps.queue.stats() }))
+    .get('/health', async (c) => {
+      try {
+        return c.json({ status: 'ok' as const, queue: await deps.queue.stats() });
+      } catch (e) {
+        return c.json({ status: 'degraded' as const, queue: { status: 'down' as const, error: (e as Error).message } }, 503);
+      }
+    })
     .get('/v1/models', async (c) => c.json({ ...models, queue: await deps.queue.stats() }))
     .route('/v1/edits', editRoutes(jobs, limit))
     .route('/v1', toolRoutes(tools, limit))

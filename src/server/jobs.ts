@@ -4,7 +4,7 @@
  */
 import { ApiError, notFound } from './errors.js';
 import { newJobId } from './names.js';
-import { isFull, queueFullError, type JobQueue } from './queue.js';
+import type { JobQueue } from './queue.js';
 import { TERMINAL, type JobFile, type JobState, type JobStatus, type JobStore, type LossPoint } from './store.js';
 import { fileBytes } from './decode.js';
 import type { EditFormBody, EditJsonBody } from './schemas.js';
@@ -48,20 +48,33 @@ export class EditJobs {
     private readonly env: PrepareEnv,
   ) {}
 
-  /** Checks a request body, stores the job and queues it. */
-  async submit(body: EditJsonBody | EditFormBody): Promise<{ id: string }> {
-    const stats = await this.queue.stats();
-    if (isFull(stats)) throw queueFullError(stats);
-    const prepared = await prepareEdit(await submissionOf(body, fileBytes), this.env);
-    const id = newJobId();
-    await this.store.create({ id, createdAt: new Date().toISOString(), start: prepared.start, options: prepared.options }, prepared.startFile);
-    try {
-      await this.queue.submit(id);
-    } catch (e) {
-      await this.store.remove(id);
-      throw e;
+  /**
+   * Checks a request body, stores the job and queues it. With an idempotency key, a retry of a request that got
+   * through returns the same job id instead of a second job (409 while the first is still being submitted).
+   */
+  async submit(body: EditJsonBody | EditFormBody, idempotencyKey?: string): Promise<{ id: string }> {
+    if (idempotencyKey !== undefined) {
+      if (!/^[\x21-\x7e]{1,255}$/.test(idempotencyKey)) throw new ApiError(400, 'invalid_request', 'Idempotency-Key: 1-255 visible ASCII characters');
+      const prior = await this.store.claimKey(idempotencyKey);
+      if (prior === 'pending') throw new ApiError(409, 'invalid_request', 'a request with this Idempotency-Key is being submitted; retry in a moment');
+      if (prior !== undefined) return { id: prior };
     }
-    return { id };
+    let id: string | undefined;
+    try {
+      const prepared = await prepareEdit(await submissionOf(body, fileBytes), this.env);
+      const created = newJobId();
+      await this.store.create({ id: created, createdAt: new Date().toISOString(), start: prepared.start, options: prepared.options }, prepared.startFile);
+      try {
+        await this.queue.submit(created);
+      } catch (e) {
+        await this.store.remove(created);
+        throw e;
+      }
+      id = created;
+      return { id };
+    } finally {
+      if (idempotencyKey !== undefined) await this.store.settleKey(idempotencyKey, id);
+    }
   }
 
   async status(id: string): Promise<EditStatus> {

@@ -9,8 +9,10 @@
  * jobs back to wait (BullMQ `moveToWait` + `WaitingError`) without spending an attempt.
  */
 import { Job, Queue, WaitingError, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
 import { InputError } from '../errors.js';
-import { isFull, queueFullError, type JobQueue, type QueueStats } from './queue.js';
+import { ApiError } from './errors.js';
+import { queueFullError, type JobQueue, type QueueStats } from './queue.js';
 import { ShutdownAbort, runEditJob } from './runner.js';
 import type { EditService } from './services.js';
 import type { JobStore } from './store.js';
@@ -47,32 +49,90 @@ export function redisOptions(url: string): { host: string; port: number; usernam
   };
 }
 
+/** How long an API call waits for Redis before answering 503 (ms): a few seconds, not a hang. */
+export const REDIS_TIMEOUT_MS = 3000;
+/** A reservation (admitted, not yet added) older than this belongs to a crashed server and stops counting (ms). */
+const RESERVATION_TTL_MS = 30_000;
+
+/**
+ * Atomic admission across API servers: counts the waiting jobs (BullMQ's wait, paused, prioritized and delayed keys)
+ * plus the live reservations of other servers, and reserves a slot for this job only if the total is below the
+ * capacity. One Lua script runs atomically in Redis, so N servers together never exceed the limit.
+ * KEYS: wait, paused, prioritized, delayed, reservations. ARGV: capacity, id, now (ms), reservation TTL (ms).
+ * Returns -1 when admitted, else the number waiting.
+ */
+const ADMIT_SCRIPT = `
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', tonumber(ARGV[3]) - tonumber(ARGV[4]))
+local n = redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[2]) + redis.call('ZCARD', KEYS[3]) + redis.call('ZCARD', KEYS[4]) + redis.call('ZCARD', KEYS[5])
+if n >= tonumber(ARGV[1]) then return n end
+redis.call('ZADD', KEYS[5], ARGV[3], ARGV[2])
+return -1
+`;
+
+/** Rejects after `ms` with a 503 naming Redis, so no request hangs on an unreachable queue. */
+function bounded<T>(p: Promise<T>, ms = REDIS_TIMEOUT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(queueDown(`no answer in ${ms} ms`)), ms);
+  });
+  return Promise.race([p.catch((e: unknown) => Promise.reject(e instanceof ApiError ? e : queueDown((e as Error).message))), timeout]).finally(() => clearTimeout(timer)) as Promise<T>;
+}
+
+const queueDown = (why: string): ApiError => new ApiError(503, 'not_ready', `the job queue (Redis) is unreachable (${why}); retry in a few seconds`);
+
 /** The producer side used by `styleclip serve --queue`: submits, cancels, counts. */
 export class RedisQueue implements JobQueue {
   private readonly queue: Queue;
+  /** Our own connection for the admission script and the up/down log (BullMQ's client type hides EVAL). */
+  private readonly redis: Redis;
+  private down = false;
 
   constructor(
     url: string,
     private readonly store: JobStore,
     private readonly capacity: number,
+    private readonly log: (msg: string) => void = () => undefined,
   ) {
-    this.queue = new Queue(QUEUE_NAME, { connection: redisOptions(url) });
+    // No offline queue: while Redis is unreachable a command fails at once instead of being replayed on reconnect,
+    // so a request that got a 503 never turns into a job later.
+    const connection = { ...redisOptions(url), enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: REDIS_TIMEOUT_MS };
+    this.queue = new Queue(QUEUE_NAME, { connection });
+    this.queue.on('error', (e) => this.markDown(e.message));
+    this.redis = new Redis(connection);
+    this.redis.on('error', (e) => this.markDown(e.message));
+    this.redis.on('ready', () => this.markUp());
+  }
+
+  /** Logs once when Redis becomes unreachable (and not again on every reconnect attempt). */
+  private markDown(why: string): void {
+    if (this.down) return;
+    this.down = true;
+    this.log(`Redis is unreachable (${why}); edits get 503 until it is back`);
+  }
+
+  private markUp(): void {
+    if (!this.down) return;
+    this.down = false;
+    this.log('Redis is reachable again');
   }
 
   async submit(id: string): Promise<void> {
-    const stats = await this.stats();
-    if (isFull(stats)) throw queueFullError(stats);
-    await this.queue.add(
-      'edit',
-      { id },
-      { jobId: id, attempts: 1, removeOnComplete: KEEP_FINISHED, removeOnFail: KEEP_FINISHED },
-    );
+    const k = this.queue.keys;
+    const client = this.redis;
+    const reservations = `${k['']}:styleclip-reservations`;
+    const waiting = (await bounded(client.eval(ADMIT_SCRIPT, 5, k.wait, k.paused, k.prioritized, k.delayed, reservations, this.capacity, id, Date.now(), RESERVATION_TTL_MS))) as number;
+    if (waiting >= 0) throw queueFullError({ kind: 'redis', running: 0, waiting, capacity: this.capacity });
+    try {
+      await bounded(this.queue.add('edit', { id }, { jobId: id, attempts: 1, removeOnComplete: KEEP_FINISHED, removeOnFail: KEEP_FINISHED }));
+    } finally {
+      await bounded(client.zrem(reservations, id)).catch(() => undefined);
+    }
   }
 
   async cancel(id: string): Promise<void> {
-    const job = await Job.fromId(this.queue, id);
+    const job = await bounded(Job.fromId(this.queue, id));
     if (!job) return;
-    const state = await job.getState();
+    const state = await bounded(job.getState());
     if (!(WAITING_STATES as readonly string[]).includes(state)) return;
     await job.remove().catch(() => undefined);
     const current = await this.store.state(id);
@@ -80,12 +140,13 @@ export class RedisQueue implements JobQueue {
   }
 
   async stats(): Promise<QueueStats> {
-    const c = await this.queue.getJobCounts('active', ...WAITING_STATES);
+    const c = await bounded(this.queue.getJobCounts('active', ...WAITING_STATES));
     const waiting = WAITING_STATES.reduce((n, s) => n + (c[s] ?? 0), 0);
     return { kind: 'redis', running: c.active ?? 0, waiting, capacity: this.capacity };
   }
 
   async close(): Promise<void> {
+    this.redis.disconnect();
     await this.queue.close();
   }
 }

@@ -13,7 +13,8 @@
  *   cancel         marker: cancellation was requested (seen by whichever worker runs the job)
  */
 import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { EditOptions } from '../optimize/types.js';
 import { checkId } from './names.js';
@@ -99,6 +100,8 @@ async function readJson<T>(path: string): Promise<T | undefined> {
   return JSON.parse(text) as T;
 }
 
+/** Idempotency keys of POST /v1/edits, one file per key (its sha256) holding the job id. */
+const KEYS_DIR = 'keys';
 /** Suffix of an atomic write's temporary file (src/io/atomic.ts `tempSibling`). */
 const PARTIAL_SUFFIX = '.partial';
 /** A temporary file this old is left over from a killed process. */
@@ -197,6 +200,34 @@ export class JobStore {
   async reset(id: string, steps: number): Promise<void> {
     await rm(join(this.dir(id), CANCEL), { force: true });
     await this.writeState(id, initialState(steps));
+  }
+
+  /**
+   * Claims an idempotency key (POST /v1/edits `Idempotency-Key`): `keys/<sha256>` is created exclusively, so of
+   * concurrent requests with one key exactly one proceeds. Returns the job id already bound to the key, `pending`
+   * while its first request is still being submitted, or undefined when this call claimed it.
+   */
+  async claimKey(key: string): Promise<string | 'pending' | undefined> {
+    const file = this.keyPath(key);
+    await mkdir(dirname(file), { recursive: true });
+    try {
+      await writeFile(file, '', { flag: 'wx' });
+      return undefined;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const id = (await readFile(file, 'utf8')).trim();
+      return id === '' ? 'pending' : id;
+    }
+  }
+
+  /** Binds a claimed key to its job (or releases the claim when `id` is undefined: the submission failed). */
+  async settleKey(key: string, id: string | undefined): Promise<void> {
+    if (id === undefined) await rm(this.keyPath(key), { force: true });
+    else await writeFileAtomic(this.keyPath(key), id);
+  }
+
+  private keyPath(key: string): string {
+    return join(this.root, KEYS_DIR, createHash('sha256').update(key).digest('hex'));
   }
 
   async remove(id: string): Promise<void> {

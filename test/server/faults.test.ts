@@ -68,6 +68,21 @@ describe('validation', () => {
   });
 });
 
+describe('idempotency', () => {
+  it('a retried POST with the same Idempotency-Key gets the same job id and creates no second job', async () => {
+    const before = readdirSync(join(t.dir, 'edits')).length;
+    const post = (): Promise<Response> =>
+      t.app.request('/v1/edits', { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'client-retry-7' }, body: JSON.stringify({ prompt: 'red hair', seed: 5, steps: 2 }) });
+    const [a, b] = [await post(), await post()];
+    expect([a.status, b.status]).toEqual([202, 202]);
+    const [ida, idb] = [((await a.json()) as { id: string }).id, ((await b.json()) as { id: string }).id];
+    expect(idb).toBe(ida);
+    expect(readdirSync(join(t.dir, 'edits')).length).toBe(before + 1);
+    const bad = await t.app.request('/v1/edits', { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'x'.repeat(300) }, body: JSON.stringify({ prompt: 'red hair', seed: 5 }) });
+    expect(bad.status).toBe(400);
+  });
+});
+
 describe('cancellation', () => {
   it("DELETE on a running edit answers 'cancelling' and the cancel lands at the loop's next step (< 100 steps after the answer's step; was ~400)", async () => {
     const { id } = (await (await t.app.request('/v1/edits', json({ prompt: 'red hair', seed: 2, steps: 5000, preview_every: 0 }))).json()) as { id: string };

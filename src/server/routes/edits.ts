@@ -34,7 +34,7 @@ export function editRoutes(jobs: EditJobs, bodyLimit: MiddlewareHandler) {
   };
   return new Hono()
     .post('/', bodyLimit, editJson, editForm, async (c) => {
-      return c.json(await jobs.submit(oneBody(c.req.valid('json'), c.req.valid('form'), c.req.header('content-type'), EditJson)), 202);
+      return c.json(await jobs.submit(oneBody(c.req.valid('json'), c.req.valid('form'), c.req.header('content-type'), EditJson), c.req.header('idempotency-key')), 202);
     })
     .get('/:id', async (c) => c.json(await jobs.status(checkId(c.req.param('id')))))
     .delete('/:id', async (c) => c.json(await jobs.cancel(checkId(c.req.param('id')))))
