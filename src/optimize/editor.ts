@@ -178,6 +178,7 @@ export class Editor {
         l2Loss: num(out[EDIT_IO.l2Loss]),
         idLoss: useId ? num(out[EDIT_IO.idLoss]) : 0,
         preview: o.previewEvery > 0 && (i + 1) % o.previewEvery === 0 ? toFrame(out[EDIT_IO.image]) : undefined,
+        before: i === 0 ? before : undefined,
       };
       history.push(p);
       hooks.onProgress?.(p);

@@ -84,6 +84,8 @@ export interface EditProgress {
   readonly l2Loss: number;
   readonly idLoss: number;
   readonly preview?: RgbFrame;
+  /** On step 1 only: the image at the start latent (the result's `before`), so a UI can show it at once. */
+  readonly before?: RgbFrame;
 }
 
 /** The photo side of an edit that started from an image. */

@@ -23,6 +23,8 @@ export interface EditStatus {
   /** Photo starts: the latest projection step. */
   readonly projection?: JobState['projection'];
   readonly error?: JobState['error'];
+  /** URL of the start image, as soon as the first step has run. */
+  readonly before?: string;
   /** URL and step of the latest preview frame while running. */
   readonly preview?: string;
   readonly previewStep?: number;
@@ -92,6 +94,7 @@ export class EditJobs {
       history: state.history,
       projection: state.projection,
       error: state.error,
+      before: state.beforeReady || done ? editUrl(id, 'before.png') : undefined,
       preview: state.previewStep !== undefined && !done ? `${editUrl(id, 'preview.png')}?step=${state.previewStep}` : undefined,
       previewStep: done ? undefined : state.previewStep,
       results: done
@@ -123,7 +126,7 @@ export class EditJobs {
   async file(id: string, file: JobFile): Promise<Uint8Array> {
     const state = await this.store.state(id);
     if (!state) throw notFound(`edit ${id}`);
-    if (file !== 'preview.png' && state.status !== 'done') {
+    if (file !== 'preview.png' && !(file === 'before.png' && state.beforeReady) && state.status !== 'done') {
       throw new ApiError(404, 'not_found', `edit ${id} is ${state.status}; ${file} exists once it is done`);
     }
     const bytes = await this.store.readFile(id, file);

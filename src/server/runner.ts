@@ -75,6 +75,7 @@ export async function runEditJob(ctx: RunContext, id: string): Promise<JobStatus
     step: 0,
     history: [],
     previewStep: undefined,
+    beforeReady: undefined,
     projection: undefined,
     error: undefined,
     attempts: prev.attempts + 1,
@@ -102,6 +103,11 @@ export async function runEditJob(ctx: RunContext, id: string): Promise<JobStatus
   let lastFlush = 0;
   const onProgress = (p: EditProgress): void => {
     history.push(lossPoint(p));
+    if (p.before) {
+      const frame = p.before;
+      writes = writes.then(async () => store.writeFile(id, 'before.png', await encodePng(frame)));
+      void save({ beforeReady: true });
+    }
     if (p.preview) {
       const frame = p.preview;
       writes = writes.then(async () => store.writeFile(id, 'preview.png', await encodePng(frame, true)));
@@ -124,7 +130,7 @@ export async function runEditJob(ctx: RunContext, id: string): Promise<JobStatus
     };
     const result = await editor.edit(await startOf(store, req), req.options, { signal: controller.signal, onProgress, onProjectProgress });
     await writes;
-    await store.writeFile(id, 'before.png', await encodePng(result.before));
+    if (!state.beforeReady) await store.writeFile(id, 'before.png', await encodePng(result.before));
     await store.writeFile(id, 'result.png', await encodePng(result.after));
     await store.writeFile(id, 'compare.png', await sideBySide(result.before, result.after));
     await store.writeFile(id, 'latent.npy', encodeNpy(result.latent));

@@ -25,6 +25,7 @@ export async function editEvents(c: Context, jobs: EditJobs, id: string): Promis
     let sentSteps = 0;
     let lastStatus = '';
     let lastPreview = '';
+    let sentBefore = false;
     let lastProjection = 0;
     let lastBeat = Date.now();
     const send = (event: string, data: unknown): Promise<void> => stream.writeSSE({ event, data: JSON.stringify(data) });
@@ -41,6 +42,10 @@ export async function editEvents(c: Context, jobs: EditJobs, id: string): Promis
       }
       for (const h of s.history.slice(sentSteps)) await send('progress', { ...h, steps: s.steps });
       sentSteps = s.history.length;
+      if (s.before && !sentBefore) {
+        sentBefore = true;
+        await send('before', { url: s.before });
+      }
       if (s.preview && s.preview !== lastPreview) {
         lastPreview = s.preview;
         await send('preview', { step: s.previewStep, url: s.preview });

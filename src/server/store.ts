@@ -68,6 +68,8 @@ export interface JobState {
   readonly projection?: ProjectionPoint;
   /** Step of the frame in preview.png, when there is one. */
   readonly previewStep?: number;
+  /** before.png (the start image) is written: it exists from the first step on, not only when done. */
+  readonly beforeReady?: boolean;
   readonly error?: { readonly code: 'invalid_input' | 'internal'; readonly message: string };
   /** How many times a worker started the job (restarts after a crash or shutdown count). */
   readonly attempts: number;

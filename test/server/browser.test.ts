@@ -150,4 +150,48 @@ describe('web form in headless Chromium', () => {
     await page.locator('#image').setInputFiles(sharedPath('data', 'faces', 'ffhq_0.jpg'));
     expect(await page.locator('#before').evaluate((el: HTMLImageElement) => el.src.startsWith('blob:'))).toBe(true);
   });
+
+  for (const width of [1280, 390]) {
+    for (const mode of ['seed', 'photo'] as const) {
+      it(`layout at ${width} px, ${mode} start: no horizontal overflow, every control labelled; screenshot saved`, async () => {
+        await page.setViewportSize({ width, height: 900 });
+        await page.goto(server.url);
+        await page.getByLabel('Optimise (slower, any prompt)').check();
+        if (mode === 'photo') {
+          await page.getByLabel('A photo').check();
+          await page.locator('#image').setInputFiles(sharedPath('data', 'faces', 'ffhq_0.jpg'));
+        }
+        const overflow = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, width: window.innerWidth }));
+        expect(overflow.scroll, JSON.stringify(overflow)).toBeLessThanOrEqual(overflow.width);
+        const unlabelled = await page.evaluate(() =>
+          [...document.querySelectorAll('input, select, button, textarea')]
+            .filter((el) => !(el as HTMLElement).closest('[hidden]'))
+            .filter((el) => {
+              const e = el as HTMLInputElement;
+              const labelled = (e.labels && e.labels.length > 0) || e.getAttribute('aria-label') || e.getAttribute('aria-labelledby');
+              return !labelled && !(e.tagName === 'BUTTON' && e.textContent?.trim());
+            })
+            .map((el) => el.id || el.outerHTML.slice(0, 60)),
+        );
+        expect(unlabelled).toEqual([]);
+        await page.screenshot({ path: join(PROJECT_ROOT, 'tmp', `web-form-${width}-${mode}.png`), fullPage: true });
+      });
+    }
+  }
+
+  it('keyboard only: Tab to the prompt, type, Enter submits an optimise edit; the Before image appears with the first step', async () => {
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.goto(server.url);
+    await page.getByLabel('Optimise (slower, any prompt)').check();
+    await page.locator('#steps').fill('60');
+    await page.getByLabel('Prompt', { exact: true }).focus();
+    await page.keyboard.type('a person with purple hair');
+    await page.keyboard.press('Enter');
+    await page.locator('#before').waitFor({ state: 'visible', timeout: 30_000 });
+    const shownAt = await page.locator('#status').textContent();
+    expect(shownAt).not.toMatch(/^Done/);
+    await page.locator('#downloads').waitFor({ state: 'visible', timeout: 60_000 });
+    expect(await page.locator('#dl-photo').isHidden()).toBe(true);
+    expect((await page.request.get(`${server.url}/favicon.ico`)).status()).toBe(200);
+  });
 });

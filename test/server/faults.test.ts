@@ -71,7 +71,7 @@ describe('validation', () => {
 describe('idempotency', () => {
   it('a retried POST with the same Idempotency-Key gets the same job id and creates no second job', async () => {
     const before = readdirSync(join(t.dir, 'edits')).length;
-    const post = (): Promise<Response> =>
+    const post = async (): Promise<Response> =>
       t.app.request('/v1/edits', { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'client-retry-7' }, body: JSON.stringify({ prompt: 'red hair', seed: 5, steps: 2 }) });
     const [a, b] = [await post(), await post()];
     expect([a.status, b.status]).toEqual([202, 202]);

@@ -88,7 +88,7 @@ describe('Redis queue under faults', () => {
   it(`admission is atomic across 2 API servers: ${REQUESTS} concurrent POSTs, queue size ${CAPACITY} -> accepted + 429 == ${REQUESTS}, accepted <= ${CAPACITY}`, async () => {
     const [a, b] = [apiServer(), apiServer()];
     const codes = await Promise.all(
-      Array.from({ length: REQUESTS }, (_, i) => (i % 2 ? a : b).request('/v1/edits', json({ prompt: 'red hair', seed: i, steps: 5 })).then((r) => r.status)),
+      Array.from({ length: REQUESTS }, (_, i) => Promise.resolve((i % 2 ? a : b).request('/v1/edits', json({ prompt: 'red hair', seed: i, steps: 5 }))).then((r) => r.status)),
     );
     const accepted = codes.filter((c) => c === 202).length;
     const full = codes.filter((c) => c === 429).length;

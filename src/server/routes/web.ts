@@ -10,6 +10,9 @@ const WEB_DIR = new URL('../web/', import.meta.url);
 /** Only our own script and styles; images from our API or data/blob URLs (the photo preview). */
 const CSP = "default-src 'self'; img-src 'self' data: blob:; script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'";
 
+/** The site icon: a small SVG (browsers accept SVG at /favicon.ico with its content type). */
+const FAVICON = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1d4ed8"/><path d="M4 11c2-6 6-6 8 0" stroke="#fff" stroke-width="2" fill="none"/></svg>';
+
 const ASSETS = {
   html: { file: 'index.html', type: 'text/html; charset=utf-8' },
   js: { file: 'form.js', type: 'text/javascript; charset=utf-8' },
@@ -30,5 +33,7 @@ export function webRoutes() {
         'Cache-Control': 'no-cache',
       },
     });
-  return new Hono().get('/', serve('html')).get('/static/form.js', serve('js')).get('/static/fast.js', serve('fast')).get('/static/form.css', serve('css'));
+  return new Hono()
+    .get('/favicon.ico', () => new Response(FAVICON, { headers: { 'Content-Type': 'image/svg+xml', 'Cache-Control': 'max-age=86400' } }))
+    .get('/', serve('html')).get('/static/form.js', serve('js')).get('/static/fast.js', serve('fast')).get('/static/form.css', serve('css'));
 }

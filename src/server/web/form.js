@@ -167,6 +167,7 @@ function follow(id) {
     ui.progress.value = p.step / p.steps;
     ui.status.textContent = `Step ${p.step} of ${p.steps} — loss ${fmt(p.loss)} (CLIP ${fmt(p.clipLoss)}, L2 ${fmt(p.l2Loss)})`;
   });
+  on('before', (b) => showImage(ui.before, b.url));
   on('preview', (p) => {
     showImage(ui.current, p.url);
     ui.currentCaption.textContent = `Step ${p.step}`;
@@ -190,6 +191,8 @@ function finish(s) {
     $('dl-result').href = s.results.result;
     $('dl-compare').href = s.results.compare;
     $('dl-latent').href = s.results.latent;
+    $('dl-photo').hidden = !s.results.photo;
+    if (s.results.photo) $('dl-photo').href = s.results.photo;
     ui.downloads.hidden = false;
   } else if (s.status === 'failed') {
     ui.status.textContent = 'Failed.';
