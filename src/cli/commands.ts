@@ -13,6 +13,7 @@ import { alignCommand } from './align.js';
 import { identityCommand } from './identity.js';
 import { projectCommand } from './project.js';
 import { invertCommand } from './invert.js';
+import { mapperTrainCommand } from './mapper_train.js';
 import { serveCommand } from './serve.js';
 import { workerCommand } from './worker.js';
 
@@ -31,6 +32,7 @@ export const COMMANDS: readonly Command[] = [
   alignCommand,
   identityCommand,
   invertCommand,
+  mapperTrainCommand,
   projectCommand,
   ...MODELS_COMMANDS,
 ];

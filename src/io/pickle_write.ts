@@ -1,6 +1,6 @@
 /**
  * A small pickle writer (protocol 3, Python's pickletools opcodes) for the files StyleCLIP's Python code reads:
- * nested lists/tuples of numbers, strings and float32 numpy arrays. Arrays are written the way numpy pickles them
+ * nested lists/tuples/dicts of numbers, strings, float32 numpy arrays and (for torch.save, ./torch_write.ts) tensors. Arrays are written the way numpy pickles them
  * (numpy/core/src/multiarray/methods.c `array_reduce`): `numpy.core.multiarray._reconstruct(numpy.ndarray, (0,), b'b')`
  * then BUILD with (1, shape, dtype('<f4'), False, raw little-endian bytes); the dtype is `numpy.dtype('f4', False, True)`
  * with BUILD (3, '<', None, None, None, -1, -1, 0) (descriptor.c `arraydescr_reduce`). src/io/pickle.ts reads it back.
@@ -11,9 +11,34 @@ export class NumpyFloat32 {
   constructor(readonly data: Float32Array) {}
 }
 
-export type Picklable = number | string | boolean | null | Uint8Array | NumpyFloat32 | readonly Picklable[] | { readonly tuple: readonly Picklable[] };
+/**
+ * A torch tensor stored outside the pickle (torch.save): `torch._utils._rebuild_tensor_v2(storage, 0, size, stride,
+ * False, OrderedDict())` with the storage a persistent id `('storage', torch.<Storage>, key, 'cpu', numel)`.
+ */
+export class TorchTensor {
+  constructor(
+    readonly key: string,
+    readonly shape: readonly number[],
+    readonly numel: number,
+    readonly storage: 'FloatStorage' | 'LongStorage' = 'FloatStorage',
+  ) {}
+}
+
+export type Picklable =
+  | number
+  | string
+  | boolean
+  | null
+  | Uint8Array
+  | NumpyFloat32
+  | TorchTensor
+  | readonly Picklable[]
+  | { readonly tuple: readonly Picklable[] }
+  /** A dict (`ordered`: collections.OrderedDict, as state dicts are). */
+  | { readonly dict: readonly (readonly [string, Picklable])[]; readonly ordered?: boolean };
 
 const OP = {
+  EMPTY_DICT: 0x7d, SETITEMS: 0x75, BINPERSID: 0x51,
   PROTO: 0x80, STOP: 0x2e, MARK: 0x28, EMPTY_LIST: 0x5d, APPENDS: 0x65, TUPLE: 0x74, TUPLE1: 0x85, TUPLE2: 0x86,
   TUPLE3: 0x87, EMPTY_TUPLE: 0x29, GLOBAL: 0x63, REDUCE: 0x52, BUILD: 0x62, BININT: 0x4a, BINFLOAT: 0x47,
   BINUNICODE: 0x58, BINBYTES: 0x42, NONE: 0x4e, NEWTRUE: 0x88, NEWFALSE: 0x89,
@@ -76,6 +101,38 @@ function writeNumpy(w: Writer, a: NumpyFloat32): void {
   w.op(OP.BUILD);
 }
 
+function writeDict(w: Writer, items: readonly (readonly [string, Picklable])[], ordered: boolean): void {
+  if (ordered) {
+    w.global('collections', 'OrderedDict');
+    w.op(OP.EMPTY_TUPLE, OP.REDUCE);
+  } else w.op(OP.EMPTY_DICT);
+  if (items.length === 0) return;
+  w.op(OP.MARK);
+  for (const [k, v] of items) {
+    write(w, k);
+    write(w, v);
+  }
+  w.op(OP.SETITEMS);
+}
+
+function writeTorchTensor(w: Writer, t: TorchTensor): void {
+  w.global('torch._utils', '_rebuild_tensor_v2');
+  w.op(OP.MARK);
+  w.op(OP.MARK);
+  write(w, 'storage');
+  w.global('torch', t.storage);
+  write(w, t.key);
+  write(w, 'cpu');
+  write(w, t.numel);
+  w.op(OP.TUPLE, OP.BINPERSID);
+  write(w, 0);
+  writeTuple(w, [...t.shape]);
+  writeTuple(w, t.shape.map((_, d) => t.shape.slice(d + 1).reduce((a, b) => a * b, 1)));
+  write(w, false);
+  writeDict(w, [], true);
+  w.op(OP.TUPLE, OP.REDUCE);
+}
+
 function write(w: Writer, v: Picklable): void {
   if (v === null) return w.op(OP.NONE);
   if (v === true) return w.op(OP.NEWTRUE);
@@ -104,7 +161,9 @@ function write(w: Writer, v: Picklable): void {
     return w.raw(v);
   }
   if (v instanceof NumpyFloat32) return writeNumpy(w, v);
+  if (v instanceof TorchTensor) return writeTorchTensor(w, v);
   if ('tuple' in v) return writeTuple(w, v.tuple);
+  if ('dict' in v) return writeDict(w, v.dict, v.ordered ?? false);
   w.op(OP.EMPTY_LIST);
   if (v.length === 0) return;
   w.op(OP.MARK);

@@ -15,7 +15,7 @@ import { buildIdCrop } from '../../src/faces/identity.js';
 import { readNpy } from '../../src/io/npy.js';
 import { fixture, maxAbsDiff } from '../helpers/shared.js';
 import { gradCheck, rng } from '../engine/gradcheck.js';
-import { saveTorchStateDict } from './torch_writer.js';
+import { saveTorchStateDict } from '../../src/io/torch_write.js';
 
 interface Config {
   readonly c0: number;
@@ -153,7 +153,7 @@ describe('ArcFace IR-SE (model_irse.py key layout, random weights)', () => {
 
   it('reads a full-size IR-SE50 state dict from a torch.save zip and embeds aligned images', async () => {
     const path = join(dir, 'model_ir_se50.pth');
-    saveTorchStateDict(path, randomStateDict(IR_SE_50, 7));
+    await saveTorchStateDict(path, randomStateDict(IR_SE_50, 7));
     const net = await ArcFaceIrSe.load(path);
     expect(net.name).toBe('arcface-ir-se50');
     expect(net.dim).toBe(512);

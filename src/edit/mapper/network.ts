@@ -52,28 +52,39 @@ export interface LatentMapper {
   readonly layers: ReadonlyMap<number, MapperNet>;
 }
 
+/** One Mapper's layers as graph values (effective weight [D,D] (out,in) and bias [D]). */
+export type MapperLayers = readonly { readonly weight: Value; readonly bias: Value }[];
+
 /** PixelNorm over axis 1 (see the header), then the four activated EqualLinears on the last axis. */
-function mapperNet(g: Graph, x: Value, net: MapperNet, name: string): Value {
+export function mapperForward(x: Value, layers: MapperLayers): Value {
   let h = mul(x, reciprocal(sqrt(add(reduceMean(mul(x, x), [1], true), PIXEL_NORM_EPS))));
   const shape = h.shape;
   const d = shape[shape.length - 1];
   h = reshape(h, [-1, d]);
-  net.forEach((l, i) => {
-    const y = gemm(h, g.constant(l.weight, `${name}.${i}.w`), g.constant(l.bias, `${name}.${i}.b`), { transB: true });
+  for (const l of layers) {
+    const y = gemm(h, l.weight, l.bias, { transB: true });
     h = mul(leakyRelu(y, LEAKY_SLOPE), ACTIVATION_GAIN); // leaky_relu(x W^T + b) * sqrt 2 (bias inside, as fused_lrelu)
-  });
+  }
   return reshape(h, shape);
 }
 
-/** delta = M(w+) for w+ [N, L, D] (`levels`, `single`): [N, L, D]. */
-export function buildLatentDelta(g: Graph, wPlus: Value, m: LatentMapper): Value {
+function mapperNet(g: Graph, x: Value, net: MapperNet, name: string): Value {
+  return mapperForward(x, net.map((l, i) => ({ weight: g.constant(l.weight, `${name}.${i}.w`), bias: g.constant(l.bias, `${name}.${i}.b`) })));
+}
+
+/**
+ * delta = M(w+) for w+ [N, L, D] (`levels`, `single`): [N, L, D]. `layersOf` overrides a group's layers with graph
+ * values (training feeds the weights as inputs).
+ */
+export function buildLatentDelta(g: Graph, wPlus: Value, m: LatentMapper, layersOf?: (group: string) => MapperLayers | undefined): Value {
   const [n, rows, d] = wPlus.shape;
   const parts: Value[] = [];
   for (const grp of m.groups) {
     const end = Math.min(grp.end, rows);
     if (end <= grp.start) continue;
     const x = slice(wPlus, [1], [grp.start], [end]); // [N, Lg, D]
-    parts.push(grp.net ? mapperNet(g, x, grp.net, `mapper_${grp.name}`) : expand(g.scalar(0), [n, end - grp.start, d]));
+    const given = layersOf?.(grp.name);
+    parts.push(given ? mapperForward(x, given) : grp.net ? mapperNet(g, x, grp.net, `mapper_${grp.name}`) : expand(g.scalar(0), [n, end - grp.start, d]));
   }
   return parts.length === 1 ? parts[0] : concat(parts, 1);
 }
