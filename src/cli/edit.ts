@@ -102,7 +102,13 @@ export async function checkOutputs(paths: Record<string, string | undefined>): P
   }
 }
 
-async function writeOutputs(res: EditResult, paths: Record<string, string | undefined>): Promise<string[]> {
+/** What the CLI keeps during an edit for its outputs: preview frames for --gif, the latent after each step for --trajectory. */
+interface Kept {
+  readonly frames: Frame[];
+  readonly trajectory?: Float32Array;
+}
+
+async function writeOutputs(res: EditResult, kept: Kept, paths: Record<string, string | undefined>): Promise<string[]> {
   const written: string[] = [];
   const put = async (p: string | undefined, write: (p: string) => Promise<void>): Promise<void> => {
     if (p) {
@@ -115,9 +121,9 @@ async function writeOutputs(res: EditResult, paths: Record<string, string | unde
     const c = sideBySide([res.before, res.after]);
     return writeImage(p, c.data, c.width, c.height);
   });
-  await put(paths.gif, (p) => writeGif(p, [res.before, ...res.history.flatMap((h) => (h.preview ? [h.preview as Frame] : [])), res.after]));
+  await put(paths.gif, (p) => writeGif(p, [res.before, ...kept.frames, res.after]));
   await put(paths['save-latent'], (p) => writeNpy(p, res.latent));
-  await put(paths.trajectory, (p) => writeNpy(p, res.trajectory));
+  await put(paths.trajectory, (p) => writeNpy(p, { dtype: 'float32', shape: [res.history.length, ...res.latent.shape], data: kept.trajectory! }));
   const pasted = res.photo?.pasted;
   if (pasted) await put(paths['paste-back'], (p) => writeImage(p, pasted.data, pasted.width, pasted.height));
   return written;
@@ -265,22 +271,30 @@ export const editCommand: Command = {
     const projectBar = new ProgressBar(io.stderr, start.kind === 'image' ? (start.projectSteps ?? DEFAULT_PROJECT_STEPS) : 1, showBars);
     const bar = new ProgressBar(io.stderr, steps, showBars);
     const projection: ProjectionProgress[] = [];
+    const kept: { frames: Frame[]; trajectory?: Float32Array } = { frames: [] };
     try {
       const res = await editor.edit(start, options, {
         signal: io.signal,
+        onLatent: paths.trajectory
+          ? (latent, step) => {
+              kept.trajectory ??= new Float32Array(steps * latent.length);
+              kept.trajectory.set(latent, (step - 1) * latent.length);
+            }
+          : undefined,
         onProjectProgress: (p) => {
           projection.push(p);
           projectBar.update(p.step, `projecting: mse ${p.mse.toFixed(4)}`);
         },
         onProgress: (p) => {
+          if (p.preview && paths.gif) kept.frames.push(p.preview);
           if (p.step === 1) projectBar.finish();
           bar.update(p.step, `loss ${p.loss.toFixed(4)} (clip ${p.clipLoss.toFixed(4)}, l2 ${p.l2Loss.toFixed(4)})`);
         },
       });
       bar.finish();
-      const written = await writeOutputs(res, paths);
+      const written = await writeOutputs(res, kept, paths);
       if (flag(args, 'json')) {
-        const history = res.history.map(({ preview: _p, ...h }) => h);
+        const history = res.history;
         io.stdout.write(JSON.stringify(start.kind === 'image' ? { written, history, projection } : { written, history }) + '\n');
       } else if (!quiet) {
         const last = res.history[res.history.length - 1];

@@ -22,7 +22,7 @@ import { broadcastW, noiseShapes, type Generator } from '../generator/index.js';
 import { meanLatentZ, rowMean } from '../generator/sample.js';
 import { rgbToTensor, tensorToRgb, type RgbImage } from '../io/image.js';
 import { resizeLikePil } from '../clip/preprocess.js';
-import { Adam } from '../optimize/adam.js';
+import { optimize } from '../optimize/loop.js';
 import { styleclipLr } from '../optimize/schedule.js';
 import type { ProjectionProgress, RgbFrame } from '../optimize/types.js';
 import { createRng, normals, type Rng } from '../random.js';
@@ -206,35 +206,38 @@ export class Projector {
     };
     if (this.nets.identity) feeds[PROJECT_IO.idWeight] = scalar(o.idWeight);
     if (this.nets.clip) feeds[PROJECT_IO.clipWeight] = scalar(o.clipWeight);
-    const adam = new Adam(params.length);
     const gradient = new Float32Array(params.length);
     const history: ProjectionProgress[] = [];
-    for (let i = 0; i < o.steps; i++) {
-      if (hooks.signal?.aborted) throw new ProjectionCancelled('projection cancelled');
-      const t = i / o.steps;
-      const lr = styleclipLr(t, o.lr, PROJECTOR_DEFAULTS.rampdown, PROJECTOR_DEFAULTS.rampup);
-      const sigma = latentNoiseScale(t, wStd, o.initialNoise, o.noiseRamp);
-      feeds[PROJECT_IO.wPlus] = { dtype: 'float32', shape: [1, nLatent, wDim], data: perturbed(params.subarray(0, wSize), sigma, rng) };
-      shapes.forEach((s, k) => (feeds[projectNoiseInput(k)] = { dtype: 'float32', shape: s, data: noiseView(k).slice() }));
-      const out = await session.run(feeds);
-      gradient.set(out[PROJECT_IO.gradW].data as Float32Array, 0);
-      offsets.forEach((off, k) => gradient.set(out[projectNoiseGrad(k)].data as Float32Array, off));
-      adam.step(params, gradient, lr);
-      shapes.forEach((_, k) => renormalize(noiseView(k)));
-      const p: ProjectionProgress = {
-        step: i + 1,
-        steps: o.steps,
-        lr,
-        loss: num(out[PROJECT_IO.loss]),
-        mse: num(out[PROJECT_IO.mse]),
-        idLoss: num(out[PROJECT_IO.idLoss]),
-        clipLoss: num(out[PROJECT_IO.clipLoss]),
-        noiseReg: num(out[PROJECT_IO.noiseReg]),
-      };
-      history.push(p);
-      hooks.onProgress?.(p);
-    }
-    if (hooks.signal?.aborted) throw new ProjectionCancelled('projection cancelled');
+    await optimize(params, {
+      steps: o.steps,
+      lr: (i) => styleclipLr(i / o.steps, o.lr, PROJECTOR_DEFAULTS.rampdown, PROJECTOR_DEFAULTS.rampup),
+      signal: hooks.signal,
+      cancelled: () => new ProjectionCancelled('projection cancelled'),
+      run: async (_p, i) => {
+        const sigma = latentNoiseScale(i / o.steps, wStd, o.initialNoise, o.noiseRamp);
+        feeds[PROJECT_IO.wPlus] = { dtype: 'float32', shape: [1, nLatent, wDim], data: perturbed(params.subarray(0, wSize), sigma, rng) };
+        shapes.forEach((s, k) => (feeds[projectNoiseInput(k)] = { dtype: 'float32', shape: s, data: noiseView(k).slice() }));
+        const out = await session.run(feeds);
+        gradient.set(out[PROJECT_IO.gradW].data as Float32Array, 0);
+        offsets.forEach((off, k) => gradient.set(out[projectNoiseGrad(k)].data as Float32Array, off));
+        return { grad: gradient, out };
+      },
+      after: (_p, i, lr, { out }) => {
+        shapes.forEach((_, k) => renormalize(noiseView(k)));
+        const p: ProjectionProgress = {
+          step: i + 1,
+          steps: o.steps,
+          lr,
+          loss: num(out[PROJECT_IO.loss]),
+          mse: num(out[PROJECT_IO.mse]),
+          idLoss: num(out[PROJECT_IO.idLoss]),
+          clipLoss: num(out[PROJECT_IO.clipLoss]),
+          noiseReg: num(out[PROJECT_IO.noiseReg]),
+        };
+        history.push(p);
+        hooks.onProgress?.(p);
+      },
+    });
     const latent: HostTensor = { dtype: 'float32', shape: [1, nLatent, wDim], data: params.slice(0, wSize) };
     const noise = shapes.map((s, k): HostTensor => ({ dtype: 'float32', shape: s, data: noiseView(k).slice() }));
     return { latent, noise, reconstruction: toFrame(await this.render(latent, noise)), history };

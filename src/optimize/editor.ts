@@ -16,7 +16,7 @@ import { l2Normalize } from '../clip/zeroshot.js';
 import { Generator, convChannelMask, sampleNoise, styleSpaceLayout, noiseShapes } from '../generator/index.js';
 import { resolveStart } from '../edit/start.js';
 import { tensorToRgb } from '../io/image.js';
-import { Adam } from './adam.js';
+import { optimize } from './loop.js';
 import type { IdentityNet } from '../faces/identity.js';
 import { EDIT_IO, buildEditGraph, latentShape, noiseInputName } from './edit_graph.js';
 import { resolveEditOptions } from './options.js';
@@ -156,33 +156,37 @@ export class Editor {
       feeds[EDIT_IO.idRef] = (await runAt(latent0))[EDIT_IO.idEmbedding];
       feeds[EDIT_IO.idWeight] = scalar(o.id);
     }
-    const adam = new Adam(latent.length);
-    // StyleSpace edits change conv channels only; ToRGB styles keep their start values (StyleCLIP's S optimisation).
     const mask = o.layers ? layerMask(o.layers, nLatent, wDim) : o.space === 's' ? convChannelMask(styleSpaceLayout(this.generator.config)) : undefined;
-    const trajectory = new Float32Array(o.steps * latent.length);
     const history: EditProgress[] = [];
     let before: RgbFrame | undefined;
-    for (let i = 0; i < o.steps; i++) {
-      if (hooks.signal?.aborted) throw new EditCancelled('edit cancelled');
-      const lr = styleclipLr(i / o.steps, o.lr);
-      const out = await runAt({ dtype: 'float32', shape, data: latent });
-      if (i === 0) before = toFrame(out[EDIT_IO.image]);
-      adam.step(latent, out[EDIT_IO.grad].data as Float32Array, lr, mask);
-      trajectory.set(latent, i * latent.length);
-      const p: EditProgress = {
-        step: i + 1,
-        steps: o.steps,
-        lr,
-        loss: num(out[EDIT_IO.loss]),
-        clipLoss: num(out[EDIT_IO.clipLoss]),
-        l2Loss: num(out[EDIT_IO.l2Loss]),
-        idLoss: useId ? num(out[EDIT_IO.idLoss]) : 0,
-        preview: o.previewEvery > 0 && (i + 1) % o.previewEvery === 0 ? toFrame(out[EDIT_IO.image]) : undefined,
-        before: i === 0 ? before : undefined,
-      };
-      history.push(p);
-      hooks.onProgress?.(p);
-    }
+    await optimize(latent, {
+      steps: o.steps,
+      lr: (i) => styleclipLr(i / o.steps, o.lr),
+      // StyleSpace edits change conv channels only; ToRGB styles keep their start values (StyleCLIP's S optimisation).
+      mask,
+      signal: hooks.signal,
+      cancelled: () => new EditCancelled('edit cancelled'),
+      run: async (params, i) => {
+        const out = await runAt({ dtype: 'float32', shape, data: params });
+        if (i === 0) before = toFrame(out[EDIT_IO.image]);
+        return { grad: out[EDIT_IO.grad].data as Float32Array, out };
+      },
+      after: (params, i, lr, { out }) => {
+        hooks.onLatent?.(params, i + 1);
+        const p: EditProgress = {
+          step: i + 1,
+          steps: o.steps,
+          lr,
+          loss: num(out[EDIT_IO.loss]),
+          clipLoss: num(out[EDIT_IO.clipLoss]),
+          l2Loss: num(out[EDIT_IO.l2Loss]),
+          idLoss: useId ? num(out[EDIT_IO.idLoss]) : 0,
+        };
+        history.push(p);
+        const preview = o.previewEvery > 0 && (i + 1) % o.previewEvery === 0 ? toFrame(out[EDIT_IO.image]) : undefined;
+        hooks.onProgress?.({ ...p, preview, before: i === 0 ? before : undefined });
+      },
+    });
     if (hooks.signal?.aborted) throw new EditCancelled('edit cancelled');
     const final: HostTensor = { dtype: 'float32', shape, data: latent };
     const after = toFrame((await runAt(final))[EDIT_IO.image]);
@@ -190,7 +194,6 @@ export class Editor {
       before: before!,
       after,
       latent: final,
-      trajectory: { dtype: 'float32', shape: [o.steps, ...shape], data: trajectory },
       history,
       photo: photo && { aligned: photo.aligned, pasted: photo.pasteBack(after) },
     };

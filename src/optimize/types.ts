@@ -100,10 +100,9 @@ export interface EditResult {
   /** G(start latent); for a photo, its projection's reconstruction. */
   readonly before: RgbFrame;
   readonly after: RgbFrame;
-  /** The final latent, [1, n_latent, dim] for w+ (or [1, dim] for w). */
+  /** The final latent, [1, n_latent, dim] for w+ (or [1, dim] for w, [1, S] for s). */
   readonly latent: HostTensor;
-  /** The latent after each step, [steps, 1, n_latent, dim]. */
-  readonly trajectory: HostTensor;
+  /** Loss terms of every step (no frames: previews reach `onProgress` only, so nothing large is retained). */
   readonly history: readonly EditProgress[];
   /** Present when the edit started from a photo. */
   readonly photo?: PhotoEditResult;
@@ -129,6 +128,8 @@ export interface ProjectionProgress {
 export interface EditHooks {
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: EditProgress) => void;
+  /** The latent after each step (a view, valid during the call: copy what you keep, e.g. a trajectory). */
+  readonly onLatent?: (latent: Float32Array, step: number) => void;
   /** Projection steps of a photo start, before the edit's own steps. */
   readonly onProjectProgress?: (p: ProjectionProgress) => void;
 }

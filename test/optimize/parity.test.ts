@@ -46,17 +46,20 @@ function trajErr(ours: Float32Array, expected: ArrayLike<number>, steps: number,
 }
 
 describe('StyleCLIP latent optimisation parity', () => {
-  const runs: Partial<Record<OptCase['mode'], EditResult>> = {};
+  const runs: Partial<Record<OptCase['mode'], EditResult & { trajectory: { shape: number[]; data: Float32Array } }>> = {};
 
   beforeAll(async () => {
     const editor = await Editor.load(fixtureSources());
     try {
       const start = await referenceStart();
       for (const c of cases('styleclip_optimization')) {
-        runs[c.mode] = await editor.edit(
+        const trajectory = new Float32Array(c.steps * start.data.length);
+        const res = await editor.edit(
           { kind: 'w+', latent: start },
           { prompt: c.description, steps: c.steps, lr: c.lr, l2: c.l2_lambda, preprocess: c.mode === 'styleclip' ? 'styleclip' : 'normalized' },
+          { onLatent: (latent, step) => trajectory.set(latent, (step - 1) * latent.length) },
         );
+        runs[c.mode] = { ...res, trajectory: { shape: [c.steps, ...start.shape], data: trajectory } };
       }
     } finally {
       await editor.dispose();

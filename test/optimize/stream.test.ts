@@ -8,7 +8,6 @@ const result: EditResult = {
   before: frame,
   after: frame,
   latent: { dtype: 'float32', shape: [1, 1], data: Float32Array.of(0) },
-  trajectory: { dtype: 'float32', shape: [3, 1, 1], data: new Float32Array(3) },
   history: [progress(1), progress(2), progress(3)],
 };
 

@@ -49,13 +49,13 @@ export class FakeEditService implements EditService {
         idLoss: 0,
         preview: options.previewEvery && step % options.previewEvery === 0 ? solid(step % 256) : undefined,
       };
-      history.push(p);
+      const { preview: _frame, ...kept } = p;
+      history.push(kept);
       hooks.onProgress?.(p);
     }
     const dims = [1, FAKE_INFO.nLatent, FAKE_INFO.wDim];
     const latent = { dtype: 'float32' as const, shape: dims, data: new Float32Array(dims[1] * dims[2]) };
-    const trajectory = { dtype: 'float32' as const, shape: [options.steps, ...dims], data: new Float32Array(options.steps * dims[1] * dims[2]) };
-    return { before: solid(0), after: solid(255), latent, trajectory, history };
+    return { before: solid(0), after: solid(255), latent, history };
   }
 
   dispose(): void {}

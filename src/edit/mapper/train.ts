@@ -26,7 +26,7 @@ import type { ClipTokenizer } from '../../clip/tokenizer.js';
 import { l2Normalize } from '../../clip/zeroshot.js';
 import type { IdentityNet } from '../../faces/identity.js';
 import { buildSynthesis, constNoise, type Generator } from '../../generator/index.js';
-import { Adam } from '../../optimize/adam.js';
+import { optimize } from '../../optimize/loop.js';
 import { clipLoss, identityLoss } from '../../optimize/losses.js';
 import { LEVEL_GROUPS, MAPPER_DEPTH, MAPPER_LR_MUL, MAPPER_STRENGTH, buildLatentDelta, type LatentMapper, type MapperLayers } from './network.js';
 
@@ -159,24 +159,31 @@ export class MapperTrainer {
     const offsets = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
     names.forEach((n, i) => flat.set(params.get(n)!.data as Float32Array, offsets[i]));
     const view = (i: number): Float32Array => flat.subarray(offsets[i], offsets[i] + sizes[i]);
-    const adam = new Adam(flat.length);
     const gradient = new Float32Array(flat.length);
     const fixed: Record<string, HostTensor> = { text, clip_weight: scalar(opts.clipWeight), l2_weight: scalar(opts.l2Weight) };
     if (useId) fixed.id_weight = scalar(opts.idWeight);
     const sync = (): void => names.forEach((n, i) => params.set(n, { ...params.get(n)!, data: view(i).slice() }));
-    for (let step = from; step < opts.steps; step++) {
-      if (hooks.signal?.aborted) throw new Cancelled('mapper training cancelled');
-      const feeds: Record<string, HostTensor> = { ...fixed, w: batchAt(step) };
-      names.forEach((n, i) => (feeds[`p${i}`] = { ...params.get(n)!, data: view(i) }));
-      const out = await session.run(feeds);
-      names.forEach((_, i) => gradient.set(out[`grad${i}`].data as Float32Array, offsets[i]));
-      adam.step(flat, gradient, opts.lr);
-      hooks.onStep?.({ step: step + 1, steps: opts.steps, loss: num(out.loss), clipLoss: num(out.clip_loss), l2Loss: num(out.l2_loss), idLoss: useId ? num(out.id_loss) : 0 });
-      if (hooks.onCheckpoint && ((step + 1) % opts.saveEvery === 0 || step + 1 === opts.steps)) {
-        sync();
-        await hooks.onCheckpoint(params, step + 1);
-      }
-    }
+    await optimize(flat, {
+      steps: opts.steps,
+      from,
+      lr: () => opts.lr,
+      signal: hooks.signal,
+      cancelled: () => new Cancelled('mapper training cancelled'),
+      run: async (_p, step) => {
+        const feeds: Record<string, HostTensor> = { ...fixed, w: batchAt(step) };
+        names.forEach((n, i) => (feeds[`p${i}`] = { ...params.get(n)!, data: view(i) }));
+        const out = await session.run(feeds);
+        names.forEach((_, i) => gradient.set(out[`grad${i}`].data as Float32Array, offsets[i]));
+        return { grad: gradient, out };
+      },
+      after: async (_p, step, _lr, { out }) => {
+        hooks.onStep?.({ step: step + 1, steps: opts.steps, loss: num(out.loss), clipLoss: num(out.clip_loss), l2Loss: num(out.l2_loss), idLoss: useId ? num(out.id_loss) : 0 });
+        if (hooks.onCheckpoint && ((step + 1) % opts.saveEvery === 0 || step + 1 === opts.steps)) {
+          sync();
+          await hooks.onCheckpoint(params, step + 1);
+        }
+      },
+    });
     sync();
   }
 
