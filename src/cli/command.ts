@@ -98,13 +98,13 @@ export function num(
   args: ParsedArgs,
   name: string,
   def: number,
-  { min = -Infinity, max = Infinity, integer = false }: { min?: number; max?: number; integer?: boolean } = {},
+  { min = -Infinity, max = Infinity, integer = false, exclusiveMin = false }: { min?: number; max?: number; integer?: boolean; exclusiveMin?: boolean } = {},
 ): number {
   const s = str(args, name);
   if (s === undefined) return def;
   const v = Number(s);
-  if (s.trim() === '' || !Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < min || v > max) {
-    const range = `${Number.isFinite(min) ? min : '-inf'}..${Number.isFinite(max) ? max : 'inf'}`;
+  if (s.trim() === '' || !Number.isFinite(v) || (integer && !Number.isInteger(v)) || (exclusiveMin ? v <= min : v < min) || v > max) {
+    const range = exclusiveMin ? `> ${min} and <= ${max}` : `${Number.isFinite(min) ? min : '-inf'}..${Number.isFinite(max) ? max : 'inf'}`;
     throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'} in ${range}, got '${s}'`);
   }
   return v;

@@ -18,8 +18,8 @@ import { sideBySide, writeGif, type Frame } from '../io/frames.js';
 import { writeImage } from '../io/image.js';
 import { readNpy, writeNpy } from '../io/npy.js';
 import { EditCancelled, Editor } from '../optimize/editor.js';
-import { DEFAULT_TRUNCATION, EDIT_DEFAULTS, MAX_STEPS, RECOMMENDED_FACE_ID, parseLayers, resolveEditOptions } from '../optimize/options.js';
-import type { ClipPreprocessMode, EditOptions, EditResult, EditStart, LatentSpace, NoiseMode, ProjectionProgress } from '../optimize/types.js';
+import { DEFAULT_TRUNCATION, EDIT_DEFAULTS, EDIT_OPTION_SPECS, RECOMMENDED_FACE_ID, optionRangeText, parseLayers, resolveEditOptions, type EditOptionName, type OptionSpec } from '../optimize/options.js';
+import type { EditOptions, EditResult, EditStart, ProjectionProgress } from '../optimize/types.js';
 import { UsageError, distinctOutputs, flag, modelFlag, num, str, strs, type Command, type ParsedArgs } from './command.js';
 import { runGlobalEdit } from './edit_global.js';
 import { runMapperEdit } from './edit_mapper.js';
@@ -70,19 +70,34 @@ async function startOf(args: ParsedArgs): Promise<EditStart> {
   return { kind: given[0] === 'w' ? 'w' : 'w+', latent: await readNpy(file) };
 }
 
+/** The value of an option's flag, parsed and bounded by its one description (EDIT_OPTION_SPECS). */
+function optionFlag<K extends EditOptionName>(args: ParsedArgs, name: K): EditOptions[K] | undefined {
+  const spec: OptionSpec = EDIT_OPTION_SPECS[name];
+  if (!spec.flag || str(args, spec.flag) === undefined) return undefined;
+  if (spec.kind === 'enum') return oneOf(args, spec.flag, spec.values, spec.values[0]) as EditOptions[K];
+  return num(args, spec.flag, 0, { min: spec.min, max: spec.max, integer: spec.kind === 'integer', exclusiveMin: spec.exclusiveMin }) as EditOptions[K];
+}
+
+/** Help lines of the options with flags, from their descriptions and defaults. */
+function optionHelp(): string[] {
+  return (Object.entries(EDIT_OPTION_SPECS) as [EditOptionName, OptionSpec][])
+    .filter(([, s]) => s.flag)
+    .map(([name, s]) => `  --${s.flag!.padEnd(17)} ${s.help}; ${optionRangeText(s)} (default ${EDIT_DEFAULTS[name]})`);
+}
+
 function optionsOf(args: ParsedArgs, steps: number): Partial<EditOptions> & { prompt: string } {
   const layers = str(args, 'layers');
   return {
     prompt: str(args, 'prompt') ?? '',
     steps,
-    lr: num(args, 'lr', EDIT_DEFAULTS.lr, { min: 0, max: 10 }),
-    l2: num(args, 'l2', EDIT_DEFAULTS.l2, { min: 0 }),
-    id: num(args, 'id', EDIT_DEFAULTS.id, { min: 0 }),
-    space: oneOf<LatentSpace>(args, 'space', ['w+', 'w', 's'], EDIT_DEFAULTS.space),
+    lr: optionFlag(args, 'lr'),
+    l2: optionFlag(args, 'l2'),
+    id: optionFlag(args, 'id'),
+    space: optionFlag(args, 'space'),
     layers: layers === undefined ? undefined : parseLayers(layers),
-    preprocess: oneOf<ClipPreprocessMode>(args, 'clip-preprocess', ['normalized', 'styleclip'], EDIT_DEFAULTS.preprocess),
-    noise: oneOf<NoiseMode>(args, 'noise', ['const', 'random'], EDIT_DEFAULTS.noise),
-    noiseSeed: num(args, 'noise-seed', 0, { min: 0, integer: true }),
+    preprocess: optionFlag(args, 'preprocess'),
+    noise: optionFlag(args, 'noise'),
+    noiseSeed: optionFlag(args, 'noiseSeed'),
     previewEvery: str(args, 'gif') ? Math.max(1, Math.round(steps / GIF_FRAMES)) : 0,
   };
 }
@@ -170,15 +185,11 @@ export const editCommand: Command = {
     `  --identity-model M  identity net for --id (and the projection): '${MOBILEFACE_MODEL_NAME}', a MobileFace .json, or`,
     '                      ArcFace IR-SE50 (StyleCLIP\'s model_ir_se50.pth)',
     `  --models DIR        face models directory (default $${FACE_MODELS_ENV}, else the model cache)`,
-    '  --steps/--lr        Adam steps (1..' + MAX_STEPS + ') and peak learning rate (cosine ramp as StyleCLIP)',
-    '  --l2                weight of ||w - w0||^2 (higher keeps the edit closer to the start)',
-    `  --id                weight of the identity term (needs --identity-model; StyleCLIP default 0; for faces we`,
-    `                      recommend ${RECOMMENDED_FACE_ID})`,
-    '  --space             w+ (per-layer latent, default), w (one latent for every layer) or s (StyleSpace:',
-    '                      every layer\'s style vector; as StyleCLIP, only conv-layer channels change and ToRGB',
-    '                      styles keep their start values; --save-latent writes the full S vector [1, channels])',
+    ...optionHelp(),
+    `                      (--id needs --identity-model; StyleCLIP's default is 0; for faces we recommend ${RECOMMENDED_FACE_ID})`,
+    '                      (--space s: every layer\'s style vector; as StyleCLIP, only conv-layer channels change and',
+    '                      ToRGB styles keep their start values; --save-latent writes the full S vector [1, channels])',
     '  --layers A-B        optimise only W+ layers A..B (keeps e.g. colours or pose)',
-    '  --clip-preprocess   normalized: CLIP mean/std (default); styleclip: exactly as the reference code',
     '  --trajectory F.npy  the latent after each step, [steps,1,L,D]',
     '  --json              print the loss history as JSON; --quiet prints nothing but errors',
   ].join('\n'),
@@ -237,7 +248,7 @@ export const editCommand: Command = {
     const globalOnly = GLOBAL_ONLY.find((f) => args.values[f] !== undefined);
     if (globalOnly) throw new UsageError(`--${globalOnly} belongs to --method ${['mapper', 'strength'].includes(globalOnly) ? 'mapper' : 'global'}`);
     if (strs(args, 'prompt').length > 1) throw new UsageError('--method optimize takes one --prompt; stacked prompts need --method global');
-    const steps = num(args, 'steps', EDIT_DEFAULTS.steps, { min: 1, max: MAX_STEPS, integer: true });
+    const steps = optionFlag(args, 'steps') ?? EDIT_DEFAULTS.steps;
     const options = resolveEditOptions(optionsOf(args, steps));
     const paths = {
       out: str(args, 'out'),

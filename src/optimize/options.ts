@@ -34,11 +34,58 @@ export const DEFAULT_TRUNCATION = 0.7;
 /** Recommended identity weight for real faces (StyleCLIP's paper uses ID loss weights of this order for faces). */
 export const RECOMMENDED_FACE_ID = 0.005;
 
-function finite(name: string, v: number, min: number, max: number, integer = false): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
-    throw new InputError(`${name} must be ${integer ? 'an integer' : 'a finite number'} in [${min}, ${max}], got ${v}`);
-  }
-  return v;
+/** A numeric option: its bounds (inclusive unless `exclusiveMin`) and whether it must be an integer. */
+export interface NumericOptionSpec {
+  readonly kind: 'number' | 'integer';
+  readonly min: number;
+  readonly max: number;
+  readonly exclusiveMin?: boolean;
+}
+/** An option with a fixed set of values. */
+export interface EnumOptionSpec {
+  readonly kind: 'enum';
+  readonly values: readonly string[];
+}
+export type OptionSpec = (NumericOptionSpec | EnumOptionSpec) & {
+  /** CLI flag (`--flag`), absent when the CLI sets it itself (previews follow --gif). */
+  readonly flag?: string;
+  /** API / batch-line field. */
+  readonly field: string;
+  readonly help: string;
+};
+
+/**
+ * The one description of every edit option a user sets: defaults (EDIT_DEFAULTS), bounds and names. The CLI's flags
+ * and help (src/cli/edit.ts), the API's JSON and multipart schemas and the batch-line schema (src/server/schemas.ts)
+ * and `resolveEditOptions` are all derived from it, so a bound is the same everywhere.
+ */
+export const EDIT_OPTION_SPECS = Object.freeze({
+  steps: { kind: 'integer', min: 1, max: MAX_STEPS, flag: 'steps', field: 'steps', help: 'Adam steps (StyleCLIP: 300)' },
+  lr: { kind: 'number', min: 0, exclusiveMin: true, max: 10, flag: 'lr', field: 'lr', help: 'peak learning rate (cosine ramp as StyleCLIP)' },
+  l2: { kind: 'number', min: 0, max: 1e6, flag: 'l2', field: 'l2', help: 'weight of ||w - w0||^2 (higher keeps the edit closer to the start)' },
+  id: { kind: 'number', min: 0, max: 1e6, flag: 'id', field: 'id', help: 'weight of the identity term (needs an identity model)' },
+  space: { kind: 'enum', values: ['w+', 'w', 's'] as const, flag: 'space', field: 'space', help: 'latent space: w+ (default), w, s (StyleSpace, conv channels)' },
+  preprocess: { kind: 'enum', values: ['normalized', 'styleclip'] as const, flag: 'clip-preprocess', field: 'preprocess', help: 'how the image reaches CLIP' },
+  noise: { kind: 'enum', values: ['const', 'random'] as const, flag: 'noise', field: 'noise', help: "noise maps: the checkpoint's (const) or seeded random" },
+  noiseSeed: { kind: 'integer', min: 0, max: 2 ** 32 - 1, flag: 'noise-seed', field: 'noise_seed', help: 'seed of random noise maps' },
+  previewEvery: { kind: 'integer', min: 0, max: MAX_STEPS, field: 'preview_every', help: 'a preview frame every k steps (0: none)' },
+} satisfies Record<string, OptionSpec>);
+
+export type EditOptionName = keyof typeof EDIT_OPTION_SPECS;
+
+/** The message of a value outside its option's bounds (or set). */
+export function optionRangeText(spec: OptionSpec): string {
+  if (spec.kind === 'enum') return `one of ${spec.values.join(', ')}`;
+  const lo = spec.exclusiveMin ? `> ${spec.min}` : `>= ${spec.min}`;
+  return `${spec.kind === 'integer' ? 'an integer' : 'a number'} ${lo} and <= ${spec.max}`;
+}
+
+/** Whether `v` fits `spec`. */
+export function optionValid(spec: OptionSpec, v: unknown): boolean {
+  if (spec.kind === 'enum') return typeof v === 'string' && spec.values.includes(v);
+  return (
+    typeof v === 'number' && Number.isFinite(v) && (spec.exclusiveMin ? v > spec.min : v >= spec.min) && v <= spec.max && (spec.kind === 'number' || Number.isInteger(v))
+  );
 }
 
 /** Merges `partial` over the defaults and validates every field. Layer ranges are checked against the generator later. */
@@ -47,17 +94,10 @@ export function resolveEditOptions(partial: Partial<EditOptions> & { prompt: str
   if (typeof o.prompt !== 'string' || o.prompt.trim() === '') {
     throw new InputError('the prompt is empty: describe the edit, e.g. --prompt "a person with purple hair"');
   }
-  finite('steps', o.steps, 1, MAX_STEPS, true);
-  finite('lr', o.lr, 0, 10);
-  finite('l2', o.l2, 0, 1e6);
-  finite('id', o.id, 0, 1e6);
-  finite('previewEvery', o.previewEvery, 0, MAX_STEPS, true);
-  finite('noiseSeed', o.noiseSeed, 0, 2 ** 32 - 1, true);
-  if (o.space !== 'w+' && o.space !== 'w' && o.space !== 's') throw new InputError(`space must be 'w+', 'w' or 's', got '${o.space}'`);
-  if (o.preprocess !== 'normalized' && o.preprocess !== 'styleclip') {
-    throw new InputError(`clip preprocessing must be 'normalized' or 'styleclip', got '${o.preprocess}'`);
+  for (const [name, spec] of Object.entries(EDIT_OPTION_SPECS) as [EditOptionName, OptionSpec][]) {
+    const v = o[name];
+    if (!optionValid(spec, v)) throw new InputError(`${spec.field} must be ${optionRangeText(spec)}, got ${JSON.stringify(v)}`);
   }
-  if (o.noise !== 'const' && o.noise !== 'random') throw new InputError(`noise must be 'const' or 'random', got '${o.noise}'`);
   if (o.layers !== undefined) {
     const [a, b] = o.layers;
     if (!Number.isInteger(a) || !Number.isInteger(b) || a < 0 || b < a) {

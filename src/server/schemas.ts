@@ -5,7 +5,7 @@
  * whether its content is usable (decodable image, latent shape, prompt length in tokens) is decided later (422).
  */
 import { z } from 'zod';
-import { MAX_STEPS } from '../optimize/options.js';
+import { EDIT_OPTION_SPECS, MAX_STEPS, type NumericOptionSpec } from '../optimize/options.js';
 import { ALPHA_RANGE, BETA_RANGE } from '../edit/global/direction.js';
 
 /** Longest prompt accepted, in characters: far above CLIP's 77 tokens, low enough to refuse junk before tokenizing. */
@@ -28,19 +28,28 @@ const MAX_FACE_INDEX = 99;
 const prompt = z.string().trim().min(1, 'the prompt is empty: describe the edit').max(MAX_PROMPT_CHARS);
 const name = z.string().max(MAX_NAME_CHARS);
 
+/** A numeric edit option's zod type, from its one description (optimize/options.ts EDIT_OPTION_SPECS). */
+function numeric(spec: NumericOptionSpec): z.ZodNumber {
+  const base = spec.exclusiveMin ? z.number().gt(spec.min) : z.number().min(spec.min);
+  return spec.kind === 'integer' ? base.max(spec.max).int() : base.max(spec.max);
+}
+
 function editFields<In>(n: Num<In>) {
+  const S = EDIT_OPTION_SPECS;
   return {
     prompt,
     seed: n(z.number().int().min(0).max(MAX_SEED)).optional(),
     truncation: n(z.number().min(0).max(1)).optional(),
-    steps: n(z.number().int().min(1).max(MAX_STEPS)).optional(),
-    lr: n(z.number().gt(0).max(10)).optional(),
-    l2: n(z.number().min(0).max(1e6)).optional(),
-    id: n(z.number().min(0).max(1e6)).optional(),
+    steps: n(numeric(S.steps)).optional(),
+    lr: n(numeric(S.lr)).optional(),
+    l2: n(numeric(S.l2)).optional(),
+    id: n(numeric(S.id)).optional(),
     layers: z.string().max(32).optional(),
-    preprocess: z.enum(['normalized', 'styleclip']).optional(),
-    space: z.enum(['w+', 'w', 's']).optional(),
-    preview_every: n(z.number().int().min(0).max(MAX_STEPS)).optional(),
+    preprocess: z.enum(S.preprocess.values).optional(),
+    space: z.enum(S.space.values).optional(),
+    noise: z.enum(S.noise.values).optional(),
+    noise_seed: n(numeric(S.noiseSeed)).optional(),
+    preview_every: n(numeric(S.previewEvery)).optional(),
     /** Photo starts: projection steps (default 500) and which detected face (default the largest). */
     project_steps: n(z.number().int().min(1).max(MAX_STEPS)).optional(),
     /** Photo starts on a server with an encoder (serve --encoder): projection steps refining its code (default 0). */

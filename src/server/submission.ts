@@ -76,6 +76,8 @@ export async function submissionOf(body: EditJsonBody | EditFormBody, read: File
       layers: body.layers === undefined ? undefined : parseLayers(body.layers),
       preprocess: body.preprocess,
       space: body.space,
+      noise: body.noise,
+      noiseSeed: body.noise_seed,
       previewEvery: body.preview_every,
     },
     generator: body.generator,
