@@ -79,8 +79,9 @@ export class EditJobs {
     }
   }
 
-  async status(id: string): Promise<EditStatus> {
-    const [req, state] = await Promise.all([this.store.request(id), this.store.state(id)]);
+  /** The job's status; `withHistory` false leaves the loss history out (followers read it with `historySince`). */
+  async status(id: string, withHistory = true): Promise<EditStatus> {
+    const [req, state, history] = await Promise.all([this.store.request(id), this.store.state(id), withHistory ? this.store.readHistory(id) : { points: [] }]);
     if (!req || !state) throw notFound(`edit ${id}`);
     const done = state.status === 'done';
     const cancelling = !TERMINAL.has(state.status) && (await this.store.cancelRequested(id));
@@ -91,7 +92,7 @@ export class EditJobs {
       step: state.step,
       steps: state.steps,
       attempts: state.attempts,
-      history: state.history,
+      history: history.points,
       projection: state.projection,
       error: state.error,
       before: state.beforeReady || done ? editUrl(id, 'before.png') : undefined,
@@ -109,6 +110,11 @@ export class EditJobs {
       createdAt: req.createdAt,
       updatedAt: state.updatedAt,
     };
+  }
+
+  /** Loss points appended after byte `offset` of the history, and the new offset (-1: the history restarted). */
+  historySince(id: string, offset: number): Promise<{ points: LossPoint[]; offset: number }> {
+    return this.store.readHistory(id, offset);
   }
 
   /** Requests cancellation; finished jobs are left as they are. Returns the status after the request. */

@@ -61,7 +61,9 @@ const CHECKPOINT_RESERVE_MS = 500;
 /** Puts a job back to 'queued' (history cleared), as a job aborted for shutdown does itself. */
 async function checkpoint(store: JobStore, id: string): Promise<void> {
   const state = await store.state(id);
-  if (state && state.status === 'running') await store.writeState(id, { ...state, status: 'queued', step: 0, history: [], previewStep: undefined, updatedAt: new Date().toISOString() });
+  if (state && state.status !== 'running') return;
+  await store.clearHistory(id);
+  if (state) await store.writeState(id, { ...state, status: 'queued', step: 0, previewStep: undefined, updatedAt: new Date().toISOString() });
 }
 
 export class LocalQueue implements JobQueue {

@@ -49,7 +49,7 @@ async function reportJob(store: JobStore, outDir: string, job: BatchSummary['job
     prompt: job.prompt,
     status: state?.status ?? 'queued',
     steps: job.steps,
-    final: state?.history.at(-1),
+    final: (await store.readHistory(job.id)).points.at(-1),
     files: done ? { result: rel('result.png'), compare: rel('compare.png'), before: rel('before.png'), latent: rel('latent.npy') } : undefined,
     error: state?.error,
   };

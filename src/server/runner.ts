@@ -11,7 +11,7 @@
 import { hostname } from 'node:os';
 import { encodeNpy, readNpy } from '../io/npy.js';
 import { InputError } from '../errors.js';
-import type { EditProgress, EditStart, ProjectionProgress } from '../optimize/types.js';
+import type { EditProgress, EditStart, ProjectionProgress, RgbFrame } from '../optimize/types.js';
 import { encodePng, sideBySide } from './images.js';
 import type { EditService } from './services.js';
 import { TERMINAL, type JobRequest, type JobState, type JobStatus, type JobStore, type LossPoint } from './store.js';
@@ -73,7 +73,6 @@ export async function runEditJob(ctx: RunContext, id: string): Promise<JobStatus
     ...prev,
     status: 'running',
     step: 0,
-    history: [],
     previewStep: undefined,
     beforeReady: undefined,
     projection: undefined,
@@ -82,12 +81,18 @@ export async function runEditJob(ctx: RunContext, id: string): Promise<JobStatus
     worker: WORKER_NAME,
     updatedAt: new Date().toISOString(),
   };
-  const history: LossPoint[] = [];
+  /** Loss points not yet appended to the history file. */
+  let pending: LossPoint[] = [];
   let writes: Promise<void> = Promise.resolve();
   const save = (next: Partial<JobState>): Promise<void> => {
-    state = { ...state, ...next, history: [...history], updatedAt: new Date().toISOString() };
+    state = { ...state, ...next, updatedAt: new Date().toISOString() };
     const snapshot = state;
-    writes = writes.then(() => store.writeState(id, snapshot)).catch((e) => ctx.log?.(`job ${id}: ${(e as Error).message}`));
+    const points = pending;
+    pending = [];
+    writes = writes
+      .then(() => store.appendHistory(id, points))
+      .then(() => store.writeState(id, snapshot))
+      .catch((e) => ctx.log?.(`job ${id}: ${(e as Error).message}`));
     return writes;
   };
 
@@ -101,17 +106,27 @@ export async function runEditJob(ctx: RunContext, id: string): Promise<JobStatus
   watcher.unref();
 
   let lastFlush = 0;
+  let latestPreview: { frame: RgbFrame; step: number } | undefined;
   const onProgress = (p: EditProgress): void => {
-    history.push(lossPoint(p));
+    pending.push(lossPoint(p));
     if (p.before) {
       const frame = p.before;
       writes = writes.then(async () => store.writeFile(id, 'before.png', await encodePng(frame)));
       void save({ beforeReady: true });
     }
     if (p.preview) {
-      const frame = p.preview;
-      writes = writes.then(async () => store.writeFile(id, 'preview.png', await encodePng(frame, true)));
-      void save({ step: p.step, previewStep: p.step });
+      // Only the newest frame matters: while one is being written, a newer one replaces the waiting one, so a job
+      // with a preview every step never queues frames faster than they are written.
+      const queued = latestPreview !== undefined;
+      latestPreview = { frame: p.preview, step: p.step };
+      if (!queued) {
+        writes = writes.then(async () => {
+          const { frame, step } = latestPreview!;
+          latestPreview = undefined;
+          await store.writeFile(id, 'preview.png', await encodePng(frame, true));
+          void save({ step, previewStep: step });
+        });
+      }
       lastFlush = Date.now();
     } else if (Date.now() - lastFlush >= STATE_FLUSH_MS || p.step === p.steps) {
       void save({ step: p.step });
@@ -122,6 +137,7 @@ export async function runEditJob(ctx: RunContext, id: string): Promise<JobStatus
 
   try {
     if (await store.cancelRequested(id)) throw new JobCancelled(`job ${id} was cancelled before it started`);
+    await store.clearHistory(id);
     await save({});
     const onProjectProgress = (p: ProjectionProgress): void => {
       if (Date.now() - lastFlush < STATE_FLUSH_MS && p.step !== p.steps) return;
@@ -141,7 +157,8 @@ export async function runEditJob(ctx: RunContext, id: string): Promise<JobStatus
     await writes;
     const reason: unknown = controller.signal.aborted ? controller.signal.reason : e;
     if (reason instanceof ShutdownAbort) {
-      history.length = 0;
+      pending = [];
+      await store.clearHistory(id);
       await save({ status: 'queued', step: 0, previewStep: undefined });
       throw reason;
     }

@@ -22,7 +22,7 @@ export const SSE_HEARTBEAT_MS = 15_000;
 export async function editEvents(c: Context, jobs: EditJobs, id: string): Promise<Response> {
   await jobs.status(id);
   return streamSSE(c, async (stream) => {
-    let sentSteps = 0;
+    let offset = 0;
     let lastStatus = '';
     let lastPreview = '';
     let sentBefore = false;
@@ -30,9 +30,10 @@ export async function editEvents(c: Context, jobs: EditJobs, id: string): Promis
     let lastBeat = Date.now();
     const send = (event: string, data: unknown): Promise<void> => stream.writeSSE({ event, data: JSON.stringify(data) });
     while (!stream.aborted) {
-      const s = await jobs.status(id);
-      if (s.status !== lastStatus || s.history.length < sentSteps) {
-        if (s.history.length < sentSteps) sentSteps = 0;
+      const s = await jobs.status(id, false);
+      const fresh = await jobs.historySince(id, offset);
+      const restarted = fresh.offset < 0;
+      if (s.status !== lastStatus || restarted) {
         lastStatus = s.status;
         await send('status', { id, status: s.status, step: s.step, steps: s.steps, attempts: s.attempts });
       }
@@ -40,8 +41,9 @@ export async function editEvents(c: Context, jobs: EditJobs, id: string): Promis
         lastProjection = s.projection.step;
         await send('projection', s.projection);
       }
-      for (const h of s.history.slice(sentSteps)) await send('progress', { ...h, steps: s.steps });
-      sentSteps = s.history.length;
+      const read = restarted ? await jobs.historySince(id, 0) : fresh;
+      offset = read.offset;
+      for (const h of read.points) await send('progress', { ...h, steps: s.steps });
       if (s.before && !sentBefore) {
         sentBefore = true;
         await send('before', { url: s.before });
@@ -51,7 +53,7 @@ export async function editEvents(c: Context, jobs: EditJobs, id: string): Promis
         await send('preview', { step: s.previewStep, url: s.preview });
       }
       if (s.status !== 'cancelling' && TERMINAL.has(s.status)) {
-        await send(s.status, s);
+        await send(s.status, await jobs.status(id));
         return;
       }
       if (Date.now() - lastBeat >= SSE_HEARTBEAT_MS) {

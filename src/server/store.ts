@@ -12,7 +12,7 @@
  *   photo.png                           photo starts: the edited face pasted back into the uploaded photo
  *   cancel         marker: cancellation was requested (seen by whichever worker runs the job)
  */
-import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, open, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -59,11 +59,14 @@ export interface ProjectionPoint {
   readonly mse: number;
 }
 
+/**
+ * The job's state file: small and of constant size (the loss history is appended to `history.jsonl` instead), so a
+ * write costs the same at step 10 and at step 10000.
+ */
 export interface JobState {
   readonly status: JobStatus;
   readonly step: number;
   readonly steps: number;
-  readonly history: readonly LossPoint[];
   /** Photo starts: how far the projection is. */
   readonly projection?: ProjectionPoint;
   /** Step of the frame in preview.png, when there is one. */
@@ -86,9 +89,11 @@ const EDITS_DIR = 'edits';
 const REQUEST = 'request.json';
 const STATE = 'state.json';
 const CANCEL = 'cancel';
+/** The loss history, one JSON LossPoint per line, appended as steps complete. */
+const HISTORY = 'history.jsonl';
 
 export function initialState(steps: number): JobState {
-  return { status: 'queued', step: 0, steps, history: [], attempts: 0, updatedAt: new Date().toISOString() };
+  return { status: 'queued', step: 0, steps, attempts: 0, updatedAt: new Date().toISOString() };
 }
 
 async function readJson<T>(path: string): Promise<T | undefined> {
@@ -171,6 +176,42 @@ export class JobStore {
     await writeFileAtomic(join(this.dir(id), STATE), JSON.stringify(state));
   }
 
+  /** Appends loss points to the job's history (O(points), whatever the history's length). */
+  async appendHistory(id: string, points: readonly LossPoint[]): Promise<void> {
+    if (points.length) await appendFile(join(this.dir(id), HISTORY), points.map((p) => JSON.stringify(p) + '\n').join(''));
+  }
+
+  /** Empties the history (a job that starts over). */
+  async clearHistory(id: string): Promise<void> {
+    await rm(join(this.dir(id), HISTORY), { force: true });
+  }
+
+  /**
+   * The history from byte `offset` on (0: all of it): the complete lines there and the offset after them, so a
+   * follower (SSE) reads only what is new.
+   */
+  async readHistory(id: string, offset = 0): Promise<{ points: LossPoint[]; offset: number }> {
+    let handle;
+    try {
+      handle = await open(join(this.dir(id), HISTORY), 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { points: [], offset: 0 };
+      throw e;
+    }
+    try {
+      const size = (await handle.stat()).size;
+      if (size < offset) return { points: [], offset: -1 };
+      const buf = Buffer.alloc(size - offset);
+      await handle.read(buf, 0, buf.length, offset);
+      const text = buf.toString('utf8');
+      const end = text.lastIndexOf('\n') + 1;
+      const points = text.slice(0, end).split('\n').filter(Boolean).map((l) => JSON.parse(l) as LossPoint);
+      return { points, offset: offset + Buffer.byteLength(text.slice(0, end)) };
+    } finally {
+      await handle.close();
+    }
+  }
+
   async writeFile(id: string, file: JobFile, bytes: Uint8Array): Promise<void> {
     await writeFileAtomic(this.path(id, file), bytes);
   }
@@ -201,6 +242,7 @@ export class JobStore {
   /** Makes a job runnable again (after a failure or cancellation): clears the cancel marker and the state. */
   async reset(id: string, steps: number): Promise<void> {
     await rm(join(this.dir(id), CANCEL), { force: true });
+    await this.clearHistory(id);
     await this.writeState(id, initialState(steps));
   }
 

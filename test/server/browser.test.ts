@@ -183,14 +183,14 @@ describe('web form in headless Chromium', () => {
     await page.setViewportSize({ width: 1280, height: 900 });
     await page.goto(server.url);
     await page.getByLabel('Optimise (slower, any prompt)').check();
-    await page.locator('#steps').fill('60');
+    await page.locator('#steps').fill('500');
     await page.getByLabel('Prompt', { exact: true }).focus();
     await page.keyboard.type('a person with purple hair');
     await page.keyboard.press('Enter');
     await page.locator('#before').waitFor({ state: 'visible', timeout: 30_000 });
     const shownAt = await page.locator('#status').textContent();
     expect(shownAt).not.toMatch(/^Done/);
-    await page.locator('#downloads').waitFor({ state: 'visible', timeout: 60_000 });
+    await page.locator('#downloads').waitFor({ state: 'visible', timeout: 120_000 });
     expect(await page.locator('#dl-photo').isHidden()).toBe(true);
     expect((await page.request.get(`${server.url}/favicon.ico`)).status()).toBe(200);
   });

@@ -55,7 +55,7 @@ describe('GET /v1/edits/:id/events', () => {
     await preview.arrayBuffer();
 
     const replay = await readSse(await fetch(url(`/v1/edits/${id}/events`)));
-    expect(replay.map((e) => e.event)).toEqual(['status', ...Array(10).fill('progress'), 'done']);
+    expect(replay.map((e) => e.event)).toEqual(['status', ...Array(10).fill('progress'), 'before', 'done']);
   });
 
   it("ends with 'cancelled' when the edit is deleted mid-run", async () => {
