@@ -14,7 +14,7 @@
  * fused with the QUAD transform in ./raster.ts for the last step.
  * The returned quad is in the photo's pixel-index coordinates; `alignedToImage(quad, size)` maps aligned pixels back.
  */
-import { resizeLikePil } from '../clip/preprocess.js';
+import { resizeLikePil } from '../io/resample.js';
 import { InputError } from '../errors.js';
 import type { RgbImage } from '../io/image.js';
 import { channelMedian, gaussianFilter } from './blur.js';

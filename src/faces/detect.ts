@@ -18,7 +18,7 @@
  */
 import sharp from 'sharp';
 import type * as TF from '@tensorflow/tfjs';
-import { resizeLikePil } from '../clip/preprocess.js';
+import { resizeLikePil } from '../io/resample.js';
 import { InputError } from '../errors.js';
 import type { RgbImage } from '../io/image.js';
 import { FFHQ_SIZE } from './align.js';

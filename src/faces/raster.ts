@@ -6,7 +6,7 @@
  * and truncates to uint8; rejected pixels are filled with 0). `warpAffine` is a general antialiased affine resampler
  * for the landmark refinement and pasting faces back.
  */
-import { precomputeCoeffs } from '../clip/preprocess.js';
+import { precomputeCoeffs } from '../io/resample.js';
 import type { RgbImage } from '../io/image.js';
 import { applyAffine, composeAffine, type Affine, type Quad } from './geometry.js';
 

@@ -33,6 +33,7 @@ import {
   derive,
   type GeneratorConfig,
 } from './config.js';
+import { firKernel2d, flip2d } from './fir.js';
 import { synthesisLayers, type LayerSpec, type WeightMap } from './layout.js';
 import { styleSpaceLayout } from './stylespace.js';
 
@@ -53,20 +54,6 @@ const SKIP_PAD = 1;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Host-side pure helpers (weights are constants, so their transforms are done once here).
-
-/** Separable 2-D FIR kernel: outer(taps, taps) / sum * gain (model.py `make_kernel` times the up-sampling gain). */
-export function firKernel2d(taps: readonly number[], gain: number): Float32Array {
-  const n = taps.length;
-  const out = new Float32Array(n * n);
-  const total = taps.reduce((a, b) => a + b, 0) ** 2;
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[i * n + j] = (taps[i] * taps[j] * gain) / total;
-  return out;
-}
-
-/** Rotates a square kernel by 180 degrees: upfirdn2d convolves (flips), ONNX Conv correlates. */
-export function flip2d(k: Float32Array): Float32Array {
-  return k.slice().reverse();
-}
 
 /** The same 2-D kernel repeated for `channels` depthwise filters: [channels, 1, n, n]. */
 function depthwise(k: Float32Array, channels: number): HostTensor {

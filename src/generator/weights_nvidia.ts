@@ -21,7 +21,7 @@ import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
 import { BLUR_KERNEL, CONST_RESOLUTION, CONV_KERNEL, MAPPING_LR_MUL, TORGB_KERNEL, resolve, type GeneratorConfig } from './config.js';
 import { synthesisLayers, type LoadedWeights } from './layout.js';
-import { firKernel2d } from './stylegan2.js';
+import { firKernel2d } from './fir.js';
 import { applyRules, equals, scaled, type MapRule } from '../io/weight_map.js';
 
 /** Top-level pickle key of the EMA generator. */

@@ -16,7 +16,7 @@ import { toFloat32, type HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
 import { CONST_RESOLUTION, CONV_KERNEL, MAPPING_LR_MUL, TORGB_KERNEL, BLUR_KERNEL, resolve, type GeneratorConfig } from './config.js';
 import { synthesisLayers, type LayerSpec, type LoadedWeights } from './layout.js';
-import { firKernel2d } from './stylegan2.js';
+import { firKernel2d } from './fir.js';
 import { FLOAT_DTYPES, applyRules, equals, scaled, type MapRule } from '../io/weight_map.js';
 
 /** Top-level key of the EMA generator's state dict in rosinality checkpoints. */

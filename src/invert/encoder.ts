@@ -8,7 +8,7 @@
  * antialiased when downscaling, as PIL does it), ToTensor, Normalize(0.5, 0.5) -> [-1, 1].
  */
 import { readFile } from 'node:fs/promises';
-import { resizeLikePil } from '../clip/preprocess.js';
+import { resizeLikePil } from '../io/resample.js';
 import { mapBatches } from '../engine/batching.js';
 import { Graph } from '../engine/graph.js';
 import { SessionCache, type SessionOptions } from '../engine/session.js';

@@ -21,7 +21,7 @@ import { InputError } from '../errors.js';
 import { broadcastW, noiseShapes, type Generator } from '../generator/index.js';
 import { meanLatentZ, rowMean } from '../generator/sample.js';
 import { rgbToTensor, tensorToRgb, type RgbImage } from '../io/image.js';
-import { resizeLikePil } from '../clip/preprocess.js';
+import { resizeLikePil } from '../io/resample.js';
 import { optimize } from '../optimize/loop.js';
 import { styleclipLr } from '../optimize/schedule.js';
 import type { ProjectionProgress, RgbFrame } from '../optimize/types.js';
