@@ -139,6 +139,11 @@ export class LocalQueue implements JobQueue {
     for (const id of this.running.keys()) await checkpoint(this.opts.store, id);
   }
 
+  /** Resolves once no job runs any more (after `close`, the jobs it aborted finish their step and checkpoint). */
+  async idle(): Promise<void> {
+    await Promise.all([...this.running.values()].map((r) => r.done));
+  }
+
   /** Starts waiting jobs while there are free slots. */
   private pump(): void {
     while (!this.closing && this.running.size < this.opts.concurrency && this.waiting.length > 0) {

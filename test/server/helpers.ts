@@ -52,6 +52,7 @@ export async function fixtureApp(
     dir,
     async close() {
       await queue.close(0);
+      await queue.idle();
       await services.dispose();
       await rm(dir, { recursive: true, force: true });
     },
