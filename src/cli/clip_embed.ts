@@ -29,7 +29,7 @@ export const CLIP_MODEL_USAGE = [
   '  --vocab PATH       openai/CLIP BPE merges file (bpe_simple_vocab_16e6.txt.gz)',
   '  --activation ACT   quick_gelu (OpenAI weights) or gelu (most open_clip models); default from the checkpoint kind',
   '  --truncate         cut texts longer than the context (77 tokens) instead of failing',
-  `  images above ${DEFAULT_MAX_PIXELS / 1e6} megapixels are refused`,
+  `  images above ${DEFAULT_MAX_PIXELS / 1e6} megapixels are refused (global flag --max-pixels N raises the limit)`,
 ].join('\n');
 
 export interface ClipTools {

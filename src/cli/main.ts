@@ -8,9 +8,12 @@ import { COMMANDS } from './commands.js';
 import { readFile } from 'node:fs/promises';
 import { InputError } from '../errors.js';
 import { ENV } from '../io/registry.js';
+import { DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV } from '../io/image.js';
 
 /** Global flag: never download (sets STYLECLIP_OFFLINE=1 for this run). */
 const OFFLINE_FLAG = '--offline';
+/** Global flag `--max-pixels N`: the largest image any command (and `serve`) reads (sets STYLECLIP_MAX_PIXELS). */
+const MAX_PIXELS_FLAG = '--max-pixels';
 
 /** The package's version, from the package.json above this module (src/ and dist/ alike). */
 async function packageVersion(): Promise<string> {
@@ -51,8 +54,9 @@ export function helpText(commands: readonly Command[] = COMMANDS): string {
     '',
     "Run 'styleclip <command> --help' (or 'styleclip help <command>') for a command's flags.",
     '',
-    'Global flags: --version; --offline (never download models; same as STYLECLIP_OFFLINE=1). Named models',
-    "(stylegan2-ffhq-config-f, clip-vit-b32, ...; 'styleclip models list') are downloaded on first use.",
+    'Global flags: --version; --offline (never download models; same as STYLECLIP_OFFLINE=1); --max-pixels N',
+    `(largest image read, default ${DEFAULT_MAX_PIXELS} = ${DEFAULT_MAX_PIXELS / 1e6} MP; same as ${MAX_PIXELS_ENV}=N).`,
+    "Named models (stylegan2-ffhq-config-f, clip-vit-b32, ...; 'styleclip models list') are downloaded on first use.",
   ].join('\n');
 }
 
@@ -77,13 +81,22 @@ export async function main(argv: string[], io?: Partial<CliIO>, commands: readon
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
   }
-  /** STYLECLIP_OFFLINE before `--offline` set it (restored afterwards: main also runs in-process in tests). */
-  let offlineBefore: string | null | undefined;
+  /** Environment variables set by global flags, with their values before (restored afterwards: main also runs in-process in tests). */
+  const before = new Map<string, string | undefined>();
+  const setEnv = (name: string, value: string): void => {
+    if (!before.has(name)) before.set(name, process.env[name]);
+    process.env[name] = value;
+  };
   try {
     if (argv.includes(OFFLINE_FLAG)) {
       argv = argv.filter((a) => a !== OFFLINE_FLAG);
-      offlineBefore = process.env[ENV.offline] ?? null;
-      process.env[ENV.offline] = '1';
+      setEnv(ENV.offline, '1');
+    }
+    const maxPixels = takeValueFlag(argv, MAX_PIXELS_FLAG);
+    if (maxPixels) {
+      argv = maxPixels.rest;
+      if (!(Number(maxPixels.value) > 0)) throw new UsageError(`${MAX_PIXELS_FLAG} must be a positive number of pixels (e.g. 100000000), got '${maxPixels.value}'`);
+      setEnv(MAX_PIXELS_ENV, maxPixels.value);
     }
     if (argv.length === 0) {
       fullIO.stderr.write(helpText(commands) + '\n');
@@ -126,11 +139,23 @@ export async function main(argv: string[], io?: Partial<CliIO>, commands: readon
     fullIO.stderr.write(`styleclip: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
     return 1;
   } finally {
-    if (offlineBefore === null) delete process.env[ENV.offline];
-    else if (offlineBefore !== undefined) process.env[ENV.offline] = offlineBefore;
+    for (const [name, value] of before) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** Removes a global `--flag V` / `--flag=V` from argv; a missing value is a usage error. */
+function takeValueFlag(argv: string[], flag: string): { value: string; rest: string[] } | undefined {
+  const i = argv.findIndex((a) => a === flag || a.startsWith(`${flag}=`));
+  if (i < 0) return undefined;
+  const inline = argv[i].startsWith(`${flag}=`);
+  const value = inline ? argv[i].slice(flag.length + 1) : argv[i + 1];
+  if (value === undefined || value === '') throw new UsageError(`${flag} needs a value (a number of pixels)`);
+  return { value, rest: [...argv.slice(0, i), ...argv.slice(i + (inline ? 1 : 2))] };
 }
 
 function isUserError(e: unknown): boolean {

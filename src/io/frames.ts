@@ -13,17 +13,25 @@ export interface Frame {
   readonly data: Uint8Array;
 }
 
-/** Frames of equal height placed left to right. */
+/** Gap between the images of a comparison strip (compare.png of the CLI, the API and batch), in pixels. */
+export const COMPARE_GAP = 8;
+/** Colour of that gap: white, RGB. */
+const COMPARE_BACKGROUND = 255;
+
+/**
+ * The one comparison layout: frames of equal height placed left to right, `COMPARE_GAP` white pixels between them.
+ * Used for every compare.png (CLI, API and batch).
+ */
 export function sideBySide(frames: readonly Frame[]): Frame {
   if (frames.length === 0) throw new Error('sideBySide: no frames');
   const height = frames[0].height;
   if (frames.some((f) => f.height !== height)) throw new Error('sideBySide: frames must have equal heights');
-  const width = frames.reduce((s, f) => s + f.width, 0);
-  const data = new Uint8Array(width * height * 3);
+  const width = frames.reduce((s, f) => s + f.width, 0) + COMPARE_GAP * (frames.length - 1);
+  const data = new Uint8Array(width * height * 3).fill(COMPARE_BACKGROUND);
   let x0 = 0;
   for (const f of frames) {
     for (let y = 0; y < height; y++) data.set(f.data.subarray(y * f.width * 3, (y + 1) * f.width * 3), (y * width + x0) * 3);
-    x0 += f.width;
+    x0 += f.width + COMPARE_GAP;
   }
   return { width, height, data };
 }

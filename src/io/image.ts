@@ -29,9 +29,22 @@ export interface RgbaImage extends Pixels {
 }
 
 /**
- * Default pixel limit: 100 megapixels (≈ 400 MB of RGBA while decoding). sharp's own default is 0x3FFF² ≈ 268 MP.
+ * Default pixel limit, the same for the CLI, the library and the server: 50 megapixels (≈ 200 MB of RGBA while
+ * decoding; a 2-core/4 GB worker stays responsive). sharp's own default is 0x3FFF² ≈ 268 MP.
  */
-export const DEFAULT_MAX_PIXELS = 100_000_000;
+export const DEFAULT_MAX_PIXELS = 50_000_000;
+
+/** Environment variable that changes the default limit (the CLI's global `--max-pixels N` sets it for one run). */
+export const MAX_PIXELS_ENV = 'STYLECLIP_MAX_PIXELS';
+
+/** The pixel limit in force: `STYLECLIP_MAX_PIXELS` when set (a positive number), else `DEFAULT_MAX_PIXELS`. */
+export function maxPixelsLimit(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env[MAX_PIXELS_ENV];
+  if (raw === undefined || raw === '') return DEFAULT_MAX_PIXELS;
+  const n = Number(raw);
+  if (!(n > 0)) throw new ImageError(`${MAX_PIXELS_ENV} (--max-pixels) must be a positive number of pixels, got '${raw}'`);
+  return n;
+}
 
 /** Background that `readImage` composites transparent pixels onto. */
 export const FLATTEN_BACKGROUND = '#ffffff';
@@ -45,7 +58,7 @@ export const PNG_COMPRESSION = 6;
 export type PixelRange = '[-1,1]' | '[0,1]';
 
 export interface ReadImageOptions {
-  /** Refuse images with more pixels than this (width × height, before orientation). Default `DEFAULT_MAX_PIXELS`. */
+  /** Refuse images with more pixels than this (width × height, before orientation). Default `maxPixelsLimit()`. */
   readonly maxPixels?: number;
 }
 
@@ -69,7 +82,7 @@ function decodeError(name: string, e: unknown): ImageError {
 }
 
 async function decode(src: string | Uint8Array, alpha: 'flatten' | 'keep', options: ReadImageOptions): Promise<Pixels> {
-  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const maxPixels = options.maxPixels ?? maxPixelsLimit();
   if (!(maxPixels > 0)) throw new ImageError(`maxPixels must be positive, got ${maxPixels}`);
   const { bytes, name } = await loadBytes(src);
   if (bytes.length === 0) throw new ImageError(`${name} is empty (0 bytes); pass an image file`);
@@ -85,8 +98,9 @@ async function decode(src: string | Uint8Array, alpha: 'flatten' | 'keep', optio
   if (!width || !height) throw new ImageError(`${name} has no pixel dimensions; pass a raster image`);
   if (width * height > maxPixels) {
     throw new ImageError(
-      `${name} is ${width}x${height} = ${width * height} pixels, above the limit of ${maxPixels} ` +
-        `(maxPixels); downscale it or raise maxPixels if the memory is available`,
+      `${name} is ${width}x${height} = ${width * height} pixels, above the limit of ${maxPixels}` +
+        `; downscale it, or raise the limit if the memory is available (CLI and serve: --max-pixels N; ` +
+        `library: the maxPixels option or ${MAX_PIXELS_ENV})`,
     );
   }
   let pipeline = open(limit).rotate().toColourspace('srgb');

@@ -2,6 +2,7 @@
  * The HTTP API (Hono): `createApp` wires injected services (editor, generator, CLIP, job store, queue) into routes.
  * `AppType` is exported for Hono's typed client: `hc<AppType>('http://host:8787')` (see examples/api-client.ts).
  */
+import { maxPixelsLimit } from '../io/image.js';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { errorBody, toErrorResponse } from './errors.js';
@@ -27,8 +28,6 @@ import { defaultDevice } from '../engine/session.js';
  * and a W+ latent is 37 KB. Larger bodies get a 413 before they are read completely.
  */
 export const DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024;
-/** Largest photo, in pixels (50 MP, ~150 MB of decoded RGB): above any phone camera in common use. */
-export const DEFAULT_MAX_PIXELS = 50_000_000;
 /** Preview frame every this many steps unless a request says otherwise: live feedback at a small cost. */
 export const DEFAULT_PREVIEW_EVERY = 5;
 
@@ -58,7 +57,7 @@ export interface AppDeps {
 export function createApp(deps: AppDeps) {
   const log = deps.log ?? ((m: string) => process.stderr.write(`${m}\n`));
   const info = deps.editor.info();
-  const maxPixels = deps.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const maxPixels = deps.maxPixels ?? maxPixelsLimit();
   const maxSize = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const jobs = new EditJobs(deps.store, deps.queue, {
     info,

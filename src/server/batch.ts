@@ -5,6 +5,7 @@
  * name, or a hash of its line; a line whose text changed runs again. A line that cannot be parsed or checked is
  * reported and skipped; the others still run.
  */
+import { maxPixelsLimit } from '../io/image.js';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
@@ -18,8 +19,6 @@ import type { EditService, PromptTokenizer } from './services.js';
 import type { JobStatus, JobStore } from './store.js';
 import { prepareEdit, submissionOf } from './submission.js';
 
-/** Largest photo a batch line may name (pixels), as the API's default. */
-export const BATCH_MAX_PIXELS = 50_000_000;
 /** Characters of the line hash used as a job id when a line has no name (64 bits: collisions are negligible). */
 const HASH_ID_CHARS = 16;
 
@@ -94,7 +93,7 @@ async function admit(text: string, line: number, baseDir: string, opts: BatchOpt
   const prepared = await prepareEdit(await submissionOf(body, read), {
     info: opts.editor.info(),
     tokenizer: opts.tokenizer,
-    maxPixels: BATCH_MAX_PIXELS,
+    maxPixels: maxPixelsLimit(),
     previewEvery: 0,
   });
   const job: BatchJob = { line, id, name: body.name, prompt: prepared.options.prompt, steps: prepared.options.steps };

@@ -1,6 +1,6 @@
 /**
- * PNG encoding of edit frames for the API and the batch report (sharp/libvips): single frames, the before|after
- * comparison strip, and small thumbnails for HTML reports.
+ * PNG encoding of edit frames for the API and the batch report (sharp/libvips): single frames and small thumbnails
+ * for HTML reports (the before|after strip is `sideBySide` of io/frames.ts, shared with the CLI).
  */
 import sharp, { type Sharp } from 'sharp';
 
@@ -9,10 +9,6 @@ import sharp, { type Sharp } from 'sharp';
 sharp.cache(false);
 import { PNG_COMPRESSION } from '../io/image.js';
 import type { RgbFrame } from '../optimize/types.js';
-
-/** Gap between the two halves of compare.png, in pixels, filled with `COMPARE_BACKGROUND`. */
-export const COMPARE_GAP = 8;
-const COMPARE_BACKGROUND = { r: 255, g: 255, b: 255 };
 
 /** Preview frames are encoded fast (zlib level 1): they are shown once and thrown away. */
 const PREVIEW_COMPRESSION = 1;
@@ -24,25 +20,6 @@ function raw(frame: RgbFrame): Sharp {
 export async function encodePng(frame: RgbFrame, fast = false): Promise<Buffer> {
   return raw(frame)
     .png({ compressionLevel: fast ? PREVIEW_COMPRESSION : PNG_COMPRESSION })
-    .toBuffer();
-}
-
-/** `before` and `after` side by side (after scaled to before's height if they differ). */
-export async function sideBySide(before: RgbFrame, after: RgbFrame): Promise<Uint8Array> {
-  const height = before.height;
-  const afterPng =
-    after.height === height
-      ? await encodePng(after, true)
-      : await raw(after).resize({ height }).png({ compressionLevel: PREVIEW_COMPRESSION }).toBuffer();
-  const afterWidth = after.height === height ? after.width : Math.round((after.width * height) / after.height);
-  return sharp({
-    create: { width: before.width + COMPARE_GAP + afterWidth, height, channels: 3, background: COMPARE_BACKGROUND },
-  })
-    .composite([
-      { input: await encodePng(before, true), left: 0, top: 0 },
-      { input: afterPng, left: before.width + COMPARE_GAP, top: 0 },
-    ])
-    .png({ compressionLevel: PNG_COMPRESSION })
     .toBuffer();
 }
 

@@ -12,7 +12,8 @@ import { hostname } from 'node:os';
 import { encodeNpy, readNpy } from '../io/npy.js';
 import { InputError } from '../errors.js';
 import type { EditProgress, EditStart, ProjectionProgress, RgbFrame } from '../optimize/types.js';
-import { encodePng, sideBySide } from './images.js';
+import { encodePng } from './images.js';
+import { sideBySide } from '../io/frames.js';
 import type { EditService } from './services.js';
 import { TERMINAL, type JobRequest, type JobState, type JobStatus, type JobStore, type LossPoint } from './store.js';
 
@@ -148,7 +149,7 @@ export async function runEditJob(ctx: RunContext, id: string): Promise<JobStatus
     await writes;
     if (!state.beforeReady) await store.writeFile(id, 'before.png', await encodePng(result.before));
     await store.writeFile(id, 'result.png', await encodePng(result.after));
-    await store.writeFile(id, 'compare.png', await sideBySide(result.before, result.after));
+    await store.writeFile(id, 'compare.png', await encodePng(sideBySide([result.before, result.after])));
     await store.writeFile(id, 'latent.npy', encodeNpy(result.latent));
     if (result.photo) await store.writeFile(id, 'photo.png', await encodePng(result.photo.pasted));
     await save({ status: 'done', step: req.options.steps });

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import sharp from 'sharp';
+import { COMPARE_GAP } from '../../src/io/frames.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseStyleStats } from '../../src/edit/global/index.js';
 import { Generator, styleSpaceLayout } from '../../src/generator/index.js';
@@ -51,7 +52,7 @@ describe('styleclip edit --method global', () => {
     const ds = maxAbsDiff(s.data as Float32Array, (sRef.data as Float32Array).slice(0, 656));
     expect(ds.maxAbs).toBeLessThanOrEqual(1e-3 * ds.maxRef);
     expect((await sharp(out).metadata()).width).toBe(64);
-    expect((await sharp(cmp).metadata()).width).toBe(128);
+    expect((await sharp(cmp).metadata()).width).toBe(64 * 2 + COMPARE_GAP);
   });
 
   it('stacks several --prompt/--alpha pairs into one edit (= the sum of both S steps)', async () => {

@@ -63,6 +63,26 @@ describe('CLI conventions', () => {
     expect(same.stderr).toMatch(/--out and --compare name the same file same\.png/);
   });
 
+  it('--max-pixels N (global flag) sets the image limit for any command that reads images, then is restored', async () => {
+    const { mkdtemp } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const sharp = (await import('sharp')).default;
+    const { DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, maxPixelsLimit } = await import('../../src/io/image.js');
+    const img = join(await mkdtemp(join(tmpdir(), 'styleclip-maxpx-')), 'small.png');
+    await sharp({ create: { width: 20, height: 10, channels: 3, background: '#808080' } }).png().toFile(img);
+    const before = process.env[MAX_PIXELS_ENV];
+    const r = await runCli(['align', '--max-pixels', '199', '--image', img, '--out', img + '.out.png']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/20x10 = 200 pixels, above the limit of 199; .*--max-pixels N/);
+    expect(process.env[MAX_PIXELS_ENV]).toBe(before);
+    expect(maxPixelsLimit()).toBe(DEFAULT_MAX_PIXELS);
+    const bad = await runCli(['align', '--max-pixels=lots', '--image', img, '--out', img + '.out.png']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--max-pixels must be a positive number of pixels/);
+    expect((await runCli(['--help'])).stdout).toMatch(/--max-pixels N\s+\(largest image read, default 50000000/);
+  });
+
   it('--offline: a named model that is not downloaded fails with the clear message, exit 2', async () => {
     const { mkdtemp } = await import('node:fs/promises');
     const { tmpdir } = await import('node:os');

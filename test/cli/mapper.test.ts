@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { COMPARE_GAP } from '../../src/io/frames.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readNpy, writeNpy } from '../../src/io/npy.js';
 import { runCli } from '../helpers/cli.js';
@@ -35,7 +36,7 @@ describe('styleclip edit --method mapper', () => {
     const img = ((await readNpy(fixture('mapper_img.npy'))).data as Float32Array).slice(0, 3 * 64 * 64);
     const di = maxAbsDiff((await readNpy(raw)).data as Float32Array, img);
     expect(di.maxAbs).toBeLessThanOrEqual(1e-3 * di.maxRef);
-    expect((await sharp(cmp).metadata()).width).toBe(128);
+    expect((await sharp(cmp).metadata()).width).toBe(64 * 2 + COMPARE_GAP);
   });
 
   it('--generator overrides the decoder; --strength 0 renders the start itself', async () => {

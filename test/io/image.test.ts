@@ -7,6 +7,8 @@ import { hugePngHeader } from '../helpers/png.js';
 import { InputError } from '../../src/errors.js';
 import {
   DEFAULT_MAX_PIXELS,
+  MAX_PIXELS_ENV,
+  maxPixelsLimit,
   readImage,
   readImageRgba,
   rgbToTensor,
@@ -112,13 +114,26 @@ describe('readImage', () => {
   });
 
   it('refuses a 20000x20000 PNG from its header, naming the limit', async () => {
-    expect(DEFAULT_MAX_PIXELS).toBe(100_000_000);
+    expect(DEFAULT_MAX_PIXELS).toBe(50_000_000);
     const err = await readImage(hugePngHeader(20000, 20000)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InputError);
-    expect((err as Error).message).toMatch(/20000x20000 = 400000000 pixels, above the limit of 100000000 \(maxPixels\)/);
+    expect((err as Error).message).toMatch(/20000x20000 = 400000000 pixels, above the limit of 50000000; .*--max-pixels N.*maxPixels option/);
     const small = await solid(20, 10, 0, 0, 0).png().toBuffer();
     await expect(readImage(small, { maxPixels: 199 })).rejects.toThrow(/limit of 199/);
     expect((await readImage(small, { maxPixels: 200 })).width).toBe(20);
+  });
+
+  it('STYLECLIP_MAX_PIXELS changes the default limit; a non-positive value is refused by name', async () => {
+    const small = await solid(20, 10, 0, 0, 0).png().toBuffer();
+    expect(maxPixelsLimit({ [MAX_PIXELS_ENV]: '199' })).toBe(199);
+    expect(() => maxPixelsLimit({ [MAX_PIXELS_ENV]: '-5' })).toThrow(/STYLECLIP_MAX_PIXELS \(--max-pixels\) must be a positive number/);
+    process.env[MAX_PIXELS_ENV] = '199';
+    try {
+      await expect(readImage(small)).rejects.toThrow(/limit of 199/);
+    } finally {
+      delete process.env[MAX_PIXELS_ENV];
+    }
+    expect((await readImage(small)).width).toBe(20);
   });
 });
 
