@@ -21,6 +21,7 @@ import { InputError } from '../errors.js';
 import { convertedFromSafetensors, isConverted, type ConvertedCheckpoint } from '../io/converted.js';
 import { looksLikeSafetensors, parseSafetensors } from '../io/safetensors.js';
 import { parseTorchCheckpoint } from '../io/torch.js';
+import { applyRules, type MapRule } from '../io/weight_map.js';
 import { configFromWeights, type ClipConfig, type ClipOverrides } from './config.js';
 import { HF_MARKER, fromHuggingFace, overridesFromHfConfig } from './weights_hf.js';
 
@@ -102,20 +103,22 @@ export function expectedShapes(c: ClipConfig): Map<string, number[]> {
   ]);
 }
 
-/** Throws unless `weights` holds exactly the tensors of `config`, each with its expected shape. */
-export function checkClipWeights(weights: ReadonlyMap<string, HostTensor>, config: ClipConfig, where: string): void {
-  const expected = expectedShapes(config);
-  const missing = [...expected.keys()].filter((k) => !weights.has(k));
-  const unused = [...weights.keys()].filter((k) => !expected.has(k));
-  const wrong = [...expected]
-    .filter(([k, s]) => weights.has(k) && weights.get(k)!.shape.join(',') !== s.join(','))
-    .map(([k, s]) => `${k} is [${weights.get(k)!.shape.join(',')}], expected [${s.join(',')}]`);
-  const problems = [
-    missing.length ? `missing ${listNames(missing)}` : '',
-    unused.length ? `unexpected ${listNames(unused)} (an unsupported CLIP variant?)` : '',
-    wrong.length ? `shape mismatch: ${listNames(wrong)}` : '',
-  ].filter(Boolean);
-  if (problems.length) throw new ClipCheckpointError(`${where}: not a complete ViT CLIP checkpoint: ${problems.join('; ')}`);
+/**
+ * The rule table of an OpenAI-layout checkpoint: every tensor `config` implies, under its own name, with its shape
+ * (the one mapping mechanism of io/weight_map.ts; other layouts are renamed onto these names first).
+ */
+export function openAiRules(config: ClipConfig): MapRule[] {
+  return [...expectedShapes(config)].map(([name, shape]) => ({ src: name, shape, dst: name }));
+}
+
+/** `weights` mapped through `openAiRules(config)`: throws unless every tensor is used and has its expected shape. */
+export function checkClipWeights(weights: ReadonlyMap<string, HostTensor>, config: ClipConfig, where: string): Map<string, HostTensor> {
+  try {
+    return applyRules(weights, openAiRules(config), `${where}: not a complete ViT CLIP checkpoint`);
+  } catch (e) {
+    if (e instanceof InputError) throw new ClipCheckpointError(`${e.message} (an unsupported CLIP variant?)`);
+    throw e;
+  }
 }
 
 /** Strips open_clip's training wrapper (`state_dict.`) and DDP's `module.` prefix; reports whether any was present. */
@@ -199,7 +202,7 @@ export function clipFromTensors(src: TensorSource, where: string, options: LoadC
     if (e instanceof InputError) throw new ClipCheckpointError(`${where}: ${e.message}`);
     throw e;
   }
-  checkClipWeights(weights, config, where);
+  weights = checkClipWeights(weights, config, where);
   for (const [k, v] of metadata) {
     const want = OPENAI_METADATA[k](config);
     if (v !== want) throw new ClipCheckpointError(`${where}: ${k} is ${v} but the weights imply ${want}; the checkpoint is inconsistent`);

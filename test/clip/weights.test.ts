@@ -103,12 +103,12 @@ describe('CLIP checkpoint errors', () => {
     expect(() => clipFromTensors({ tensors: rn, container: 'torch' }, 'RN50.pt')).toThrow(/ResNet CLIP image encoders/);
   });
 
-  it('missing, unexpected and mis-shaped tensors are all reported', () => {
+  it('missing, unknown and mis-shaped tensors are all reported (through the rule-table mechanism of io/weight_map)', () => {
     const load = (m: Map<string, HostTensor>): LoadedClip => clipFromTensors({ tensors: m, container: 'torch' }, 'ckpt');
-    expect(() => load(withTensor('visual.ln_post.bias', undefined))).toThrow(/missing visual\.ln_post\.bias/);
-    expect(() => load(withTensor('visual.attn_pool.weight', base.weights.get('ln_final.weight')))).toThrow(/unexpected visual\.attn_pool\.weight/);
+    expect(() => load(withTensor('visual.ln_post.bias', undefined))).toThrow(/not a complete ViT CLIP checkpoint: missing keys: visual\.ln_post\.bias/);
+    expect(() => load(withTensor('visual.attn_pool.weight', base.weights.get('ln_final.weight')))).toThrow(/unknown keys: visual\.attn_pool\.weight/);
     const short = { dtype: 'float32' as const, shape: [64], data: new Float32Array(64) };
-    expect(() => load(withTensor('ln_final.bias', short))).toThrow(/ln_final\.bias is \[64\], expected \[128\]/);
+    expect(() => load(withTensor('ln_final.bias', short))).toThrow(/ln_final\.bias has shape \[64\], expected \[128\]/);
     expect(() => load(withTensor('logit_scale', undefined))).toThrow(ClipCheckpointError);
   });
 
