@@ -117,6 +117,11 @@ export class EditJobs {
     return this.store.readHistory(id, offset);
   }
 
+  /** Resolves when this process next writes to job `id` (in-process runner), or after `timeoutMs` (workers elsewhere). */
+  nextChange(id: string, timeoutMs: number): Promise<void> {
+    return this.store.nextChange(id, timeoutMs);
+  }
+
   /** Requests cancellation; finished jobs are left as they are. Returns the status after the request. */
   async cancel(id: string): Promise<EditStatus> {
     const state = await this.store.state(id);

@@ -1,7 +1,8 @@
 /**
  * `GET /v1/edits/:id/events`: Server-Sent Events (https://html.spec.whatwg.org/multipage/server-sent-events.html)
  * built from the job's stored state, so they work the same whether the job runs in this process or on a worker on
- * another machine. Events:
+ * another machine. A job run in this process wakes its followers in memory as soon as its progress is written
+ * (JobStore.nextChange); a job on a worker elsewhere is polled every SSE_POLL_MS. Events:
  *   status    {id, status, step, steps, attempts}       whenever the status changes (first event: the current one)
  *   projection {step, steps, loss, mse}                 photo starts: projection progress (a few per second at most)
  *   progress  {step, steps, lr, loss, clipLoss, l2Loss, idLoss}   once per completed step
@@ -14,7 +15,7 @@ import { streamSSE } from 'hono/streaming';
 import type { EditJobs } from './jobs.js';
 import { TERMINAL } from './store.js';
 
-/** How often the state is re-read (ms); the runner writes it at most every 250 ms (runner.ts STATE_FLUSH_MS). */
+/** Longest wait between reads of the state (ms) when no write in this process wakes the stream first (remote workers). */
 export const SSE_POLL_MS = 200;
 /** A comment line this often (ms) keeps proxies from closing an idle stream (nginx's default timeout is 60 s). */
 export const SSE_HEARTBEAT_MS = 15_000;
@@ -60,7 +61,7 @@ export async function editEvents(c: Context, jobs: EditJobs, id: string): Promis
         await stream.write(': keep-alive\n\n');
         lastBeat = Date.now();
       }
-      await stream.sleep(SSE_POLL_MS);
+      await jobs.nextChange(id, SSE_POLL_MS);
     }
   });
 }

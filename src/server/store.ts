@@ -12,6 +12,7 @@
  *   photo.png                           photo starts: the edited face pasted back into the uploaded photo
  *   cancel         marker: cancellation was requested (seen by whichever worker runs the job)
  */
+import { EventEmitter } from 'node:events';
 import { appendFile, mkdir, open, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
@@ -116,6 +117,11 @@ export const STALE_PARTIAL_MS = 60_000;
 
 export class JobStore {
   readonly root: string;
+  /**
+   * Emits a job id whenever this instance writes to that job: followers in this process (SSE of the in-process
+   * queue) wake at once instead of at their next poll; writes by workers elsewhere are found by polling.
+   */
+  private readonly changes = new EventEmitter().setMaxListeners(0);
 
   constructor(root: string) {
     this.root = resolve(root);
@@ -174,11 +180,27 @@ export class JobStore {
 
   async writeState(id: string, state: JobState): Promise<void> {
     await writeFileAtomic(join(this.dir(id), STATE), JSON.stringify(state));
+    this.changes.emit(id);
+  }
+
+  /** Resolves at the next write to job `id` through this instance, or after `timeoutMs`, whichever comes first. */
+  nextChange(id: string, timeoutMs: number): Promise<void> {
+    return new Promise((done) => {
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.changes.off(id, finish);
+        done();
+      };
+      const timer = setTimeout(finish, timeoutMs);
+      this.changes.once(id, finish);
+    });
   }
 
   /** Appends loss points to the job's history (O(points), whatever the history's length). */
   async appendHistory(id: string, points: readonly LossPoint[]): Promise<void> {
-    if (points.length) await appendFile(join(this.dir(id), HISTORY), points.map((p) => JSON.stringify(p) + '\n').join(''));
+    if (!points.length) return;
+    await appendFile(join(this.dir(id), HISTORY), points.map((p) => JSON.stringify(p) + '\n').join(''));
+    this.changes.emit(id);
   }
 
   /** Empties the history (a job that starts over). */
@@ -228,6 +250,7 @@ export class JobStore {
 
   async requestCancel(id: string): Promise<void> {
     await writeFile(join(this.dir(id), CANCEL), '');
+    this.changes.emit(id);
   }
 
   async cancelRequested(id: string): Promise<boolean> {
