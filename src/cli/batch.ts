@@ -10,7 +10,7 @@ import { writeReport } from '../server/report.js';
 import { JobStore } from '../server/store.js';
 import { loadServices } from '../server/wiring.js';
 import { UsageError, flag, num, requireStr, type CliIO, type Command } from './command.js';
-import { MODEL_OPTIONS, MODEL_USAGE, modelPaths } from './serve.js';
+import { MODEL_OPTIONS, MODEL_USAGE, ONE_PASS_OPTIONS, modelPaths, onePassPaths } from './serve.js';
 
 /** Width of the bar in characters. */
 const BAR_WIDTH = 24;
@@ -67,20 +67,26 @@ export const batchCommand: Command = {
     '',
     '  JOBS.jsonl         one JSON object per line with the API\'s fields: prompt, one of seed / w_plus / image',
     '                     (paths relative to JOBS.jsonl), steps, lr, l2, id, layers, preprocess, space, truncation;',
-    '                     optional name (letters, digits, _ and -) names the job\'s results',
+    '                     optional name (letters, digits, _ and -) names the job\'s results. "method" picks the edit',
+    '                     method: optimize (default, the fields above), global ({"method":"global","seed":1,',
+    '                     "edits":[{"prompt":"face with red hair","neutral":"face","alpha":4.1,"beta":0.15}]}, needs',
+    '                     --fs3/--stats) or mapper ({"method":"mapper","seed":1,"mapper":"afro","strength":0.1},',
+    '                     needs --mappers)',
     '  --out DIR          results (DIR/edits/<job>/result.png, compare.png, before.png, latent.npy), report.json and',
     '                     report.html; running again with the same DIR skips finished jobs',
     ...MODEL_USAGE,
+    '  --fs3/--stats      global directions (fs3.npy, S_mean_std; files or registry names) for "method":"global" lines',
+    '  --mappers M,M      latent mappers (files or registry names) for "method":"mapper" lines, named by file base name',
     '  --concurrency N    jobs run at once (default 1)',
     '  --quiet            no progress output',
   ].join('\n'),
-  options: { ...MODEL_OPTIONS, out: { type: 'string' }, concurrency: { type: 'string' }, quiet: { type: 'boolean' } },
+  options: { ...MODEL_OPTIONS, ...ONE_PASS_OPTIONS, out: { type: 'string' }, concurrency: { type: 'string' }, quiet: { type: 'boolean' } },
   allowPositionals: true,
   async run(args, io) {
     if (args.positionals.length !== 1) throw new UsageError('give exactly one jobs file: styleclip batch JOBS.jsonl --out DIR ...');
     const jobsFile = args.positionals[0];
     const out = requireStr(args, 'out');
-    const paths = await modelPaths(args, io);
+    const paths = { ...(await modelPaths(args, io)), ...(await onePassPaths(args, io)) };
     const concurrency = num(args, 'concurrency', 1, { min: 1, max: 64, integer: true });
     await mkdir(out, { recursive: true });
     const store = await new JobStore(out).init();
@@ -92,6 +98,7 @@ export const batchCommand: Command = {
         store,
         editor: services.editor,
         tokenizer: services.tokenizer,
+        onePass: services.onePass,
         concurrency,
         signal: io.signal,
         events: bar,

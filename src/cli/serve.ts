@@ -9,7 +9,7 @@ import { assertPortFree, listen } from '../server/http.js';
 import { DEFAULT_QUEUE_CAPACITY, LocalQueue, type JobQueue } from '../server/queue.js';
 import { RedisQueue } from '../server/redis_queue.js';
 import { JobStore } from '../server/store.js';
-import { loadServices } from '../server/wiring.js';
+import { loadServices, type ModelPaths } from '../server/wiring.js';
 import { basename } from 'node:path';
 import { resolveModelPath } from '../io/registry.js';
 import { UsageError, modelFlag, num, str, type CliIO, type Command } from './command.js';
@@ -56,6 +56,20 @@ export async function modelPaths(args: Parameters<Command['run']>[0], io: CliIO)
   };
 }
 
+/** Flags of the one-pass methods (serve, batch). */
+export const ONE_PASS_OPTIONS = { fs3: { type: 'string' }, stats: { type: 'string' }, mappers: { type: 'string' } } as const;
+
+/** `--fs3`/`--stats` (both or neither) and `--mappers M,M` (files or registry names), resolved to files. */
+export async function onePassPaths(args: Parameters<Command['run']>[0], io: CliIO): Promise<Pick<ModelPaths, 'directions' | 'mappers'>> {
+  if ((str(args, 'fs3') === undefined) !== (str(args, 'stats') === undefined)) throw new UsageError('global directions need both --fs3 and --stats');
+  const directions = str(args, 'fs3') ? { fs3: await modelFlag(args, 'fs3', 'directions', io.stderr), stats: await modelFlag(args, 'stats', 'directions', io.stderr) } : undefined;
+  const mappers = new Map<string, string>();
+  for (const spec of (str(args, 'mappers') ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    mappers.set(basename(spec).replace(/\.(pt|pth|safetensors)$/, ''), await resolveModelPath(spec, 'mapper'));
+  }
+  return { directions, mappers };
+}
+
 /** Resolves when `signal` aborts. */
 export function untilAborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
@@ -88,9 +102,7 @@ export const serveCommand: Command = {
     concurrency: { type: 'string' },
     'queue-size': { type: 'string' },
     'max-body-mb': { type: 'string' },
-    fs3: { type: 'string' },
-    stats: { type: 'string' },
-    mappers: { type: 'string' },
+    ...ONE_PASS_OPTIONS,
   },
   async run(args, io) {
     const port = num(args, 'port', DEFAULT_PORT, { min: 0, max: 65535, integer: true });
@@ -105,13 +117,7 @@ export const serveCommand: Command = {
 
     for (const [what, path] of Object.entries(paths)) if (typeof path === 'string') log(`model ${what}: ${path}`);
     const store = await new JobStore(str(args, 'store') ?? DEFAULT_STORE).init();
-    if ((str(args, 'fs3') === undefined) !== (str(args, 'stats') === undefined)) throw new UsageError('global directions need both --fs3 and --stats');
-    const directions = str(args, 'fs3') ? { fs3: await modelFlag(args, 'fs3', 'directions', io.stderr), stats: await modelFlag(args, 'stats', 'directions', io.stderr) } : undefined;
-    const mappers = new Map<string, string>();
-    for (const spec of (str(args, 'mappers') ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
-      mappers.set(basename(spec).replace(/\.(pt|pth|safetensors)$/, ''), await resolveModelPath(spec, 'mapper'));
-    }
-    const services = await loadServices({ ...paths, directions, mappers });
+    const services = await loadServices({ ...paths, ...(await onePassPaths(args, io)) });
     const url = str(args, 'queue');
     let queue: JobQueue;
     if (url) {

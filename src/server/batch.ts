@@ -14,10 +14,12 @@ import type { EditProgress } from '../optimize/types.js';
 import { ApiError } from './errors.js';
 import { isSafeId } from './names.js';
 import { JobCancelled, ShutdownAbort, runEditJob } from './runner.js';
-import { BatchLine, describeIssues } from './schemas.js';
+import type { z } from 'zod';
+import { BATCH_METHODS, describeIssues } from './schemas.js';
+import { globalMethod, mapperMethod, type OnePassMethod, type OnePassService } from './one_pass.js';
 import type { EditService, PromptTokenizer } from './services.js';
-import type { JobStatus, JobStore } from './store.js';
-import { prepareEdit, submissionOf } from './submission.js';
+import { jobPrompt, jobSteps, type JobRequest, type JobStatus, type JobStore, type OnePassRequest, type OptimiseRequest } from './store.js';
+import { prepareEdit, prepareStart, submissionOf, submittedStart, type FileReader, type PreparedEdit } from './submission.js';
 
 /** Characters of the line hash used as a job id when a line has no name (64 bits: collisions are negligible). */
 const HASH_ID_CHARS = 16;
@@ -50,6 +52,8 @@ export interface BatchOptions {
   readonly store: JobStore;
   readonly editor: EditService;
   readonly tokenizer?: PromptTokenizer;
+  /** Runs lines with `method` global or mapper; without it such lines are refused. */
+  readonly onePass?: OnePassService;
   readonly concurrency: number;
   readonly signal?: AbortSignal;
   readonly events?: BatchEvents;
@@ -70,15 +74,52 @@ function lineError(e: unknown): string {
   throw e;
 }
 
+/** The line's schema by its `method` (optimisation when absent). */
+function methodOf(value: unknown): keyof typeof BATCH_METHODS {
+  const m = typeof value === 'object' && value !== null && 'method' in value ? (value as { method: unknown }).method : 'optimize';
+  if (typeof m === 'string' && Object.hasOwn(BATCH_METHODS, m)) return m as keyof typeof BATCH_METHODS;
+  throw new InputError(`method: '${String(m).slice(0, 40)}' is not one of ${Object.keys(BATCH_METHODS).join(', ')}`);
+}
+
+type StoredLine = Omit<OptimiseRequest, 'id' | 'createdAt' | 'source'> | Omit<OnePassRequest, 'id' | 'createdAt' | 'source'>;
+
+/** Validates `value` against `schema` and the line's `name`. */
+function parseLine<S extends z.ZodType<{ name?: string }>>(schema: S, value: unknown): z.output<S> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new InputError(describeIssues(parsed.error));
+  const { name } = parsed.data;
+  if (name !== undefined && !isSafeId(name)) throw new InputError(`name '${name.slice(0, 80)}' is not allowed: use letters, digits, '_' and '-' (no paths)`);
+  return parsed.data;
+}
+
+/** What a line stores: an optimisation's options, or a one-pass method; with its start. */
+async function prepareLine(value: unknown, read: FileReader, opts: BatchOptions): Promise<{ request: StoredLine; startFile?: PreparedEdit['startFile'] }> {
+  const env = { info: opts.editor.info(), tokenizer: opts.tokenizer, maxPixels: maxPixelsLimit(), previewEvery: 0 };
+  const kind = methodOf(value);
+  if (kind === 'optimize') {
+    const body = parseLine(BATCH_METHODS.optimize, value);
+    const prepared = await prepareEdit(await submissionOf(body, read), env);
+    return { request: { name: body.name, start: prepared.start, options: prepared.options }, startFile: prepared.startFile };
+  }
+  let body: z.output<typeof BATCH_METHODS.global> | z.output<typeof BATCH_METHODS.mapper>;
+  let method: OnePassMethod;
+  if (kind === 'global') {
+    const b = parseLine(BATCH_METHODS.global, value);
+    [body, method] = [b, globalMethod(b.edits)];
+  } else {
+    const b = parseLine(BATCH_METHODS.mapper, value);
+    [body, method] = [b, mapperMethod(b.mapper, b.strength)];
+  }
+  if (!opts.onePass) throw new InputError(`method ${kind} is not available here`);
+  opts.onePass.check(method);
+  if (method.kind === 'global') opts.tokenizer?.tokenize(method.edits.flatMap((e) => [e.prompt, e.neutral]));
+  const prepared = await prepareStart(await submittedStart(body, read), env);
+  return { request: { name: body.name, start: prepared.start, method }, startFile: prepared.startFile };
+}
+
 /** Parses, checks and stores one line; returns its job, or throws a user-facing error. */
 async function admit(text: string, line: number, baseDir: string, opts: BatchOptions, seen: Set<string>): Promise<BatchJob> {
-  const parsed = BatchLine.safeParse(JSON.parse(text));
-  if (!parsed.success) throw new InputError(describeIssues(parsed.error));
-  const body = parsed.data;
-  if (body.name !== undefined && !isSafeId(body.name)) {
-    throw new InputError(`name '${body.name.slice(0, 80)}' is not allowed: use letters, digits, '_' and '-' (no paths)`);
-  }
-  const read = async (value: string | File, field: string): Promise<Uint8Array> => {
+  const read: FileReader = async (value, field) => {
     const path = resolve(baseDir, String(value));
     try {
       return await readFile(path);
@@ -86,23 +127,17 @@ async function admit(text: string, line: number, baseDir: string, opts: BatchOpt
       throw new InputError(`${field}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
   };
+  const { request: body, startFile } = await prepareLine(JSON.parse(text), read, opts);
+  const { name } = body;
   const source = createHash('sha256').update(text.trim()).digest('hex');
-  const id = body.name ?? `job-${source.slice(0, HASH_ID_CHARS)}`;
+  const id = name ?? `job-${source.slice(0, HASH_ID_CHARS)}`;
   if (seen.has(id)) throw new InputError(`duplicate job '${id}' (an identical line or a repeated name)`);
   seen.add(id);
-  const prepared = await prepareEdit(await submissionOf(body, read), {
-    info: opts.editor.info(),
-    tokenizer: opts.tokenizer,
-    maxPixels: maxPixelsLimit(),
-    previewEvery: 0,
-  });
-  const job: BatchJob = { line, id, name: body.name, prompt: prepared.options.prompt, steps: prepared.options.steps };
+  const request = { ...body, id, createdAt: new Date().toISOString(), source } as JobRequest;
+  const job: BatchJob = { line, id, name, prompt: jobPrompt(request), steps: jobSteps(request) };
   const existing = await opts.store.request(id);
   if (existing && existing.source !== source) await opts.store.remove(id);
-  if (!existing || existing.source !== source) {
-    const request = { id, createdAt: new Date().toISOString(), start: prepared.start, options: prepared.options, name: body.name, source };
-    await opts.store.create(request, prepared.startFile);
-  }
+  if (!existing || existing.source !== source) await opts.store.create(request, startFile);
   return job;
 }
 
@@ -148,7 +183,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
     for (let job = todo.shift(); job && !stop.signal.aborted; job = todo.shift()) {
       opts.events?.onStart?.(job);
       const current = job;
-      const run = { store: opts.store, editor: opts.editor, signal: stop.signal, log: opts.log };
+      const run = { store: opts.store, editor: opts.editor, onePass: opts.onePass, signal: stop.signal, log: opts.log };
       try {
         const status = await runEditJob({ ...run, onProgress: (p) => opts.events?.onProgress?.(current, p) }, job.id);
         opts.events?.onFinish?.(job, status);

@@ -5,7 +5,7 @@
 import { ApiError, notFound } from './errors.js';
 import { newJobId } from './names.js';
 import type { JobQueue } from './queue.js';
-import { TERMINAL, type JobFile, type JobState, type JobStatus, type JobStore, type LossPoint } from './store.js';
+import { TERMINAL, jobPrompt, type JobFile, type JobState, type JobStatus, type JobStore, type LossPoint } from './store.js';
 import { fileBytes } from './decode.js';
 import type { EditFormBody, EditJsonBody } from './schemas.js';
 import { prepareEdit, submissionOf, type PrepareEnv } from './submission.js';
@@ -88,7 +88,7 @@ export class EditJobs {
     return {
       id,
       status: cancelling ? 'cancelling' : state.status,
-      prompt: req.options.prompt,
+      prompt: jobPrompt(req),
       step: state.step,
       steps: state.steps,
       attempts: state.attempts,

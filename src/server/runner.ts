@@ -15,7 +15,8 @@ import type { EditProgress, EditStart, ProjectionProgress, RgbFrame } from '../o
 import { encodePng } from './images.js';
 import { sideBySide } from '../io/frames.js';
 import type { EditService } from './services.js';
-import { TERMINAL, type JobRequest, type JobState, type JobStatus, type JobStore, type LossPoint } from './store.js';
+import type { OnePassService } from './one_pass.js';
+import { TERMINAL, jobSteps, type JobRequest, type JobState, type JobStatus, type JobStore, type LossPoint } from './store.js';
 
 /** Progress reaches state.json at most this often (ms): SSE clients poll it; more often only costs disk writes. */
 export const STATE_FLUSH_MS = 250;
@@ -35,6 +36,8 @@ export class ShutdownAbort extends Error {
 export interface RunContext {
   readonly store: JobStore;
   readonly editor: EditService;
+  /** Runs jobs of the one-pass methods (global directions, mappers); without it such a job fails with a clear error. */
+  readonly onePass?: OnePassService;
   /** Aborted with a `ShutdownAbort` (checkpoint) or `JobCancelled` reason. */
   readonly signal?: AbortSignal;
   /** Called with every progress event, after it is recorded (the batch progress bar uses it). */
@@ -53,6 +56,11 @@ function startOf(store: JobStore, req: JobRequest): Promise<EditStart> | EditSta
     case 'w+':
       return readNpy(store.path(req.id, 'start.npy')).then((latent) => ({ kind: 'w+', latent }));
   }
+}
+
+function onePassOf(ctx: RunContext): OnePassService {
+  if (!ctx.onePass) throw new InputError('this process runs no one-pass methods (global directions, mappers); run the job with styleclip batch');
+  return ctx.onePass;
 }
 
 const lossPoint = (p: EditProgress): LossPoint => ({
@@ -145,14 +153,16 @@ export async function runEditJob(ctx: RunContext, id: string): Promise<JobStatus
       void save({ projection: { step: p.step, steps: p.steps, loss: p.loss, mse: p.mse } });
       lastFlush = Date.now();
     };
-    const result = await editor.edit(await startOf(store, req), req.options, { signal: controller.signal, onProgress, onProjectProgress });
+    const start = await startOf(store, req);
+    const hooks = { signal: controller.signal, onProgress, onProjectProgress };
+    const result = req.method ? await onePassOf(ctx).edit(req.method, start, hooks) : await editor.edit(start, req.options, hooks);
     await writes;
     if (!state.beforeReady) await store.writeFile(id, 'before.png', await encodePng(result.before));
     await store.writeFile(id, 'result.png', await encodePng(result.after));
     await store.writeFile(id, 'compare.png', await encodePng(sideBySide([result.before, result.after])));
     await store.writeFile(id, 'latent.npy', encodeNpy(result.latent));
     if (result.photo) await store.writeFile(id, 'photo.png', await encodePng(result.photo.pasted));
-    await save({ status: 'done', step: req.options.steps });
+    await save({ status: 'done', step: jobSteps(req) });
     return 'done';
   } catch (e) {
     await writes;

@@ -145,8 +145,49 @@ export const RenderJson = z
 export type RenderJsonBody = z.output<typeof RenderJson>;
 
 /** One line of a batch jobs file: the API's JSON fields, files as paths, plus an optional output name. */
-export const BatchLine = EditJson.extend({ name: name.optional() });
+export const BatchLine = EditJson.extend({ name: name.optional(), method: z.literal('optimize').optional() });
 export type BatchLineBody = z.output<typeof BatchLine>;
+
+/** The start fields of a one-pass batch line (as the API's; files are paths). */
+const onePassStart = {
+  name: name.optional(),
+  seed: z.number().int().min(0).max(MAX_SEED).optional(),
+  truncation: z.number().min(0).max(1).optional(),
+  w_plus: fileText.optional(),
+  image: fileText.optional(),
+  project_steps: z.number().int().min(1).max(MAX_STEPS).optional(),
+  refine_steps: z.number().int().min(0).max(MAX_STEPS).optional(),
+  face_index: z.number().int().min(0).max(MAX_FACE_INDEX).optional(),
+};
+
+/** A batch line of StyleCLIP global directions: stacked {prompt, neutral, alpha, beta} edits of one start. */
+export const BatchGlobalLine = z
+  .object({
+    ...onePassStart,
+    method: z.literal('global'),
+    edits: z
+      .array(
+        z
+          .object({
+            prompt,
+            neutral: prompt.optional(),
+            alpha: z.number().min(ALPHA_RANGE[0]).max(ALPHA_RANGE[1]).optional(),
+            beta: z.number().min(BETA_RANGE[0]).max(BETA_RANGE[1]).optional(),
+          })
+          .strict(),
+      )
+      .min(1)
+      .max(MAX_RENDER_EDITS),
+  })
+  .strict();
+
+/** A batch line of a latent mapper (one loaded with `--mappers`) applied to one start: w + strength * M(w). */
+export const BatchMapperLine = z
+  .object({ ...onePassStart, method: z.literal('mapper'), mapper: name.min(1), strength: z.number().min(-10).max(10).optional() })
+  .strict();
+
+/** The edit methods a batch line may name (`method`; optimisation when absent). */
+export const BATCH_METHODS = { optimize: BatchLine, global: BatchGlobalLine, mapper: BatchMapperLine } as const;
 
 /** A readable one-line summary of a zod failure: `field: message; field: message`. */
 export function describeIssues(error: z.ZodError): string {

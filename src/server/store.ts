@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { EditOptions } from '../optimize/types.js';
+import { describeMethod, type OnePassMethod } from './one_pass.js';
 import { checkId } from './names.js';
 
 export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
@@ -30,16 +31,34 @@ export type StoredStart =
   | { readonly kind: 'w+' }
   | { readonly kind: 'image'; readonly projectSteps?: number; readonly refineSteps?: number; readonly faceIndex?: number };
 
-export interface JobRequest {
+interface JobBase {
   readonly id: string;
   readonly createdAt: string;
   readonly start: StoredStart;
-  readonly options: EditOptions;
   /** Batch jobs: the job's name from the jobs file. */
   readonly name?: string;
   /** Batch jobs: SHA-256 of the jobs-file line, so a changed line runs again instead of being skipped. */
   readonly source?: string;
 }
+
+/** A StyleCLIP latent optimisation (the API's edits, and batch lines without a method). */
+export interface OptimiseRequest extends JobBase {
+  readonly method?: undefined;
+  readonly options: EditOptions;
+}
+
+/** A one-pass method (global directions, a latent mapper): one step, no loss history. */
+export interface OnePassRequest extends JobBase {
+  readonly method: OnePassMethod;
+}
+
+export type JobRequest = OptimiseRequest | OnePassRequest;
+
+/** Steps a job reports: the optimisation's, or 1 for a one-pass method. */
+export const jobSteps = (r: JobRequest): number => (r.method ? 1 : r.options.steps);
+
+/** What a job does, in words: the prompt, or the one-pass method's description. */
+export const jobPrompt = (r: JobRequest): string => (r.method ? describeMethod(r.method) : r.options.prompt);
 
 /** One optimisation step's losses (EditProgress without the preview). */
 export interface LossPoint {
@@ -163,7 +182,7 @@ export class JobStore {
     try {
       if (startFile) await writeFileAtomic(join(dir, startFile.name), startFile.bytes);
       await writeFileAtomic(join(dir, REQUEST), JSON.stringify(request));
-      await this.writeState(request.id, initialState(request.options.steps));
+      await this.writeState(request.id, initialState(jobSteps(request)));
     } catch (e) {
       await rm(dir, { recursive: true, force: true });
       throw e;

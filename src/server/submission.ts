@@ -46,10 +46,21 @@ export interface PrepareEnv {
   readonly checkFace?: (photo: RgbImage, faceIndex: number) => Promise<void>;
 }
 
-type FileReader = (value: string | File, field: string) => Promise<Uint8Array>;
+export type FileReader = (value: string | File, field: string) => Promise<Uint8Array>;
 
-/** Normalises a body from any transport; `read` turns a file field into bytes (base64, upload, or batch path). */
-export async function submissionOf(body: EditJsonBody | EditFormBody, read: FileReader): Promise<EditSubmission> {
+/** The start fields every method's body shares (API JSON and forms, batch lines). */
+export interface StartFields {
+  readonly seed?: number;
+  readonly truncation?: number;
+  readonly w_plus?: string | File;
+  readonly image?: string | File;
+  readonly project_steps?: number;
+  readonly refine_steps?: number;
+  readonly face_index?: number;
+}
+
+/** The one start of a body (exactly one of seed, w_plus, image), its files read through `read`. */
+export async function submittedStart(body: StartFields, read: FileReader): Promise<SubmittedStart> {
   const given = [body.seed !== undefined && 'seed', body.w_plus !== undefined && 'w_plus', body.image !== undefined && 'image'];
   const starts = given.filter((g): g is string => g !== false);
   if (starts.length !== 1) {
@@ -59,12 +70,16 @@ export async function submissionOf(body: EditJsonBody | EditFormBody, read: File
       `give exactly one starting point: seed, w_plus (.npy) or image (photo); got ${starts.length ? starts.join(' and ') : 'none'}`,
     );
   }
-  const start: SubmittedStart =
-    body.seed !== undefined
-      ? { kind: 'seed', seed: body.seed, truncation: body.truncation }
-      : body.w_plus !== undefined
-        ? { kind: 'w+', bytes: await read(body.w_plus, 'w_plus') }
-        : { kind: 'image', bytes: await read(body.image as string | File, 'image'), projectSteps: body.project_steps, refineSteps: body.refine_steps, faceIndex: body.face_index };
+  return body.seed !== undefined
+    ? { kind: 'seed', seed: body.seed, truncation: body.truncation }
+    : body.w_plus !== undefined
+      ? { kind: 'w+', bytes: await read(body.w_plus, 'w_plus') }
+      : { kind: 'image', bytes: await read(body.image!, 'image'), projectSteps: body.project_steps, refineSteps: body.refine_steps, faceIndex: body.face_index };
+}
+
+/** Normalises a body from any transport; `read` turns a file field into bytes (base64, upload, or batch path). */
+export async function submissionOf(body: EditJsonBody | EditFormBody, read: FileReader): Promise<EditSubmission> {
+  const start = await submittedStart(body, read);
   return {
     prompt: body.prompt,
     start,
@@ -111,12 +126,16 @@ export async function prepareEdit(sub: EditSubmission, env: PrepareEnv): Promise
     const field = s.kind === 'w+' ? 'w_plus' : 'image';
     throw new InputError(`space: a ${field} start is a w+ latent and cannot be edited in space 'w'; use space 'w+' or 's' (or start from a seed)`);
   }
-  if (s.kind === 'seed') {
-    return { start: { kind: 'seed', seed: s.seed, truncation: s.truncation ?? DEFAULT_TRUNCATION }, options };
-  }
+  return { ...(await prepareStart(s, env)), options };
+}
+
+/** The start of any method, decoded and checked (a latent's shape, a photo's size and face) and in its stored form. */
+export async function prepareStart(s: SubmittedStart, env: Omit<PrepareEnv, 'previewEvery' | 'tokenizer'>): Promise<Omit<PreparedEdit, 'options'>> {
+  const { info } = env;
+  if (s.kind === 'seed') return { start: { kind: 'seed', seed: s.seed, truncation: s.truncation ?? DEFAULT_TRUNCATION } };
   if (s.kind === 'w+') {
     const latent = decodeLatent(s.bytes, 'w+', info, 'w_plus');
-    return { start: { kind: 'w+' }, options, startFile: { name: 'start.npy', bytes: encodeNpy(latent) } };
+    return { start: { kind: 'w+' }, startFile: { name: 'start.npy', bytes: encodeNpy(latent) } };
   }
   const img = await decodeImage(s.bytes, env.maxPixels);
   await env.checkFace?.(img, s.faceIndex ?? 0).catch((e: unknown) => {
@@ -124,7 +143,6 @@ export async function prepareEdit(sub: EditSubmission, env: PrepareEnv): Promise
   });
   return {
     start: { kind: 'image', projectSteps: s.projectSteps, refineSteps: s.refineSteps, faceIndex: s.faceIndex },
-    options,
     startFile: { name: 'start.png', bytes: await encodePng(img) },
   };
 }

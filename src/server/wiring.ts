@@ -16,6 +16,7 @@ import type { PhotoLatentSource } from '../optimize/types.js';
 import type { Generator } from '../generator/index.js';
 import { parseTorchCheckpoint } from '../io/torch.js';
 import { clipService, generateService } from './adapters.js';
+import { onePassService, type OnePassService } from './one_pass.js';
 import type { ClipService, EditService, GenerateService } from './services.js';
 
 export interface ModelPaths {
@@ -46,6 +47,8 @@ export interface Services {
   /** The face pipeline of photo starts, and whether it inverts with an encoder. */
   readonly photos: PhotoLatentSource;
   readonly encoder: boolean;
+  /** Jobs of the one-pass methods (batch lines with `method` global or mapper) over the directions and mappers above. */
+  readonly onePass: OnePassService;
   dispose(): Promise<void>;
 }
 
@@ -80,6 +83,7 @@ export async function loadServices(paths: ModelPaths): Promise<Services> {
     mappers,
     photos,
     encoder: paths.encoder !== undefined,
+    onePass: onePassService({ directions, mappers, photos }),
     generator: generateService(editor.generator),
     clip: clipService(editor.clip, editor.tokenizer),
     tokenizer: editor.tokenizer,

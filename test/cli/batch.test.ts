@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeNpy, parseNpy } from '../../src/io/npy.js';
 import type { Report } from '../../src/server/report.js';
 import { runCli } from '../helpers/cli.js';
-import { fixture } from '../helpers/shared.js';
+import { fixture, maxAbsDiff } from '../helpers/shared.js';
 import { modelFlags } from '../server/helpers.js';
 
 let dir: string;
@@ -107,5 +107,44 @@ describe('styleclip batch', () => {
     const resumed = await batch('long.jsonl', 'long-out');
     expect(resumed.code).toBe(0);
     expect((await report('long-out')).jobs[0]).toMatchObject({ status: 'done', final: { step: 60 } });
+  });
+
+  it('"method" global and mapper lines: S codes vs gd_s_edited row 0 and w_hat vs mapper_w_hat row 0 (<= 1e-3 x max), same outputs and report; bad method lines are named', async () => {
+    const lines = [
+      { name: 'gd', method: 'global', w_plus: 'start.npy', edits: [{ prompt: 'face with purple hair', neutral: 'face with hair', alpha: 4, beta: 0.1 }] },
+      { name: 'mp', method: 'mapper', w_plus: 'start.npy', mapper: 'mapper_tiny', strength: 0.1 },
+      { name: 'bad1', method: 'styleflow', seed: 1 },
+      { name: 'bad2', method: 'mapper', seed: 1, mapper: 'mapper_unknown' },
+      { name: 'bad3', method: 'global', seed: 1, edits: [{ prompt: 'red hair', alpha: 99 }] },
+      { name: 'bad4', method: 'global', seed: 1, edits: [{ prompt: 'red hair' }], steps: 5 },
+    ];
+    await writeJobs('methods.jsonl', lines.map((l) => JSON.stringify(l)));
+    const flags = ['--fs3', fixture('fs3.npy'), '--stats', fixture('S_mean_std'), '--mappers', fixture('mapper_tiny.pt')];
+    const r = await runCli(['batch', join(dir, 'methods.jsonl'), '--out', join(dir, 'methods-out'), ...modelFlags(), ...flags]);
+    expect(r.stdout).toMatch(/^2 done \(0 from an earlier run\), 0 failed, 0 not finished, 4 line\(s\) skipped/);
+    expect(r.code).toBe(2);
+    const rep = await report('methods-out');
+    expect(rep.skipped.map((s) => s.error)).toEqual([
+      expect.stringMatching(/method: 'styleflow' is not one of optimize, global, mapper/),
+      expect.stringMatching(/mapper 'mapper_unknown' is not loaded; loaded: mapper_tiny/),
+      expect.stringMatching(/edits\.0\.alpha/),
+      expect.stringMatching(/steps/),
+    ]);
+    expect(rep.jobs.map((j) => [j.name, j.status, j.prompt, j.steps])).toEqual([
+      ['gd', 'done', 'face with purple hair', 1],
+      ['mp', 'done', 'mapper mapper_tiny (strength 0.1)', 1],
+    ]);
+    const latent = async (id: string): Promise<Float32Array> => parseNpy(await readFile(join(dir, 'methods-out', 'edits', id, 'latent.npy'))).data as Float32Array;
+    const s = maxAbsDiff(await latent('gd'), (parseNpy(await readFile(fixture('gd_s_edited.npy'))).data as Float32Array).slice(0, 656));
+    expect(s.maxAbs).toBeLessThanOrEqual(1e-3 * s.maxRef);
+    const w = maxAbsDiff(await latent('mp'), (parseNpy(await readFile(fixture('mapper_w_hat.npy'))).data as Float32Array).slice(0, 640));
+    expect(w.maxAbs).toBeLessThanOrEqual(1e-3 * w.maxRef);
+    for (const id of ['gd', 'mp']) {
+      const cmp = await sharp(join(dir, 'methods-out', 'edits', id, 'compare.png')).metadata();
+      expect([cmp.width, cmp.height]).toEqual([64 * 2 + 8, 64]);
+    }
+    const without = await runCli(['batch', join(dir, 'methods.jsonl'), '--out', join(dir, 'methods-none'), ...modelFlags()]);
+    expect(without.stderr).toMatch(/line 1 skipped: method global needs global directions: pass --fs3 FS3\.npy --stats S_MEAN_STD/);
+    expect(without.stderr).toMatch(/line 2 skipped: mapper 'mapper_tiny' is not loaded; load it with --mappers M/);
   });
 });
