@@ -84,8 +84,10 @@ export const serveCommand: Command = {
     '',
     ...MODEL_USAGE,
     STORE_USAGE,
-    '  --mappers M,M      latent mappers (files or registry names, e.g. mapper-afro,mapper-bobcut) for /v1/render and the form',
-    '  --fs3/--stats      global directions (fs3.npy, S_mean_std) for /v1/directions, /v1/render and the form\'s fast mode',
+    '  --mappers M,M      latent mappers (files or registry names, e.g. mapper-afro,mapper-bobcut) for /v1/render,',
+    '                     /v1/edits/mapper jobs and the form',
+    '  --fs3/--stats      global directions (fs3.npy, S_mean_std) for /v1/directions, /v1/render, /v1/edits/global jobs',
+    '                     and the form\'s fast mode',
     `  --port N           TCP port (default ${DEFAULT_PORT}; 0 picks a free one)`,
     `  --host H           address to listen on (default ${DEFAULT_HOST}; 0.0.0.0 for all interfaces)`,
     '  --queue URL        redis://host:port: queue jobs in Redis for `styleclip worker` processes (default: in-process)',
@@ -123,7 +125,7 @@ export const serveCommand: Command = {
     if (url) {
       queue = new RedisQueue(url, store, capacity, log);
     } else {
-      const local = new LocalQueue({ store, editor: services.editor, concurrency, capacity, log });
+      const local = new LocalQueue({ store, editor: services.editor, onePass: services.onePass, concurrency, capacity, log });
       const recovered = await local.recover();
       if (recovered) log(`re-queued ${recovered} unfinished job(s) from ${store.root}`);
       queue = local;

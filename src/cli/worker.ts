@@ -8,7 +8,7 @@ import { DEFAULT_STALL_MS, startWorker } from '../server/redis_queue.js';
 import { JobStore } from '../server/store.js';
 import { loadServices } from '../server/wiring.js';
 import { num, requireStr, str, type Command } from './command.js';
-import { DEFAULT_GRACE_SECONDS, DEFAULT_STORE, MODEL_USAGE, SERVICE_OPTIONS, STORE_USAGE, modelPaths, untilAborted } from './serve.js';
+import { DEFAULT_GRACE_SECONDS, DEFAULT_STORE, MODEL_USAGE, ONE_PASS_OPTIONS, SERVICE_OPTIONS, STORE_USAGE, modelPaths, onePassPaths, untilAborted } from './serve.js';
 
 export const workerCommand: Command = {
   path: ['worker'],
@@ -24,11 +24,13 @@ export const workerCommand: Command = {
     '  --concurrency N    edits this worker runs at once (default 1)',
     `  --grace SECONDS    on SIGTERM, time running edits get to finish before going back to the queue (default ${DEFAULT_GRACE_SECONDS})`,
     `  --stall-timeout S  a job whose worker is silent this long is retried elsewhere (default ${DEFAULT_STALL_MS / 1000})`,
+    '  --fs3/--stats      global directions for /v1/edits/global jobs (the same files as the serving process)',
+    '  --mappers M,M      latent mappers for /v1/edits/mapper jobs (the same names as the serving process)',
   ].join('\n'),
-  options: { ...SERVICE_OPTIONS, queue: { type: 'string' }, concurrency: { type: 'string' }, 'stall-timeout': { type: 'string' } },
+  options: { ...SERVICE_OPTIONS, ...ONE_PASS_OPTIONS, queue: { type: 'string' }, concurrency: { type: 'string' }, 'stall-timeout': { type: 'string' } },
   async run(args, io) {
     const url = requireStr(args, 'queue');
-    const paths = await modelPaths(args, io);
+    const paths = { ...(await modelPaths(args, io)), ...(await onePassPaths(args, io)) };
     const concurrency = num(args, 'concurrency', 1, { min: 1, max: 64, integer: true });
     const graceMs = num(args, 'grace', DEFAULT_GRACE_SECONDS, { min: 0, max: 3600 }) * 1000;
     const stallMs = num(args, 'stall-timeout', DEFAULT_STALL_MS / 1000, { min: 1, max: 3600 }) * 1000;
@@ -36,7 +38,7 @@ export const workerCommand: Command = {
 
     const store = await new JobStore(str(args, 'store') ?? DEFAULT_STORE).init();
     const services = await loadServices(paths);
-    const worker = await startWorker({ url, store, editor: services.editor, concurrency, stallMs, log });
+    const worker = await startWorker({ url, store, editor: services.editor, onePass: services.onePass, concurrency, stallMs, log });
     io.stdout.write(`styleclip worker: ready (pid ${process.pid}, store ${store.root})\n`);
     await untilAborted(io.signal);
     log('shutting down: running edits get the grace period');

@@ -17,6 +17,7 @@ import { add, clip, mul, reduceMean, sigmoid } from '../engine/ops_math.js';
 import { conv } from '../engine/ops_nn.js';
 import { toFloat32, type HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
+import { applyRules, type MapRule } from '../io/weight_map.js';
 
 /** torch.nn.BatchNorm1d/2d default epsilon. */
 export const BATCHNORM_EPS = 1e-5;
@@ -160,7 +161,50 @@ export function parseIrSeBody(sd: StateDict, what: string): IrSeBody {
     units.push(parseUnit(sd, i, channels, starts.has(i) ? 2 : 1));
     channels = units[i].channels;
   }
-  return { input, inputPrelu, units, channels, depth: STAGES_BY_UNITS[count]?.depth };
+  const body: IrSeBody = { input, inputPrelu, units, channels, depth: STAGES_BY_UNITS[count]?.depth };
+  const own = new Map([...sd].filter(([k]) => /^(input_layer|body)\./.test(k) && !TRAINING_COUNTER.test(k)));
+  applyRules(own, irseRules(sd, body), what);
+  return body;
+}
+
+/** BatchNorm's training counter (int64, no weight): present in every PyTorch state dict, not used at inference. */
+const TRAINING_COUNTER = /\.num_batches_tracked$/;
+
+function bnRules(sd: StateDict, prefix: string, channels: number): MapRule[] {
+  const stats = ['running_mean', 'running_var'].map((n) => ({ src: `${prefix}.${n}`, shape: [channels] }));
+  const affine = ['weight', 'bias'].filter((n) => sd.has(`${prefix}.${n}`)).map((n) => ({ src: `${prefix}.${n}`, shape: [channels] }));
+  return [...stats, ...affine];
+}
+
+/**
+ * The body's rule table (io/weight_map.ts), one check-only rule per tensor with the shape the parsed body implies:
+ * applying it asserts that every `input_layer.*` / `body.*` tensor was used and has that shape.
+ */
+function irseRules(sd: StateDict, body: IrSeBody): MapRule[] {
+  const [c0, inC] = body.input.w.shape;
+  const rules: MapRule[] = [
+    { src: 'input_layer.0.weight', shape: [c0, inC, 3, 3] },
+    ...bnRules(sd, 'input_layer.1', c0),
+    { src: 'input_layer.2.weight', shape: [c0] },
+  ];
+  let inChannels = c0;
+  body.units.forEach((u, i) => {
+    const [p, d] = [`body.${i}`, u.channels];
+    rules.push(
+      ...bnRules(sd, `${p}.res_layer.0`, inChannels),
+      { src: `${p}.res_layer.1.weight`, shape: [d, inChannels, 3, 3] },
+      { src: `${p}.res_layer.2.weight`, shape: [d] },
+      { src: `${p}.res_layer.3.weight`, shape: [d, d, 3, 3] },
+      ...bnRules(sd, `${p}.res_layer.4`, d),
+    );
+    if (u.se) {
+      const r = u.se.fc1.shape[0];
+      rules.push({ src: `${p}.res_layer.5.fc1.weight`, shape: [r, d, 1, 1] }, { src: `${p}.res_layer.5.fc2.weight`, shape: [d, r, 1, 1] });
+    }
+    if (u.shortcut) rules.push({ src: `${p}.shortcut_layer.0.weight`, shape: [d, inChannels, 1, 1] }, ...bnRules(sd, `${p}.shortcut_layer.1`, d));
+    inChannels = d;
+  });
+  return rules;
 }
 
 /** Adds the backbone's weights to graphs once per graph, and builds the forward pass. */

@@ -11,7 +11,7 @@ import { InputError } from '../errors.js';
 export interface MapRule {
   readonly src: string;
   readonly shape: readonly number[];
-  /** Our tensor name; omitted for check-only rules. */
+  /** Our tensor name; omitted for check-only rules (with neither `dst` nor `check`, only presence and shape are checked). */
   readonly dst?: string;
   /** float32 source -> our tensor (default: unchanged). */
   readonly transform?: (t: HostTensor) => HostTensor;
@@ -50,6 +50,7 @@ export function applyRules(source: ReadonlyMap<string, HostTensor>, rules: reado
       problems.push(`${r.src} has dtype ${t.dtype}, expected floating point`);
       continue;
     }
+    if (!r.dst && !r.check) continue;
     const f = toFloat32(t);
     const bad = r.check?.(f);
     if (bad) problems.push(`${r.src} ${bad}`);

@@ -3,6 +3,7 @@
  * `AppType` is exported for Hono's typed client: `hc<AppType>('http://host:8787')` (see examples/api-client.ts).
  */
 import { maxPixelsLimit } from '../io/image.js';
+import type { OnePassService } from './one_pass.js';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { errorBody, toErrorResponse } from './errors.js';
@@ -48,6 +49,8 @@ export interface AppDeps {
   /** The face pipeline for photo renders, and whether it inverts with an encoder (serve --encoder). */
   readonly photos?: PhotoLatentSource;
   readonly encoder?: boolean;
+  /** Jobs of the one-pass methods (`POST /v1/edits/global`, `/v1/edits/mapper`); absent: those answer 404. */
+  readonly onePass?: OnePassService;
   readonly maxBodyBytes?: number;
   readonly maxPixels?: number;
   readonly previewEvery?: number;
@@ -65,7 +68,7 @@ export function createApp(deps: AppDeps) {
     maxPixels,
     previewEvery: deps.previewEvery ?? DEFAULT_PREVIEW_EVERY,
     checkFace: deps.photos?.checkFace && ((img, i) => deps.photos!.checkFace!({ width: img.width, height: img.height, data: img.data }, i)),
-  });
+  }, deps.onePass);
   const tools = new Tools({ generator: deps.generator, clip: deps.clip, info, maxPixels });
   const limit = bodyLimit({
     maxSize,

@@ -112,7 +112,6 @@ async function prepareLine(value: unknown, read: FileReader, opts: BatchOptions)
   }
   if (!opts.onePass) throw new InputError(`method ${kind} is not available here`);
   opts.onePass.check(method);
-  if (method.kind === 'global') opts.tokenizer?.tokenize(method.edits.flatMap((e) => [e.prompt, e.neutral]));
   const prepared = await prepareStart(await submittedStart(body, read), env);
   return { request: { name: body.name, start: prepared.start, method }, startFile: prepared.startFile };
 }

@@ -113,11 +113,7 @@ export class DirectionsApi {
     }
     const gen = this.gen;
     const start = await this.startLatent(body);
-    let wPlus = start.latent;
-    let codes: HostTensor | undefined;
-    if (mapper?.mapper.kind === 'stylespace') codes = await mapper.apply(await gen.styles(wPlus), body.mapper!.strength);
-    else if (mapper) wPlus = await mapper.apply(wPlus, body.mapper!.strength);
-    codes ??= await gen.styles(wPlus);
+    let codes = mapper ? await mapper.styleCodes(start.latent, body.mapper!.strength) : await gen.styles(start.latent);
     const channels: number[] = [];
     if (edits.length) {
       codes = await this.dirs.apply(codes, edits);

@@ -5,10 +5,14 @@
 import { ApiError, notFound } from './errors.js';
 import { newJobId } from './names.js';
 import type { JobQueue } from './queue.js';
-import { TERMINAL, jobPrompt, type JobFile, type JobState, type JobStatus, type JobStore, type LossPoint } from './store.js';
+import { TERMINAL, jobPrompt, type JobFile, type JobRequest, type JobState, type JobStatus, type JobStore, type LossPoint, type OnePassRequest, type OptimiseRequest } from './store.js';
+import type { OnePassMethod, OnePassService } from './one_pass.js';
 import { fileBytes } from './decode.js';
 import type { EditFormBody, EditJsonBody } from './schemas.js';
-import { prepareEdit, submissionOf, type PrepareEnv } from './submission.js';
+import { prepareEdit, prepareStart, submissionOf, submittedStart, type PrepareEnv, type PreparedEdit, type StartFields } from './submission.js';
+
+/** A request before it has an id and a creation time. */
+type NewRequest = Omit<OptimiseRequest, 'id' | 'createdAt'> | Omit<OnePassRequest, 'id' | 'createdAt'>;
 
 /** What `GET /v1/edits/:id` returns. */
 export interface EditStatus {
@@ -48,13 +52,32 @@ export class EditJobs {
     private readonly store: JobStore,
     private readonly queue: JobQueue,
     private readonly env: PrepareEnv,
+    /** Runs and checks one-pass jobs; absent, POST /v1/edits/global and /mapper answer 404. */
+    private readonly onePass?: OnePassService,
   ) {}
 
   /**
    * Checks a request body, stores the job and queues it. With an idempotency key, a retry of a request that got
    * through returns the same job id instead of a second job (409 while the first is still being submitted).
    */
-  async submit(body: EditJsonBody | EditFormBody, idempotencyKey?: string): Promise<{ id: string }> {
+  submit(body: EditJsonBody | EditFormBody, idempotencyKey?: string): Promise<{ id: string }> {
+    return this.enqueue(idempotencyKey, async () => {
+      const prepared = await prepareEdit(await submissionOf(body, fileBytes), this.env);
+      return { request: { start: prepared.start, options: prepared.options }, startFile: prepared.startFile };
+    });
+  }
+
+  /** A job of a one-pass method (global directions, a mapper) from `start`'s fields; checked, stored and queued as `submit`. */
+  submitOnePass(method: OnePassMethod, start: StartFields, idempotencyKey?: string): Promise<{ id: string }> {
+    return this.enqueue(idempotencyKey, async () => {
+      if (!this.onePass) throw new ApiError(404, 'not_found', 'this server runs no one-pass methods');
+      this.onePass.check(method);
+      const prepared = await prepareStart(await submittedStart(start, fileBytes), this.env);
+      return { request: { start: prepared.start, method }, startFile: prepared.startFile };
+    });
+  }
+
+  private async enqueue(idempotencyKey: string | undefined, prepare: () => Promise<{ request: NewRequest; startFile?: PreparedEdit['startFile'] }>): Promise<{ id: string }> {
     if (idempotencyKey !== undefined) {
       if (!/^[\x21-\x7e]{1,255}$/.test(idempotencyKey)) throw new ApiError(400, 'invalid_request', 'Idempotency-Key: 1-255 visible ASCII characters');
       const prior = await this.store.claimKey(idempotencyKey);
@@ -63,9 +86,9 @@ export class EditJobs {
     }
     let id: string | undefined;
     try {
-      const prepared = await prepareEdit(await submissionOf(body, fileBytes), this.env);
+      const { request, startFile } = await prepare();
       const created = newJobId();
-      await this.store.create({ id: created, createdAt: new Date().toISOString(), start: prepared.start, options: prepared.options }, prepared.startFile);
+      await this.store.create({ ...request, id: created, createdAt: new Date().toISOString() } as JobRequest, startFile);
       try {
         await this.queue.submit(created);
       } catch (e) {

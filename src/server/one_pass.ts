@@ -11,6 +11,7 @@ import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
 import { tensorToRgb } from '../io/image.js';
 import type { EditHooks, EditStart, PhotoLatentSource, ProjectedPhoto, RgbFrame } from '../optimize/types.js';
+import type { PromptTokenizer } from './services.js';
 
 /** A one-pass method with its settings, as a job stores it. */
 export type OnePassMethod =
@@ -26,13 +27,15 @@ export interface OnePassOutcome {
 }
 
 export interface OnePassService {
-  /** Refuses (InputError) a method this process cannot run, before a job is stored. */
+  /** Refuses (InputError) a method this process cannot run or a prompt over CLIP's context, before a job is stored. */
   check(method: OnePassMethod): void;
   edit(method: OnePassMethod, start: EditStart, hooks?: EditHooks): Promise<OnePassOutcome>;
 }
 
 export interface OnePassModels {
   readonly directions?: GlobalDirections;
+  /** Checks the prompts of global edits against CLIP's context length at submission. */
+  readonly tokenizer?: PromptTokenizer;
   readonly mappers: ReadonlyMap<string, LatentMapperEdit>;
   readonly photos?: PhotoLatentSource;
 }
@@ -81,8 +84,12 @@ export function onePassService(models: OnePassModels): OnePassService {
   };
   return {
     check(method) {
-      if (method.kind === 'global') directions();
-      else mapper(method.mapper);
+      if (method.kind === 'mapper') {
+        mapper(method.mapper);
+        return;
+      }
+      directions();
+      models.tokenizer?.tokenize(method.edits.flatMap((e) => [e.prompt, e.neutral]));
     },
     async edit(method, start, hooks = {}) {
       const opts = { photos: models.photos, hooks };

@@ -7,6 +7,7 @@
 import { ApiError, QueueFullError } from './errors.js';
 import { JobCancelled, ShutdownAbort, runEditJob } from './runner.js';
 import type { EditService } from './services.js';
+import type { OnePassService } from './one_pass.js';
 import type { JobStore } from './store.js';
 
 /** Jobs allowed to wait by default: a few minutes of work at StyleCLIP's 300 steps on one CPU machine. */
@@ -48,6 +49,8 @@ export function queueFullError(s: QueueStats): QueueFullError {
 export interface LocalQueueOptions {
   readonly store: JobStore;
   readonly editor: EditService;
+  /** Runs one-pass jobs (global directions, mappers). */
+  readonly onePass?: OnePassService;
   readonly concurrency: number;
   readonly capacity: number;
   readonly log?: (msg: string) => void;
@@ -149,8 +152,8 @@ export class LocalQueue implements JobQueue {
     while (!this.closing && this.running.size < this.opts.concurrency && this.waiting.length > 0) {
       const id = this.waiting.shift() as string;
       const controller = new AbortController();
-      const { store, editor, log } = this.opts;
-      const done = runEditJob({ store, editor, signal: controller.signal, log }, id)
+      const { store, editor, onePass, log } = this.opts;
+      const done = runEditJob({ store, editor, onePass, signal: controller.signal, log }, id)
         .then(() => undefined)
         .catch((e: unknown) => {
           if (!(e instanceof ShutdownAbort)) log?.(`job ${id}: ${(e as Error)?.stack ?? String(e)}`);

@@ -15,6 +15,7 @@ import { ApiError } from './errors.js';
 import { queueFullError, type JobQueue, type QueueStats } from './queue.js';
 import { ShutdownAbort, runEditJob } from './runner.js';
 import type { EditService } from './services.js';
+import type { OnePassService } from './one_pass.js';
 import type { JobStore } from './store.js';
 
 export const QUEUE_NAME = 'styleclip-edits';
@@ -155,6 +156,8 @@ export interface WorkerOptions {
   readonly url: string;
   readonly store: JobStore;
   readonly editor: EditService;
+  /** Runs one-pass jobs (global directions, mappers). */
+  readonly onePass?: OnePassService;
   readonly concurrency: number;
   readonly stallMs?: number;
   readonly log?: (msg: string) => void;
@@ -174,7 +177,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     async (job, token, signal) => {
       const both = signal ? AbortSignal.any([signal, shutdown.signal]) : shutdown.signal;
       try {
-        return { status: await runEditJob({ store: opts.store, editor: opts.editor, signal: both, log: opts.log }, job.data.id) };
+        return { status: await runEditJob({ store: opts.store, editor: opts.editor, onePass: opts.onePass, signal: both, log: opts.log }, job.data.id) };
       } catch (e) {
         if (!(e instanceof ShutdownAbort)) throw e;
         await job.moveToWait(token);

@@ -59,7 +59,7 @@ function startOf(store: JobStore, req: JobRequest): Promise<EditStart> | EditSta
 }
 
 function onePassOf(ctx: RunContext): OnePassService {
-  if (!ctx.onePass) throw new InputError('this process runs no one-pass methods (global directions, mappers); run the job with styleclip batch');
+  if (!ctx.onePass) throw new InputError('this process runs no one-pass methods (global directions, mappers): give the runner a OnePassService');
   return ctx.onePass;
 }
 

@@ -148,9 +148,8 @@ export type RenderJsonBody = z.output<typeof RenderJson>;
 export const BatchLine = EditJson.extend({ name: name.optional(), method: z.literal('optimize').optional() });
 export type BatchLineBody = z.output<typeof BatchLine>;
 
-/** The start fields of a one-pass batch line (as the API's; files are paths). */
+/** The start fields of a one-pass job (as an optimisation's; files are base64 in JSON, paths in batch lines). */
 const onePassStart = {
-  name: name.optional(),
   seed: z.number().int().min(0).max(MAX_SEED).optional(),
   truncation: z.number().min(0).max(1).optional(),
   w_plus: fileText.optional(),
@@ -160,11 +159,10 @@ const onePassStart = {
   face_index: z.number().int().min(0).max(MAX_FACE_INDEX).optional(),
 };
 
-/** A batch line of StyleCLIP global directions: stacked {prompt, neutral, alpha, beta} edits of one start. */
-export const BatchGlobalLine = z
+/** `POST /v1/edits/global`: a job of StyleCLIP global directions, stacked {prompt, neutral, alpha, beta} edits of one start. */
+export const GlobalEditJson = z
   .object({
     ...onePassStart,
-    method: z.literal('global'),
     edits: z
       .array(
         z
@@ -180,11 +178,17 @@ export const BatchGlobalLine = z
       .max(MAX_RENDER_EDITS),
   })
   .strict();
+export type GlobalEditJsonBody = z.output<typeof GlobalEditJson>;
 
-/** A batch line of a latent mapper (one loaded with `--mappers`) applied to one start: w + strength * M(w). */
-export const BatchMapperLine = z
-  .object({ ...onePassStart, method: z.literal('mapper'), mapper: name.min(1), strength: z.number().min(-10).max(10).optional() })
+/** `POST /v1/edits/mapper`: a job of a latent mapper the server loaded (GET /v1/mappers): w + strength * M(w). */
+export const MapperEditJson = z
+  .object({ ...onePassStart, mapper: name.min(1), strength: z.number().min(-10).max(10).optional() })
   .strict();
+export type MapperEditJsonBody = z.output<typeof MapperEditJson>;
+
+/** Batch lines of the one-pass methods: the API's bodies with `method` and an optional `name`. */
+export const BatchGlobalLine = GlobalEditJson.extend({ name: name.optional(), method: z.literal('global') });
+export const BatchMapperLine = MapperEditJson.extend({ name: name.optional(), method: z.literal('mapper') });
 
 /** The edit methods a batch line may name (`method`; optimisation when absent). */
 export const BATCH_METHODS = { optimize: BatchLine, global: BatchGlobalLine, mapper: BatchMapperLine } as const;

@@ -83,7 +83,7 @@ export async function loadServices(paths: ModelPaths): Promise<Services> {
     mappers,
     photos,
     encoder: paths.encoder !== undefined,
-    onePass: onePassService({ directions, mappers, photos }),
+    onePass: onePassService({ directions, mappers, photos, tokenizer: editor.tokenizer }),
     generator: generateService(editor.generator),
     clip: clipService(editor.clip, editor.tokenizer),
     tokenizer: editor.tokenizer,

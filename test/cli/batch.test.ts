@@ -89,8 +89,9 @@ describe('styleclip batch', () => {
     expect((await report('out')).jobs[0].final?.step).toBe(5);
   });
 
+  // 300 steps (~2 s here): long enough that the interrupt always lands mid-run (60 steps finished first once under load).
   it('an interrupted run writes no partial results and finishes on the next run', async () => {
-    await writeJobs('long.jsonl', [JSON.stringify({ name: 'long', prompt: 'a person with purple hair', seed: 3, steps: 60 })]);
+    await writeJobs('long.jsonl', [JSON.stringify({ name: 'long', prompt: 'a person with purple hair', seed: 3, steps: 300 })]);
     const controller = new AbortController();
     const run = batch('long.jsonl', 'long-out', controller.signal);
     const state = join(dir, 'long-out', 'edits', 'long', 'state.json');
@@ -106,7 +107,7 @@ describe('styleclip batch', () => {
     expect(existsSync(join(dir, 'long-out', 'edits', 'long', 'result.png'))).toBe(false);
     const resumed = await batch('long.jsonl', 'long-out');
     expect(resumed.code).toBe(0);
-    expect((await report('long-out')).jobs[0]).toMatchObject({ status: 'done', final: { step: 60 } });
+    expect((await report('long-out')).jobs[0]).toMatchObject({ status: 'done', final: { step: 300 } });
   });
 
   it('"method" global and mapper lines: S codes vs gd_s_edited row 0 and w_hat vs mapper_w_hat row 0 (<= 1e-3 x max), same outputs and report; bad method lines are named', async () => {

@@ -163,12 +163,15 @@ describe('ArcFace IR-SE (model_irse.py key layout, random weights)', () => {
     net.dispose();
   }, 120_000);
 
-  it('reports a missing or misshapen key by name', () => {
+  it('reports a missing, misshapen or unknown body key by name (unknown: through the rule-table mechanism of io/weight_map)', () => {
     const sd = randomStateDict(SMALL, 1);
     sd.delete('body.2.res_layer.4.running_var');
     expect(() => ArcFaceIrSe.fromStateDict(sd)).toThrow(/missing 'body.2.res_layer.4.running_var'/);
     const bad = randomStateDict(SMALL, 1);
     bad.set('output_layer.3.bias', { dtype: 'float32', shape: [7], data: new Float32Array(7) });
     expect(() => ArcFaceIrSe.fromStateDict(bad)).toThrow(/output_layer.3.bias/);
+    const extra = randomStateDict(SMALL, 1);
+    extra.set('body.1.res_layer.9.weight', { dtype: 'float32', shape: [4], data: new Float32Array(4) });
+    expect(() => ArcFaceIrSe.fromStateDict(extra)).toThrow(/ArcFace IR-SE state dict: unknown keys: body\.1\.res_layer\.9\.weight/);
   });
 });

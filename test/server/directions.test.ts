@@ -5,10 +5,10 @@
  */
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeNpy, readNpy } from '../../src/io/npy.js';
+import { encodeNpy, parseNpy, readNpy } from '../../src/io/npy.js';
 import { readFile } from 'node:fs/promises';
 import { fixture, sharedPath } from '../helpers/shared.js';
-import { fixtureApp, json, type TestServer } from './helpers.js';
+import { fixtureApp, json, waitFor, type TestServer } from './helpers.js';
 
 let t: TestServer;
 beforeAll(async () => {
@@ -156,3 +156,54 @@ describe('without global directions', () => {
   });
 });
 
+
+describe('one-pass methods as queued jobs', () => {
+  const startB64 = async (): Promise<string> => {
+    const wp = await readNpy(fixture('sg2_wplus.npy'));
+    return Buffer.from(encodeNpy({ dtype: 'float32', shape: [1, 10, 64], data: (wp.data as Float32Array).slice(0, 640) })).toString('base64');
+  };
+  const finished = async (id: string): Promise<{ status: string; steps: number; prompt: string; results: { latent: string; compare: string } }> =>
+    waitFor(async () => {
+      const s = (await (await t.app.request(`/v1/edits/${id}`)).json()) as { status: string; steps: number; prompt: string; results: { latent: string; compare: string } };
+      return s.status === 'done' || s.status === 'failed' ? s : undefined;
+    }, `edit ${id} to finish`);
+  const latentOf = async (url: string): Promise<Float32Array> => {
+    const bytes = new Uint8Array(await (await t.app.request(url)).arrayBuffer());
+    return parseNpy(bytes).data as Float32Array;
+  };
+  const near = (a: Float32Array, ref: Float32Array): void => {
+    let worst = 0;
+    let max = 0;
+    ref.forEach((v, i) => ((worst = Math.max(worst, Math.abs(a[i] - v))), (max = Math.max(max, Math.abs(v)))));
+    expect(worst).toBeLessThanOrEqual(1e-3 * max);
+  };
+
+  it('POST /v1/edits/global: a job whose latent.npy (edited S) = gd_s_edited row 0 (<= 1e-3 x max), one step, compare.png as every edit', async () => {
+    const res = await t.app.request('/v1/edits/global', json({ w_plus: await startB64(), edits: [{ prompt: 'face with purple hair', neutral: 'face with hair', alpha: 4, beta: 0.1 }] }));
+    expect(res.status).toBe(202);
+    const s = await finished(((await res.json()) as { id: string }).id);
+    expect([s.status, s.steps, s.prompt]).toEqual(['done', 1, 'face with purple hair']);
+    near(await latentOf(s.results.latent), ((await readNpy(fixture('gd_s_edited.npy'))).data as Float32Array).slice(0, 656));
+    const cmp = await sharp(Buffer.from(await (await t.app.request(s.results.compare)).arrayBuffer())).metadata();
+    expect([cmp.width, cmp.height]).toEqual([64 * 2 + 8, 64]);
+  });
+
+  it('POST /v1/edits/mapper: a job whose latent.npy = mapper_w_hat row 0 (<= 1e-3 x max); an unknown mapper or a prompt over 77 tokens is 422, bad fields 400, nothing queued', async () => {
+    const res = await t.app.request('/v1/edits/mapper', json({ w_plus: await startB64(), mapper: 'purple_hair_tiny', strength: 0.1 }));
+    expect(res.status).toBe(202);
+    const s = await finished(((await res.json()) as { id: string }).id);
+    expect(s.status).toBe('done');
+    near(await latentOf(s.results.latent), ((await readNpy(fixture('mapper_w_hat.npy'))).data as Float32Array).slice(0, 640));
+    const before = (await t.store.list()).length;
+    const unknown = await t.app.request('/v1/edits/mapper', json({ seed: 1, mapper: 'nope' }));
+    expect(unknown.status).toBe(422);
+    expect(((await unknown.json()) as { error: { message: string } }).error.message).toMatch(/mapper 'nope' is not loaded; loaded: purple_hair_tiny/);
+    const bad = await t.app.request('/v1/edits/global', json({ seed: 1, edits: [{ prompt: 'red hair', alpha: 99 }] }));
+    expect(bad.status).toBe(400);
+    const long = await t.app.request('/v1/edits/global', json({ seed: 1, edits: [{ prompt: Array(90).fill('red').join(' ') }] }));
+    expect(long.status).toBe(422);
+    const twoStarts = await t.app.request('/v1/edits/global', json({ seed: 1, w_plus: await startB64(), edits: [{ prompt: 'red hair' }] }));
+    expect(twoStarts.status).toBe(400);
+    expect((await t.store.list()).length).toBe(before);
+  });
+});

@@ -102,6 +102,12 @@ export class LatentMapperEdit {
     return { dtype: 'float32', shape: [...x.shape], data: Float32Array.from(x.data as Float32Array, (v, i) => Math.fround(v + Math.fround(strength * d[i]))) };
   }
 
+  /** The S codes of w+ [1, L, D] moved by the mapper, whatever space it works in (for stacking global directions on top). */
+  async styleCodes(wPlus: HostTensor, strength = MAPPER_STRENGTH): Promise<HostTensor> {
+    if (this.mapper.kind === 'stylespace') return this.apply(await this.generator.styles(wPlus), strength);
+    return this.generator.styles(await this.apply(wPlus, strength));
+  }
+
   /** The whole edit from any start (photos through `photos`). */
   async edit(start: EditStart, strength = MAPPER_STRENGTH, opts: { photos?: PhotoLatentSource; hooks?: EditHooks } = {}): Promise<MapperEditResult> {
     const { latent0, noise, photo } = await resolveStart(start, 'w+', { generator: this.generator }, opts.photos, opts.hooks);

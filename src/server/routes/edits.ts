@@ -1,5 +1,6 @@
 /**
- * `/v1/edits`: submit (202 {id}), status with loss history, Server-Sent Events, result files, cancel.
+ * `/v1/edits`: submit (202 {id}) an optimisation (`POST /v1/edits`) or a one-pass method (`POST /v1/edits/global`,
+ * `/v1/edits/mapper`), status with loss history, Server-Sent Events, result files, cancel.
  * Each handler validates, calls one `EditJobs` method and returns its result.
  */
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
@@ -7,7 +8,8 @@ import type { EditJobs } from '../jobs.js';
 import { checkId } from '../names.js';
 import { editEvents } from '../sse.js';
 import type { JobFile } from '../store.js';
-import { editForm, editJson, oneBody } from '../validate.js';
+import { editForm, editJson, globalEditJson, mapperEditJson, oneBody } from '../validate.js';
+import { globalMethod, mapperMethod } from '../one_pass.js';
 import { EditJson } from '../schemas.js';
 
 const CONTENT_TYPES: Readonly<Record<JobFile, string>> = {
@@ -35,6 +37,14 @@ export function editRoutes(jobs: EditJobs, bodyLimit: MiddlewareHandler) {
   return new Hono()
     .post('/', bodyLimit, editJson, editForm, async (c) => {
       return c.json(await jobs.submit(oneBody(c.req.valid('json'), c.req.valid('form'), c.req.header('content-type'), EditJson), c.req.header('idempotency-key')), 202);
+    })
+    .post('/global', bodyLimit, globalEditJson, async (c) => {
+      const body = c.req.valid('json');
+      return c.json(await jobs.submitOnePass(globalMethod(body.edits), body, c.req.header('idempotency-key')), 202);
+    })
+    .post('/mapper', bodyLimit, mapperEditJson, async (c) => {
+      const body = c.req.valid('json');
+      return c.json(await jobs.submitOnePass(mapperMethod(body.mapper, body.strength), body, c.req.header('idempotency-key')), 202);
     })
     .get('/:id', async (c) => c.json(await jobs.status(checkId(c.req.param('id')))))
     .delete('/:id', async (c) => c.json(await jobs.cancel(checkId(c.req.param('id')))))
