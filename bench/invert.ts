@@ -73,7 +73,7 @@ export function randomE4eTensors(seed = 5): Map<string, E.HostTensor> {
 }
 
 export function randomE4e(): EncoderWeights {
-  return encoderFromCheckpoint({ format: 'zip', tensors: randomE4eTensors(), values: { 'opts.encoder_type': 'Encoder4Editing' } }, 'random e4e');
+  return encoderFromCheckpoint({ tensors: randomE4eTensors(), values: { 'opts.encoder_type': 'Encoder4Editing' } }, 'random e4e');
 }
 
 /** Multiply-accumulates of a graph's Conv and Gemm nodes. */

@@ -3,12 +3,9 @@
  * non-tensor values. Reads PyTorch checkpoints (zip, legacy, TorchScript, plain pickles; see src/io/torch.ts) and
  * safetensors files.
  */
-import { readFile } from 'node:fs/promises';
+import { readCheckpoint } from '../io/checkpoint.js';
 import { numel, shapeStr, type HostTensor } from '../engine/tensor.js';
-import { InputError } from '../errors.js';
 import { PyCallable, PyGlobal, PyObject } from '../io/pickle.js';
-import { looksLikeSafetensors, parseSafetensors } from '../io/safetensors.js';
-import { parseTorchCheckpoint } from '../io/torch.js';
 import { UsageError, flag, type Command } from './command.js';
 
 interface Inspection {
@@ -18,17 +15,8 @@ interface Inspection {
 }
 
 async function inspect(path: string): Promise<Inspection> {
-  let buf: Buffer;
-  try {
-    buf = await readFile(path);
-  } catch (e) {
-    throw new InputError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; check the path`);
-  }
-  if (looksLikeSafetensors(buf)) {
-    const st = parseSafetensors(buf, path);
-    return { format: 'safetensors', tensors: st.tensors, values: Object.fromEntries(Object.entries(st.metadata).map(([k, v]) => [`__metadata__.${k}`, v])) };
-  }
-  return parseTorchCheckpoint(buf, path);
+  const { format, tensors, values } = await readCheckpoint(path, 'checkpoint');
+  return { format, tensors, values };
 }
 
 /** A value as JSON: bigints become decimal strings, bytes and pickled objects short descriptions. */

@@ -4,6 +4,7 @@
  * on Ctrl-C; `--resume CKPT` continues from a checkpoint's weights and step. Latents: `--latents W.npy` ([N, L, D]
  * w+, e.g. e4e inversions of faces, as the official training) or `--samples N` seeded samples at truncation 0.7.
  */
+import { readCheckpoint } from '../io/checkpoint.js';
 import { extname } from 'node:path';
 import { Clip } from '../clip/model.js';
 import { ClipTokenizer } from '../clip/tokenizer.js';
@@ -14,7 +15,6 @@ import { Cancelled, InputError } from '../errors.js';
 import { loadIdentityNet } from '../faces/load_identity.js';
 import { Generator, broadcastW, checkLatent, sampleZ, truncate } from '../generator/index.js';
 import { readNpy } from '../io/npy.js';
-import { loadTorchCheckpoint } from '../io/torch.js';
 import { saveTorch } from '../io/torch_write.js';
 import { createRng, normals } from '../random.js';
 import { UsageError, flag, modelFlag, num, requireStr, str, type Command } from './command.js';
@@ -28,7 +28,7 @@ const SAMPLE_TRUNCATION = 0.7;
 
 /** The generator's own rosinality tensors as `decoder.*`, so the checkpoint renders without --generator (else none). */
 async function decoderTensors(path: string): Promise<[string, HostTensor][]> {
-  const { tensors } = await loadTorchCheckpoint(path).catch(() => ({ tensors: new Map<string, HostTensor>() }));
+  const { tensors } = await readCheckpoint(path, 'generator checkpoint').catch(() => ({ tensors: new Map<string, HostTensor>() }));
   for (const prefix of ['g_ema.', 'state_dict.decoder.']) {
     const found = [...tensors].filter(([k, t]) => k.startsWith(prefix) && t.dtype === 'float32');
     if (found.length) return found.map(([k, t]) => [`decoder.${k.slice(prefix.length)}`, t]);
@@ -97,7 +97,7 @@ export const mapperTrainCommand: Command = {
       let params = initialParams(levelsParamNames(groups), wDim, (n) => normals(rng, n));
       let from = 0;
       if (str(args, 'resume')) {
-        const ck = await loadTorchCheckpoint(str(args, 'resume')!);
+        const ck = await readCheckpoint(str(args, 'resume')!, 'mapper checkpoint (--resume)');
         params = new Map([...params.keys()].map((k) => {
           const t = ck.tensors.get(`state_dict.${k}`);
           if (!t || t.dtype !== 'float32') throw new InputError(`--resume ${str(args, 'resume')}: '${k}' is missing; resume needs a checkpoint with the same groups`);

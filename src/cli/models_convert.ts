@@ -6,6 +6,7 @@
  * `weightsFromTensors`, src/clip/weights.ts `clipFromTensors`); `loadConverted` reads the result back through the
  * same config validation and weight checks.
  */
+import { parseCheckpoint } from '../io/checkpoint.js';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
@@ -18,8 +19,7 @@ import { fromConverted, weightsFromTensors } from '../generator/load.js';
 import { InputError } from '../errors.js';
 import { CONVERTED_KINDS, convertedFromSafetensors, isConverted, writeConverted, type ConvertedKind } from '../io/converted.js';
 import { findModel, formatBytes, loadManifest, resolveModelPath } from '../io/registry.js';
-import { looksLikeSafetensors, parseSafetensors, readSafetensors } from '../io/safetensors.js';
-import { parseTorchCheckpoint } from '../io/torch.js';
+import { readSafetensors } from '../io/safetensors.js';
 import { UsageError, flag, str, type Command } from './command.js';
 
 const ACTIVATIONS: readonly ClipActivation[] = ['quick_gelu', 'gelu'];
@@ -49,21 +49,9 @@ interface Loaded {
 
 /** Maps the checkpoint with the generator loader, else the CLIP loader; InputError with both reasons if neither fits. */
 async function loadAny(input: string, bytes: Uint8Array, opts: ConvertOptions): Promise<Loaded> {
-  let tensors: ReadonlyMap<string, HostTensor>;
-  let container: 'torchscript' | 'torch' | 'safetensors';
-  let containerFormat: string;
-  if (looksLikeSafetensors(bytes)) {
-    const st = parseSafetensors(bytes, input);
-    if (isConverted(st)) throw new InputError(`${input} is already in our converted layout; nothing to do`);
-    ({ tensors } = st);
-    container = 'safetensors';
-    containerFormat = 'safetensors';
-  } else {
-    const ckpt = parseTorchCheckpoint(bytes, input);
-    tensors = ckpt.tensors;
-    container = ckpt.format === 'torchscript' ? 'torchscript' : 'torch';
-    containerFormat = `torch-${ckpt.format}`;
-  }
+  const { tensors, container, format, safetensors } = parseCheckpoint(bytes, input);
+  if (safetensors && isConverted(safetensors)) throw new InputError(`${input} is already in our converted layout; nothing to do`);
+  const containerFormat = container === 'safetensors' ? format : `torch-${format}`;
   let generatorError: Error | undefined;
   if (opts.kind !== 'clip') {
     try {

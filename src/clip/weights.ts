@@ -14,13 +14,12 @@
  *   which the file does not record: pass `activation` to override.
  * - Hugging Face `transformers` CLIPModel safetensors (weights_hf.ts), with `config.json` read when beside the file.
  */
+import { readCheckpoint } from '../io/checkpoint.js';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { toFloat32, type HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
 import { convertedFromSafetensors, isConverted, type ConvertedCheckpoint } from '../io/converted.js';
-import { looksLikeSafetensors, parseSafetensors } from '../io/safetensors.js';
-import { parseTorchCheckpoint } from '../io/torch.js';
 import { applyRules, type MapRule } from '../io/weight_map.js';
 import { configFromWeights, type ClipConfig, type ClipOverrides } from './config.js';
 import { HF_MARKER, fromHuggingFace, overridesFromHfConfig } from './weights_hf.js';
@@ -237,20 +236,8 @@ export function clipFromConverted(c: ConvertedCheckpoint, where: string): Loaded
 
 export async function loadClipCheckpoint(src: string | Uint8Array, options: LoadClipOptions = {}): Promise<LoadedClip> {
   const where = typeof src === 'string' ? src : 'CLIP checkpoint';
-  let bytes: Uint8Array;
-  try {
-    bytes = typeof src === 'string' ? await readFile(src) : src;
-  } catch (e) {
-    throw new ClipCheckpointError(`cannot read CLIP checkpoint ${where}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  if (bytes.length === 0) throw new ClipCheckpointError(`${where}: the file is empty; pass a CLIP .pt or .safetensors checkpoint`);
-  if (looksLikeSafetensors(bytes)) {
-    const st = parseSafetensors(bytes, where);
-    if (isConverted(st)) return clipFromConverted(convertedFromSafetensors(st, where), where);
-    const { tensors } = st;
-    const sideOverrides = typeof src === 'string' && tensors.has(HF_MARKER) ? await hfConfigBeside(src) : {};
-    return clipFromTensors({ tensors, container: 'safetensors', sideOverrides }, where, options);
-  }
-  const ckpt = parseTorchCheckpoint(bytes, where);
-  return clipFromTensors({ tensors: ckpt.tensors, container: ckpt.format === 'torchscript' ? 'torchscript' : 'torch' }, where, options);
+  const ckpt = await readCheckpoint(src, 'CLIP checkpoint');
+  if (ckpt.safetensors && isConverted(ckpt.safetensors)) return clipFromConverted(convertedFromSafetensors(ckpt.safetensors, where), where);
+  const sideOverrides = typeof src === 'string' && ckpt.container === 'safetensors' && ckpt.tensors.has(HF_MARKER) ? await hfConfigBeside(src) : {};
+  return clipFromTensors({ tensors: ckpt.tensors, container: ckpt.container, sideOverrides }, where, options);
 }

@@ -6,12 +6,12 @@
  * Flatten (2), Linear (3), BatchNorm1d (4) -> `l2_norm`. The output layer's two BNs are folded around the Linear.
  * Input: 112x112 RGB in [-1, 1].
  */
+import { readCheckpoint } from '../io/checkpoint.js';
 import type { Graph, Value } from '../engine/graph.js';
 import { gemm, normalizeRows } from '../engine/ops_math.js';
 import { reshape } from '../engine/ops_shape.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
-import { loadTorchCheckpoint } from '../io/torch.js';
 import { buildIdCrop, type IdentityNet } from './identity.js';
 import { IrSeGraph, batchNorm, f32, get, parseIrSeBody, type StateDict } from './irse.js';
 
@@ -65,7 +65,7 @@ export class ArcFaceIrSe implements IdentityNet {
 
   /** Reads `model_ir_se50.pth` (any format src/io/torch.ts reads). */
   static async load(path: string): Promise<ArcFaceIrSe> {
-    return new ArcFaceIrSe((await loadTorchCheckpoint(path)).tensors);
+    return new ArcFaceIrSe((await readCheckpoint(path, 'ArcFace checkpoint')).tensors);
   }
 
   /** The network: x [N,3,112,112] in [-1,1] -> unit embeddings [N, dim]. */

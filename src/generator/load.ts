@@ -6,12 +6,10 @@
  * - our converted safetensors (`styleclip models convert`): weights in our naming, config in the metadata
  * Anything else is an InputError that says what the file looks like (e.g. a CLIP checkpoint) and what is expected.
  */
-import { readFile } from 'node:fs/promises';
+import { readCheckpoint } from '../io/checkpoint.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
 import { convertedFromSafetensors, isConverted, type ConvertedCheckpoint } from '../io/converted.js';
-import { looksLikeSafetensors, parseSafetensors } from '../io/safetensors.js';
-import { parseTorchCheckpoint } from '../io/torch.js';
 import { resolve, type GeneratorConfig, type PartialConfig } from './config.js';
 import { NVIDIA_G_EMA, fromNvidia } from './weights_nvidia.js';
 import { checkWeights, type LoadedWeights } from './layout.js';
@@ -55,15 +53,7 @@ export function fromConverted(c: ConvertedCheckpoint, what: string): LoadedWeigh
 
 /** Reads a generator checkpoint file (any recognised layout). */
 export async function loadGeneratorWeights(path: string): Promise<LoadedWeights> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    throw new InputError(`cannot read generator checkpoint ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; check the path`);
-  }
-  if (looksLikeSafetensors(bytes)) {
-    const st = parseSafetensors(bytes, path);
-    return isConverted(st) ? fromConverted(convertedFromSafetensors(st, path), path) : weightsFromTensors(st.tensors, path);
-  }
-  return weightsFromTensors(parseTorchCheckpoint(bytes, path).tensors, path);
+  const ckpt = await readCheckpoint(path, 'generator checkpoint');
+  if (ckpt.safetensors && isConverted(ckpt.safetensors)) return fromConverted(convertedFromSafetensors(ckpt.safetensors, path), path);
+  return weightsFromTensors(ckpt.tensors, path);
 }

@@ -7,7 +7,7 @@
  * Preprocessing is e4e's test transform exactly: torchvision `Resize((256, 256))` on the PIL image (bilinear,
  * antialiased when downscaling, as PIL does it), ToTensor, Normalize(0.5, 0.5) -> [-1, 1].
  */
-import { readFile } from 'node:fs/promises';
+import { readCheckpoint, type Checkpoint } from '../io/checkpoint.js';
 import { resizeLikePil } from '../io/resample.js';
 import { mapBatches } from '../engine/batching.js';
 import { Graph } from '../engine/graph.js';
@@ -17,7 +17,6 @@ import { InputError } from '../errors.js';
 import { parseIrSeBody } from '../faces/irse.js';
 import { Generator, weightsFromTensors } from '../generator/index.js';
 import type { Pixels } from '../io/image.js';
-import { parseTorchCheckpoint, type TorchCheckpoint } from '../io/torch.js';
 import { applyRules, scaled, type MapRule } from '../io/weight_map.js';
 import { EncoderGraph, type EncoderKind, type EncoderWeights, type StyleBlock } from './encoder_net.js';
 import { resolveModelPath } from '../io/registry.js';
@@ -57,7 +56,7 @@ function headRules(sd: ReadonlyMap<string, HostTensor>, what: string): { rules: 
 }
 
 /** The encoder's weights from a flattened checkpoint; `what` names the file in errors. */
-export function encoderFromCheckpoint(ckpt: TorchCheckpoint, what: string): EncoderWeights {
+export function encoderFromCheckpoint(ckpt: Pick<Checkpoint, 'tensors' | 'values'>, what: string): EncoderWeights {
   const all = new Map<string, HostTensor>();
   for (const [k, v] of ckpt.tensors) if (k.startsWith(ENCODER_PREFIX)) all.set(k.slice(ENCODER_PREFIX.length), v);
   if (all.size === 0) {
@@ -121,13 +120,7 @@ export class PhotoEncoder {
   /** Reads an e4e/pSp checkpoint; without `generatorPath` its decoder is the generator. */
   static async load(pathOrName: string, generatorPath?: string, opts: SessionOptions = {}): Promise<PhotoEncoder> {
     const path = await resolveModelPath(pathOrName, 'encoder');
-    let bytes: Uint8Array;
-    try {
-      bytes = await readFile(path);
-    } catch (e) {
-      throw new InputError(`cannot read encoder checkpoint ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-    const ckpt = parseTorchCheckpoint(bytes, path);
+    const ckpt = await readCheckpoint(path, 'encoder checkpoint');
     const weights = encoderFromCheckpoint(ckpt, path);
     let generator: Generator;
     if (generatorPath) generator = await Generator.load(generatorPath, opts);

@@ -6,18 +6,16 @@
  * feathered mask). `FacePhotoSource` implements `PhotoLatentSource`, so edit methods take photo starts without knowing
  * about faces; the face models and the encoder load on the first photo, not before.
  */
+import { readCheckpoint } from '../io/checkpoint.js';
 import { readImage, type RgbImage } from '../io/image.js';
 import type { EditHooks, ImageStart, PhotoLatentSource, PhotoModels, ProjectedPhoto, RgbFrame } from '../optimize/types.js';
 import { FFHQ_SIZE, FFHQ_TRANSFORM_SIZE } from '../faces/align.js';
 import { FaceDetector } from '../faces/detect.js';
 import { DEFAULT_FEATHER, pasteBack } from '../faces/paste.js';
 import { alignPhoto } from '../faces/pipeline.js';
-import { readFile } from 'node:fs/promises';
 import type { HostTensor } from '../engine/tensor.js';
-import { InputError } from '../errors.js';
 import type { Generator } from '../generator/index.js';
 import { synthesisLayers } from '../generator/index.js';
-import { parseTorchCheckpoint } from '../io/torch.js';
 import { PhotoEncoder, encoderFromCheckpoint } from './encoder.js';
 import { ProjectionCancelled, Projector, type ProjectOptions } from './project.js';
 
@@ -92,11 +90,7 @@ export class FacePhotoSource implements PhotoLatentSource {
     const c = this.encoderCache;
     if (c && c.generator === models.generator) return c.encoder;
     const path = this.options.encoder!;
-    const encoder = readFile(path)
-      .catch((e: NodeJS.ErrnoException) => {
-        throw new InputError(`cannot read encoder checkpoint ${path}: ${e.code ?? e.message}`);
-      })
-      .then((bytes) => new PhotoEncoder(encoderFromCheckpoint(parseTorchCheckpoint(bytes, path), path), models.generator, path));
+    const encoder = readCheckpoint(path, 'encoder checkpoint').then((ckpt) => new PhotoEncoder(encoderFromCheckpoint(ckpt, path), models.generator, path));
     encoder.catch(() => (this.encoderCache = undefined));
     this.encoderCache = { generator: models.generator, encoder };
     void c?.encoder.then((e) => e.dispose()).catch(() => undefined);

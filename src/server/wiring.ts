@@ -4,17 +4,15 @@
  * Photo starts go through src/faces `FacePhotoSource`, whose face models load on the first photo from
  * `faceModels`, else $STYLECLIP_FACE_MODELS, else the model cache (src/faces/models.ts).
  */
+import { readCheckpoint } from '../io/checkpoint.js';
 import type { ClipTokenizer } from '../clip/tokenizer.js';
 import { loadIdentityNet } from '../faces/load_identity.js';
 import { FacePhotoSource } from '../invert/photo.js';
 import { Editor } from '../optimize/editor.js';
-import { readFile } from 'node:fs/promises';
 import { GlobalDirections } from '../edit/global/index.js';
 import { LatentMapperEdit, mapperFromTensors } from '../edit/mapper/index.js';
-import { InputError } from '../errors.js';
 import type { PhotoLatentSource } from '../optimize/types.js';
 import type { Generator } from '../generator/index.js';
-import { parseTorchCheckpoint } from '../io/torch.js';
 import { clipService, generateService } from './adapters.js';
 import { onePassService, type OnePassService } from './one_pass.js';
 import type { ClipService, EditService, GenerateService } from './services.js';
@@ -67,9 +65,9 @@ export async function loadServices(paths: ModelPaths): Promise<Services> {
   const directions = paths.directions ? await GlobalDirections.forModels(editor.generator, editor.clip, editor.tokenizer, paths.directions).catch(fail) : undefined;
   const mappers = new Map<string, LatentMapperEdit>();
   for (const [name, file] of paths.mappers ?? []) {
-    const mapper = await readFile(file)
-      .then((bytes) => mapperFromTensors(parseTorchCheckpoint(bytes, file).tensors, file))
-      .catch((e: unknown) => fail(e instanceof InputError || (e as NodeJS.ErrnoException).code === undefined ? e : new InputError(`cannot read mapper ${file}: ${(e as NodeJS.ErrnoException).code}`)));
+    const mapper = await readCheckpoint(file, 'mapper checkpoint')
+      .then((ckpt) => mapperFromTensors(ckpt.tensors, file))
+      .catch(fail);
     try {
       mappers.set(name, new LatentMapperEdit(mapper, editor.generator, name));
     } catch (e) {

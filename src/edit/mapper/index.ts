@@ -3,13 +3,12 @@
  * checkpoint (network.ts, weights.ts) and a generator (given, or the checkpoint's own decoder), maps the start to
  * w_hat = w + strength * M(w) (or S codes for the StyleSpace mapper) and renders it: one mapper pass and one synthesis.
  */
-import { readFile } from 'node:fs/promises';
+import { readCheckpoint } from '../../io/checkpoint.js';
 import { Graph } from '../../engine/graph.js';
 import { SessionCache, type SessionOptions } from '../../engine/session.js';
 import type { HostTensor } from '../../engine/tensor.js';
 import { InputError } from '../../errors.js';
 import { Generator, styleSpaceLayout, weightsFromTensors } from '../../generator/index.js';
-import { parseTorchCheckpoint } from '../../io/torch.js';
 import type { EditHooks, EditStart, PhotoLatentSource, ProjectedPhoto } from '../../optimize/types.js';
 import { resolveStart } from '../start.js';
 import { MAPPER_STRENGTH, buildLatentDelta, buildStyleDelta, type LatentMapper } from './network.js';
@@ -61,13 +60,7 @@ export class LatentMapperEdit {
   /** Reads a mapper checkpoint; without `generatorPath` its embedded decoder is the generator. */
   static async load(mapperPathOrName: string, generatorPath?: string, opts: SessionOptions = {}): Promise<LatentMapperEdit> {
     const mapperPath = await resolveModelPath(mapperPathOrName, 'mapper');
-    let bytes: Uint8Array;
-    try {
-      bytes = await readFile(mapperPath);
-    } catch (e) {
-      throw new InputError(`cannot read mapper checkpoint ${mapperPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-    const { tensors } = parseTorchCheckpoint(bytes, mapperPath);
+    const { tensors } = await readCheckpoint(mapperPath, 'mapper checkpoint');
     const mapper = mapperFromTensors(tensors, mapperPath);
     let generator: Generator;
     if (generatorPath) generator = await Generator.load(generatorPath, opts);
