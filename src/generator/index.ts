@@ -15,7 +15,7 @@ import { SessionCache, type SessionOptions } from '../engine/session.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { derive, type Derived, type GeneratorConfig } from './config.js';
 import { checkWeights, type WeightMap } from './layout.js';
-import { loadGeneratorWeights } from './load.js';
+import { loadGeneratorWeights, weightsFromTensors } from './load.js';
 import { meanLatentZ, rowMean, sampleNoise } from './sample.js';
 import { buildMapping, buildStyles, buildSynthesis, buildSynthesisFromStyles, constNoise, noiseShapes } from './stylegan2.js';
 import { styleSpaceLayout } from './stylespace.js';
@@ -90,6 +90,16 @@ export class Generator {
    */
   static async load(pathOrName: string, opts: SessionOptions = {}): Promise<Generator> {
     const { config, weights } = await loadGeneratorWeights(await resolveModelPath(pathOrName, 'generator'));
+    return Generator.fromWeights(weights, config, opts);
+  }
+
+  /**
+   * The generator at `generatorPath` (a file or registry name) if given, else the one embedded in a checkpoint of
+   * another network (the decoder of an e4e/pSp encoder or a StyleCLIP mapper checkpoint); `where` names that file.
+   */
+  static async givenOrEmbedded(generatorPath: string | undefined, checkpoint: ReadonlyMap<string, HostTensor>, where: string, opts: SessionOptions = {}): Promise<Generator> {
+    if (generatorPath) return Generator.load(generatorPath, opts);
+    const { config, weights } = weightsFromTensors(checkpoint, `${where} (its decoder; or pass a generator)`);
     return Generator.fromWeights(weights, config, opts);
   }
 

@@ -15,7 +15,7 @@ import { SessionCache, type SessionOptions } from '../engine/session.js';
 import { toFloat32, type HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
 import { parseIrSeBody } from '../faces/irse.js';
-import { Generator, weightsFromTensors } from '../generator/index.js';
+import { Generator } from '../generator/index.js';
 import type { Pixels } from '../io/image.js';
 import { applyRules, scaled, type MapRule } from '../io/weight_map.js';
 import { EncoderGraph, type EncoderKind, type EncoderWeights, type StyleBlock } from './encoder_net.js';
@@ -122,12 +122,7 @@ export class PhotoEncoder {
     const path = await resolveModelPath(pathOrName, 'encoder');
     const ckpt = await readCheckpoint(path, 'encoder checkpoint');
     const weights = encoderFromCheckpoint(ckpt, path);
-    let generator: Generator;
-    if (generatorPath) generator = await Generator.load(generatorPath, opts);
-    else {
-      const { config, weights: gw } = weightsFromTensors(ckpt.tensors, `${path} (its decoder; or pass a generator)`);
-      generator = Generator.fromWeights(gw, config, opts);
-    }
+    const generator = await Generator.givenOrEmbedded(generatorPath, ckpt.tensors, path, opts);
     try {
       return new PhotoEncoder(weights, generator, path, opts, true);
     } catch (e) {

@@ -8,7 +8,7 @@ import { Graph } from '../../engine/graph.js';
 import { SessionCache, type SessionOptions } from '../../engine/session.js';
 import type { HostTensor } from '../../engine/tensor.js';
 import { InputError } from '../../errors.js';
-import { Generator, styleSpaceLayout, weightsFromTensors } from '../../generator/index.js';
+import { Generator, styleSpaceLayout } from '../../generator/index.js';
 import type { EditHooks, EditStart, PhotoLatentSource, ProjectedPhoto } from '../../optimize/types.js';
 import { resolveStart } from '../start.js';
 import { MAPPER_STRENGTH, buildLatentDelta, buildStyleDelta, type LatentMapper } from './network.js';
@@ -62,12 +62,7 @@ export class LatentMapperEdit {
     const mapperPath = await resolveModelPath(mapperPathOrName, 'mapper');
     const { tensors } = await readCheckpoint(mapperPath, 'mapper checkpoint');
     const mapper = mapperFromTensors(tensors, mapperPath);
-    let generator: Generator;
-    if (generatorPath) generator = await Generator.load(generatorPath, opts);
-    else {
-      const { config, weights } = weightsFromTensors(tensors, `${mapperPath} (its decoder; or pass a generator)`);
-      generator = Generator.fromWeights(weights, config, opts);
-    }
+    const generator = await Generator.givenOrEmbedded(generatorPath, tensors, mapperPath, opts);
     try {
       return new LatentMapperEdit(mapper, generator, mapperPath, opts, true);
     } catch (e) {
