@@ -18,8 +18,8 @@ import type { z } from 'zod';
 import { BATCH_METHODS, describeIssues } from './schemas.js';
 import { globalMethod, mapperMethod, type OnePassMethod, type OnePassService } from './one_pass.js';
 import type { EditService, PromptTokenizer } from './services.js';
-import { jobPrompt, jobSteps, type JobRequest, type JobStatus, type JobStore, type OnePassRequest, type OptimiseRequest } from './store.js';
-import { prepareEdit, prepareStart, submissionOf, submittedStart, type FileReader, type PreparedEdit } from './submission.js';
+import { jobPrompt, jobSteps, type JobRequest, type JobStatus, type JobStore } from './store.js';
+import { prepareOnePassJob, prepareOptimiseJob, type FileReader, type PreparedJob } from './submission.js';
 
 /** Characters of the line hash used as a job id when a line has no name (64 bits: collisions are negligible). */
 const HASH_ID_CHARS = 16;
@@ -81,8 +81,6 @@ function methodOf(value: unknown): keyof typeof BATCH_METHODS {
   throw new InputError(`method: '${String(m).slice(0, 40)}' is not one of ${Object.keys(BATCH_METHODS).join(', ')}`);
 }
 
-type StoredLine = Omit<OptimiseRequest, 'id' | 'createdAt' | 'source'> | Omit<OnePassRequest, 'id' | 'createdAt' | 'source'>;
-
 /** Validates `value` against `schema` and the line's `name`. */
 function parseLine<S extends z.ZodType<{ name?: string }>>(schema: S, value: unknown): z.output<S> {
   const parsed = schema.safeParse(value);
@@ -93,13 +91,13 @@ function parseLine<S extends z.ZodType<{ name?: string }>>(schema: S, value: unk
 }
 
 /** What a line stores: an optimisation's options, or a one-pass method; with its start. */
-async function prepareLine(value: unknown, read: FileReader, opts: BatchOptions): Promise<{ request: StoredLine; startFile?: PreparedEdit['startFile'] }> {
+async function prepareLine(value: unknown, read: FileReader, opts: BatchOptions): Promise<PreparedJob> {
   const env = { info: opts.editor.info(), tokenizer: opts.tokenizer, maxPixels: maxPixelsLimit(), previewEvery: 0 };
   const kind = methodOf(value);
   if (kind === 'optimize') {
     const body = parseLine(BATCH_METHODS.optimize, value);
-    const prepared = await prepareEdit(await submissionOf(body, read), env);
-    return { request: { name: body.name, start: prepared.start, options: prepared.options }, startFile: prepared.startFile };
+    const prepared = await prepareOptimiseJob(body, read, env);
+    return { ...prepared, request: { ...prepared.request, name: body.name } };
   }
   let body: z.output<typeof BATCH_METHODS.global> | z.output<typeof BATCH_METHODS.mapper>;
   let method: OnePassMethod;
@@ -111,9 +109,8 @@ async function prepareLine(value: unknown, read: FileReader, opts: BatchOptions)
     [body, method] = [b, mapperMethod(b.mapper, b.strength)];
   }
   if (!opts.onePass) throw new InputError(`method ${kind} is not available here`);
-  opts.onePass.check(method);
-  const prepared = await prepareStart(await submittedStart(body, read), env);
-  return { request: { name: body.name, start: prepared.start, method }, startFile: prepared.startFile };
+  const prepared = await prepareOnePassJob(method, body, read, env, opts.onePass);
+  return { ...prepared, request: { ...prepared.request, name: body.name } };
 }
 
 /** Parses, checks and stores one line; returns its job, or throws a user-facing error. */

@@ -5,14 +5,11 @@
 import { ApiError, notFound } from './errors.js';
 import { newJobId } from './names.js';
 import type { JobQueue } from './queue.js';
-import { TERMINAL, jobPrompt, type JobFile, type JobRequest, type JobState, type JobStatus, type JobStore, type LossPoint, type OnePassRequest, type OptimiseRequest } from './store.js';
+import { TERMINAL, jobPrompt, type JobFile, type JobRequest, type JobState, type JobStatus, type JobStore, type LossPoint } from './store.js';
 import type { OnePassMethod, OnePassService } from './one_pass.js';
 import { fileBytes } from './decode.js';
 import type { EditFormBody, EditJsonBody } from './schemas.js';
-import { prepareEdit, prepareStart, submissionOf, submittedStart, type PrepareEnv, type PreparedEdit, type StartFields } from './submission.js';
-
-/** A request before it has an id and a creation time. */
-type NewRequest = Omit<OptimiseRequest, 'id' | 'createdAt'> | Omit<OnePassRequest, 'id' | 'createdAt'>;
+import { prepareOnePassJob, prepareOptimiseJob, type PrepareEnv, type PreparedJob, type StartFields } from './submission.js';
 
 /** What `GET /v1/edits/:id` returns. */
 export interface EditStatus {
@@ -61,23 +58,18 @@ export class EditJobs {
    * through returns the same job id instead of a second job (409 while the first is still being submitted).
    */
   submit(body: EditJsonBody | EditFormBody, idempotencyKey?: string): Promise<{ id: string }> {
-    return this.enqueue(idempotencyKey, async () => {
-      const prepared = await prepareEdit(await submissionOf(body, fileBytes), this.env);
-      return { request: { start: prepared.start, options: prepared.options }, startFile: prepared.startFile };
-    });
+    return this.enqueue(idempotencyKey, () => prepareOptimiseJob(body, fileBytes, this.env));
   }
 
   /** A job of a one-pass method (global directions, a mapper) from `start`'s fields; checked, stored and queued as `submit`. */
   submitOnePass(method: OnePassMethod, start: StartFields, idempotencyKey?: string): Promise<{ id: string }> {
     return this.enqueue(idempotencyKey, async () => {
       if (!this.onePass) throw new ApiError(404, 'not_found', 'this server runs no one-pass methods');
-      this.onePass.check(method);
-      const prepared = await prepareStart(await submittedStart(start, fileBytes), this.env);
-      return { request: { start: prepared.start, method }, startFile: prepared.startFile };
+      return prepareOnePassJob(method, start, fileBytes, this.env, this.onePass);
     });
   }
 
-  private async enqueue(idempotencyKey: string | undefined, prepare: () => Promise<{ request: NewRequest; startFile?: PreparedEdit['startFile'] }>): Promise<{ id: string }> {
+  private async enqueue(idempotencyKey: string | undefined, prepare: () => Promise<PreparedJob>): Promise<{ id: string }> {
     if (idempotencyKey !== undefined) {
       if (!/^[\x21-\x7e]{1,255}$/.test(idempotencyKey)) throw new ApiError(400, 'invalid_request', 'Idempotency-Key: 1-255 visible ASCII characters');
       const prior = await this.store.claimKey(idempotencyKey);

@@ -54,6 +54,9 @@ export interface OnePassRequest extends JobBase {
 
 export type JobRequest = OptimiseRequest | OnePassRequest;
 
+/** A request as prepared from a body, before the job store gives it an id, a time and (batch) a source hash. */
+export type NewJobRequest = Omit<OptimiseRequest, 'id' | 'createdAt' | 'source'> | Omit<OnePassRequest, 'id' | 'createdAt' | 'source'>;
+
 /** Steps a job reports: the optimisation's, or 1 for a one-pass method. */
 export const jobSteps = (r: JobRequest): number => (r.method ? 1 : r.options.steps);
 

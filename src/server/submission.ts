@@ -3,6 +3,7 @@
  * the latent (seed, W+ `.npy`, or photo, decoded and checked now), the fully resolved edit options, and the
  * models it names. Every check that can fail for a user's reason happens here, before anything is queued.
  */
+import type { OnePassMethod, OnePassService } from './one_pass.js';
 import { InputError } from '../errors.js';
 import { encodeNpy } from '../io/npy.js';
 import { DEFAULT_TRUNCATION, parseLayers, resolveEditOptions } from '../optimize/options.js';
@@ -13,7 +14,7 @@ import { encodePng } from './images.js';
 import { checkName, modelName } from './names.js';
 import type { EditJsonBody, EditFormBody } from './schemas.js';
 import type { EditorInfo, PromptTokenizer } from './services.js';
-import type { StoredStart } from './store.js';
+import type { NewJobRequest, StoredStart } from './store.js';
 import type { RgbImage } from '../io/image.js';
 
 export type SubmittedStart =
@@ -145,6 +146,25 @@ export async function prepareStart(s: SubmittedStart, env: Omit<PrepareEnv, 'pre
     start: { kind: 'image', projectSteps: s.projectSteps, refineSteps: s.refineSteps, faceIndex: s.faceIndex },
     startFile: { name: 'start.png', bytes: await encodePng(img) },
   };
+}
+
+/** A job as prepared from a checked body: the request to store and the start file beside it. */
+export interface PreparedJob {
+  readonly request: NewJobRequest;
+  readonly startFile?: PreparedEdit['startFile'];
+}
+
+/** An optimisation job from an edit body (API JSON or form, batch line); files read through `read`. */
+export async function prepareOptimiseJob(body: EditJsonBody | EditFormBody, read: FileReader, env: PrepareEnv): Promise<PreparedJob> {
+  const prepared = await prepareEdit(await submissionOf(body, read), env);
+  return { request: { start: prepared.start, options: prepared.options }, startFile: prepared.startFile };
+}
+
+/** A one-pass job (global directions, a mapper): the method checked against what `onePass` can run, the start decoded. */
+export async function prepareOnePassJob(method: OnePassMethod, body: StartFields, read: FileReader, env: PrepareEnv, onePass: OnePassService): Promise<PreparedJob> {
+  onePass.check(method);
+  const prepared = await prepareStart(await submittedStart(body, read), env);
+  return { request: { start: prepared.start, method }, startFile: prepared.startFile };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
