@@ -14,12 +14,12 @@
  *   which the file does not record: pass `activation` to override.
  * - Hugging Face `transformers` CLIPModel safetensors (weights_hf.ts), with `config.json` read when beside the file.
  */
-import { readCheckpoint } from '../io/checkpoint.js';
+import { convertedOf, readCheckpoint } from '../io/checkpoint.js';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { toFloat32, type HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
-import { convertedFromSafetensors, isConverted, type ConvertedCheckpoint } from '../io/converted.js';
+import type { ConvertedCheckpoint } from '../io/converted.js';
 import { applyRules, type MapRule } from '../io/weight_map.js';
 import { configFromWeights, type ClipConfig, type ClipOverrides } from './config.js';
 import { HF_MARKER, fromHuggingFace, overridesFromHfConfig } from './weights_hf.js';
@@ -237,7 +237,8 @@ export function clipFromConverted(c: ConvertedCheckpoint, where: string): Loaded
 export async function loadClipCheckpoint(src: string | Uint8Array, options: LoadClipOptions = {}): Promise<LoadedClip> {
   const where = typeof src === 'string' ? src : 'CLIP checkpoint';
   const ckpt = await readCheckpoint(src, 'CLIP checkpoint');
-  if (ckpt.safetensors && isConverted(ckpt.safetensors)) return clipFromConverted(convertedFromSafetensors(ckpt.safetensors, where), where);
+  const converted = convertedOf(ckpt, where);
+  if (converted) return clipFromConverted(converted, where);
   const sideOverrides = typeof src === 'string' && ckpt.container === 'safetensors' && ckpt.tensors.has(HF_MARKER) ? await hfConfigBeside(src) : {};
   return clipFromTensors({ tensors: ckpt.tensors, container: ckpt.container, sideOverrides }, where, options);
 }

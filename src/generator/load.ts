@@ -6,10 +6,10 @@
  * - our converted safetensors (`styleclip models convert`): weights in our naming, config in the metadata
  * Anything else is an InputError that says what the file looks like (e.g. a CLIP checkpoint) and what is expected.
  */
-import { readCheckpoint } from '../io/checkpoint.js';
+import { convertedOf, readCheckpoint } from '../io/checkpoint.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
-import { convertedFromSafetensors, isConverted, type ConvertedCheckpoint } from '../io/converted.js';
+import type { ConvertedCheckpoint } from '../io/converted.js';
 import { resolve, type GeneratorConfig, type PartialConfig } from './config.js';
 import { NVIDIA_G_EMA, fromNvidia } from './weights_nvidia.js';
 import { checkWeights, type LoadedWeights } from './layout.js';
@@ -54,6 +54,6 @@ export function fromConverted(c: ConvertedCheckpoint, what: string): LoadedWeigh
 /** Reads a generator checkpoint file (any recognised layout). */
 export async function loadGeneratorWeights(path: string): Promise<LoadedWeights> {
   const ckpt = await readCheckpoint(path, 'generator checkpoint');
-  if (ckpt.safetensors && isConverted(ckpt.safetensors)) return fromConverted(convertedFromSafetensors(ckpt.safetensors, path), path);
-  return weightsFromTensors(ckpt.tensors, path);
+  const converted = convertedOf(ckpt, path);
+  return converted ? fromConverted(converted, path) : weightsFromTensors(ckpt.tensors, path);
 }

@@ -9,6 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
+import { convertedFromSafetensors, isConverted, type ConvertedCheckpoint } from './converted.js';
 import { looksLikeSafetensors, parseSafetensors, type Safetensors } from './safetensors.js';
 import { parseTorchCheckpoint, type CheckpointFormat } from './torch.js';
 
@@ -35,6 +36,11 @@ export function parseCheckpoint(bytes: Uint8Array, where: string): Checkpoint {
   }
   const ckpt = parseTorchCheckpoint(bytes, where);
   return { container: ckpt.format === 'torchscript' ? 'torchscript' : 'torch', format: ckpt.format, tensors: ckpt.tensors, values: ckpt.values };
+}
+
+/** The contents of a file written by `styleclip models convert` (its metadata validated), else undefined. */
+export function convertedOf(ckpt: Checkpoint, where: string): ConvertedCheckpoint | undefined {
+  return ckpt.safetensors && isConverted(ckpt.safetensors) ? convertedFromSafetensors(ckpt.safetensors, where) : undefined;
 }
 
 /** Reads and parses a checkpoint file (or bytes already in memory); `what` names the kind in errors ("CLIP checkpoint"). */
