@@ -15,7 +15,7 @@ import { Generator, styleSpaceLayout } from '../../src/generator/index.js';
 import { readNpy, writeNpy } from '../../src/io/npy.js';
 import { readFile } from 'node:fs/promises';
 import { runCli } from '../helpers/cli.js';
-import { fixtureModelFlags } from '../helpers/models.js';
+import { fixtureModelFlags, referenceStart } from '../helpers/models.js';
 import { fixture, maxAbsDiff } from '../helpers/shared.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'styleclip-gd-'));
@@ -25,8 +25,7 @@ const directionFlags = (): string[] => ['--fs3', fixture('fs3.npy'), '--stats', 
 async function wplusStart(): Promise<string> {
   const p = join(dir, 'start.npy');
   if (!existsSync(p)) {
-    const src = await readNpy(fixture('sg2_wplus.npy'));
-    await writeNpy(p, { dtype: 'float32', shape: [1, 10, 64], data: (src.data as Float32Array).slice(0, 640) });
+    await writeNpy(p, await referenceStart());
   }
   return p;
 }

@@ -1,4 +1,5 @@
 /** `styleclip edit --method mapper` on the fixture mappers: outputs against the official w_hat and image, and bad input. */
+import { referenceStart } from '../helpers/models.js';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,8 +16,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 async function start(): Promise<string> {
   const p = join(dir, 'start.npy');
   if (!existsSync(p)) {
-    const src = await readNpy(fixture('sg2_wplus.npy'));
-    await writeNpy(p, { dtype: 'float32', shape: [1, 10, 64], data: (src.data as Float32Array).slice(0, 640) });
+    await writeNpy(p, await referenceStart());
   }
   return p;
 }

@@ -3,6 +3,7 @@
  * id for a prompt, renders from a seed and from an uploaded w+ (this one against the official edited image), stacked
  * directions, and bad input.
  */
+import { referenceStart } from '../helpers/models.js';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeNpy, parseNpy, readNpy } from '../../src/io/npy.js';
@@ -158,10 +159,7 @@ describe('without global directions', () => {
 
 
 describe('one-pass methods as queued jobs', () => {
-  const startB64 = async (): Promise<string> => {
-    const wp = await readNpy(fixture('sg2_wplus.npy'));
-    return Buffer.from(encodeNpy({ dtype: 'float32', shape: [1, 10, 64], data: (wp.data as Float32Array).slice(0, 640) })).toString('base64');
-  };
+  const startB64 = async (): Promise<string> => Buffer.from(encodeNpy(await referenceStart())).toString('base64');
   const finished = async (id: string): Promise<{ status: string; steps: number; prompt: string; results: { latent: string; compare: string } }> =>
     waitFor(async () => {
       const s = (await (await t.app.request(`/v1/edits/${id}`)).json()) as { status: string; steps: number; prompt: string; results: { latent: string; compare: string } };
