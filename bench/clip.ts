@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { CLIP_INIT_LOGIT_SCALE, VIT_B_32, type ClipConfig } from '../src/clip/config.js';
-import { Clip } from '../src/clip/model.js';
+import { Clip } from '../src/clip/clip.js';
 import { expectedShapes } from '../src/clip/weights.js';
 import * as E from '../src/engine/index.js';
 import { machine, peakRssMiB, randomNormal, timeMs } from './util.js';

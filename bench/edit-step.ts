@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { VIT_B_32 } from '../src/clip/config.js';
-import { Clip } from '../src/clip/model.js';
+import { Clip } from '../src/clip/clip.js';
 import { ClipTokenizer } from '../src/clip/tokenizer.js';
 import * as E from '../src/engine/index.js';
 import { Generator, randomWeights, resolve } from '../src/generator/index.js';

@@ -11,7 +11,7 @@ import * as E from '../src/engine/index.js';
 import { Generator, randomWeights, resolve } from '../src/generator/index.js';
 import { machine, peakRssMiB, randomNormal, timeMs } from './util.js';
 import { VIT_B_32 } from '../src/clip/config.js';
-import { Clip } from '../src/clip/model.js';
+import { Clip } from '../src/clip/clip.js';
 import { ClipTokenizer } from '../src/clip/tokenizer.js';
 import { MAPPER_TRAIN_DEFAULTS, MapperTrainer, initialParams, levelsParamNames } from '../src/edit/mapper/train.js';
 import { randomClipWeights } from './clip.js';

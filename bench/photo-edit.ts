@@ -9,7 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { VIT_B_32 } from '../src/clip/config.js';
-import { Clip } from '../src/clip/model.js';
+import { Clip } from '../src/clip/clip.js';
 import { ClipTokenizer } from '../src/clip/tokenizer.js';
 import { GlobalDirections, channelDirections, parseStyleStats } from '../src/edit/global/index.js';
 import * as E from '../src/engine/index.js';

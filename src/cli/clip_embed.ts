@@ -4,7 +4,7 @@
  * over the texts per image. Also the shared model/tokenizer/image loading of the CLIP commands.
  */
 import { CLIP_IMAGE_SIZE, clipPreprocessBatch } from '../clip/preprocess.js';
-import { Clip } from '../clip/model.js';
+import { Clip } from '../clip/clip.js';
 import { ClipTokenizer } from '../clip/tokenizer.js';
 import { softmaxRows } from '../clip/zeroshot.js';
 import type { ClipActivation } from '../clip/config.js';

@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
-import { Clip } from '../clip/model.js';
+import { Clip } from '../clip/clip.js';
 import { FS3_ALPHA, FS3_IMAGES, STATS_SAMPLES, STATS_TRUNCATION, computeChannelDirections, computeStyleStats, loadStyleStats, styleStatsPickle, stylesOfZ } from '../edit/global/index.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { Cancelled, InputError } from '../errors.js';

@@ -6,7 +6,7 @@
  */
 import { readCheckpoint } from '../io/checkpoint.js';
 import { extname } from 'node:path';
-import { Clip } from '../clip/model.js';
+import { Clip } from '../clip/clip.js';
 import { ClipTokenizer } from '../clip/tokenizer.js';
 import { MAPPER_TRAIN_DEFAULTS, MapperTrainer, initialParams, levelsParamNames, type MapperTrainOptions } from '../edit/mapper/train.js';
 import { LEVEL_GROUPS } from '../edit/mapper/network.js';

@@ -3,7 +3,7 @@
  * StyleGAN2 projector recipe). Writes the latent and/or the reconstruction only when the run completes; Ctrl-C (or
  * any error) leaves no file behind. Faces that are not at the generator's resolution are resized (Lanczos).
  */
-import { Clip } from '../clip/model.js';
+import { Clip } from '../clip/clip.js';
 import { FACE_MODELS_ENV } from '../faces/models.js';
 import { MOBILEFACE_MODEL_NAME, loadIdentityNet } from '../faces/load_identity.js';
 import { DEFAULT_PROJECT_STEPS } from '../invert/photo.js';

@@ -14,6 +14,10 @@
  *   transformer_layers = number of distinct transformer.resblocks.N
  *   MLP widths        = <tower>.resblocks.0.mlp.c_fc.weight.shape[0] (4 × width in OpenAI's models; open_clip's
  *                       `mlp_ratio` may differ)
+ * For the ModifiedResNet image tower (RN50, RN101, RN50x4, ...) `build_model` derives instead:
+ *   vision_layers     = (number of distinct visual.layer{1..4}.N blocks)
+ *   vision_width      = visual.layer1.0.conv1.weight.shape[0];   vision_heads = vision_width * 32 // 64
+ *   image_resolution  = round((visual.attnpool.positional_embedding.shape[0] - 1) ** 0.5) * 32
  * plus the two things shapes cannot tell: the MLP activation (QuickGELU in OpenAI's weights, exact GELU in most
  * open_clip models) and the logit scale, which is the checkpoint's learned `logit_scale` exponentiated.
  */
@@ -38,15 +42,31 @@ export const QUICK_GELU_ALPHA = 1.702;
 /** `quick_gelu` for OpenAI's weights (and open_clip `*-quickgelu` models), `gelu` (erf form) for other open_clip. */
 export type ClipActivation = 'quick_gelu' | 'gelu';
 
+/** The image tower: VisionTransformer (ViT-B/32, ...) or ModifiedResNet (RN50, ...). */
+export type ClipVisionKind = 'vit' | 'resnet';
+
+/** ModifiedResNet: `heads = width * 32 // 64` (CLIP.__init__). */
+export const RESNET_HEADS_PER_WIDTH = 32 / CLIP_HEAD_WIDTH;
+/** ModifiedResNet's total stride (stem 4 x three strided layers): `image_resolution = output_width * 32`. */
+export const RESNET_TOTAL_STRIDE = 32;
+
 export interface ClipConfig {
+  readonly visionKind: ClipVisionKind;
+  /** ModifiedResNet block counts of layer1..layer4 (vision_layers as a tuple); empty for a ViT. */
+  readonly visionBlocks: readonly number[];
   /** Joint embedding size (embed_dim). */
   readonly embedDim: number;
   /** Input image side (image_resolution). */
   readonly imageResolution: number;
+  /** ViT: transformer blocks; ResNet: all Bottleneck blocks (the sum of visionBlocks). */
   readonly visionLayers: number;
+  /** ViT: the token width; ResNet: the base width (64 for RN50; layer widths w, 2w, 4w, 8w). */
   readonly visionWidth: number;
+  /** ViT: attention heads; ResNet: the attention pool's heads. */
   readonly visionHeads: number;
+  /** ViT: the patch size; ResNet: the tower's total stride 32 (input pixels per attention-pool cell). */
   readonly visionPatchSize: number;
+  /** ViT MLP width; 0 for a ResNet (it has no vision MLP). */
   readonly visionMlpWidth: number;
   /** Text positions (context_length). */
   readonly contextLength: number;
@@ -62,6 +82,8 @@ export interface ClipConfig {
 
 /** ViT-B/32 as released by OpenAI (clip.available_models() "ViT-B/32"; model card). */
 export const VIT_B_32: ClipConfig = Object.freeze({
+  visionKind: 'vit',
+  visionBlocks: [],
   embedDim: 512,
   imageResolution: 224,
   visionLayers: 12,
@@ -98,9 +120,14 @@ export function resolveClipConfig(partial: Partial<ClipConfig> = {}): ClipConfig
 
 function validate(c: ClipConfig): void {
   const ints: (keyof ClipConfig)[] = [
-    'embedDim', 'imageResolution', 'visionLayers', 'visionWidth', 'visionHeads', 'visionPatchSize', 'visionMlpWidth',
+    'embedDim', 'imageResolution', 'visionLayers', 'visionWidth', 'visionHeads', 'visionPatchSize',
     'contextLength', 'vocabSize', 'transformerWidth', 'transformerHeads', 'transformerLayers', 'transformerMlpWidth',
+    ...(c.visionKind === 'vit' ? (['visionMlpWidth'] as const) : []),
   ];
+  if (c.visionKind !== 'vit' && c.visionKind !== 'resnet') throw new InputError(`CLIP config: visionKind must be 'vit' or 'resnet', got '${String(c.visionKind)}'`);
+  if (c.visionKind === 'resnet' && (c.visionBlocks.length !== 4 || c.visionBlocks.some((b) => !Number.isInteger(b) || b < 1))) {
+    throw new InputError(`CLIP config: a ResNet image tower needs 4 positive block counts, got [${c.visionBlocks.join(', ')}]`);
+  }
   for (const k of ints) {
     const v = c[k] as number;
     if (!Number.isInteger(v) || v < 1) throw new InputError(`CLIP config: ${k} must be a positive integer, got ${v}`);
@@ -133,6 +160,43 @@ export function countBlocks(names: Iterable<string>, prefix: string): number {
 /** What shapes cannot tell: the activation, and head counts of models whose head width is not 64 (open_clip). */
 export type ClipOverrides = Partial<Pick<ClipConfig, 'activation' | 'visionHeads' | 'transformerHeads'>>;
 
+/** A tensor only the ModifiedResNet tower has (build_model: `vit = "visual.proj" in state_dict`, else ResNet). */
+export const RESNET_MARKER = 'visual.layer1.0.conv1.weight';
+
+type ShapeOf = (name: string) => readonly number[];
+
+/** The vision fields of a ViT tower, as build_model derives them. */
+function vitVision(shape: ShapeOf, names: Iterable<string>): Partial<ClipConfig> {
+  const conv = shape('visual.conv1.weight');
+  const grid = Math.round(Math.sqrt(shape('visual.positional_embedding')[0] - 1));
+  return {
+    visionKind: 'vit',
+    visionBlocks: [],
+    imageResolution: conv[3] * grid,
+    visionLayers: countBlocks(names, 'visual.transformer.resblocks.'),
+    visionWidth: conv[0],
+    visionPatchSize: conv[3],
+    visionMlpWidth: shape('visual.transformer.resblocks.0.mlp.c_fc.weight')[0],
+  };
+}
+
+/** The vision fields of a ModifiedResNet tower, as build_model derives them. */
+function resnetVision(shape: ShapeOf, names: readonly string[]): Partial<ClipConfig> {
+  const blocks = [1, 2, 3, 4].map((b) => countBlocks(names, `visual.layer${b}.`));
+  const width = shape(RESNET_MARKER)[0];
+  const grid = Math.round(Math.sqrt(shape('visual.attnpool.positional_embedding')[0] - 1));
+  return {
+    visionKind: 'resnet',
+    visionBlocks: Object.freeze(blocks),
+    imageResolution: grid * RESNET_TOTAL_STRIDE,
+    visionLayers: blocks.reduce((a, b) => a + b, 0),
+    visionWidth: width,
+    visionHeads: width * RESNET_HEADS_PER_WIDTH,
+    visionPatchSize: RESNET_TOTAL_STRIDE,
+    visionMlpWidth: 0,
+  };
+}
+
 /** Hyperparameters of OpenAI-named float32 weights (see the header), as `build_model` derives them. */
 export function configFromWeights(weights: ReadonlyMap<string, HostTensor>, overrides: ClipOverrides = {}): ClipConfig {
   const shape = (name: string): readonly number[] => {
@@ -140,16 +204,11 @@ export function configFromWeights(weights: ReadonlyMap<string, HostTensor>, over
     if (!t) throw new InputError(`CLIP weights: missing tensor '${name}'`);
     return t.shape;
   };
-  const conv = shape('visual.conv1.weight');
-  const grid = Math.round(Math.sqrt(shape('visual.positional_embedding')[0] - 1));
+  const names = [...weights.keys()];
   shape('logit_scale');
   return resolveClipConfig({
     embedDim: shape('text_projection')[1],
-    imageResolution: conv[3] * grid,
-    visionLayers: countBlocks(weights.keys(), 'visual.transformer.resblocks.'),
-    visionWidth: conv[0],
-    visionPatchSize: conv[3],
-    visionMlpWidth: shape('visual.transformer.resblocks.0.mlp.c_fc.weight')[0],
+    ...(weights.has(RESNET_MARKER) ? resnetVision(shape, names) : vitVision(shape, names)),
     contextLength: shape('positional_embedding')[0],
     vocabSize: shape('token_embedding.weight')[0],
     transformerWidth: shape('ln_final.weight')[0],

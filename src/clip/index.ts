@@ -1,6 +1,8 @@
 /** CLIP: tokenizer, preprocessing, the ViT image and text encoders as engine graphs, checkpoints, zero-shot tools. */
 export * from './config.js';
+export * from './clip.js';
 export * from './model.js';
+export * from './resnet.js';
 export * from './preprocess.js';
 export * from './preprocess_graph.js';
 export * from './tokenizer.js';

@@ -7,41 +7,18 @@
  * Vaswani et al. 2017 for multi-head attention (torch.nn.MultiheadAttention semantics: fused in_proj, q scaled by
  * 1/sqrt(head_dim)).
  *
+ * The ModifiedResNet image tower (RN50 family) is in resnet.ts; the Clip class that loads and runs either is in clip.ts.
  * Weights are a plain `name -> float32 HostTensor` map in openai/CLIP's state-dict naming (`visual.conv1.weight`,
  * `transformer.resblocks.0.attn.in_proj_weight`, ...); src/clip/weights.ts maps other checkpoint layouts onto it.
  * Activations run batch-first: token rows are kept flat as [N*L, D] so every Linear is one Gemm; openai/CLIP's
  * [L, N, D] layout is the same computation. The builders add nodes into a caller's Graph, so a generator, a
  * resampler, the image encoder and a loss can share one graph and one gradient pass.
  */
-import { mapBatches } from '../engine/batching.js';
 import {
-  Graph, SessionCache, add, concat, conv, erf, expand, gather, gemm, layerNorm, matmul, mul, reshape, sigmoid,
-  slice, softmax, transpose, type HostTensor, type SessionOptions, type Value,
+  add, concat, conv, erf, expand, gather, gemm, layerNorm, matmul, mul, reshape, sigmoid, slice, softmax, transpose,
+  type HostTensor, type Param, type Value,
 } from '../engine/index.js';
 import { CLIP_LN_EPS, QUICK_GELU_ALPHA, type ClipActivation, type ClipConfig } from './config.js';
-import { loadClipCheckpoint, type LoadClipOptions } from './weights.js';
-import { cosineLogits, type Logits } from './zeroshot.js';
-import { resolveModelPath } from '../io/registry.js';
-
-/** openai/CLIP state-dict names -> float32 tensors. */
-export type ClipWeights = ReadonlyMap<string, HostTensor>;
-
-/** Looks up a weight as a graph constant; each name becomes one initializer however often it is used. */
-export type Param = (name: string) => Value;
-
-export function bindWeights(g: Graph, weights: ClipWeights): Param {
-  const bound = new Map<string, Value>();
-  return (name) => {
-    let v = bound.get(name);
-    if (!v) {
-      const t = weights.get(name);
-      if (!t) throw new Error(`CLIP weights: no tensor '${name}'`);
-      v = g.constant(t, name);
-      bound.set(name, v);
-    }
-    return v;
-  };
-}
 
 /** nn.Linear on rows: x [M, in] @ W[out, in]^T + b -> [M, out]. */
 function linear(p: Param, x: Value, prefix: string): Value {
@@ -113,7 +90,7 @@ function transformer(p: Param, x: Value, prefix: string, layers: number, d: Dims
  * conv1 (stride = patch, no bias) -> [N, W, g, g] -> tokens [N, g², W]; class token prepended; + positional
  * embedding; ln_pre; transformer; ln_post of the class token; @ proj.
  */
-export function imageEncoder(p: Param, pixels: Value, cfg: ClipConfig): Value {
+export function vitImageEncoder(p: Param, pixels: Value, cfg: ClipConfig): Value {
   const { visionWidth: w, visionPatchSize: ps, imageResolution: r } = cfg;
   if (pixels.rank !== 4 || pixels.shape[1] !== 3 || pixels.shape[2] !== r || pixels.shape[3] !== r) {
     throw new Error(`CLIP image encoder: pixels must be [N,3,${r},${r}], got ${pixels}`);
@@ -157,7 +134,7 @@ export function textEncoder(p: Param, tokens: Value, eotRows: Value, cfg: ClipCo
 export const TEXT_LENGTHS = [24];
 
 /** Index of each row's EOT token: the first maximum, as torch.argmax. */
-function eotPositions(tokens: HostTensor): number[] {
+export function eotPositions(tokens: HostTensor): number[] {
   const [n, c] = tokens.shape;
   return Array.from({ length: n }, (_, i) => {
     let best = 0;
@@ -173,7 +150,7 @@ export function eotRowIndices(tokens: HostTensor): HostTensor {
 }
 
 /** The first `length` columns of tokens [N, C]. */
-function leadingColumns(t: HostTensor, length: number): HostTensor {
+export function leadingColumns(t: HostTensor, length: number): HostTensor {
   const [n, c] = t.shape;
   if (length === c) return t;
   const src = t.data as Int32Array;
@@ -182,84 +159,9 @@ function leadingColumns(t: HostTensor, length: number): HostTensor {
   return { dtype: 'int32', shape: [n, length], data: out };
 }
 
-function asInt32(t: HostTensor): HostTensor {
+export function asInt32(t: HostTensor): HostTensor {
   if (t.dtype === 'int32') return t;
   if (t.dtype !== 'int64') throw new Error(`CLIP tokens must be int32 or int64, got ${t.dtype}`);
   return { dtype: 'int32', shape: t.shape, data: Int32Array.from(t.data as BigInt64Array, Number) };
 }
 
-/**
- * Batch sizes the encoder sessions are built for: larger batches run in chunks (engine/batching.ts), so a process
- * holds at most three sessions per encoder, each with its own copy of the weights, whatever batch sizes it is given.
- */
-export const CLIP_BATCHES = [16, 4, 1];
-
-/** A loaded CLIP model: weights, config, and one cached session per (encoder, chunk batch size). */
-export class Clip {
-  private readonly sessions: SessionCache;
-
-  constructor(
-    readonly weights: ClipWeights,
-    readonly config: ClipConfig,
-    options: SessionOptions = {},
-  ) {
-    this.sessions = new SessionCache(options);
-  }
-
-  /** Loads any supported checkpoint (see weights.ts): bytes, a path, or a registry name (`clip-vit-b32`, downloaded on first use). */
-  static async load(src: string | Uint8Array, options: LoadClipOptions & SessionOptions = {}): Promise<Clip> {
-    const { weights, config } = await loadClipCheckpoint(typeof src === 'string' ? await resolveModelPath(src, 'clip') : src, options);
-    return new Clip(weights, config, options);
-  }
-
-  /** Adds the image encoder into `g` on `pixels` [N,3,R,R]; returns [N, embed_dim]. Differentiable w.r.t. pixels. */
-  imageEncoder(g: Graph, pixels: Value): Value {
-    return imageEncoder(bindWeights(g, this.weights), pixels, this.config);
-  }
-
-  /** CLIP.encode_image: pixels [N,3,R,R] float32 -> unnormalised embeddings [N, embed_dim]. */
-  encodeImage(pixels: HostTensor): Promise<HostTensor> {
-    return mapBatches([pixels], CLIP_BATCHES, async ([chunk], n) => {
-      const s = await this.sessions.get(`image:${n}`, () => {
-        const g = new Graph('clip_image');
-        const r = this.config.imageResolution;
-        g.output(this.imageEncoder(g, g.input('pixels', 'float32', [n, 3, r, r])), 'image_embeds');
-        return g;
-      });
-      return (await s.run({ pixels: chunk })).image_embeds;
-    });
-  }
-
-  /**
-   * CLIP.encode_text: tokens [N, context] (int32/int64) -> unnormalised embeddings [N, embed_dim]. A chunk whose
-   * texts all end within TEXT_LENGTHS[k] tokens runs at that length (exact under the causal mask, several times faster).
-   */
-  async encodeText(tokens: HostTensor): Promise<HostTensor> {
-    const c = tokens.shape[1];
-    if (tokens.shape.length !== 2 || c !== this.config.contextLength) {
-      throw new Error(`CLIP tokens must be [N,${this.config.contextLength}], got [${tokens.shape.join(',')}]`);
-    }
-    return mapBatches([asInt32(tokens)], CLIP_BATCHES, async ([chunk], b) => {
-      const end = Math.max(...eotPositions(chunk)) + 1;
-      const length = TEXT_LENGTHS.find((l) => l >= end && l < c) ?? c;
-      const s = await this.sessions.get(`text:${b}:${length}`, () => {
-        const g = new Graph('clip_text');
-        const p = bindWeights(g, this.weights);
-        const t = g.input('tokens', 'int32', [b, length]);
-        g.output(textEncoder(p, t, g.input('eot', 'int64', [b]), this.config), 'text_embeds');
-        return g;
-      });
-      const cut = leadingColumns(chunk, length);
-      return (await s.run({ tokens: cut, eot: eotRowIndices(cut) })).text_embeds;
-    });
-  }
-
-  /** CLIP.forward's logits: logit_scale.exp() × cosine similarity, per image and per text. */
-  logits(imageEmbeds: HostTensor, textEmbeds: HostTensor): Logits {
-    return cosineLogits(imageEmbeds, textEmbeds, this.config.logitScale);
-  }
-
-  async dispose(): Promise<void> {
-    await this.sessions.dispose();
-  }
-}

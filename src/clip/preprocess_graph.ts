@@ -71,6 +71,12 @@ export function styleclipPoolMatrix(size: number): HostTensor {
   return { dtype: 'float32', shape: [out, size], data: m };
 }
 
+/** Whether StyleCLIP's x7 upsample + average pool maps an H x W image exactly onto size x size. */
+export function styleclipPoolLands(height: number, width: number, size: number): boolean {
+  const k = Math.floor(height / STYLECLIP_POOL_DIVISOR);
+  return height === width && k >= 1 && Math.floor((STYLECLIP_UPSAMPLE * height) / k) === size;
+}
+
 /** Rows [start, start + count) of a 2-D matrix. */
 function rowsOf(m: HostTensor, start: number, count: number): HostTensor {
   const cols = m.shape[1];

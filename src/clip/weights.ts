@@ -22,6 +22,7 @@ import { InputError } from '../errors.js';
 import type { ConvertedCheckpoint } from '../io/converted.js';
 import { applyRules, type MapRule } from '../io/weight_map.js';
 import { configFromWeights, type ClipConfig, type ClipOverrides } from './config.js';
+import { resnetShapes } from './resnet.js';
 import { HF_MARKER, fromHuggingFace, overridesFromHfConfig } from './weights_hf.js';
 
 export class ClipCheckpointError extends InputError {
@@ -39,7 +40,7 @@ export interface LoadedClip {
   readonly config: ClipConfig;
 }
 
-/** A tensor every OpenAI-layout ViT CLIP has. */
+/** A tensor every OpenAI-layout CLIP has (the ViT patch conv, or the ResNet's first stem conv). */
 const OPENAI_MARKER = 'visual.conv1.weight';
 /** Integer metadata in OpenAI's TorchScript downloads (clip.py reads them; `build_model` deletes them). */
 const OPENAI_METADATA: Readonly<Record<string, (c: ClipConfig) => number>> = {
@@ -47,13 +48,14 @@ const OPENAI_METADATA: Readonly<Record<string, (c: ClipConfig) => number>> = {
   context_length: (c) => c.contextLength,
   vocab_size: (c) => c.vocabSize,
 };
-/** Causal-mask buffers some exports carry; the mask is rebuilt from context_length (model.ts `causalMask`). */
-const MASK_BUFFER = /(^|\.)attn_mask$/;
+/**
+ * Buffers no computation reads: causal masks some exports carry (the mask is rebuilt from context_length, model.ts
+ * `causalMask`) and BatchNorm's `num_batches_tracked` step counters (int64) of the ResNet towers.
+ */
+const UNUSED_BUFFER = /(^|\.)(attn_mask|num_batches_tracked)$/;
 /** open_clip training-checkpoint wrapper and DistributedDataParallel prefixes. */
 const WRAPPER_PREFIX = 'state_dict.';
 const DDP_PREFIX = 'module.';
-/** Layouts this loader recognises but does not run. */
-const RESNET_MARKERS = ['visual.layer1.', 'visual.attnpool.'];
 const STYLEGAN_MARKERS = ['g_ema.', 'generator.', 'mapping.', 'synthesis.', 'style.'];
 const HF_CONFIG_FILE = 'config.json';
 /** How many offending names an error message lists. */
@@ -80,12 +82,11 @@ function blockShapes(prefix: string, width: number, mlp: number, layers: number)
   return out;
 }
 
-/** Every tensor of an OpenAI-layout ViT CLIP with its shape (openai/CLIP model.py `CLIP`, `VisionTransformer`). */
-export function expectedShapes(c: ClipConfig): Map<string, number[]> {
+/** The ViT image tower's tensors (openai/CLIP model.py `VisionTransformer`). */
+function vitShapes(c: ClipConfig): [string, number[]][] {
   const wv = c.visionWidth;
-  const wt = c.transformerWidth;
   const grid = c.imageResolution / c.visionPatchSize;
-  return new Map<string, number[]>([
+  return [
     ['visual.class_embedding', [wv]],
     ['visual.positional_embedding', [grid * grid + 1, wv]],
     ['visual.proj', [wv, c.embedDim]],
@@ -93,6 +94,17 @@ export function expectedShapes(c: ClipConfig): Map<string, number[]> {
     ['visual.ln_pre.weight', [wv]], ['visual.ln_pre.bias', [wv]],
     ...blockShapes('visual.transformer.resblocks', wv, c.visionMlpWidth, c.visionLayers),
     ['visual.ln_post.weight', [wv]], ['visual.ln_post.bias', [wv]],
+  ];
+}
+
+/**
+ * Every tensor of an OpenAI-layout CLIP with its shape (openai/CLIP model.py `CLIP`): the image tower's (ViT, or
+ * ModifiedResNet in resnet.ts) and the text transformer's.
+ */
+export function expectedShapes(c: ClipConfig): Map<string, number[]> {
+  const wt = c.transformerWidth;
+  return new Map<string, number[]>([
+    ...(c.visionKind === 'resnet' ? resnetShapes(c) : vitShapes(c)),
     ['positional_embedding', [c.contextLength, wt]],
     ['text_projection', [wt, c.embedDim]],
     ['logit_scale', []],
@@ -113,7 +125,7 @@ export function openAiRules(config: ClipConfig): MapRule[] {
 /** `weights` mapped through `openAiRules(config)`: throws unless every tensor is used and has its expected shape. */
 export function checkClipWeights(weights: ReadonlyMap<string, HostTensor>, config: ClipConfig, where: string): Map<string, HostTensor> {
   try {
-    return applyRules(weights, openAiRules(config), `${where}: not a complete ViT CLIP checkpoint`);
+    return applyRules(weights, openAiRules(config), `${where}: not a complete ${config.visionKind === 'resnet' ? 'ResNet' : 'ViT'} CLIP checkpoint`);
   } catch (e) {
     if (e instanceof InputError) throw new ClipCheckpointError(`${e.message} (an unsupported CLIP variant?)`);
     throw e;
@@ -135,9 +147,6 @@ function unwrap(tensors: ReadonlyMap<string, HostTensor>): { tensors: Map<string
 }
 
 function notClip(names: readonly string[], where: string): ClipCheckpointError {
-  if (names.some((k) => RESNET_MARKERS.some((m) => k.startsWith(m)))) {
-    return new ClipCheckpointError(`${where}: ResNet CLIP image encoders (RN50, RN101, ...) are not supported; use a ViT CLIP checkpoint`);
-  }
   const hint = names.some((k) => STYLEGAN_MARKERS.some((m) => k.startsWith(m))) ? ' (it looks like a StyleGAN generator)' : '';
   return new ClipCheckpointError(
     `${where}: not a CLIP checkpoint${hint}: expected tensors such as ${OPENAI_MARKER} (OpenAI/open_clip) or ${HF_MARKER} ` +
@@ -151,7 +160,7 @@ function fromOpenAi(tensors: ReadonlyMap<string, HostTensor>): { weights: Map<st
   const metadata = new Map<string, number>();
   for (const [k, t] of tensors) {
     if (k in OPENAI_METADATA && t.shape.length === 0) metadata.set(k, Number(t.data[0]));
-    else if (!MASK_BUFFER.test(k)) weights.set(k, t);
+    else if (!UNUSED_BUFFER.test(k)) weights.set(k, t);
   }
   return { weights, metadata };
 }

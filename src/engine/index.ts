@@ -8,3 +8,4 @@ export * from './onnx.js';
 export * from './session.js';
 export * from './tensor.js';
 export * from './batching.js';
+export * from './bind.js';

@@ -49,6 +49,9 @@ export function clip(x: Value, min: number, max: number): Value {
   return g.node('Clip', [x, g.scalar(min, x.dtype), g.scalar(max, x.dtype)], [{ dtype: x.dtype, shape: x.shape }])[0];
 }
 
+/** ReLU as Clip(x, 0, +inf): max(0, x), differentiated by the Clip rule. */
+export const relu = (x: Value): Value => clip(x, 0, Infinity);
+
 /** Matrix product with numpy semantics for rank >= 2 (batch dimensions broadcast). */
 export function matmul(a: Value, b: Value): Value {
   if (a.rank < 2 || b.rank < 2) throw new Error(`MatMul: operands must have rank >= 2, got ${a} and ${b}`);

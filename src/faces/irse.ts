@@ -13,7 +13,7 @@
  * shortcut BN); `res_layer.0` precedes a zero-padded convolution, so it stays a per-channel scale and shift.
  */
 import type { Graph, Value } from '../engine/graph.js';
-import { add, clip, mul, reduceMean, sigmoid } from '../engine/ops_math.js';
+import { add, clip, mul, reduceMean, relu, sigmoid } from '../engine/ops_math.js';
 import { conv } from '../engine/ops_nn.js';
 import { toFloat32, type HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
@@ -131,7 +131,7 @@ function parseUnit(sd: StateDict, i: number, inChannels: number, stride: number)
 
 /** PReLU with per-channel slopes a [C,1,1]: max(0, x) + a * min(0, x). */
 function prelu(x: Value, a: Value): Value {
-  return add(clip(x, 0, Infinity), mul(clip(x, -Infinity, 0), a));
+  return add(relu(x), mul(clip(x, -Infinity, 0), a));
 }
 
 

@@ -19,7 +19,7 @@ import { add, mul, normalizeRows, reduceMean, sub } from '../engine/ops_math.js'
 import { averagePool } from '../engine/ops_nn.js';
 import { concat, slice } from '../engine/ops_shape.js';
 import { clipInput } from '../clip/preprocess_graph.js';
-import type { Clip } from '../clip/model.js';
+import type { Clip } from '../clip/clip.js';
 import { buildSynthesis, noiseShapes, type Generator } from '../generator/index.js';
 import type { IdentityNet } from '../faces/identity.js';
 import { identityLoss } from '../optimize/losses.js';

@@ -13,7 +13,7 @@ import { grad } from '../engine/grad.js';
 import { expand, reshape } from '../engine/ops_shape.js';
 import { add, mul } from '../engine/ops_math.js';
 import { clipInput } from '../clip/preprocess_graph.js';
-import type { Clip } from '../clip/model.js';
+import type { Clip } from '../clip/clip.js';
 import { buildSynthesis, buildSynthesisFromStyles, constNoise, noiseShapes, styleSpaceLayout, type Generator } from '../generator/index.js';
 import { clipLoss, identityLoss, l2Loss } from './losses.js';
 import type { IdentityNet } from '../faces/identity.js';

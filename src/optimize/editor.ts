@@ -10,7 +10,7 @@
 import { SessionCache, type SessionOptions } from '../engine/session.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
-import { Clip } from '../clip/model.js';
+import { Clip } from '../clip/clip.js';
 import { ClipTokenizer } from '../clip/tokenizer.js';
 import { l2Normalize } from '../clip/zeroshot.js';
 import { Generator, convChannelMask, sampleNoise, styleSpaceLayout, noiseShapes } from '../generator/index.js';

@@ -4,7 +4,7 @@
  * model internals.
  */
 import type { HostTensor } from '../engine/tensor.js';
-import type { Clip } from '../clip/model.js';
+import type { Clip } from '../clip/clip.js';
 import type { Generator } from '../generator/index.js';
 import type { IdentityNet } from '../faces/identity.js';
 

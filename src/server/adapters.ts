@@ -5,7 +5,7 @@
  */
 import { softmaxRows } from '../clip/zeroshot.js';
 import { clipPreprocessBatch } from '../clip/preprocess.js';
-import type { Clip } from '../clip/model.js';
+import type { Clip } from '../clip/clip.js';
 import type { ClipTokenizer } from '../clip/tokenizer.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { broadcastW, sampleZ, truncate, type Generator } from '../generator/index.js';

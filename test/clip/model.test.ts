@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { VIT_B_32, resolveClipConfig } from '../../src/clip/config.js';
-import { Clip, activate, causalMask, eotRowIndices } from '../../src/clip/model.js';
+import { Clip } from '../../src/clip/clip.js';
+import { activate, causalMask, eotRowIndices } from '../../src/clip/model.js';
 import * as E from '../../src/engine/index.js';
 import { InputError } from '../../src/errors.js';
 import { readNpy } from '../../src/io/npy.js';

@@ -5,7 +5,7 @@
  * Tolerances are the issue's: max abs error <= 1e-3 × max|expected| (probs: 1e-3 absolute).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Clip } from '../../src/clip/model.js';
+import { Clip } from '../../src/clip/clip.js';
 import { softmaxRows } from '../../src/clip/zeroshot.js';
 import * as E from '../../src/engine/index.js';
 import { readNpy } from '../../src/io/npy.js';

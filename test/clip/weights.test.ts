@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Clip } from '../../src/clip/model.js';
+import { Clip } from '../../src/clip/clip.js';
 import { ClipCheckpointError, clipFromTensors, loadClipCheckpoint, type LoadedClip } from '../../src/clip/weights.js';
 import type { HostTensor } from '../../src/engine/tensor.js';
 import { InputError } from '../../src/errors.js';
@@ -98,9 +98,14 @@ describe('CLIP checkpoint errors', () => {
     await expect(loadClipCheckpoint(fixture('stylegan2_tiny.pt'))).rejects.toThrow(/not a CLIP checkpoint \(it looks like a StyleGAN generator\)/);
   });
 
-  it('a ResNet CLIP is named as unsupported', () => {
-    const rn = new Map([['visual.layer1.0.conv1.weight', base.weights.get('ln_final.weight')!]]);
-    expect(() => clipFromTensors({ tensors: rn, container: 'torch' }, 'RN50.pt')).toThrow(/ResNet CLIP image encoders/);
+  it('a ResNet CLIP of an unknown variant names the keys that do not fit', async () => {
+    const rn = (await loadClipCheckpoint(fixture('clip_rn_tiny.state_dict.pt'))).weights;
+    const odd = new Map(rn);
+    odd.delete('visual.layer2.1.bn2.running_var');
+    odd.set('visual.layer2.1.se.fc1.weight', rn.get('visual.bn1.weight')!);
+    expect(() => clipFromTensors({ tensors: odd, container: 'torch' }, 'RN50.pt')).toThrow(
+      /RN50\.pt: not a complete ResNet CLIP checkpoint: unknown keys: visual\.layer2\.1\.se\.fc1\.weight; missing keys: visual\.layer2\.1\.bn2\.running_var/,
+    );
   });
 
   it('missing, unknown and mis-shaped tensors are all reported (through the rule-table mechanism of io/weight_map)', () => {

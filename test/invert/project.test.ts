@@ -5,7 +5,7 @@
  * renormalisation match direct host computations of projector.py's formulas.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Clip } from '../../src/clip/model.js';
+import { Clip } from '../../src/clip/clip.js';
 import { Graph } from '../../src/engine/graph.js';
 import { Session } from '../../src/engine/session.js';
 import type { HostTensor } from '../../src/engine/tensor.js';

@@ -8,7 +8,7 @@
  *   ds      = r / max|r| * std, with |r| < beta set to 0                (per channel; ToRGB and uncovered: 0)
  *   s'      = s + alpha * ds
  */
-import type { Clip } from '../../clip/model.js';
+import type { Clip } from '../../clip/clip.js';
 import { STYLECLIP_IMAGENET_TEMPLATES } from '../../clip/templates.js';
 import type { ClipTokenizer } from '../../clip/tokenizer.js';
 import { ensembleEmbeddings, promptsFor } from '../../clip/zeroshot.js';

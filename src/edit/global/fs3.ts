@@ -12,7 +12,7 @@
  * QUIRK (official, reproduced): "set to mean" is never undone (a shallow list copy), so when channel c is evaluated,
  * every earlier covered channel already sits at its mean in all images.
  */
-import type { Clip } from '../../clip/model.js';
+import type { Clip } from '../../clip/clip.js';
 import { clipPreprocessBatch } from '../../clip/preprocess.js';
 import { toFloat32, type HostTensor } from '../../engine/tensor.js';
 import { Cancelled, InputError } from '../../errors.js';

@@ -4,7 +4,7 @@
  * tokenizer, the S statistics (stats.ts) and the per-channel directions (fs3.ts); text directions are cached per
  * (prompt, neutral) pair, so moving alpha or beta costs one matrix-vector product and one synthesis.
  */
-import { Clip } from '../../clip/model.js';
+import { Clip } from '../../clip/clip.js';
 import { ClipTokenizer } from '../../clip/tokenizer.js';
 import type { SessionOptions } from '../../engine/session.js';
 import type { HostTensor } from '../../engine/tensor.js';

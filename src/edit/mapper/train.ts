@@ -20,7 +20,7 @@ import { add, mul, reduceMean, sub } from '../../engine/ops_math.js';
 import { SessionCache, type SessionOptions } from '../../engine/session.js';
 import type { HostTensor } from '../../engine/tensor.js';
 import { Cancelled } from '../../errors.js';
-import type { Clip } from '../../clip/model.js';
+import type { Clip } from '../../clip/clip.js';
 import { clipInput } from '../../clip/preprocess_graph.js';
 import type { ClipTokenizer } from '../../clip/tokenizer.js';
 import { l2Normalize } from '../../clip/zeroshot.js';
