@@ -24,9 +24,10 @@ export const CLIP_MODEL_OPTIONS = {
 } as const;
 
 export const CLIP_MODEL_USAGE = [
-  '  --clip PATH        CLIP ViT checkpoint: OpenAI .pt (TorchScript or state dict), open_clip .pt/.safetensors,',
-  '                     or Hugging Face model.safetensors',
-  '  --vocab PATH       openai/CLIP BPE merges file (bpe_simple_vocab_16e6.txt.gz)',
+  '  --clip NAME|PATH   a CLIP model name (RN50, RN101, RN50x4, RN50x16, RN50x64, ViT-B/32, ViT-B/16, ViT-L/14,',
+  '                     ViT-L/14@336px, clip-vit-b32-laion2b, ...; default ViT-B/32, pulled on first use) or a checkpoint:',
+  '                     OpenAI .pt (TorchScript or state dict), open_clip .pt/.safetensors, Hugging Face model.safetensors',
+  '  --vocab NAME|PATH  the BPE merges (clip-bpe-vocab, default) or a bpe_simple_vocab_16e6.txt.gz file',
   '  --activation ACT   quick_gelu (OpenAI weights) or gelu (most open_clip models); default from the checkpoint kind',
   '  --truncate         cut texts longer than the context (77 tokens) instead of failing',
   `  images above ${DEFAULT_MAX_PIXELS / 1e6} megapixels are refused (global flag --max-pixels N raises the limit)`,

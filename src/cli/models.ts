@@ -11,6 +11,7 @@ import {
   formatBytes,
   loadManifest,
   modelPath,
+  approxModelSize,
   modelSize,
   modelStatus,
   pullModel,
@@ -63,6 +64,7 @@ export const modelsListCommand: Command = {
         kind: m.kind,
         format: m.format,
         size: modelSize(m),
+        approxSize: approxModelSize(m)?.bytes ?? null,
         licence: m.licence,
         citation: m.citation,
         present: statuses[i].present,
@@ -75,9 +77,9 @@ export const modelsListCommand: Command = {
     }
     const rows = manifest.models.map((m, i) => {
       const s = statuses[i];
-      const size = modelSize(m);
+      const size = approxModelSize(m);
       const state = s.present ? 'present' : s.partialBytes > 0 ? `partial ${formatBytes(s.partialBytes)}` : 'absent';
-      return [m.name, m.kind, size === null ? '?' : formatBytes(size), shortLicence(m.licence), state, s.path];
+      return [m.name, m.kind, size === null ? '?' : `${size.exact ? '' : '~'}${formatBytes(size.bytes)}`, shortLicence(m.licence), state, s.path];
     });
     io.stdout.write(table([['NAME', 'KIND', 'SIZE', 'LICENCE', 'STATUS', 'PATH'], ...rows]) + '\n');
     return 0;

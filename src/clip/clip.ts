@@ -5,14 +5,26 @@
 import { mapBatches } from '../engine/batching.js';
 import { Graph, SessionCache, bindWeights, type HostTensor, type SessionOptions, type Value, type WeightMap } from '../engine/index.js';
 import type { Pixels } from '../io/image.js';
-import { resolveModelPath } from '../io/registry.js';
-import type { ClipConfig } from './config.js';
+import { findModel, loadManifest, resolveModelPath } from '../io/registry.js';
+import type { ClipActivation, ClipConfig } from './config.js';
 import { asInt32, eotPositions, eotRowIndices, leadingColumns, textEncoder, vitImageEncoder, TEXT_LENGTHS } from './model.js';
 import { clipPreprocessBatch } from './preprocess.js';
 import { clipInput, styleclipPoolLands, type ClipInputMode } from './preprocess_graph.js';
 import { resnetImageEncoder } from './resnet.js';
 import { loadClipCheckpoint, type LoadClipOptions } from './weights.js';
 import { cosineLogits, type Logits } from './zeroshot.js';
+
+/**
+ * What a registry entry knows that its file does not: open_clip state dicts (LAION's) use exact GELU but carry
+ * OpenAI's tensor names, so only the entry's format `open_clip` tells them from OpenAI's QuickGELU weights.
+ */
+async function registryActivation(src: string | Uint8Array): Promise<ClipActivation | undefined> {
+  if (typeof src !== 'string') return undefined;
+  return findModel(await loadManifest(), src)?.format === OPEN_CLIP_FORMAT ? 'gelu' : undefined;
+}
+
+/** Registry format of open_clip checkpoints (models/manifest.json). */
+export const OPEN_CLIP_FORMAT = 'open_clip';
 
 /**
  * Batch sizes the encoder sessions are built for: larger batches run in chunks (engine/batching.ts), so a process
@@ -34,7 +46,9 @@ export class Clip {
 
   /** Loads any supported checkpoint (see weights.ts): bytes, a path, or a registry name (`clip-vit-b32`, downloaded on first use). */
   static async load(src: string | Uint8Array, options: LoadClipOptions & SessionOptions = {}): Promise<Clip> {
-    const { weights, config } = await loadClipCheckpoint(typeof src === 'string' ? await resolveModelPath(src, 'clip') : src, options);
+    const path = typeof src === 'string' ? await resolveModelPath(src, 'clip') : src;
+    const activation = options.activation ?? (await registryActivation(src));
+    const { weights, config } = await loadClipCheckpoint(path, { ...options, activation });
     return new Clip(weights, config, options);
   }
 

@@ -23,3 +23,20 @@ export const STYLECLIP_IMAGENET_TEMPLATES: readonly string[] = Object.freeze([
   'the plushie {}.', 'a dark photo of a {}.', 'itap of a {}.', 'graffiti of the {}.', 'a toy {}.', 'itap of my {}.',
   'a photo of a cool {}.', 'a photo of a small {}.', 'a tattoo of the {}.',
 ]);
+
+/** The notebook's one template StyleCLIP drops: it stands second in the notebook's list. */
+const MANY_TEMPLATE = 'a photo of many {}.';
+
+/** All 80 ImageNet templates of openai/CLIP's zero-shot notebook (`imagenet_templates`, the notebook's order). */
+export const CLIP_IMAGENET_TEMPLATES: readonly string[] = Object.freeze([
+  STYLECLIP_IMAGENET_TEMPLATES[0], MANY_TEMPLATE, ...STYLECLIP_IMAGENET_TEMPLATES.slice(1),
+]);
+
+/** The CLIP paper's default prompt (§3.1.4: "A photo of a {label}." improved ImageNet accuracy by 1.3%). */
+export const SIMPLE_TEMPLATES: readonly string[] = Object.freeze(['a photo of a {}.']);
+
+/** Template sets by name, for `classify --templates NAME` and the API's `templates` field. */
+export const TEMPLATE_SETS: Readonly<Record<string, readonly string[]>> = Object.freeze({
+  imagenet: CLIP_IMAGENET_TEMPLATES,
+  simple: SIMPLE_TEMPLATES,
+});

@@ -111,19 +111,24 @@ export function promptsFor(labels: readonly string[], templates: readonly string
  * label, the renormalised mean of its normalised template embeddings.
  */
 export function ensembleEmbeddings(textEmbeds: HostTensor, templates: number): HostTensor {
-  const [rows, d] = rowsOf(textEmbeds, 'text embeddings');
+  const [rows] = rowsOf(textEmbeds, 'text embeddings');
   if (!Number.isInteger(templates) || templates < 1 || rows % templates !== 0) {
     throw new Error(`${rows} text embeddings do not split into groups of ${templates} templates`);
   }
+  return ensembleGroups(textEmbeds, new Array<number>(rows / templates).fill(templates));
+}
+
+/** Per class the renormalised mean of its prompts' unit text embeddings (the notebook's `zeroshot_classifier`). */
+export function ensembleGroups(textEmbeds: HostTensor, groups: readonly number[]): HostTensor {
+  const [, d] = rowsOf(textEmbeds, 'text embeddings');
   const unit = l2Normalize(textEmbeds).data as Float32Array;
-  const labels = rows / templates;
-  const mean = new Float32Array(labels * d);
-  for (let l = 0; l < labels; l++) {
-    for (let t = 0; t < templates; t++) {
-      for (let k = 0; k < d; k++) mean[l * d + k] += unit[(l * templates + t) * d + k] / templates;
-    }
-  }
-  return l2Normalize({ dtype: 'float32', shape: [labels, d], data: mean });
+  const mean = new Float32Array(groups.length * d);
+  let row = 0;
+  groups.forEach((count, c) => {
+    for (let t = 0; t < count; t++, row++) for (let k = 0; k < d; k++) mean[c * d + k] += unit[row * d + k] / count;
+  });
+  if (row !== textEmbeds.shape[0]) throw new Error(`${textEmbeds.shape[0]} text embeddings for ${row} prompts`);
+  return l2Normalize({ dtype: 'float32', shape: [groups.length, d], data: mean });
 }
 
 export interface Prediction {

@@ -18,7 +18,6 @@ import { grad } from '../engine/grad.js';
 import { add, mul, normalizeRows, reduceMean, sub } from '../engine/ops_math.js';
 import { averagePool } from '../engine/ops_nn.js';
 import { concat, slice } from '../engine/ops_shape.js';
-import { clipInput } from '../clip/preprocess_graph.js';
 import type { Clip } from '../clip/clip.js';
 import { buildSynthesis, noiseShapes, type Generator } from '../generator/index.js';
 import type { IdentityNet } from '../faces/identity.js';
@@ -29,7 +28,7 @@ import { identityLoss } from '../optimize/losses.js';
  */
 export const NOISE_REG_MIN_SIZE = 8;
 /** CLIP input for the perceptual term: CLIP's own normalisation (what it was trained on), StyleCLIP's resampling. */
-export const PROJECTION_CLIP_INPUT = { mode: 'normalized', resample: 'avgpool' } as const;
+const PROJECTION_CLIP_MODE = 'normalized';
 
 /** Graph input and output names. */
 export const PROJECT_IO = Object.freeze({
@@ -90,7 +89,7 @@ export function noiseRegularization(maps: readonly Value[]): Value {
 
 /** Unit CLIP image embedding [1, D] of a generator-range image [1,3,R,R]. */
 function clipEmbedding(clip: Clip, g: Graph, image: Value): Value {
-  return normalizeRows(clip.imageEncoder(g, clipInput(image, PROJECTION_CLIP_INPUT)));
+  return normalizeRows(clip.imageEncoder(g, clip.generatorInput(image, PROJECTION_CLIP_MODE)));
 }
 
 /** target [1,3,R,R] in [-1,1] -> its unit identity and/or CLIP embeddings (the references of the perceptual terms). */

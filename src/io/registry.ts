@@ -37,6 +37,8 @@ export interface ModelFile {
   readonly size: number | null;
   /** Lowercase hex sha256; null when unknown (the digest seen at the first download is recorded beside the file). */
   readonly sha256: string | null;
+  /** Approximate bytes for display when `size` is unknown (never checked). */
+  readonly approxSize?: number;
 }
 
 export interface ModelEntry {
@@ -121,7 +123,9 @@ function parseFile(v: unknown, where: string): ModelFile {
   check(typeof f.url === 'string' && /^https?:\/\//.test(f.url), where, `${String(f.name)}: url must be http(s)`);
   check(f.size === null || (Number.isSafeInteger(f.size) && (f.size as number) >= 0), where, `${String(f.name)}: size must be bytes or null`);
   check(f.sha256 === null || (typeof f.sha256 === 'string' && SHA256_HEX.test(f.sha256)), where, `${String(f.name)}: sha256 must be 64 lowercase hex digits or null`);
-  return Object.freeze({ name: f.name as string, url: f.url as string, size: f.size as number | null, sha256: f.sha256 as string | null });
+  check(f.approxSize === undefined || (Number.isSafeInteger(f.approxSize) && (f.approxSize as number) > 0), where, `${String(f.name)}: approxSize must be bytes`);
+  const approx = f.approxSize === undefined ? {} : { approxSize: f.approxSize as number };
+  return Object.freeze({ name: f.name as string, url: f.url as string, size: f.size as number | null, sha256: f.sha256 as string | null, ...approx });
 }
 
 function parseEntry(v: unknown, where: string): ModelEntry {
@@ -217,6 +221,14 @@ export function formatBytes(n: number): string {
 /** Sum of the file sizes, null if any is unknown. */
 export function modelSize(entry: ModelEntry): number | null {
   return entry.files.every((f) => f.size !== null) ? entry.files.reduce((s, f) => s + (f.size as number), 0) : null;
+}
+
+/** The exact size, else the approximate one when every file has one of the two; null when neither is known. */
+export function approxModelSize(entry: ModelEntry): { bytes: number; exact: boolean } | null {
+  const exact = modelSize(entry);
+  if (exact !== null) return { bytes: exact, exact: true };
+  if (!entry.files.every((f) => f.size !== null || f.approxSize !== undefined)) return null;
+  return { bytes: entry.files.reduce((s, f) => s + (f.size ?? (f.approxSize as number)), 0), exact: false };
 }
 
 export interface FileStatus {

@@ -12,7 +12,6 @@ import { Graph, Value } from '../engine/graph.js';
 import { grad } from '../engine/grad.js';
 import { expand, reshape } from '../engine/ops_shape.js';
 import { add, mul } from '../engine/ops_math.js';
-import { clipInput } from '../clip/preprocess_graph.js';
 import type { Clip } from '../clip/clip.js';
 import { buildSynthesis, buildSynthesisFromStyles, constNoise, noiseShapes, styleSpaceLayout, type Generator } from '../generator/index.js';
 import { clipLoss, identityLoss, l2Loss } from './losses.js';
@@ -79,7 +78,7 @@ export function buildEditGraph(generator: Generator, clip: Clip, spec: EditGraph
       ? constNoise(g, generator.weights, generator.config)
       : noiseShapes(generator.config, 1).map((s, i) => g.input(noiseInputName(i), 'float32', s));
   const image = render(g, generator, spec.space, latent, noise); // [1,3,R,R]
-  const pixels = clipInput(image, { mode: spec.preprocess, resample: 'avgpool' }); // [1,3,224,224]
+  const pixels = clip.generatorInput(image, spec.preprocess); // [1,3,S,S], S = CLIP's resolution (224 for most)
   const cLoss = clipLoss(clip.imageEncoder(g, pixels), text, clip.config.logitScale); // []
   const l2 = l2Loss(latent, latent0); // []
   let total = add(cLoss, mul(l2, l2Weight));

@@ -4,7 +4,6 @@
  * probabilities and embeddings with CLIP's own preprocessing (`_transform(224)`) and tokenizer.
  */
 import { softmaxRows } from '../clip/zeroshot.js';
-import { clipPreprocessBatch } from '../clip/preprocess.js';
 import type { Clip } from '../clip/clip.js';
 import type { ClipTokenizer } from '../clip/tokenizer.js';
 import type { HostTensor } from '../engine/tensor.js';
@@ -38,7 +37,7 @@ export function generateService(gen: Generator): GenerateService {
 
 export function clipService(clip: Clip, tokenizer: ClipTokenizer): ClipService {
   const embedTexts = (texts: readonly string[]): Promise<HostTensor> => clip.encodeText(tokenizer.tokenize(texts));
-  const embedImages = (images: readonly Pixels[]): Promise<HostTensor> => clip.encodeImage(clipPreprocessBatch(images));
+  const embedImages = (images: readonly Pixels[]): Promise<HostTensor> => clip.encodeImage(clip.preprocess(images));
   return {
     async classify(image, labels) {
       const { logitsPerImage } = clip.logits(await embedImages([image]), await embedTexts(labels));

@@ -13,7 +13,6 @@
  * every earlier covered channel already sits at its mean in all images.
  */
 import type { Clip } from '../../clip/clip.js';
-import { clipPreprocessBatch } from '../../clip/preprocess.js';
 import { toFloat32, type HostTensor } from '../../engine/tensor.js';
 import { Cancelled, InputError } from '../../errors.js';
 import type { Generator, StyleLayer, StyleSpaceLayout } from '../../generator/index.js';
@@ -123,7 +122,7 @@ export async function computeChannelDirections(
       }
     }
     const images = await generator.synthesizeFromStyles({ dtype: 'float32', shape: [2 * n, total], data: batch });
-    const pixels = clipPreprocessBatch(Array.from({ length: 2 * n }, (_, r) => truncatedUint8(images, r)));
+    const pixels = clip.preprocess(Array.from({ length: 2 * n }, (_, r) => truncatedUint8(images, r)));
     const f = (await clip.encodeImage(pixels)).data as Float32Array; // [2N, D]: image i at -alpha, +alpha
     const mean = new Float64Array(dim);
     for (let i = 0; i < n; i++) {

@@ -21,7 +21,6 @@ import { SessionCache, type SessionOptions } from '../../engine/session.js';
 import type { HostTensor } from '../../engine/tensor.js';
 import { Cancelled } from '../../errors.js';
 import type { Clip } from '../../clip/clip.js';
-import { clipInput } from '../../clip/preprocess_graph.js';
 import type { ClipTokenizer } from '../../clip/tokenizer.js';
 import { l2Normalize } from '../../clip/zeroshot.js';
 import type { IdentityNet } from '../../faces/identity.js';
@@ -116,7 +115,7 @@ function buildTrainGraph(generator: Generator, clip: Clip, names: readonly strin
   const wHat = add(w, mul(buildLatentDelta(g, w, disabled, layersOf), MAPPER_STRENGTH));
   const noise = constNoise(g, weights, config);
   const image = buildSynthesis(g, wHat, weights, config, noise);
-  const cLoss = clipLoss(clip.imageEncoder(g, clipInput(image, { mode: 'styleclip', resample: 'avgpool' })), text, clip.config.logitScale);
+  const cLoss = clipLoss(clip.imageEncoder(g, clip.generatorInput(image, 'styleclip')), text, clip.config.logitScale);
   const diff = sub(wHat, w);
   const l2 = reduceMean(mul(diff, diff)); // torch.nn.MSELoss
   let total: Value = add(mul(cLoss, g.input('clip_weight', 'float32', [])), mul(l2, g.input('l2_weight', 'float32', [])));
