@@ -3,7 +3,7 @@
  * it (seed -> z -> w, truncation toward the mean latent, w broadcast to w+, const noise), and CLIP zero-shot
  * probabilities and embeddings with CLIP's own preprocessing (`_transform(224)`) and tokenizer.
  */
-import { softmaxRows } from '../clip/zeroshot.js';
+import { ZeroShotClassifier } from '../clip/classifier.js';
 import type { Clip } from '../clip/clip.js';
 import type { ClipTokenizer } from '../clip/tokenizer.js';
 import type { HostTensor } from '../engine/tensor.js';
@@ -39,9 +39,9 @@ export function clipService(clip: Clip, tokenizer: ClipTokenizer): ClipService {
   const embedTexts = (texts: readonly string[]): Promise<HostTensor> => clip.encodeText(tokenizer.tokenize(texts));
   const embedImages = (images: readonly Pixels[]): Promise<HostTensor> => clip.encodeImage(clip.preprocess(images));
   return {
-    async classify(image, labels) {
-      const { logitsPerImage } = clip.logits(await embedImages([image]), await embedTexts(labels));
-      return rows(softmaxRows(logitsPerImage))[0];
+    async classify(images, labels, templates) {
+      const classifier = await ZeroShotClassifier.create(clip, tokenizer, labels, templates);
+      return { asWritten: classifier.classes.asIs, predictions: await classifier.classifyImages(images) };
     },
     embedImages: async (images) => rows(await embedImages(images)),
     embedTexts: async (texts) => rows(await embedTexts(texts)),

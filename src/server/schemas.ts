@@ -94,8 +94,22 @@ const labelList = z.array(prompt).min(1).max(MAX_LABELS);
 /** Repeated form fields arrive as an array, a single one as a string. */
 const formList = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]));
 
-export const ClassifyJson = z.object({ image: fileText, labels: labelList, clip: name.optional() }).strict();
-export const ClassifyForm = z.object({ image: upload, labels: formList.pipe(labelList), clip: name.optional() }).strict();
+/** Most images one classify call may score. */
+export const MAX_CLASSIFY_IMAGES = 32;
+/** How labels become prompts: `none` uses each label as written, or a template set of src/clip/templates.ts. */
+export const TEMPLATE_CHOICES = ['none', 'simple', 'imagenet'] as const;
+const templateChoice = z.enum(TEMPLATE_CHOICES);
+const uploads = z.union([upload, z.array(upload).min(1).max(MAX_CLASSIFY_IMAGES)]).transform((v) => (Array.isArray(v) ? v : [v]));
+
+function classifyFields<In>(n: Num<In>) {
+  return { templates: templateChoice.optional(), top_k: n(z.number().int().min(1).max(MAX_LABELS)).optional(), clip: name.optional() };
+}
+export const ClassifyJson = z
+  .object({ image: fileText.optional(), images: z.array(fileText).min(1).max(MAX_CLASSIFY_IMAGES).optional(), labels: labelList, ...classifyFields(jsonNum) })
+  .strict();
+export const ClassifyForm = z
+  .object({ image: upload.optional(), images: uploads.optional(), labels: formList.pipe(labelList), ...classifyFields(formNum) })
+  .strict();
 
 export const EmbedJson = z
   .object({ texts: labelList.optional(), images: z.array(fileText).min(1).max(MAX_LABELS).optional(), clip: name.optional() })

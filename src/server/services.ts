@@ -5,6 +5,7 @@
  */
 import type { HostTensor } from '../engine/tensor.js';
 import type { Pixels } from '../io/image.js';
+import type { Prediction } from '../clip/zeroshot.js';
 import type { EditHooks, EditOptions, EditResult, EditStart, RgbFrame } from '../optimize/types.js';
 
 /** What a loaded editor reports about its models (the shape of `Editor.info()`). */
@@ -42,8 +43,12 @@ export interface GenerateService {
 
 /** CLIP for `POST /v1/classify` and `POST /v1/embed`. */
 export interface ClipService {
-  /** Softmax over `labels` of CLIP's logits for one image (RGBA: alpha is dropped as PIL's convert('RGB') does). */
-  classify(image: Pixels, labels: readonly string[]): Promise<number[]>;
+  /**
+   * Zero-shot predictions per image over `labels` (all of them, most probable first) with `templates` filled in
+   * (src/clip/classifier.ts: labels that read as sentences are used as written, and listed in `asWritten`).
+   * RGBA: alpha is dropped as PIL's convert('RGB') does.
+   */
+  classify(images: readonly Pixels[], labels: readonly string[], templates: readonly string[]): Promise<{ asWritten: readonly string[]; predictions: Prediction[][] }>;
   /** Unnormalised CLIP image embeddings, one row per image. */
   embedImages(images: readonly Pixels[]): Promise<number[][]>;
   /** Unnormalised CLIP text embeddings, one row per text. */

@@ -6,16 +6,35 @@ import { ApiError } from './errors.js';
 import { decodeImageForClip, decodeLatent, fileBytes } from './decode.js';
 import { encodePng } from './images.js';
 import type { ClipService, EditorInfo, GenerateService, GenerateStart } from './services.js';
-import type { GenerateFormBody, GenerateJsonBody } from './schemas.js';
+import type { GenerateFormBody, GenerateJsonBody, TEMPLATE_CHOICES } from './schemas.js';
+import { TEMPLATE_SETS } from '../clip/templates.js';
+import { TEMPLATE_SLOT, type Prediction } from '../clip/zeroshot.js';
+
+type TemplateChoice = (typeof TEMPLATE_CHOICES)[number];
 import { checkModel } from './submission.js';
 
 /** Truncation of `/v1/generate` when none is given: 1 (none), as `styleclip generate`. */
 export const GENERATE_TRUNCATION = 1;
 
 export interface ClassifyBody {
-  readonly image: string | File;
+  readonly image?: string | File;
+  readonly images?: readonly (string | File)[];
   readonly labels: readonly string[];
+  readonly templates?: TemplateChoice;
+  readonly top_k?: number;
   readonly clip?: string;
+}
+
+export interface ClassifyResponse {
+  /** The template set filled in (`[]` for `none`: labels are the prompts). */
+  readonly templates: readonly string[];
+  /** Labels used as written (every label with `none`; sentence-like labels otherwise). */
+  readonly as_written: readonly string[];
+  /** Per image, in request order: the top_k classes, most probable first. */
+  readonly results: { readonly predictions: readonly Prediction[] }[];
+  /** With a single `image`: the labels as given and their probabilities in that order. */
+  readonly labels?: readonly string[];
+  readonly probs?: readonly number[];
 }
 
 export interface EmbedBody {
@@ -57,11 +76,21 @@ export class Tools {
     return encodePng(await this.deps.generator.generate(start));
   }
 
-  async classify(body: ClassifyBody): Promise<{ labels: string[]; probs: number[] }> {
+  async classify(body: ClassifyBody): Promise<ClassifyResponse> {
     checkModel('clip', body.clip, this.deps.info.clip);
-    const image = await decodeImageForClip(await fileBytes(body.image, 'image'), this.deps.maxPixels);
+    if ((body.image === undefined) === (body.images === undefined)) {
+      throw new ApiError(400, 'invalid_request', 'give exactly one of image (one file) or images (several)');
+    }
+    const files = body.images ?? [body.image as string | File];
+    const field = body.images ? (i: number) => `images.${i}` : () => 'image';
+    const images = await Promise.all(files.map(async (f, i) => decodeImageForClip(await fileBytes(f, field(i)), this.deps.maxPixels)));
+    const choice = body.templates ?? 'none';
+    const templates = choice === 'none' ? [] : TEMPLATE_SETS[choice];
     const labels = [...body.labels];
-    return { labels, probs: await this.deps.clip.classify(image, labels) };
+    const { asWritten, predictions } = await this.deps.clip.classify(images, labels, templates.length ? templates : [TEMPLATE_SLOT]);
+    const results = predictions.map((p) => ({ predictions: p.slice(0, body.top_k ?? labels.length) }));
+    const single = body.image === undefined ? {} : { labels, probs: labels.map((l) => predictions[0].find((p) => p.label === l)!.prob) };
+    return { templates, as_written: choice === 'none' ? labels : asWritten, results, ...single };
   }
 
   async embed(body: EmbedBody): Promise<{ texts?: number[][]; images?: number[][] }> {

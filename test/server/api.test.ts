@@ -161,4 +161,29 @@ describe('API with the fixture models', () => {
     const body = (await embed.json()) as { texts: number[][]; images: number[][] };
     expect([body.texts.length, body.texts[0].length, body.images.length, body.images[0].length]).toEqual([2, 64, 1, 64]);
   });
+
+  it('classifies several images (multipart and JSON) with a template set and top_k; the JSON of one image keeps labels/probs', async () => {
+    const png = await readFile(sharedPath('data', 'clip', 'CLIP.png'));
+    const face = await readFile(sharedPath('data', 'faces', 'ffhq_0.jpg'));
+    const form = new FormData();
+    form.append('images', new File([png], 'CLIP.png', { type: 'image/png' }));
+    form.append('images', new File([face], 'face.jpg', { type: 'image/jpeg' }));
+    for (const label of ['diagram', 'face', 'a photo of a fat red cat.']) form.append('labels', label);
+    form.set('templates', 'imagenet');
+    form.set('top_k', '2');
+    const res = await t.app.request('/v1/classify', { method: 'POST', body: form });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { templates: string[]; as_written: string[]; results: { predictions: { label: string; prob: number }[] }[] };
+    expect(body.templates).toHaveLength(80);
+    expect(body.as_written).toEqual(['a photo of a fat red cat.']);
+    expect(body.results.map((r) => r.predictions.length)).toEqual([2, 2]);
+    const viaJson = await t.app.request('/v1/classify', json({ images: [png.toString('base64'), face.toString('base64')], labels: ['diagram', 'face', 'a photo of a fat red cat.'], templates: 'imagenet', top_k: 2 }));
+    expect(((await viaJson.json()) as typeof body).results).toEqual(body.results);
+    const both = await t.app.request('/v1/classify', json({ image: png.toString('base64'), images: [png.toString('base64')], labels: ['a'] }));
+    expect(both.status).toBe(400);
+    expect(await both.text()).toMatch(/exactly one of image .* or images/);
+    const dup = await t.app.request('/v1/classify', json({ image: png.toString('base64'), labels: ['cat', 'dog', 'cat'] }));
+    expect(dup.status).toBe(422);
+    expect(await dup.text()).toMatch(/label 'cat' is given twice/);
+  });
 });

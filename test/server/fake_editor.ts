@@ -64,7 +64,10 @@ export class FakeEditService implements EditService {
 /** FAKE generator and CLIP for the same tests (the app needs them wired; these tests never call them). */
 export const FAKE_GENERATOR = { generate: async () => solid(128) };
 export const FAKE_CLIP = {
-  classify: async (_img: unknown, labels: readonly string[]) => labels.map(() => 1 / labels.length),
+  classify: async (imgs: readonly unknown[], labels: readonly string[]) => ({
+    asWritten: [],
+    predictions: imgs.map(() => labels.map((label) => ({ label, prob: 1 / labels.length, logit: 0 }))),
+  }),
   embedImages: async (imgs: readonly unknown[]) => imgs.map(() => [0]),
   embedTexts: async (texts: readonly string[]) => texts.map(() => [0]),
 };
