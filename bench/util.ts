@@ -48,3 +48,23 @@ export function randomNormal(n: number, seed: number, scale = 1): Float32Array {
   }
   return out;
 }
+
+/** FLOPs (2 x multiply-accumulates) of the Conv, MatMul and Gemm nodes of a built graph, from their static shapes. */
+export function graphFlops(nodes: readonly { op: string; inputs: readonly ({ shape: readonly number[] } | undefined)[]; outputs: readonly { shape: readonly number[] }[] }[]): number {
+  const numel = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
+  let macs = 0;
+  for (const n of nodes) {
+    const out = n.outputs[0].shape;
+    if (n.op === 'Conv') {
+      const w = n.inputs[1]!.shape;
+      macs += numel(out) * w[1] * w[2] * w[3];
+    } else if (n.op === 'MatMul') {
+      const a = n.inputs[0]!.shape;
+      macs += numel(out) * a[a.length - 1];
+    } else if (n.op === 'Gemm') {
+      const a = n.inputs[0]!.shape;
+      macs += numel(out) * (a[0] === out[0] ? a[1] : a[0]);
+    }
+  }
+  return 2 * macs;
+}

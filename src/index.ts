@@ -25,7 +25,7 @@ export { PhotoEncoder, encoderInput } from './invert/encoder.js';
 export { FacePhotoSource, type FacePhotoOptions } from './invert/photo.js';
 export { Projector, type ProjectOptions, type ProjectionResult } from './invert/project.js';
 export { CONFIG_F_FFHQ, Generator, styleSpaceLayout, type GeneratorConfig, type StyleSpaceLayout, type SynthesisOptions } from './generator/index.js';
-export { Clip, ClipTokenizer, classify, clipPreprocess, clipPreprocessBatch, cosineLogits, ensembleEmbeddings, l2Normalize, promptsFor, softmaxRows, type ClipConfig, type Prediction } from './clip/index.js';
+export { CLIP_IMAGENET_TEMPLATES, Clip, ClipTokenizer, SIMPLE_TEMPLATES, ZeroShotClassifier, classify, clipPreprocess, clipPreprocessBatch, cosineLogits, ensembleEmbeddings, l2Normalize, listImages, promptsFor, softmaxRows, type ClipConfig, type FolderReport, type Prediction } from './clip/index.js';
 export type { HostTensor, DType } from './engine/tensor.js';
 export { Cancelled, InputError } from './errors.js';
 export { DEFAULT_MODEL_NAMES, pullModel, resolveModelPath } from './io/registry.js';

@@ -1,8 +1,10 @@
 /**
  * Zero-shot classification as people run it over folders (Radford et al. 2021, §3.1.4 and the ImageNet notebook):
  * class prompts from labels and a template set, one prompt-ensembled unit text embedding per class (computed once),
- * then images decoded, preprocessed at the model's resolution and encoded in batches, the next batch decoded while
- * the current one is encoded. Images that fail to decode are reported and skipped.
+ * then images decoded, preprocessed at the model's resolution and encoded in batches, the next batch decoded on
+ * sharp's threads while the current one is encoded. Preprocessing (Pillow-exact resampling) stays on the main
+ * thread: onnxruntime-node blocks it during a run, and a worker thread measured slower (it takes a core from ORT's
+ * spinning intra-op threads on a 2-core machine). Images that fail to decode are reported and skipped.
  *
  * Labels that already read as sentences ("a photo of a fat red cat.", "not a photo of a fat red cat.") are used as
  * their own prompt: filling them into "a photo of {}" would give "a photo of a photo of ...".
@@ -11,7 +13,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
-import { readImageRgba, type Pixels } from '../io/image.js';
+import { readImagePixels, type Pixels } from '../io/image.js';
 import type { Clip } from './clip.js';
 import { TEMPLATE_SETS } from './templates.js';
 import type { ClipTokenizer } from './tokenizer.js';
@@ -191,8 +193,8 @@ export class ZeroShotClassifier {
     return report;
   }
 
-  private async prepare(files: readonly string[], maxPixels?: number): Promise<Prepared> {
-    const decoded = await Promise.all(files.map((f) => readImageRgba(f, { maxPixels }).then((img) => ({ f, img }), (e: unknown) => ({ f, e }))));
+  private async prepare(files: readonly string[], maxPixels: number | undefined): Promise<Prepared> {
+    const decoded = await Promise.all(files.map((f) => readImagePixels(f, { maxPixels }).then((img) => ({ f, img }), (e: unknown) => ({ f, e }))));
     const ok: { f: string; img: Pixels }[] = [];
     const failures: FileFailure[] = [];
     for (const d of decoded) {

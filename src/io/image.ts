@@ -81,7 +81,7 @@ function decodeError(name: string, e: unknown): ImageError {
   return new ImageError(`cannot decode ${name} (${why}); pass a complete PNG, JPEG, WebP, GIF, TIFF or AVIF image`);
 }
 
-async function decode(src: string | Uint8Array, alpha: 'flatten' | 'keep', options: ReadImageOptions): Promise<Pixels> {
+async function decode(src: string | Uint8Array, mode: 'flatten' | 'keep' | 'auto', options: ReadImageOptions): Promise<Pixels> {
   const maxPixels = options.maxPixels ?? maxPixelsLimit();
   if (!(maxPixels > 0)) throw new ImageError(`maxPixels must be positive, got ${maxPixels}`);
   const { bytes, name } = await loadBytes(src);
@@ -103,6 +103,7 @@ async function decode(src: string | Uint8Array, alpha: 'flatten' | 'keep', optio
         `library: the maxPixels option or ${MAX_PIXELS_ENV})`,
     );
   }
+  const alpha = mode === 'auto' ? (meta.hasAlpha ? 'keep' : 'flatten') : mode;
   let pipeline = open(limit).rotate().toColourspace('srgb');
   pipeline = alpha === 'flatten' ? pipeline.flatten({ background: FLATTEN_BACKGROUND }).removeAlpha() : pipeline.ensureAlpha();
   try {
@@ -123,6 +124,14 @@ export async function readImage(src: string | Uint8Array, options: ReadImageOpti
 /** Decodes to 8-bit sRGB RGBA with straight (unpremultiplied) alpha; images without alpha get 255. */
 export async function readImageRgba(src: string | Uint8Array, options: ReadImageOptions = {}): Promise<RgbaImage> {
   return (await decode(src, 'keep', options)) as RgbaImage;
+}
+
+/**
+ * Decodes to 8-bit sRGB as the file is: RGB when it has no alpha channel, else RGBA with straight alpha (what PIL's
+ * `Image.open` gives before any conversion; CLIP's preprocessing resizes RGBA premultiplied and drops alpha after).
+ */
+export async function readImagePixels(src: string | Uint8Array, options: ReadImageOptions = {}): Promise<Pixels> {
+  return decode(src, 'auto', options);
 }
 
 /** uint8 -> float per range: `u/255` for [0,1], `u/127.5 - 1` for [-1,1] (both computed in float32). */

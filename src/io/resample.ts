@@ -111,32 +111,78 @@ function clip8(acc: number): number {
 }
 
 /**
- * One pass of ImagingResampleHorizontal/Vertical_8bpc over interleaved pixels. `axis` 0 resamples along x, 1 along
- * y; `rows` restricts a horizontal pass to the input rows [first, first + rows) that the vertical pass will read.
+ * ImagingResampleHorizontal_8bpc over interleaved pixels, on the input rows [first, first + rows) that the vertical
+ * pass will read. Integer products and sums stay below 2^53, so the float accumulation is exact in any order.
  */
-function resamplePass(src: Pixels, c: Coefficients, axis: 0 | 1, first = 0, rows = src.height): Pixels {
-  const { width, channels, data } = src;
+function resampleHorizontal(src: Pixels, c: Coefficients, first: number, rows: number): Pixels {
+  const { width, channels: ch, data } = src;
   const k = fixedPoint(c);
-  const outW = axis === 0 ? c.start.length : width;
-  const outH = axis === 0 ? rows : c.start.length;
-  const out = new Uint8Array(outW * outH * channels);
-  const rowStride = width * channels;
-  const step = axis === 0 ? channels : rowStride;
-  for (let y = 0; y < outH; y++) {
-    for (let x = 0; x < outW; x++) {
-      const o = axis === 0 ? x : y;
-      const n = c.count[o];
-      const kOff = o * c.ksize;
-      const base = axis === 0 ? (y + first) * rowStride + c.start[o] * channels : c.start[o] * rowStride + x * channels;
-      const dst = (y * outW + x) * channels;
-      for (let ch = 0; ch < channels; ch++) {
-        let acc = FIXED_HALF;
-        for (let t = 0, i = base + ch; t < n; t++, i += step) acc += data[i] * k[kOff + t];
-        out[dst + ch] = clip8(acc);
+  const outW = c.start.length;
+  const out = new Uint8Array(outW * rows * ch);
+  const { start, count, ksize } = c;
+  if (ch === 3) {
+    // The common case unrolled over the three bands: one pass over the taps with scalar accumulators.
+    for (let y = 0; y < rows; y++) {
+      const rowBase = (y + first) * width * 3;
+      for (let x = 0, dst = y * outW * 3; x < outW; x++, dst += 3) {
+        let a0 = FIXED_HALF;
+        let a1 = FIXED_HALF;
+        let a2 = FIXED_HALF;
+        for (let t = 0, i = rowBase + start[x] * 3, kk = x * ksize, n = count[x]; t < n; t++, i += 3, kk++) {
+          const w = k[kk];
+          a0 += data[i] * w;
+          a1 += data[i + 1] * w;
+          a2 += data[i + 2] * w;
+        }
+        out[dst] = clip8(a0);
+        out[dst + 1] = clip8(a1);
+        out[dst + 2] = clip8(a2);
       }
     }
+    return { width: outW, height: rows, channels: ch, data: out };
   }
-  return { width: outW, height: outH, channels, data: out };
+  const acc = new Float64Array(ch);
+  for (let y = 0; y < rows; y++) {
+    const rowBase = (y + first) * width * ch;
+    for (let x = 0; x < outW; x++) {
+      acc.fill(FIXED_HALF);
+      for (let t = 0, i = rowBase + start[x] * ch; t < count[x]; t++, i += ch) {
+        const w = k[x * ksize + t];
+        for (let j = 0; j < ch; j++) acc[j] += data[i + j] * w;
+      }
+      const dst = (y * outW + x) * ch;
+      for (let j = 0; j < ch; j++) out[dst + j] = clip8(acc[j]);
+    }
+  }
+  return { width: outW, height: rows, channels: ch, data: out };
+}
+
+/**
+ * ImagingResampleVertical_8bpc: each output row is a weighted sum of whole input rows, accumulated in int32 as
+ * Pillow does (products and partial sums stay below 2^31: the weights sum to 2^22 and pixels are at most 255).
+ */
+function resampleVertical(src: Pixels, c: Coefficients): Pixels {
+  const { width, channels, data } = src;
+  const k = fixedPoint(c);
+  const outH = c.start.length;
+  const stride = width * channels;
+  const out = new Uint8Array(stride * outH);
+  const acc = new Int32Array(stride);
+  for (let y = 0; y < outH; y++) {
+    acc.fill(FIXED_HALF);
+    const kOff = y * c.ksize;
+    for (let t = 0; t < c.count[y]; t++) {
+      const w = k[kOff + t];
+      const row = (c.start[y] + t) * stride;
+      for (let j = 0; j < stride; j++) acc[j] += data[row + j] * w;
+    }
+    const dst = y * stride;
+    for (let j = 0; j < stride; j++) {
+      const v = acc[j] >> PRECISION_BITS;
+      out[dst + j] = v < 0 ? 0 : v > 255 ? 255 : v;
+    }
+  }
+  return { width, height: outH, channels, data: out };
 }
 
 /** Pillow `MULDIV255`-based rgbA2rgba (RGBA -> premultiplied RGBa). */
@@ -174,13 +220,13 @@ function resampleBands(img: Pixels, outW: number, outH: number, filter: Resample
     if (cv) {
       const first = cv.start[0];
       const last = cv.start[outH - 1] + cv.count[outH - 1];
-      cur = resamplePass(img, ch, 0, first, last - first);
+      cur = resampleHorizontal(img, ch, first, last - first);
       cv.start.forEach((s, i) => (cv.start[i] = s - first));
     } else {
-      cur = resamplePass(img, ch, 0);
+      cur = resampleHorizontal(img, ch, 0, img.height);
     }
   }
-  return cv ? resamplePass(cur, cv, 1) : cur;
+  return cv ? resampleVertical(cur, cv) : cur;
 }
 
 /**
@@ -190,6 +236,40 @@ function resampleBands(img: Pixels, outW: number, outH: number, filter: Resample
 export function resizeLikePil(img: Pixels, outW: number, outH: number, filter: ResampleFilter = 'bicubic'): Pixels {
   if (outW === img.width && outH === img.height) return img;
   if (img.channels === 3) return resampleBands(img, outW, outH, filter);
+  if (isOpaque(img)) return withOpaqueAlpha(resampleBands(dropAlpha(img), outW, outH, filter));
   return unpremultiply(resampleBands(premultiply(img), outW, outH, filter));
+}
+
+/**
+ * An RGBA image whose alpha is 255 everywhere resizes exactly as its RGB bands: premultiplying by 255 is the
+ * identity, the resampled alpha stays 255 (the fixed-point weights sum to 2^22 within far less than 2^21 / 255), so
+ * unpremultiplying leaves it as is. Decoded JPEGs are such images; this skips a third of the work and two copies.
+ */
+function isOpaque(img: Pixels): boolean {
+  const d = img.data;
+  for (let i = 3; i < d.length; i += 4) if (d[i] !== 255) return false;
+  return true;
+}
+
+function dropAlpha(img: Pixels): Pixels {
+  const n = img.width * img.height;
+  const rgb = new Uint8Array(n * 3);
+  for (let p = 0, i = 0, o = 0; p < n; p++, i += 4, o += 3) {
+    rgb[o] = img.data[i];
+    rgb[o + 1] = img.data[i + 1];
+    rgb[o + 2] = img.data[i + 2];
+  }
+  return { width: img.width, height: img.height, channels: 3, data: rgb };
+}
+
+function withOpaqueAlpha(img: Pixels): Pixels {
+  const n = img.width * img.height;
+  const rgba = new Uint8Array(n * 4).fill(255);
+  for (let p = 0, i = 0, o = 0; p < n; p++, i += 3, o += 4) {
+    rgba[o] = img.data[i];
+    rgba[o + 1] = img.data[i + 1];
+    rgba[o + 2] = img.data[i + 2];
+  }
+  return { width: img.width, height: img.height, channels: 4, data: rgba };
 }
 
