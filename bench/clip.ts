@@ -19,7 +19,7 @@ import { CLIP_INIT_LOGIT_SCALE, VIT_B_32, resolveClipConfig, type ClipConfig } f
 import { ClipTokenizer } from '../src/clip/tokenizer.js';
 import { expectedShapes } from '../src/clip/weights.js';
 import * as E from '../src/engine/index.js';
-import { readImagePixels } from '../src/io/image.js';
+import { readImagePixels } from '../src/io/images/image.js';
 import { sharedPath } from '../test/helpers/shared.js';
 import { graphFlops, machine, peakRssMiB, randomNormal, timeMs } from './util.js';
 

@@ -18,7 +18,7 @@ import { FaceDetector } from '../src/faces/detect.js';
 import { pasteBack, DEFAULT_FEATHER } from '../src/faces/paste.js';
 import { alignPhoto } from '../src/faces/pipeline.js';
 import { Generator, randomWeights, resolve, styleSpaceLayout } from '../src/generator/index.js';
-import { readImage, tensorToRgb } from '../src/io/image.js';
+import { readImage, tensorToRgb } from '../src/io/images/image.js';
 import { PhotoEncoder } from '../src/invert/encoder.js';
 import { randomClipWeights } from './clip.js';
 import { randomE4e } from './invert.js';

@@ -28,4 +28,4 @@ export { CONFIG_F_FFHQ, Generator, styleSpaceLayout, type GeneratorConfig, type 
 export { CLIP_IMAGENET_TEMPLATES, Clip, ClipTokenizer, SIMPLE_TEMPLATES, ZeroShotClassifier, classify, clipPreprocess, clipPreprocessBatch, cosineLogits, ensembleEmbeddings, l2Normalize, listImages, promptsFor, softmaxRows, type ClipConfig, type FolderReport, type Prediction } from './clip/index.js';
 export type { HostTensor, DType } from './engine/tensor.js';
 export { Cancelled, InputError } from './errors.js';
-export { DEFAULT_MODEL_NAMES, pullModel, resolveModelPath } from './io/registry.js';
+export { DEFAULT_MODEL_NAMES, pullModel, resolveModelPath } from './io/models/registry.js';

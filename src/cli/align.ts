@@ -7,7 +7,7 @@ import { FFHQ_SIZE, FFHQ_TRANSFORM_SIZE } from '../faces/align.js';
 import { DETECTION_MAX_SIDE, FaceDetector } from '../faces/detect.js';
 import { FACE_MODELS_ENV } from '../faces/models.js';
 import { alignPhoto } from '../faces/pipeline.js';
-import { readImage, writeImage } from '../io/image.js';
+import { readImage, writeImage } from '../io/images/image.js';
 import { flag, num, requireStr, str, type Command } from './command.js';
 
 const round = (v: number): number => Math.round(v * 1000) / 1000;

@@ -9,7 +9,7 @@ import { ClipTokenizer } from '../clip/tokenizer.js';
 import { softmaxRows } from '../clip/zeroshot.js';
 import type { ClipActivation } from '../clip/config.js';
 import type { HostTensor } from '../engine/tensor.js';
-import { DEFAULT_MAX_PIXELS, readImageRgba } from '../io/image.js';
+import { DEFAULT_MAX_PIXELS, readImageRgba } from '../io/images/image.js';
 import { UsageError, flag, modelFlag, str, strs, type CliIO, type Command, type ParsedArgs } from './command.js';
 
 const ACTIVATIONS: readonly ClipActivation[] = ['quick_gelu', 'gelu'];

@@ -4,7 +4,7 @@
  */
 import { resolve as resolvePath } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { DEFAULT_MODEL_NAMES, formatBytes, resolveModelPath, type ModelKind } from '../io/registry.js';
+import { DEFAULT_MODEL_NAMES, formatBytes, resolveModelPath, type ModelKind } from '../io/models/registry.js';
 import { ProgressBar } from './progress.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
@@ -112,7 +112,7 @@ export function num(
 
 /**
  * A model flag (--generator, --clip, --vocab, ...): a file path or a model name (`styleclip models list`), default
- * DEFAULT_MODEL_NAMES[name] (src/io/registry.ts). A named model not in the cache is downloaded first, with a progress bar on stderr, unless
+ * DEFAULT_MODEL_NAMES[name] (src/io/models/registry.ts). A named model not in the cache is downloaded first, with a progress bar on stderr, unless
  * --offline / STYLECLIP_OFFLINE=1.
  */
 export async function modelFlag(args: ParsedArgs, name: string, kind: ModelKind, stderr: CliIO['stderr']): Promise<string> {

@@ -12,7 +12,7 @@ import type { HostTensor } from '../engine/tensor.js';
 import { Cancelled, InputError } from '../errors.js';
 import { Generator, sampleZ, styleSpaceLayout, type StyleLayer } from '../generator/index.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { readNpy, writeNpy } from '../io/npy.js';
+import { readNpy, writeNpy } from '../io/tensors/npy.js';
 import { UsageError, flag, modelFlag, num, requireStr, str, type Command, type ParsedArgs } from './command.js';
 import { EXIT_INTERRUPTED } from './edit.js';
 import { ProgressBar } from './progress.js';

@@ -14,9 +14,9 @@ import { DEFAULT_PROJECT_STEPS, DEFAULT_REFINE_STEPS } from '../invert/photo.js'
 import { photoSourceOf } from './photo_flags.js';
 import type { IdentityNet } from '../faces/identity.js';
 import { MAX_PROJECT_STEPS } from '../invert/project.js';
-import { sideBySide, writeGif, type Frame } from '../io/frames.js';
-import { writeImage } from '../io/image.js';
-import { readNpy, writeNpy } from '../io/npy.js';
+import { sideBySide, writeGif, type Frame } from '../io/images/frames.js';
+import { writeImage } from '../io/images/image.js';
+import { readNpy, writeNpy } from '../io/tensors/npy.js';
 import { EditCancelled, Editor } from '../optimize/editor.js';
 import { DEFAULT_TRUNCATION, EDIT_DEFAULTS, EDIT_OPTION_SPECS, RECOMMENDED_FACE_ID, optionRangeText, parseLayers, resolveEditOptions, type EditOptionName, type OptionSpec } from '../optimize/options.js';
 import type { EditOptions, EditResult, EditStart, ProjectionProgress } from '../optimize/types.js';

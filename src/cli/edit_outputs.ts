@@ -4,9 +4,9 @@
  * succeeded; each file is written atomically.
  */
 import type { HostTensor } from '../engine/tensor.js';
-import { sideBySide } from '../io/frames.js';
-import { tensorToRgb, writeImage } from '../io/image.js';
-import { writeNpy } from '../io/npy.js';
+import { sideBySide } from '../io/images/frames.js';
+import { tensorToRgb, writeImage } from '../io/images/image.js';
+import { writeNpy } from '../io/tensors/npy.js';
 import type { ProjectedPhoto } from '../optimize/types.js';
 
 export interface OnePassResult {

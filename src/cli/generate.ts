@@ -11,8 +11,8 @@ import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
 import { Generator, broadcastW, checkLatent, sampleZ, truncate, type LatentKind, type NoiseMode } from '../generator/index.js';
 import { MAX_SEED } from '../generator/sample.js';
-import { tensorToRgb, writeImage } from '../io/image.js';
-import { readNpy, writeNpy } from '../io/npy.js';
+import { tensorToRgb, writeImage } from '../io/images/image.js';
+import { readNpy, writeNpy } from '../io/tensors/npy.js';
 import { UsageError, distinctOutputs, modelFlag, num, str, type Command } from './command.js';
 
 /** Latent-source flags; exactly one is required. */
@@ -20,7 +20,7 @@ const SOURCES = ['seed', 'z', 'w', 'w-plus'] as const;
 const NOISE_MODES: readonly NoiseMode[] = ['const', 'random'];
 /** Upper bound of `--batch` for seeded generation. */
 const MAX_BATCH = 1024;
-/** Extensions `--out` accepts: the formats io/image.ts `writeImage` encodes. */
+/** Extensions `--out` accepts: the formats io/images/image.ts `writeImage` encodes. */
 const IMAGE_EXTS = ['.png', '.jpg', '.jpeg', '.webp'];
 
 /** `out.png` -> `out_0.png`, `out_1.png`, ... when there are several images (indices zero-padded to equal width). */

@@ -9,8 +9,8 @@ import type { IdentityNet } from '../faces/identity.js';
 import { MobileFace } from '../faces/mobileface.js';
 import { FACE_MODELS_ENV } from '../faces/models.js';
 import { IDENTITY_ALIGN_SIZE, IDENTITY_TRANSFORM_SIZE, alignPhoto, cosineMatrix, embedAligned } from '../faces/pipeline.js';
-import { readImage, type RgbImage } from '../io/image.js';
-import { resolveModelPath } from '../io/registry.js';
+import { readImage, type RgbImage } from '../io/images/image.js';
+import { resolveModelPath } from '../io/models/registry.js';
 import { UsageError, flag, str, strs, type Command } from './command.js';
 
 const round = (v: number): number => Math.round(v * 1e6) / 1e6;

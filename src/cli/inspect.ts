@@ -1,11 +1,11 @@
 /**
  * `styleclip inspect CKPT [--json]`: what a checkpoint holds — its format, every tensor (name, dtype, shape) and the
- * non-tensor values. Reads PyTorch checkpoints (zip, legacy, TorchScript, plain pickles; see src/io/torch.ts) and
+ * non-tensor values. Reads PyTorch checkpoints (zip, legacy, TorchScript, plain pickles; see src/io/tensors/torch.ts) and
  * safetensors files.
  */
-import { readCheckpoint } from '../io/checkpoint.js';
+import { readCheckpoint } from '../io/tensors/checkpoint.js';
 import { numel, shapeStr, type HostTensor } from '../engine/tensor.js';
-import { PyCallable, PyGlobal, PyObject } from '../io/pickle.js';
+import { PyCallable, PyGlobal, PyObject } from '../io/tensors/pickle.js';
 import { UsageError, flag, type Command } from './command.js';
 
 interface Inspection {

@@ -7,8 +7,8 @@ import { UsageError, parseCommandArgs } from './command.js';
 import { COMMANDS } from './commands.js';
 import { readFile } from 'node:fs/promises';
 import { InputError } from '../errors.js';
-import { ENV } from '../io/registry.js';
-import { DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV } from '../io/image.js';
+import { ENV } from '../io/models/registry.js';
+import { DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV } from '../io/images/image.js';
 
 /** Global flag: never download (sets STYLECLIP_OFFLINE=1 for this run). */
 const OFFLINE_FLAG = '--offline';

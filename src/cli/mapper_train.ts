@@ -4,7 +4,7 @@
  * on Ctrl-C; `--resume CKPT` continues from a checkpoint's weights and step. Latents: `--latents W.npy` ([N, L, D]
  * w+, e.g. e4e inversions of faces, as the official training) or `--samples N` seeded samples at truncation 0.7.
  */
-import { readCheckpoint } from '../io/checkpoint.js';
+import { readCheckpoint } from '../io/tensors/checkpoint.js';
 import { extname } from 'node:path';
 import { Clip } from '../clip/clip.js';
 import { ClipTokenizer } from '../clip/tokenizer.js';
@@ -14,8 +14,8 @@ import type { HostTensor } from '../engine/tensor.js';
 import { Cancelled, InputError } from '../errors.js';
 import { loadIdentityNet } from '../faces/load_identity.js';
 import { Generator, broadcastW, checkLatent, sampleZ, truncate } from '../generator/index.js';
-import { readNpy } from '../io/npy.js';
-import { saveTorch } from '../io/torch_write.js';
+import { readNpy } from '../io/tensors/npy.js';
+import { saveTorch } from '../io/tensors/torch_write.js';
 import { createRng, normals } from '../random.js';
 import { UsageError, flag, modelFlag, num, requireStr, str, type Command } from './command.js';
 import { EXIT_INTERRUPTED } from './edit.js';

@@ -1,10 +1,10 @@
 /**
  * `styleclip models list|pull|verify|path|rm` (and `convert`, ./models_convert.ts): the named pretrained models of
- * models/manifest.json and the local cache that holds them (src/io/registry.ts; downloads with resume and sha256
- * checks in src/io/download.ts). `$STYLECLIP_HOME` moves the cache, `$STYLECLIP_MANIFEST` replaces the manifest,
+ * models/manifest.json and the local cache that holds them (src/io/models/registry.ts; downloads with resume and sha256
+ * checks in src/io/models/download.ts). `$STYLECLIP_HOME` moves the cache, `$STYLECLIP_MANIFEST` replaces the manifest,
  * `$STYLECLIP_MIRROR` or `--base-url` pulls from a mirror laid out as `<base>/<model>/<file>`.
  */
-import type { DownloadProgress, DownloadResult } from '../io/download.js';
+import type { DownloadProgress, DownloadResult } from '../io/models/download.js';
 import {
   ENV,
   cacheHome,
@@ -20,7 +20,7 @@ import {
   verifyModel,
   type Manifest,
   type ModelEntry,
-} from '../io/registry.js';
+} from '../io/models/registry.js';
 import { UsageError, flag, str, type CliIO, type Command } from './command.js';
 import { modelsConvertCommand } from './models_convert.js';
 

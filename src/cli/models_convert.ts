@@ -1,12 +1,12 @@
 /**
  * `styleclip models convert IN OUT.safetensors`: any checkpoint the generator and CLIP loaders read (rosinality
  * `.pt`, NVIDIA stylegan2-ada `.pkl`, OpenAI TorchScript `.pt`, openai/CLIP state dicts, open_clip, Hugging Face
- * safetensors) rewritten in our layout (src/io/converted.ts): float32 tensors already mapped to the names the graph
+ * safetensors) rewritten in our layout (src/io/tensors/converted.ts): float32 tensors already mapped to the names the graph
  * builders use, the architecture config in the metadata. The mapping itself is the loaders' (src/generator/load.ts
  * `weightsFromTensors`, src/clip/weights.ts `clipFromTensors`); `loadConverted` reads the result back through the
  * same config validation and weight checks.
  */
-import { parseCheckpoint } from '../io/checkpoint.js';
+import { parseCheckpoint } from '../io/tensors/checkpoint.js';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
@@ -17,9 +17,9 @@ import { clipFromConverted, clipFromTensors, loadClipCheckpoint, type LoadedClip
 import type { LoadedWeights } from '../generator/layout.js';
 import { fromConverted, weightsFromTensors } from '../generator/load.js';
 import { InputError } from '../errors.js';
-import { CONVERTED_KINDS, convertedFromSafetensors, isConverted, writeConverted, type ConvertedKind } from '../io/converted.js';
-import { findModel, formatBytes, loadManifest, resolveModelPath } from '../io/registry.js';
-import { readSafetensors } from '../io/safetensors.js';
+import { CONVERTED_KINDS, convertedFromSafetensors, isConverted, writeConverted, type ConvertedKind } from '../io/tensors/converted.js';
+import { findModel, formatBytes, loadManifest, resolveModelPath } from '../io/models/registry.js';
+import { readSafetensors } from '../io/tensors/safetensors.js';
 import { UsageError, flag, str, type Command } from './command.js';
 
 const ACTIVATIONS: readonly ClipActivation[] = ['quick_gelu', 'gelu'];

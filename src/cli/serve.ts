@@ -11,7 +11,7 @@ import { RedisQueue } from '../server/redis_queue.js';
 import { JobStore } from '../server/store.js';
 import { loadServices, type ModelPaths } from '../server/wiring.js';
 import { basename } from 'node:path';
-import { resolveModelPath } from '../io/registry.js';
+import { resolveModelPath } from '../io/models/registry.js';
 import { UsageError, modelFlag, num, str, type CliIO, type Command } from './command.js';
 
 /** Default port: the issue's example (`--port 8787`). */

@@ -13,7 +13,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
-import { readImagePixels, type Pixels } from '../io/image.js';
+import { readImagePixels, type Pixels } from '../io/images/image.js';
 import type { Clip } from './clip.js';
 import { TEMPLATE_SETS } from './templates.js';
 import type { ClipTokenizer } from './tokenizer.js';

@@ -4,8 +4,8 @@
  */
 import { mapBatches } from '../engine/batching.js';
 import { Graph, SessionCache, bindWeights, type HostTensor, type SessionOptions, type Value, type WeightMap } from '../engine/index.js';
-import type { Pixels } from '../io/image.js';
-import { findModel, loadManifest, resolveModelPath } from '../io/registry.js';
+import type { Pixels } from '../io/images/image.js';
+import { findModel, loadManifest, resolveModelPath } from '../io/models/registry.js';
 import type { ClipActivation, ClipConfig } from './config.js';
 import { asInt32, eotPositions, eotRowIndices, leadingColumns, textEncoder, vitImageEncoder, TEXT_LENGTHS } from './model.js';
 import { clipPreprocessBatch } from './preprocess.js';

@@ -12,14 +12,14 @@
  * Python's round-half-to-even. ToTensor and Normalize run in float32 as torch does.
  *
  * The Pillow resampling itself (and `resizeMatrix`, its float form for an in-graph, differentiable variant) lives in
- * src/io/resample.ts, shared with face alignment and the encoders.
+ * src/io/images/resample.ts, shared with face alignment and the encoders.
  */
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
-import type { Pixels, RgbImage } from '../io/image.js';
-import { resizeLikePil } from '../io/resample.js';
+import type { Pixels, RgbImage } from '../io/images/image.js';
+import { resizeLikePil } from '../io/images/resample.js';
 
-export { precomputeCoeffs, resizeLikePil, resizeMatrix, type ResampleFilter } from '../io/resample.js';
+export { precomputeCoeffs, resizeLikePil, resizeMatrix, type ResampleFilter } from '../io/images/resample.js';
 
 /** `model.visual.input_resolution` of every released CLIP ViT/ResNet except the 336/288/384/448 px variants. */
 export const CLIP_IMAGE_SIZE = 224;

@@ -16,7 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
-import { resolveModelPath } from '../io/registry.js';
+import { resolveModelPath } from '../io/models/registry.js';
 
 /** `len(encoder)` in SimpleTokenizer: 256 + 256 + 48,894 merges + 2 special tokens. */
 export const CLIP_VOCAB_SIZE = 49408;

@@ -14,13 +14,13 @@
  *   which the file does not record: pass `activation` to override.
  * - Hugging Face `transformers` CLIPModel safetensors (weights_hf.ts), with `config.json` read when beside the file.
  */
-import { convertedOf, readCheckpoint } from '../io/checkpoint.js';
+import { convertedOf, readCheckpoint } from '../io/tensors/checkpoint.js';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { toFloat32, type HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
-import type { ConvertedCheckpoint } from '../io/converted.js';
-import { applyRules, type MapRule } from '../io/weight_map.js';
+import type { ConvertedCheckpoint } from '../io/tensors/converted.js';
+import { applyRules, type MapRule } from '../io/tensors/weight_map.js';
 import { configFromWeights, type ClipConfig, type ClipOverrides } from './config.js';
 import { resnetShapes } from './resnet.js';
 import { HF_MARKER, fromHuggingFace, overridesFromHfConfig } from './weights_hf.js';

@@ -14,9 +14,9 @@
  * fused with the QUAD transform in ./raster.ts for the last step.
  * The returned quad is in the photo's pixel-index coordinates; `alignedToImage(quad, size)` maps aligned pixels back.
  */
-import { resizeLikePil } from '../io/resample.js';
+import { resizeLikePil } from '../io/images/resample.js';
 import { InputError } from '../errors.js';
-import type { RgbImage } from '../io/image.js';
+import type { RgbImage } from '../io/images/image.js';
 import { channelMedian, gaussianFilter } from './blur.js';
 import { ffhqCrop, type Point, type Quad } from './geometry.js';
 import { cropRgb, quadTransformResized, reflectPad, rint, toUint8, type FloatImage } from './raster.js';

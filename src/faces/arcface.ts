@@ -6,7 +6,7 @@
  * Flatten (2), Linear (3), BatchNorm1d (4) -> `l2_norm`. The output layer's two BNs are folded around the Linear.
  * Input: 112x112 RGB in [-1, 1].
  */
-import { readCheckpoint } from '../io/checkpoint.js';
+import { readCheckpoint } from '../io/tensors/checkpoint.js';
 import type { Graph, Value } from '../engine/graph.js';
 import { gemm, normalizeRows } from '../engine/ops_math.js';
 import { reshape } from '../engine/ops_shape.js';
@@ -63,7 +63,7 @@ export class ArcFaceIrSe implements IdentityNet {
     return new ArcFaceIrSe(sd);
   }
 
-  /** Reads `model_ir_se50.pth` (any format src/io/torch.ts reads). */
+  /** Reads `model_ir_se50.pth` (any format src/io/tensors/torch.ts reads). */
   static async load(path: string): Promise<ArcFaceIrSe> {
     return new ArcFaceIrSe((await readCheckpoint(path, 'ArcFace checkpoint')).tensors);
   }

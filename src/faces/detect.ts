@@ -18,9 +18,9 @@
  */
 import sharp from 'sharp';
 import type * as TF from '@tensorflow/tfjs';
-import { resizeLikePil } from '../io/resample.js';
+import { resizeLikePil } from '../io/images/resample.js';
 import { InputError } from '../errors.js';
-import type { RgbImage } from '../io/image.js';
+import type { RgbImage } from '../io/images/image.js';
 import { FFHQ_SIZE } from './align.js';
 import { alignedToImage, applyAffine, composeAffine, ffhqCrop, invertAffine, LANDMARK_COUNT, type Affine, type Point } from './geometry.js';
 import { locateFaceModel } from './models.js';

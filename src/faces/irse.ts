@@ -17,7 +17,7 @@ import { add, clip, mul, reduceMean, relu, sigmoid } from '../engine/ops_math.js
 import { conv } from '../engine/ops_nn.js';
 import { toFloat32, type HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
-import { applyRules, type MapRule } from '../io/weight_map.js';
+import { applyRules, type MapRule } from '../io/tensors/weight_map.js';
 
 /** torch.nn.BatchNorm1d/2d default epsilon. */
 export const BATCHNORM_EPS = 1e-5;

@@ -1,5 +1,5 @@
 /** Loading an identity network by the name or path a user gives (`--identity-model`, the server's identity model). */
-import { resolveModelPath } from '../io/registry.js';
+import { resolveModelPath } from '../io/models/registry.js';
 import { ArcFaceIrSe } from './arcface.js';
 import type { IdentityNet } from './identity.js';
 import { MobileFace } from './mobileface.js';

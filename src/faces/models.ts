@@ -5,14 +5,14 @@
  * A models directory `DIR` (`--models DIR`, else `$STYLECLIP_FACE_MODELS`) is searched as `DIR/<file>`,
  * `DIR/<subdir>/<file>` (the `face-api/` and `human/` layout of ../shared/models) and `DIR/<registry name>/<file>`
  * (the model cache layout, so `<cache>/models` works too). Without either, the model cache is used
- * (`<cache>/models/<registry name>/<file>`, see src/io/registry.ts and `styleclip models pull`), and for the detector
+ * (`<cache>/models/<registry name>/<file>`, see src/io/models/registry.ts and `styleclip models pull`), and for the detector
  * and landmark net, as a last resort, the copies that ship inside the @vladmandic/face-api package.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { InputError } from '../errors.js';
-import { cacheHome } from '../io/registry.js';
+import { cacheHome } from '../io/models/registry.js';
 
 /** Environment variable naming the face models directory. */
 export const FACE_MODELS_ENV = 'STYLECLIP_FACE_MODELS';

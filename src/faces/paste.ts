@@ -4,7 +4,7 @@
  * seam fades out towards the crop's border.
  */
 import { InputError } from '../errors.js';
-import type { RgbImage } from '../io/image.js';
+import type { RgbImage } from '../io/images/image.js';
 import { alignedToImage, applyAffine, composeAffine, invertAffine, type Quad } from './geometry.js';
 import { warpAffine } from './raster.js';
 

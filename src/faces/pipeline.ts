@@ -5,7 +5,7 @@
 import { Graph } from '../engine/graph.js';
 import { Session } from '../engine/session.js';
 import { InputError } from '../errors.js';
-import { rgbToTensor, type RgbImage } from '../io/image.js';
+import { rgbToTensor, type RgbImage } from '../io/images/image.js';
 import { alignFace, type AlignedFace, type AlignOptions } from './align.js';
 import type { DetectedFace, FaceDetector } from './detect.js';
 import { ID_CROP, type IdentityNet } from './identity.js';

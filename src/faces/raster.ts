@@ -6,8 +6,8 @@
  * and truncates to uint8; rejected pixels are filled with 0). `warpAffine` is a general antialiased affine resampler
  * for the landmark refinement and pasting faces back.
  */
-import { precomputeCoeffs } from '../io/resample.js';
-import type { RgbImage } from '../io/image.js';
+import { precomputeCoeffs } from '../io/images/resample.js';
+import type { RgbImage } from '../io/images/image.js';
 import { applyAffine, composeAffine, type Affine, type Quad } from './geometry.js';
 
 /** `warpAffine` area-averages by `floor(spacing / BOX_REDUCE_MIN)` when that is at least 2. */

@@ -20,7 +20,7 @@ import { meanLatentZ, rowMean, sampleNoise } from './sample.js';
 import { buildMapping, buildStyles, buildSynthesis, buildSynthesisFromStyles, constNoise, noiseShapes } from './stylegan2.js';
 import { styleSpaceLayout } from './stylespace.js';
 import { InputError } from '../errors.js';
-import { resolveModelPath } from '../io/registry.js';
+import { resolveModelPath } from '../io/models/registry.js';
 
 export { CONFIG_F_FFHQ, channelTable, derive, resolve, type Derived, type GeneratorConfig } from './config.js';
 export { randomWeights, synthesisLayers, weightShapes, type WeightMap } from './layout.js';

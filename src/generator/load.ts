@@ -6,10 +6,10 @@
  * - our converted safetensors (`styleclip models convert`): weights in our naming, config in the metadata
  * Anything else is an InputError that says what the file looks like (e.g. a CLIP checkpoint) and what is expected.
  */
-import { convertedOf, readCheckpoint } from '../io/checkpoint.js';
+import { convertedOf, readCheckpoint } from '../io/tensors/checkpoint.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
-import type { ConvertedCheckpoint } from '../io/converted.js';
+import type { ConvertedCheckpoint } from '../io/tensors/converted.js';
 import { resolve, type GeneratorConfig, type PartialConfig } from './config.js';
 import { NVIDIA_G_EMA, fromNvidia } from './weights_nvidia.js';
 import { checkWeights, type LoadedWeights } from './layout.js';

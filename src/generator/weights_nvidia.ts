@@ -1,6 +1,6 @@
 /**
  * NVIDIA stylegan2-ada-pytorch network pickles (`.pkl`, the `G_ema` generator) -> our weights (layout.ts).
- * src/io/torch.ts unpickles the persistent modules and flattens them to state_dict names, e.g.
+ * src/io/tensors/torch.ts unpickles the persistent modules and flattens them to state_dict names, e.g.
  * `G_ema.mapping.fc0.weight`, `G_ema.synthesis.b8.conv0.affine.weight`; the pickle's `G`, `D` and `augment_pipe`
  * entries are ignored.
  *
@@ -22,7 +22,7 @@ import { InputError } from '../errors.js';
 import { BLUR_KERNEL, CONST_RESOLUTION, CONV_KERNEL, MAPPING_LR_MUL, TORGB_KERNEL, resolve, type GeneratorConfig } from './config.js';
 import { synthesisLayers, type LoadedWeights } from './layout.js';
 import { firKernel2d } from './fir.js';
-import { applyRules, equals, scaled, type MapRule } from '../io/weight_map.js';
+import { applyRules, equals, scaled, type MapRule } from '../io/tensors/weight_map.js';
 
 /** Top-level pickle key of the EMA generator. */
 export const NVIDIA_G_EMA = 'G_ema';

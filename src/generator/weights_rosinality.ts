@@ -17,7 +17,7 @@ import { InputError } from '../errors.js';
 import { CONST_RESOLUTION, CONV_KERNEL, MAPPING_LR_MUL, TORGB_KERNEL, BLUR_KERNEL, resolve, type GeneratorConfig } from './config.js';
 import { synthesisLayers, type LayerSpec, type LoadedWeights } from './layout.js';
 import { firKernel2d } from './fir.js';
-import { FLOAT_DTYPES, applyRules, equals, scaled, type MapRule } from '../io/weight_map.js';
+import { FLOAT_DTYPES, applyRules, equals, scaled, type MapRule } from '../io/tensors/weight_map.js';
 
 /** Top-level key of the EMA generator's state dict in rosinality checkpoints. */
 export const G_EMA = 'g_ema';

@@ -7,8 +7,8 @@
  * Preprocessing is e4e's test transform exactly: torchvision `Resize((256, 256))` on the PIL image (bilinear,
  * antialiased when downscaling, as PIL does it), ToTensor, Normalize(0.5, 0.5) -> [-1, 1].
  */
-import { readCheckpoint, type Checkpoint } from '../io/checkpoint.js';
-import { resizeLikePil } from '../io/resample.js';
+import { readCheckpoint, type Checkpoint } from '../io/tensors/checkpoint.js';
+import { resizeLikePil } from '../io/images/resample.js';
 import { mapBatches } from '../engine/batching.js';
 import { Graph } from '../engine/graph.js';
 import { SessionCache, type SessionOptions } from '../engine/session.js';
@@ -16,10 +16,10 @@ import { toFloat32, type HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
 import { parseIrSeBody } from '../faces/irse.js';
 import { Generator } from '../generator/index.js';
-import type { Pixels } from '../io/image.js';
-import { applyRules, scaled, type MapRule } from '../io/weight_map.js';
+import type { Pixels } from '../io/images/image.js';
+import { applyRules, scaled, type MapRule } from '../io/tensors/weight_map.js';
 import { EncoderGraph, type EncoderKind, type EncoderWeights, type StyleBlock } from './encoder_net.js';
-import { resolveModelPath } from '../io/registry.js';
+import { resolveModelPath } from '../io/models/registry.js';
 
 /** The encoders' input side (e4e/pSp `transforms.Resize((256, 256))`). */
 export const ENCODER_INPUT_SIZE = 256;

@@ -6,8 +6,8 @@
  * feathered mask). `FacePhotoSource` implements `PhotoLatentSource`, so edit methods take photo starts without knowing
  * about faces; the face models and the encoder load on the first photo, not before.
  */
-import { readCheckpoint } from '../io/checkpoint.js';
-import { readImage, type RgbImage } from '../io/image.js';
+import { readCheckpoint } from '../io/tensors/checkpoint.js';
+import { readImage, type RgbImage } from '../io/images/image.js';
 import type { EditHooks, ImageStart, PhotoLatentSource, PhotoModels, ProjectedPhoto, RgbFrame } from '../optimize/types.js';
 import { FFHQ_SIZE, FFHQ_TRANSFORM_SIZE } from '../faces/align.js';
 import { FaceDetector } from '../faces/detect.js';

@@ -15,14 +15,14 @@ import { ClipTokenizer } from '../clip/tokenizer.js';
 import { l2Normalize } from '../clip/zeroshot.js';
 import { Generator, convChannelMask, sampleNoise, styleSpaceLayout, noiseShapes } from '../generator/index.js';
 import { resolveStart } from '../edit/start.js';
-import { tensorToRgb } from '../io/image.js';
+import { tensorToRgb } from '../io/images/image.js';
 import { optimize } from './loop.js';
 import type { IdentityNet } from '../faces/identity.js';
 import { EDIT_IO, buildEditGraph, latentShape, noiseInputName } from './edit_graph.js';
 import { resolveEditOptions } from './options.js';
 import { styleclipLr } from './schedule.js';
 import type { EditHooks, EditOptions, EditProgress, EditResult, EditStart, PhotoLatentSource, ProjectedPhoto, RgbFrame } from './types.js';
-import { DEFAULT_MODEL_NAMES } from '../io/registry.js';
+import { DEFAULT_MODEL_NAMES } from '../io/models/registry.js';
 
 export interface EditorSources {
   /** Generator checkpoint path or registry name (default `stylegan2-ffhq-config-f`, downloaded on first use). */

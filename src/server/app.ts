@@ -2,7 +2,7 @@
  * The HTTP API (Hono): `createApp` wires injected services (editor, generator, CLIP, job store, queue) into routes.
  * `AppType` is exported for Hono's typed client: `hc<AppType>('http://host:8787')` (see examples/api-client.ts).
  */
-import { maxPixelsLimit } from '../io/image.js';
+import { maxPixelsLimit } from '../io/images/image.js';
 import type { OnePassService } from './one_pass.js';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';

@@ -5,7 +5,7 @@
  * name, or a hash of its line; a line whose text changed runs again. A line that cannot be parsed or checked is
  * reported and skipped; the others still run.
  */
-import { maxPixelsLimit } from '../io/image.js';
+import { maxPixelsLimit } from '../io/images/image.js';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';

@@ -5,8 +5,8 @@
  */
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
-import { readImage, readImageRgba, type RgbImage, type RgbaImage } from '../io/image.js';
-import { parseNpy } from '../io/npy.js';
+import { readImage, readImageRgba, type RgbImage, type RgbaImage } from '../io/images/image.js';
+import { parseNpy } from '../io/tensors/npy.js';
 import { checkLatent, type LatentKind } from '../generator/index.js';
 import { ApiError } from './errors.js';
 import { checkUploadName } from './names.js';

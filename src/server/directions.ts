@@ -9,7 +9,7 @@ import { GLOBAL_DEFAULTS, type GlobalDirections } from '../edit/global/index.js'
 import type { HostTensor } from '../engine/tensor.js';
 import { broadcastW, sampleZ, truncate, type Generator } from '../generator/index.js';
 import type { LatentMapperEdit } from '../edit/mapper/index.js';
-import { tensorToRgb } from '../io/image.js';
+import { tensorToRgb } from '../io/images/image.js';
 import { ApiError } from './errors.js';
 import { decodeLatent, fileBytes } from './decode.js';
 import { encodePng } from './images.js';

@@ -9,7 +9,7 @@ import { MAPPER_STRENGTH } from '../edit/mapper/network.js';
 import type { LatentMapperEdit } from '../edit/mapper/index.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
-import { tensorToRgb } from '../io/image.js';
+import { tensorToRgb } from '../io/images/image.js';
 import type { EditHooks, EditStart, PhotoLatentSource, ProjectedPhoto, RgbFrame } from '../optimize/types.js';
 import type { PromptTokenizer } from './services.js';
 

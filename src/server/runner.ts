@@ -9,11 +9,11 @@
  * and the learning-rate ramp are not part of the editor's progress events.
  */
 import { hostname } from 'node:os';
-import { encodeNpy, readNpy } from '../io/npy.js';
+import { encodeNpy, readNpy } from '../io/tensors/npy.js';
 import { InputError } from '../errors.js';
 import type { EditProgress, EditStart, ProjectionProgress, RgbFrame } from '../optimize/types.js';
 import { encodePng } from './images.js';
-import { sideBySide } from '../io/frames.js';
+import { sideBySide } from '../io/images/frames.js';
 import type { EditService } from './services.js';
 import type { OnePassService } from './one_pass.js';
 import { TERMINAL, jobSteps, type JobRequest, type JobState, type JobStatus, type JobStore, type LossPoint } from './store.js';

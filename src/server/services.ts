@@ -4,7 +4,7 @@
  * files for `styleclip serve`, `styleclip worker` and `styleclip batch`.
  */
 import type { HostTensor } from '../engine/tensor.js';
-import type { Pixels } from '../io/image.js';
+import type { Pixels } from '../io/images/image.js';
 import type { Prediction } from '../clip/zeroshot.js';
 import type { EditHooks, EditOptions, EditResult, EditStart, RgbFrame } from '../optimize/types.js';
 

@@ -5,7 +5,7 @@
  */
 import type { OnePassMethod, OnePassService } from './one_pass.js';
 import { InputError } from '../errors.js';
-import { encodeNpy } from '../io/npy.js';
+import { encodeNpy } from '../io/tensors/npy.js';
 import { DEFAULT_TRUNCATION, parseLayers, resolveEditOptions } from '../optimize/options.js';
 import type { EditOptions } from '../optimize/types.js';
 import { decodeImage, decodeLatent } from './decode.js';
@@ -15,7 +15,7 @@ import { checkName, modelName } from './names.js';
 import type { EditJsonBody, EditFormBody } from './schemas.js';
 import type { EditorInfo, PromptTokenizer } from './services.js';
 import type { NewJobRequest, StoredStart } from './store.js';
-import type { RgbImage } from '../io/image.js';
+import type { RgbImage } from '../io/images/image.js';
 
 export type SubmittedStart =
   | { readonly kind: 'seed'; readonly seed: number; readonly truncation?: number }

@@ -4,7 +4,7 @@
  * Photo starts go through src/faces `FacePhotoSource`, whose face models load on the first photo from
  * `faceModels`, else $STYLECLIP_FACE_MODELS, else the model cache (src/faces/models.ts).
  */
-import { readCheckpoint } from '../io/checkpoint.js';
+import { readCheckpoint } from '../io/tensors/checkpoint.js';
 import type { ClipTokenizer } from '../clip/tokenizer.js';
 import { loadIdentityNet } from '../faces/load_identity.js';
 import { FacePhotoSource } from '../invert/photo.js';

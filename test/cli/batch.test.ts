@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeNpy, parseNpy } from '../../src/io/npy.js';
+import { encodeNpy, parseNpy } from '../../src/io/tensors/npy.js';
 import type { Report } from '../../src/server/report.js';
 import { runCli } from '../helpers/cli.js';
 import { fixture, maxAbsDiff } from '../helpers/shared.js';

@@ -68,7 +68,7 @@ describe('CLI conventions', () => {
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
     const sharp = (await import('sharp')).default;
-    const { DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, maxPixelsLimit } = await import('../../src/io/image.js');
+    const { DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, maxPixelsLimit } = await import('../../src/io/images/image.js');
     const img = join(await mkdtemp(join(tmpdir(), 'styleclip-maxpx-')), 'small.png');
     await sharp({ create: { width: 20, height: 10, channels: 3, background: '#808080' } }).png().toFile(img);
     const before = process.env[MAX_PIXELS_ENV];

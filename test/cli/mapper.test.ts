@@ -4,9 +4,9 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { COMPARE_GAP } from '../../src/io/frames.js';
+import { COMPARE_GAP } from '../../src/io/images/frames.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readNpy, writeNpy } from '../../src/io/npy.js';
+import { readNpy, writeNpy } from '../../src/io/tensors/npy.js';
 import { runCli } from '../helpers/cli.js';
 import { fixture, maxAbsDiff } from '../helpers/shared.js';
 

@@ -12,7 +12,7 @@ import { PROJECT_ROOT, fixture } from '../helpers/shared.js';
 import { loadConverted } from '../../src/cli/models_convert.js';
 import { loadClipCheckpoint } from '../../src/clip/weights.js';
 import { loadGeneratorWeights } from '../../src/generator/load.js';
-import { readSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
+import { readSafetensors, writeSafetensors } from '../../src/io/tensors/safetensors.js';
 import { startModelServer, type ModelServer } from '../io/model_server.js';
 
 const G = randomBytes(200_000);

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readNpy } from '../../src/io/npy.js';
-import { writeImage } from '../../src/io/image.js';
+import { readNpy } from '../../src/io/tensors/npy.js';
+import { writeImage } from '../../src/io/images/image.js';
 import { runCli } from '../helpers/cli.js';
 import { fixture, sharedPath } from '../helpers/shared.js';
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLIP_IMAGENET_TEMPLATES } from '../../src/clip/templates.js';
-import { readNpy } from '../../src/io/npy.js';
+import { readNpy } from '../../src/io/tensors/npy.js';
 import { runCli } from '../helpers/cli.js';
 import { fixture, sharedPath } from '../helpers/shared.js';
 

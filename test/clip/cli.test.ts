@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hugePngHeader } from '../helpers/png.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readNpy } from '../../src/io/npy.js';
+import { readNpy } from '../../src/io/tensors/npy.js';
 import { runCli } from '../helpers/cli.js';
 import { fixture, maxAbsDiff, sharedPath } from '../helpers/shared.js';
 

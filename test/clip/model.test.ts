@@ -4,7 +4,7 @@ import { Clip } from '../../src/clip/clip.js';
 import { activate, causalMask, eotRowIndices } from '../../src/clip/model.js';
 import * as E from '../../src/engine/index.js';
 import { InputError } from '../../src/errors.js';
-import { readNpy } from '../../src/io/npy.js';
+import { readNpy } from '../../src/io/tensors/npy.js';
 import { fixture, maxAbsDiff } from '../helpers/shared.js';
 
 describe('CLIP config', () => {

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Clip } from '../../src/clip/clip.js';
 import { softmaxRows } from '../../src/clip/zeroshot.js';
 import * as E from '../../src/engine/index.js';
-import { readNpy } from '../../src/io/npy.js';
+import { readNpy } from '../../src/io/tensors/npy.js';
 import { fixture, maxAbsDiff } from '../helpers/shared.js';
 
 const REL_TOL = 1e-3;

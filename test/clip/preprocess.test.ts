@@ -12,8 +12,8 @@ import {
   type ResampleFilter,
 } from '../../src/clip/preprocess.js';
 import { InputError } from '../../src/errors.js';
-import { readImage, readImageRgba, type Pixels, type RgbaImage } from '../../src/io/image.js';
-import { readNpy } from '../../src/io/npy.js';
+import { readImage, readImageRgba, type Pixels, type RgbaImage } from '../../src/io/images/image.js';
+import { readNpy } from '../../src/io/tensors/npy.js';
 import { fixture, maxAbsDiff, sharedPath } from '../helpers/shared.js';
 
 /** Fixture README: pixels max abs error <= 0.02. This port is bit-exact; the bound is the fixture's. */

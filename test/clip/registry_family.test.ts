@@ -7,7 +7,7 @@ import { copyFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Clip, OPEN_CLIP_FORMAT } from '../../src/clip/clip.js';
-import { approxModelSize, cacheHome, cachedFilePath, findModel, loadManifest } from '../../src/io/registry.js';
+import { approxModelSize, cacheHome, cachedFilePath, findModel, loadManifest } from '../../src/io/models/registry.js';
 import { runCli } from '../helpers/cli.js';
 import { fixture } from '../helpers/shared.js';
 

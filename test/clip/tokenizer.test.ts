@@ -13,7 +13,7 @@ import {
   htmlUnescape,
 } from '../../src/clip/tokenizer.js';
 import { InputError } from '../../src/errors.js';
-import { readNpy } from '../../src/io/npy.js';
+import { readNpy } from '../../src/io/tensors/npy.js';
 import { fixture, sharedPath } from '../helpers/shared.js';
 
 const vocabPath = (): string => sharedPath('data', 'clip', 'bpe_simple_vocab_16e6.txt.gz');

@@ -6,8 +6,8 @@ import { Clip } from '../../src/clip/clip.js';
 import { ClipCheckpointError, clipFromTensors, loadClipCheckpoint, type LoadedClip } from '../../src/clip/weights.js';
 import type { HostTensor } from '../../src/engine/tensor.js';
 import { InputError } from '../../src/errors.js';
-import { readNpy } from '../../src/io/npy.js';
-import { encodeSafetensors } from '../../src/io/safetensors.js';
+import { readNpy } from '../../src/io/tensors/npy.js';
+import { encodeSafetensors } from '../../src/io/tensors/safetensors.js';
 import { fixture, maxAbsDiff } from '../helpers/shared.js';
 import { toHuggingFace } from './hf_layout.js';
 

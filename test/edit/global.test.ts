@@ -12,7 +12,7 @@ import {
   GlobalDirections, channelDirections, computeChannelDirections, computeStyleStats, coveredLayers, parseStyleStats, styleStatsPickle, stylesOfZ,
 } from '../../src/edit/global/index.js';
 import { CONFIG_F_FFHQ, styleSpaceLayout } from '../../src/generator/index.js';
-import { readNpy } from '../../src/io/npy.js';
+import { readNpy } from '../../src/io/tensors/npy.js';
 import { fixtureSources } from '../helpers/models.js';
 import { fixture, maxAbsDiff, sharedPath } from '../helpers/shared.js';
 

@@ -6,8 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { LatentMapperEdit, mapperFromTensors } from '../../src/edit/mapper/index.js';
 import type { HostTensor } from '../../src/engine/tensor.js';
-import { readNpy } from '../../src/io/npy.js';
-import { loadTorchCheckpoint } from '../../src/io/torch.js';
+import { readNpy } from '../../src/io/tensors/npy.js';
+import { loadTorchCheckpoint } from '../../src/io/tensors/torch.js';
 import { fixture, maxAbsDiff } from '../helpers/shared.js';
 
 const rel = (a: HostTensor, b: HostTensor): number => {

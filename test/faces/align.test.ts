@@ -9,7 +9,7 @@ import { channelMedian, gaussianFilter, gaussianKernel, symmetricIndex } from '.
 import { alignedToImage, applyAffine, ffhqCrop, identityQuad, invertAffine, quadDistance, type Point } from '../../src/faces/geometry.js';
 import { pasteBack } from '../../src/faces/paste.js';
 import { quadTransform, quadTransformResized, reflectIndex, rint, type FloatImage } from '../../src/faces/raster.js';
-import type { RgbImage } from '../../src/io/image.js';
+import type { RgbImage } from '../../src/io/images/image.js';
 import { rng } from '../engine/gradcheck.js';
 import { centralPsnr, facePaths, readFace, resized } from './helpers.js';
 

@@ -2,7 +2,7 @@
  * The ArcFace IR-SE loader on random weights in the official key layout (no real model_ir_se50.pth exists here):
  * the official model_irse.py Backbone on random weights with reduced widths (../shared/fixtures/reference case
  * `arcface`: StyleCLIP's ID crop, embeddings, input gradient), finite differences, and the full IR-SE50 shapes read
- * from a `torch.save` zip through src/io/torch.ts.
+ * from a `torch.save` zip through src/io/tensors/torch.ts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,10 +12,10 @@ import { readFileSync } from 'node:fs';
 import { Graph, Session, grad, mul, reduceSum, type HostTensor } from '../../src/engine/index.js';
 import { ARCFACE_INPUT_SIZE, ArcFaceIrSe } from '../../src/faces/arcface.js';
 import { buildIdCrop } from '../../src/faces/identity.js';
-import { readNpy } from '../../src/io/npy.js';
+import { readNpy } from '../../src/io/tensors/npy.js';
 import { fixture, maxAbsDiff } from '../helpers/shared.js';
 import { gradCheck, rng } from '../engine/gradcheck.js';
-import { saveTorchStateDict } from '../../src/io/torch_write.js';
+import { saveTorchStateDict } from '../../src/io/tensors/torch_write.js';
 
 interface Config {
   readonly c0: number;

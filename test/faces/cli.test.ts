@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DETECTION_MAX_SIDE } from '../../src/faces/detect.js';
 import { ffhqCrop, mapQuad, quadDistance, type Point, type Quad } from '../../src/faces/geometry.js';
-import { readImage, writeImage, type RgbImage } from '../../src/io/image.js';
+import { readImage, writeImage, type RgbImage } from '../../src/io/images/image.js';
 import { runCli } from '../helpers/cli.js';
 import { FACE_MODELS, facePaths, readFace, resized, transformFace } from './helpers.js';
 

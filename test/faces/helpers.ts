@@ -5,7 +5,7 @@
 import { readdirSync } from 'node:fs';
 import { resizeLikePil } from '../../src/clip/preprocess.js';
 import { applyAffine, composeAffine, invertAffine, similarity, type Affine, type Point } from '../../src/faces/geometry.js';
-import { readImage, type RgbImage } from '../../src/io/image.js';
+import { readImage, type RgbImage } from '../../src/io/images/image.js';
 import { sampleBilinear } from '../../src/faces/raster.js';
 import { sharedPath } from '../helpers/shared.js';
 

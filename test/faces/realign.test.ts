@@ -14,7 +14,7 @@ import { FaceDetector } from '../../src/faces/detect.js';
 import { ffhqCrop, identityQuad, invertAffine, mapQuad, quadDistance } from '../../src/faces/geometry.js';
 import { MobileFace } from '../../src/faces/mobileface.js';
 import { embedAligned } from '../../src/faces/pipeline.js';
-import type { RgbImage } from '../../src/io/image.js';
+import type { RgbImage } from '../../src/io/images/image.js';
 import { FACE_MODELS, centralPsnr, cosine, facePaths, readFace, resized, summary, transformFace } from './helpers.js';
 
 /** [rotation deg, scale, margin px (negative crops, so the recipe pads), extra shift]. */

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { HostTensor } from '../../src/engine/tensor.js';
-import { tensorToRgb } from '../../src/io/image.js';
-import { readNpy, writeNpy } from '../../src/io/npy.js';
+import { tensorToRgb } from '../../src/io/images/image.js';
+import { readNpy, writeNpy } from '../../src/io/tensors/npy.js';
 import { runCli } from '../helpers/cli.js';
 import { fixture, maxAbsDiff } from '../helpers/shared.js';
 

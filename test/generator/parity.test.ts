@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostTensor } from '../../src/engine/tensor.js';
 import { Generator, broadcastW, loadGeneratorWeights, truncate } from '../../src/generator/index.js';
-import { readNpy } from '../../src/io/npy.js';
+import { readNpy } from '../../src/io/tensors/npy.js';
 import { fixture, maxAbsDiff } from '../helpers/shared.js';
 
 const REL_TOL = 1e-3;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostTensor } from '../../src/engine/tensor.js';
 import { CONFIG_F_FFHQ, Generator, styleSpaceLayout } from '../../src/generator/index.js';
-import { readNpy, writeNpy } from '../../src/io/npy.js';
+import { readNpy, writeNpy } from '../../src/io/tensors/npy.js';
 import { runCli } from '../helpers/cli.js';
 import { fixtureModelFlags } from '../helpers/models.js';
 import { fixture, maxAbsDiff } from '../helpers/shared.js';

@@ -20,8 +20,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { HostTensor } from '../../src/engine/tensor.js';
 import { CONFIG_F_FFHQ, Generator, synthesisLayers, weightShapes, weightsFromTensors } from '../../src/generator/index.js';
-import { readNpy } from '../../src/io/npy.js';
-import { loadTorchCheckpoint } from '../../src/io/torch.js';
+import { readNpy } from '../../src/io/tensors/npy.js';
+import { loadTorchCheckpoint } from '../../src/io/tensors/torch.js';
 import { fixture, maxAbsDiff } from '../helpers/shared.js';
 
 const REL_TOL = 1e-3;

@@ -1,6 +1,6 @@
 /** The tiny fixture models (../shared/fixtures/reference) as editor sources, and the reference start latent. */
 import type { HostTensor } from '../../src/engine/tensor.js';
-import { readNpy } from '../../src/io/npy.js';
+import { readNpy } from '../../src/io/tensors/npy.js';
 import { fixture, sharedPath } from './shared.js';
 
 export interface FixtureSources {

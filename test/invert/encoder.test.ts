@@ -5,9 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { HostTensor } from '../../src/engine/tensor.js';
-import { readImage } from '../../src/io/image.js';
-import { readNpy } from '../../src/io/npy.js';
-import { loadTorchCheckpoint } from '../../src/io/torch.js';
+import { readImage } from '../../src/io/images/image.js';
+import { readNpy } from '../../src/io/tensors/npy.js';
+import { loadTorchCheckpoint } from '../../src/io/tensors/torch.js';
 import { PhotoEncoder, encoderFromCheckpoint, encoderInput } from '../../src/invert/encoder.js';
 import { alignCornersMatrix } from '../../src/invert/encoder_net.js';
 import { fixture, maxAbsDiff, sharedPath } from '../helpers/shared.js';

@@ -14,7 +14,7 @@ import {
   lockPath,
   partialPath,
   type DownloadProgress,
-} from '../../src/io/download.js';
+} from '../../src/io/models/download.js';
 import { PROJECT_ROOT } from '../helpers/shared.js';
 import { startModelServer, type ModelServer } from './model_server.js';
 
@@ -191,7 +191,7 @@ describe('downloadFile', () => {
     server = await startModelServer({ '/m.bin': { body: BODY, chunk: 8192, delayMs: 20 } });
     const dest = join(dir, 'm.bin');
     const script = join(dir, 'pull.mts');
-    const mod = join(PROJECT_ROOT, 'src', 'io', 'download.ts');
+    const mod = join(PROJECT_ROOT, 'src', 'io', 'models', 'download.ts');
     await writeFile(script, `import { downloadFile } from ${JSON.stringify(mod)};\nawait downloadFile(process.argv[2], process.argv[3]);\n`);
     const child = spawn(process.execPath, ['--import', 'tsx', script, `${server.baseUrl}/m.bin`, dest], { cwd: PROJECT_ROOT });
     const exited = new Promise((r) => child.on('exit', r));

@@ -15,7 +15,7 @@ import {
   tensorToRgb,
   toByte,
   writeImage,
-} from '../../src/io/image.js';
+} from '../../src/io/images/image.js';
 import { sharedPath } from '../helpers/shared.js';
 
 let dir: string;

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { tensor } from '../../src/engine/tensor.js';
-import { encodeSafetensors } from '../../src/io/safetensors.js';
+import { encodeSafetensors } from '../../src/io/tensors/safetensors.js';
 import { fixture } from '../helpers/shared.js';
 
 const DATA = join(dirname(fileURLToPath(import.meta.url)), 'data');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { encodeNpy, parseNpy } from '../../src/io/npy.js';
-import { readNpy } from '../../src/io/npy.js';
+import { encodeNpy, parseNpy } from '../../src/io/tensors/npy.js';
+import { readNpy } from '../../src/io/tensors/npy.js';
 import { fixture } from '../helpers/shared.js';
 import { tensor } from '../../src/engine/tensor.js';
 

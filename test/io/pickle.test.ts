@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
-import { PickleError, PyGlobal, PyObject, Unpickler, unpickle } from '../../src/io/pickle.js';
+import { PickleError, PyGlobal, PyObject, Unpickler, unpickle } from '../../src/io/tensors/pickle.js';
 
 const DATA = join(dirname(fileURLToPath(import.meta.url)), 'data');
 const bytes = (...parts: (string | number[])[]): Uint8Array =>

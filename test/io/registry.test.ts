@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname, homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { digestPath, lockPath, sha256File } from '../../src/io/download.js';
+import { digestPath, lockPath, sha256File } from '../../src/io/models/download.js';
 import {
   cacheHome,
   cachedFilePath,
@@ -18,7 +18,7 @@ import {
   resolveModelPath,
   verifyModel,
   type Manifest,
-} from '../../src/io/registry.js';
+} from '../../src/io/models/registry.js';
 import { InputError } from '../../src/errors.js';
 import { sharedPath } from '../helpers/shared.js';
 import { startModelServer, type ModelServer } from './model_server.js';

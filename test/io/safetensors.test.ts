@@ -11,7 +11,7 @@ import {
   parseSafetensors,
   readSafetensors,
   writeSafetensors,
-} from '../../src/io/safetensors.js';
+} from '../../src/io/tensors/safetensors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'styleclip-safetensors-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

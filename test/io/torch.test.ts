@@ -4,8 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { bytesOf, toFloat32, type HostTensor } from '../../src/engine/tensor.js';
 import { InputError } from '../../src/errors.js';
-import { readNpy } from '../../src/io/npy.js';
-import { loadTorchCheckpoint, parseTorchCheckpoint, type TorchCheckpoint } from '../../src/io/torch.js';
+import { readNpy } from '../../src/io/tensors/npy.js';
+import { loadTorchCheckpoint, parseTorchCheckpoint, type TorchCheckpoint } from '../../src/io/tensors/torch.js';
 import { fixture } from '../helpers/shared.js';
 
 const DATA = join(dirname(fileURLToPath(import.meta.url)), 'data');

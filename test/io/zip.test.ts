@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
-import { ZipArchive, ZipError, looksLikeZip } from '../../src/io/zip.js';
+import { ZipArchive, ZipError, looksLikeZip } from '../../src/io/tensors/zip.js';
 import { fixture } from '../helpers/shared.js';
 
 interface Spec {

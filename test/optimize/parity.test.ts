@@ -13,7 +13,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { readNpy } from '../../src/io/npy.js';
+import { readNpy } from '../../src/io/tensors/npy.js';
 import { Editor } from '../../src/optimize/editor.js';
 import type { EditResult } from '../../src/optimize/types.js';
 import { fixtureSources, referenceStart } from '../helpers/models.js';

@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostTensor } from '../../src/engine/tensor.js';
 import { noiseShapes, sampleNoise } from '../../src/generator/index.js';
-import { tensorToRgb } from '../../src/io/image.js';
-import { readNpy } from '../../src/io/npy.js';
+import { tensorToRgb } from '../../src/io/images/image.js';
+import { readNpy } from '../../src/io/tensors/npy.js';
 import { EditCancelled, Editor } from '../../src/optimize/editor.js';
 import type { ImageStart, PhotoLatentSource, ProjectedPhoto, RgbFrame } from '../../src/optimize/types.js';
 import { fixture, sharedPath } from '../helpers/shared.js';

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeNpy, parseNpy } from '../../src/io/npy.js';
+import { encodeNpy, parseNpy } from '../../src/io/tensors/npy.js';
 import { fixture, sharedPath } from '../helpers/shared.js';
 import { FEW_STEPS, fixtureApp, json, waitFor, type TestServer } from './helpers.js';
 

@@ -6,7 +6,7 @@
 import { referenceStart } from '../helpers/models.js';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeNpy, parseNpy, readNpy } from '../../src/io/npy.js';
+import { encodeNpy, parseNpy, readNpy } from '../../src/io/tensors/npy.js';
 import { readFile } from 'node:fs/promises';
 import { fixture, sharedPath } from '../helpers/shared.js';
 import { fixtureApp, json, waitFor, type TestServer } from './helpers.js';

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseTorchCheckpoint } from '../../src/io/torch.js';
+import { parseTorchCheckpoint } from '../../src/io/tensors/torch.js';
 import { JobStore } from '../../src/server/store.js';
 import { runCli } from '../helpers/cli.js';
 import { fixture, sharedPath } from '../helpers/shared.js';

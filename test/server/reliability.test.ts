@@ -7,7 +7,7 @@ import { request as httpRequest } from 'node:http';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeNpy } from '../../src/io/npy.js';
+import { encodeNpy } from '../../src/io/tensors/npy.js';
 import type { Listening } from '../../src/server/http.js';
 import { sharedPath } from '../helpers/shared.js';
 import { FEW_STEPS, fixtureApp, json, listenLocal, waitFor, type TestServer } from './helpers.js';

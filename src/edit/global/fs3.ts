@@ -16,8 +16,8 @@ import type { Clip } from '../../clip/clip.js';
 import { toFloat32, type HostTensor } from '../../engine/tensor.js';
 import { Cancelled, InputError } from '../../errors.js';
 import type { Generator, StyleLayer, StyleSpaceLayout } from '../../generator/index.js';
-import type { RgbImage } from '../../io/image.js';
-import { readNpy } from '../../io/npy.js';
+import type { RgbImage } from '../../io/images/image.js';
+import { readNpy } from '../../io/tensors/npy.js';
 import type { StyleStats } from './stats.js';
 
 /** SingleChannel.py: channels are pushed to mean -/+ 5 std. */

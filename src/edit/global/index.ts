@@ -15,7 +15,7 @@ import { loadChannelDirections, type ChannelDirections } from './fs3.js';
 import { loadStyleStats, type StyleStats } from './stats.js';
 import { resolveStart } from '../start.js';
 import type { EditHooks, EditStart, PhotoLatentSource, ProjectedPhoto } from '../../optimize/types.js';
-import { DEFAULT_MODEL_NAMES, resolveModelPath } from '../../io/registry.js';
+import { DEFAULT_MODEL_NAMES, resolveModelPath } from '../../io/models/registry.js';
 
 export { ALPHA_RANGE, BETA_RANGE, GLOBAL_DEFAULTS, applyDirections, boundary, relevance, templateEnsemble, textDirection } from './direction.js';
 export { FS3_ALPHA, FS3_IMAGES, channelDirections, computeChannelDirections, coveredLayers, loadChannelDirections, truncatedUint8 } from './fs3.js';

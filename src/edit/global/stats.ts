@@ -11,8 +11,8 @@ import { readFile } from 'node:fs/promises';
 import type { HostTensor } from '../../engine/tensor.js';
 import { Cancelled, InputError } from '../../errors.js';
 import { broadcastW, styleSpaceLayout, truncate, type Generator, type StyleSpaceLayout } from '../../generator/index.js';
-import { NumpyArray, unpickle } from '../../io/pickle.js';
-import { NumpyFloat32, pickleDump } from '../../io/pickle_write.js';
+import { NumpyArray, unpickle } from '../../io/tensors/pickle.js';
+import { NumpyFloat32, pickleDump } from '../../io/tensors/pickle_write.js';
 
 /** GetCode.py: `truncation=0.7` when sampling the statistics. */
 export const STATS_TRUNCATION = 0.7;

@@ -3,7 +3,7 @@
  * checkpoint (network.ts, weights.ts) and a generator (given, or the checkpoint's own decoder), maps the start to
  * w_hat = w + strength * M(w) (or S codes for the StyleSpace mapper) and renders it: one mapper pass and one synthesis.
  */
-import { readCheckpoint } from '../../io/checkpoint.js';
+import { readCheckpoint } from '../../io/tensors/checkpoint.js';
 import { Graph } from '../../engine/graph.js';
 import { SessionCache, type SessionOptions } from '../../engine/session.js';
 import type { HostTensor } from '../../engine/tensor.js';
@@ -13,7 +13,7 @@ import type { EditHooks, EditStart, PhotoLatentSource, ProjectedPhoto } from '..
 import { resolveStart } from '../start.js';
 import { MAPPER_STRENGTH, buildLatentDelta, buildStyleDelta, type LatentMapper } from './network.js';
 import { mapperFromTensors } from './weights.js';
-import { resolveModelPath } from '../../io/registry.js';
+import { resolveModelPath } from '../../io/models/registry.js';
 
 export { LEVEL_GROUPS, MAPPER_DEPTH, MAPPER_LR_MUL, MAPPER_STRENGTH, buildLatentDelta, buildStyleDelta, type LatentMapper, type MapperKind, type MapperNet } from './network.js';
 export { mapperFromTensors } from './weights.js';

@@ -3,11 +3,11 @@
  * (mapper/training/coach.py): `{'state_dict': StyleCLIPMapper.state_dict(), 'opts': {...}}` with `mapper.*` (the
  * mapper) and `decoder.*` (the rosinality generator, read by src/generator). Which variant and which groups exist
  * come from the `mapper.*` keys (the published opts can disagree with the weights); every key is mapped through one
- * rule table (src/io/weight_map.ts) that checks its shape and that nothing is left over.
+ * rule table (src/io/tensors/weight_map.ts) that checks its shape and that nothing is left over.
  */
 import type { HostTensor } from '../../engine/tensor.js';
 import { InputError } from '../../errors.js';
-import { applyRules, scaled, type MapRule } from '../../io/weight_map.js';
+import { applyRules, scaled, type MapRule } from '../../io/tensors/weight_map.js';
 import { LEVEL_GROUPS, MAPPER_DEPTH, MAPPER_LR_MUL, type LatentMapper, type MapperNet } from './network.js';
 
 /** Prefix of the mapper's parameters in the flattened checkpoint. */

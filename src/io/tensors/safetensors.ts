@@ -7,9 +7,9 @@
  * alignment then name, and the header is space-padded to a multiple of 8 bytes so every tensor is naturally aligned.
  */
 import { readFile } from 'node:fs/promises';
-import { DTYPE_BYTES, bytesOf, dataFromBytes, numel, type DType, type HostTensor } from '../engine/tensor.js';
-import { InputError } from '../errors.js';
-import { writeFileAtomic } from './atomic.js';
+import { DTYPE_BYTES, bytesOf, dataFromBytes, numel, type DType, type HostTensor } from '../../engine/tensor.js';
+import { InputError } from '../../errors.js';
+import { writeFileAtomic } from '../atomic.js';
 
 export class SafetensorsError extends InputError {
   override name = 'SafetensorsError';

@@ -7,8 +7,8 @@
  * PyTorch (torch.save zip, legacy pickle, TorchScript archives, plain pickles such as NVIDIA's .pkl; io/torch.ts).
  */
 import { readFile } from 'node:fs/promises';
-import type { HostTensor } from '../engine/tensor.js';
-import { InputError } from '../errors.js';
+import type { HostTensor } from '../../engine/tensor.js';
+import { InputError } from '../../errors.js';
 import { convertedFromSafetensors, isConverted, type ConvertedCheckpoint } from './converted.js';
 import { looksLikeSafetensors, parseSafetensors, type Safetensors } from './safetensors.js';
 import { parseTorchCheckpoint, type CheckpointFormat } from './torch.js';

@@ -10,9 +10,9 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import sharp, { type Metadata, type Sharp } from 'sharp';
-import type { HostTensor } from '../engine/tensor.js';
-import { InputError } from '../errors.js';
-import { writeFileAtomic } from './atomic.js';
+import type { HostTensor } from '../../engine/tensor.js';
+import { InputError } from '../../errors.js';
+import { writeFileAtomic } from '../atomic.js';
 
 /** 8-bit interleaved pixels, row-major, `channels` bytes per pixel (RGB or RGBA). */
 export interface Pixels {

@@ -16,8 +16,8 @@ import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { writeFileAtomic } from './atomic.js';
-import { InputError } from '../errors.js';
+import { writeFileAtomic } from '../atomic.js';
+import { InputError } from '../../errors.js';
 
 /** A download that cannot complete; the message names the URL and what to do. */
 export class DownloadError extends InputError {

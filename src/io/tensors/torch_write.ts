@@ -5,8 +5,8 @@
  * back, and so does PyTorch. Written atomically.
  */
 import { crc32 } from 'node:zlib';
-import type { HostTensor } from '../engine/tensor.js';
-import { writeFileAtomic } from './atomic.js';
+import type { HostTensor } from '../../engine/tensor.js';
+import { writeFileAtomic } from '../atomic.js';
 import { TorchTensor, pickleDump, type Picklable } from './pickle_write.js';
 
 /** A value to save: Picklable, with HostTensors (float32) anywhere a tensor goes. */

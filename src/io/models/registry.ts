@@ -25,7 +25,7 @@ import {
   type DownloadResult,
   type LockHolder,
 } from './download.js';
-import { InputError } from '../errors.js';
+import { InputError } from '../../errors.js';
 
 export const MODEL_KINDS = Object.freeze(['generator', 'clip', 'vocab', 'face', 'directions', 'mapper', 'encoder'] as const);
 export type ModelKind = (typeof MODEL_KINDS)[number];

@@ -9,8 +9,8 @@
  * `_rebuild_parameter`, `_rebuild_from_type_v2`), torch/storage.py (`_load_from_bytes`: storages pickled outside
  * torch.save carry the bytes of a nested legacy torch.save), torch/jit/_pickle.py (TorchScript list builders).
  */
-import { DTYPE_BYTES, allocData, dataFromBytes, numel, type DType, type HostTensor } from '../engine/tensor.js';
-import { InputError } from '../errors.js';
+import { DTYPE_BYTES, allocData, dataFromBytes, numel, type DType, type HostTensor } from '../../engine/tensor.js';
+import { InputError } from '../../errors.js';
 import { Unpickler, construct, describe, type GlobalFn } from './pickle.js';
 
 export class TorchCheckpointError extends InputError {

@@ -3,8 +3,8 @@
  * multi-page GIFs from frames stacked vertically with `pageHeight`).
  */
 import sharp from 'sharp';
-import { InputError } from '../errors.js';
-import { writeFileAtomic } from './atomic.js';
+import { InputError } from '../../errors.js';
+import { writeFileAtomic } from '../atomic.js';
 
 export interface Frame {
   readonly width: number;

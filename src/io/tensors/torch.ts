@@ -8,7 +8,7 @@
  * torch_utils/persistence.py (`_reconstruct_persistent_obj(meta)` with the module's `__dict__` in `meta['state']`).
  */
 import { readFile } from 'node:fs/promises';
-import type { HostTensor } from '../engine/tensor.js';
+import type { HostTensor } from '../../engine/tensor.js';
 import { NumpyArray, PyGlobal, PyObject } from './pickle.js';
 import { TensorRef, TorchCheckpointError, materialize, parsePickledCheckpoint } from './torch_legacy.js';
 import { parseZipCheckpoint } from './torch_zip.js';

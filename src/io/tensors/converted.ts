@@ -6,8 +6,8 @@
  * Loading one needs no unpickling, no name mapping and no dtype widening. `styleclip models convert` writes them;
  * loaders recognise them with `isConverted` and read them with `convertedFromSafetensors`.
  */
-import type { HostTensor } from '../engine/tensor.js';
-import { InputError } from '../errors.js';
+import type { HostTensor } from '../../engine/tensor.js';
+import { InputError } from '../../errors.js';
 import { writeSafetensors, type Safetensors } from './safetensors.js';
 
 /** `__metadata__.format` of our files, and the layout version this code writes and reads. */

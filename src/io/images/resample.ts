@@ -6,8 +6,8 @@
  * preprocessing (bicubic), the FFHQ alignment (Lanczos) and the e4e/pSp input transform (bilinear); `resizeMatrix`
  * is the same map as a float matrix for in-graph, differentiable resizing.
  */
-import type { HostTensor } from '../engine/tensor.js';
-import { InputError } from '../errors.js';
+import type { HostTensor } from '../../engine/tensor.js';
+import { InputError } from '../../errors.js';
 import type { Pixels } from './image.js';
 
 /** Pillow Resample.c: fixed-point fraction bits of the 8-bit path (`PRECISION_BITS = 32 - 8 - 2`). */

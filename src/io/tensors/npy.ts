@@ -5,9 +5,9 @@
  * Only C-ordered little-endian numeric arrays are supported.
  */
 import { readFile } from 'node:fs/promises';
-import { DTYPE_BYTES, bytesOf, dataFromBytes, numel, type DType, type HostTensor } from '../engine/tensor.js';
-import { writeFileAtomic } from './atomic.js';
-import { InputError } from '../errors.js';
+import { DTYPE_BYTES, bytesOf, dataFromBytes, numel, type DType, type HostTensor } from '../../engine/tensor.js';
+import { writeFileAtomic } from '../atomic.js';
+import { InputError } from '../../errors.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // "\x93NUMPY"
 const ALIGN = 64;

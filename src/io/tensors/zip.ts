@@ -7,7 +7,7 @@
  * deflated (method 8) entries; CRCs are not verified so that multi-hundred-megabyte checkpoints open instantly.
  */
 import { inflateRawSync } from 'node:zlib';
-import { InputError } from '../errors.js';
+import { InputError } from '../../errors.js';
 
 /** Signatures and fixed record sizes from APPNOTE sections 4.3.7, 4.3.12, 4.3.14, 4.3.15, 4.3.16. */
 const SIG_LOCAL = 0x04034b50;

@@ -5,8 +5,8 @@
  * asserts that every source key is used exactly once and that every shape matches; problems are reported together in
  * one InputError that lists them.
  */
-import { toFloat32, type DType, type HostTensor } from '../engine/tensor.js';
-import { InputError } from '../errors.js';
+import { toFloat32, type DType, type HostTensor } from '../../engine/tensor.js';
+import { InputError } from '../../errors.js';
 
 export interface MapRule {
   readonly src: string;

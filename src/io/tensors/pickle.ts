@@ -10,8 +10,8 @@
  * numpy's pickled layout: numpy/core/src/multiarray/methods.c (array_reduce/array_setstate) and descriptor.c
  * (arraydescr_reduce/arraydescr_setstate).
  */
-import { DTYPE_BYTES, dataFromBytes, halfToFloat, numel, type DType, type HostTensor, type TypedData } from '../engine/tensor.js';
-import { InputError } from '../errors.js';
+import { DTYPE_BYTES, dataFromBytes, halfToFloat, numel, type DType, type HostTensor, type TypedData } from '../../engine/tensor.js';
+import { InputError } from '../../errors.js';
 
 export class PickleError extends InputError {
   override name = 'PickleError';
