@@ -12,8 +12,8 @@ import { Clip } from '../src/clip/clip.js';
 import { ClipTokenizer } from '../src/clip/tokenizer.js';
 import * as E from '../src/engine/index.js';
 import { Generator, randomWeights, resolve } from '../src/generator/index.js';
-import { buildEditGraph } from '../src/optimize/edit_graph.js';
-import { Editor } from '../src/optimize/editor.js';
+import { buildEditGraph } from '../src/edit/optimize/graph.js';
+import { Editor } from '../src/edit/optimize/editor.js';
 import { randomClipWeights } from './clip.js';
 import { run as engineBench } from './engine.js';
 import { convFlops } from './generator.js';
@@ -57,13 +57,16 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
     { kind: 'w+', latent: start },
     { prompt: PROMPT, steps: steps + 1 },
     {
-      onProgress: (p) => {
-        const now = performance.now();
-        if (p.step === 1) firstStepMs = now - t0;
-        else times.push(now - last);
-        last = now;
+      hooks: {
+        onProgress: (p) => {
+          const now = performance.now();
+          if (p.step === 1) firstStepMs = now - t0;
+          else times.push(now - last);
+          last = now;
+        },
       },
     },
+
   );
   await editor.dispose();
   const sorted = [...times].sort((a, b) => a - b);

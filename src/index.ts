@@ -12,13 +12,14 @@
  * Subpaths: `styleclip/engine` (graph builder, gradients, sessions), `styleclip/faces`, `styleclip/io` (file formats,
  * model registry), `styleclip/server` (`createApp`, `AppType` for Hono's typed client).
  */
-export { Editor, EditCancelled, type EditorInfo, type EditorSources } from './optimize/editor.js';
-export { EDIT_DEFAULTS, resolveEditOptions } from './optimize/options.js';
-export { editEvents } from './optimize/stream.js';
-export type {
-  ClipPreprocessMode, EditHooks, EditOptions, EditProgress, EditResult, EditStart, ImageStart, LatentSpace, NoiseMode,
-  PhotoLatentSource, ProjectedPhoto, ProjectionProgress, RgbFrame,
-} from './optimize/types.js';
+export { Editor, EditCancelled, type EditorInfo, type EditorSources } from './edit/optimize/editor.js';
+export { EDIT_DEFAULTS, resolveEditOptions } from './edit/optimize/options.js';
+export { editEvents } from './edit/optimize/stream.js';
+export type { ClipInputMode } from './clip/preprocess_graph.js';
+export type { EditHooks, EditProgress, EditStart, ImageStart, PhotoLatentSource, ProjectedPhoto, ProjectionProgress } from './edit/types.js';
+export type { EditOptions, EditResult, LatentSpace } from './edit/optimize/types.js';
+export type { NoiseMode } from './generator/index.js';
+export type { RgbFrame } from './io/images/image.js';
 export { GLOBAL_DEFAULTS, GlobalDirections, type DirectionEdit, type GlobalEditResult, type GlobalSources } from './edit/global/index.js';
 export { LatentMapperEdit, MAPPER_STRENGTH, type LatentMapper, type MapperEditResult } from './edit/mapper/index.js';
 export { PhotoEncoder, encoderInput } from './invert/encoder.js';

@@ -17,9 +17,10 @@ import { MAX_PROJECT_STEPS } from '../invert/project.js';
 import { sideBySide, writeGif, type Frame } from '../io/images/frames.js';
 import { writeImage } from '../io/images/image.js';
 import { readNpy, writeNpy } from '../io/tensors/npy.js';
-import { EditCancelled, Editor } from '../optimize/editor.js';
-import { DEFAULT_TRUNCATION, EDIT_DEFAULTS, EDIT_OPTION_SPECS, RECOMMENDED_FACE_ID, optionRangeText, parseLayers, resolveEditOptions, type EditOptionName, type OptionSpec } from '../optimize/options.js';
-import type { EditOptions, EditResult, EditStart, ProjectionProgress } from '../optimize/types.js';
+import { EditCancelled, Editor } from '../edit/optimize/editor.js';
+import { DEFAULT_TRUNCATION, EDIT_DEFAULTS, EDIT_OPTION_SPECS, RECOMMENDED_FACE_ID, optionRangeText, parseLayers, resolveEditOptions, type EditOptionName, type OptionSpec } from '../edit/optimize/options.js';
+import type { EditOptions, EditResult } from '../edit/optimize/types.js';
+import type { EditStart, ProjectionProgress } from '../edit/types.js';
 import { UsageError, distinctOutputs, flag, modelFlag, num, str, strs, type Command, type ParsedArgs } from './command.js';
 import { runGlobalEdit } from './edit_global.js';
 import { runMapperEdit } from './edit_mapper.js';
@@ -286,20 +287,22 @@ export const editCommand: Command = {
     try {
       const res = await editor.edit(start, options, {
         signal: io.signal,
-        onLatent: paths.trajectory
-          ? (latent, step) => {
-              kept.trajectory ??= new Float32Array(steps * latent.length);
-              kept.trajectory.set(latent, (step - 1) * latent.length);
-            }
-          : undefined,
-        onProjectProgress: (p) => {
-          projection.push(p);
-          projectBar.update(p.step, `projecting: mse ${p.mse.toFixed(4)}`);
-        },
-        onProgress: (p) => {
-          if (p.preview && paths.gif) kept.frames.push(p.preview);
-          if (p.step === 1) projectBar.finish();
-          bar.update(p.step, `loss ${p.loss.toFixed(4)} (clip ${p.clipLoss.toFixed(4)}, l2 ${p.l2Loss.toFixed(4)})`);
+        hooks: {
+          onLatent: paths.trajectory
+            ? (latent, step) => {
+                kept.trajectory ??= new Float32Array(steps * latent.length);
+                kept.trajectory.set(latent, (step - 1) * latent.length);
+              }
+            : undefined,
+          onProjectProgress: (p) => {
+            projection.push(p);
+            projectBar.update(p.step, `projecting: mse ${p.mse.toFixed(4)}`);
+          },
+          onProgress: (p) => {
+            if (p.preview && paths.gif) kept.frames.push(p.preview);
+            if (p.step === 1) projectBar.finish();
+            bar.update(p.step, `loss ${p.loss.toFixed(4)} (clip ${p.clipLoss.toFixed(4)}, l2 ${p.l2Loss.toFixed(4)})`);
+          },
         },
       });
       bar.finish();

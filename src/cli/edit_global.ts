@@ -4,7 +4,7 @@
  * stack into one edit, rendered by a single generator pass. Outputs are written only when everything succeeded.
  */
 import { GLOBAL_DEFAULTS, GlobalDirections, type DirectionEdit } from '../edit/global/index.js';
-import type { EditStart } from '../optimize/types.js';
+import type { EditStart } from '../edit/types.js';
 import { UsageError, flag, modelFlag, strs, type CliIO, type ParsedArgs } from './command.js';
 import { writeOnePassOutputs } from './edit_outputs.js';
 import { photoSourceOf } from './photo_flags.js';
@@ -55,7 +55,7 @@ export async function runGlobalEdit(args: ParsedArgs, io: CliIO, start: EditStar
   });
   const photos = start.kind === 'image' ? await photoSourceOf(args) : undefined;
   try {
-    const res = await dirs.edit(start, edits, { photos, hooks: { signal: io.signal } });
+    const res = await dirs.edit(start, edits, { photos, signal: io.signal });
     const written = await writeOnePassOutputs({ ...res, latent: res.codes }, paths);
     const report = edits.map((e, i) => ({ ...e, channels: res.kept[i], max_relevance: res.maxRelevance[i] }));
     if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, edits: report }) + '\n');

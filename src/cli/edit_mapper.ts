@@ -4,7 +4,7 @@
  * mapper was trained for one text.
  */
 import { LatentMapperEdit, MAPPER_STRENGTH } from '../edit/mapper/index.js';
-import type { EditStart } from '../optimize/types.js';
+import type { EditStart } from '../edit/types.js';
 import { UsageError, flag, modelFlag, num, str, type CliIO, type ParsedArgs } from './command.js';
 import { writeOnePassOutputs } from './edit_outputs.js';
 import { photoSourceOf } from './photo_flags.js';
@@ -22,7 +22,7 @@ export async function runMapperEdit(args: ParsedArgs, io: CliIO, start: EditStar
   const m = await LatentMapperEdit.load(mapperPath, str(args, 'generator') === undefined ? undefined : await modelFlag(args, 'generator', 'generator', io.stderr));
   const photos = start.kind === 'image' ? await photoSourceOf(args) : undefined;
   try {
-    const res = await m.edit(start, strength, { photos, hooks: { signal: io.signal } });
+    const res = await m.edit(start, strength, { photos, signal: io.signal });
     const written = await writeOnePassOutputs(res, paths);
     if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, mapper: m.mapper.kind, strength }) + '\n');
     else if (!flag(args, 'quiet')) io.stdout.write(`edited with the ${m.mapper.kind} mapper at strength ${strength}; wrote ${written.join(', ')}\n`);

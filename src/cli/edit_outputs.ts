@@ -7,7 +7,7 @@ import type { HostTensor } from '../engine/tensor.js';
 import { sideBySide } from '../io/images/frames.js';
 import { tensorToRgb, writeImage } from '../io/images/image.js';
 import { writeNpy } from '../io/tensors/npy.js';
-import type { ProjectedPhoto } from '../optimize/types.js';
+import type { ProjectedPhoto } from '../edit/types.js';
 
 export interface OnePassResult {
   readonly before: HostTensor;

@@ -7,7 +7,7 @@ import { sliceRows } from '../engine/batching.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
 import { broadcastW, checkLatent, sampleZ, truncate } from '../generator/index.js';
-import type { EditHooks, EditStart, PhotoLatentSource, PhotoModels, ProjectedPhoto } from '../optimize/types.js';
+import type { EditCall, EditStart, PhotoModels, ProjectedPhoto } from './types.js';
 
 export interface ResolvedStart {
   /** w+ [1, L, D], or w [1, D] for space 'w'. */
@@ -18,7 +18,7 @@ export interface ResolvedStart {
 }
 
 /** The start as w+ (or w); photo starts go through `photos` (refused without one). */
-export async function resolveStart(start: EditStart, space: 'w' | 'w+', models: PhotoModels, photos: PhotoLatentSource | undefined, hooks: EditHooks = {}): Promise<ResolvedStart> {
+export async function resolveStart(start: EditStart, space: 'w' | 'w+', models: PhotoModels, call: EditCall = {}): Promise<ResolvedStart> {
   const { generator } = models;
   const { nLatent, wDim } = generator;
   if (start.kind === 'seed') {
@@ -31,9 +31,10 @@ export async function resolveStart(start: EditStart, space: 'w' | 'w+', models: 
   }
   if (space === 'w') throw new InputError(`a ${start.kind === 'image' ? 'photo (inverted to w+)' : 'w+'} start cannot be optimised in space 'w'; use space w+`);
   if (start.kind === 'w+') return { latent0: sliceRows(checkLatent(start.latent, 'w+', wDim, nLatent, 'start latent'), 0, 1) };
+  const { photos } = call;
   if (!photos) {
     throw new InputError('photo starts need the face pipeline (src/invert FacePhotoSource); or invert the photo with `styleclip project` and pass the w+ latent');
   }
-  const photo = await photos.project(start, models, hooks);
+  const photo = await photos.project(start, models, { signal: call.signal, onProjectProgress: call.hooks?.onProjectProgress });
   return { latent0: photo.latent, noise: photo.noise, photo };
 }

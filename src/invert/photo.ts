@@ -8,7 +8,8 @@
  */
 import { readCheckpoint } from '../io/tensors/checkpoint.js';
 import { readImage, type RgbImage } from '../io/images/image.js';
-import type { EditHooks, ImageStart, PhotoLatentSource, PhotoModels, ProjectedPhoto, RgbFrame } from '../optimize/types.js';
+import type { InversionHooks, PhotoInput, PhotoLatentSource, PhotoModels, ProjectedPhoto } from './types.js';
+import type { RgbFrame } from '../io/images/image.js';
 import { FFHQ_SIZE, FFHQ_TRANSFORM_SIZE } from '../faces/align.js';
 import { FaceDetector } from '../faces/detect.js';
 import { DEFAULT_FEATHER, pasteBack } from '../faces/paste.js';
@@ -53,7 +54,7 @@ export class FacePhotoSource implements PhotoLatentSource {
 
   constructor(readonly options: FacePhotoOptions = {}) {}
 
-  async project(start: ImageStart, models: PhotoModels, hooks: EditHooks = {}): Promise<ProjectedPhoto> {
+  async project(start: PhotoInput, models: PhotoModels, hooks: InversionHooks = {}): Promise<ProjectedPhoto> {
     const photo = await readImage(start.path);
     const detector = await this.faceDetector();
     const size = models.generator.config.resolution;

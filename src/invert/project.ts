@@ -24,7 +24,8 @@ import { rgbToTensor, tensorToRgb, type RgbImage } from '../io/images/image.js';
 import { resizeLikePil } from '../io/images/resample.js';
 import { optimize } from '../optimize/loop.js';
 import { styleclipLr } from '../optimize/schedule.js';
-import type { ProjectionProgress, RgbFrame } from '../optimize/types.js';
+import type { ProjectionProgress } from './types.js';
+import type { RgbFrame } from '../io/images/image.js';
 import { createRng, normals, type Rng } from '../random.js';
 import {
   PROJECT_IO, buildProjectionStep, buildRenderGraph, buildTargetEmbeddings, projectNoiseGrad, projectNoiseInput, type ProjectionNets,

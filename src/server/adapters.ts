@@ -9,7 +9,7 @@ import type { ClipTokenizer } from '../clip/tokenizer.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { broadcastW, sampleZ, truncate, type Generator } from '../generator/index.js';
 import { tensorToRgb, type Pixels } from '../io/images/image.js';
-import type { RgbFrame } from '../optimize/types.js';
+import type { RgbFrame } from '../io/images/image.js';
 import type { ClipService, GenerateService, GenerateStart } from './services.js';
 
 function rows(t: HostTensor): number[][] {

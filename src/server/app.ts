@@ -17,7 +17,7 @@ import { DirectionsApi } from './directions.js';
 import type { GlobalDirections } from '../edit/global/index.js';
 import type { LatentMapperEdit } from '../edit/mapper/index.js';
 import type { Generator } from '../generator/index.js';
-import type { PhotoLatentSource } from '../optimize/types.js';
+import type { PhotoLatentSource } from '../edit/types.js';
 import { webRoutes } from './routes/web.js';
 import type { ClipService, EditService, GenerateService, PromptTokenizer } from './services.js';
 import type { JobStore } from './store.js';

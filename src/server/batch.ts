@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { InputError } from '../errors.js';
-import type { EditProgress } from '../optimize/types.js';
+import type { EditProgress } from '../edit/types.js';
 import { ApiError } from './errors.js';
 import { isSafeId } from './names.js';
 import { JobCancelled, ShutdownAbort, runEditJob } from './runner.js';

@@ -15,7 +15,7 @@ import { decodeLatent, fileBytes } from './decode.js';
 import { encodePng } from './images.js';
 import type { DirectionJsonBody, RenderJsonBody } from './schemas.js';
 import type { EditorInfo } from './services.js';
-import type { PhotoLatentSource, ProjectedPhoto } from '../optimize/types.js';
+import type { PhotoLatentSource, ProjectedPhoto } from '../edit/types.js';
 
 /** Truncation of a seed start when the request gives none (StyleCLIP's sampling truncation). */
 export const RENDER_TRUNCATION = 0.7;
@@ -148,7 +148,7 @@ export class DirectionsApi {
       const faceIndex = body.face_index ?? 0;
       key = `image:${createHash('sha1').update(bytes).digest('hex')}:${faceIndex}`;
       load = async () => {
-        const photo = await photos.project({ kind: 'image', path: bytes, faceIndex }, { generator: gen }, {});
+        const photo = await photos.project({ path: bytes, faceIndex }, { generator: gen }, {});
         return { latent: photo.latent, photo };
       };
     }

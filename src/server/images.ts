@@ -8,7 +8,7 @@ import sharp, { type Sharp } from 'sharp';
 // every time, so the cache would just hold memory (measured: ~60 MB over a 3000-step job with a preview every step).
 sharp.cache(false);
 import { PNG_COMPRESSION } from '../io/images/image.js';
-import type { RgbFrame } from '../optimize/types.js';
+import type { RgbFrame } from '../io/images/image.js';
 
 /** Preview frames are encoded fast (zlib level 1): they are shown once and thrown away. */
 const PREVIEW_COMPRESSION = 1;

@@ -10,7 +10,8 @@ import type { LatentMapperEdit } from '../edit/mapper/index.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
 import { tensorToRgb } from '../io/images/image.js';
-import type { EditHooks, EditStart, PhotoLatentSource, ProjectedPhoto, RgbFrame } from '../optimize/types.js';
+import type { EditCall, EditStart, PhotoLatentSource, ProjectedPhoto } from '../edit/types.js';
+import type { RgbFrame } from '../io/images/image.js';
 import type { PromptTokenizer } from './services.js';
 
 /** A one-pass method with its settings, as a job stores it. */
@@ -29,7 +30,7 @@ export interface OnePassOutcome {
 export interface OnePassService {
   /** Refuses (InputError) a method this process cannot run or a prompt over CLIP's context, before a job is stored. */
   check(method: OnePassMethod): void;
-  edit(method: OnePassMethod, start: EditStart, hooks?: EditHooks): Promise<OnePassOutcome>;
+  edit(method: OnePassMethod, start: EditStart, call?: EditCall): Promise<OnePassOutcome>;
 }
 
 export interface OnePassModels {
@@ -91,8 +92,8 @@ export function onePassService(models: OnePassModels): OnePassService {
       directions();
       models.tokenizer?.tokenize(method.edits.flatMap((e) => [e.prompt, e.neutral]));
     },
-    async edit(method, start, hooks = {}) {
-      const opts = { photos: models.photos, hooks };
+    async edit(method, start, call = {}) {
+      const opts = { photos: models.photos, ...call };
       if (method.kind === 'global') {
         const r = await directions().edit(start, method.edits, opts);
         return outcome(r.before, r.after, r.codes, r.photo);

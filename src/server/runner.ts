@@ -11,7 +11,8 @@
 import { hostname } from 'node:os';
 import { encodeNpy, readNpy } from '../io/tensors/npy.js';
 import { InputError } from '../errors.js';
-import type { EditProgress, EditStart, ProjectionProgress, RgbFrame } from '../optimize/types.js';
+import type { EditProgress, EditStart, ProjectionProgress } from '../edit/types.js';
+import type { RgbFrame } from '../io/images/image.js';
 import { encodePng } from './images.js';
 import { sideBySide } from '../io/images/frames.js';
 import type { EditService } from './services.js';
@@ -154,8 +155,8 @@ export async function runEditJob(ctx: RunContext, id: string): Promise<JobStatus
       lastFlush = Date.now();
     };
     const start = await startOf(store, req);
-    const hooks = { signal: controller.signal, onProgress, onProjectProgress };
-    const result = req.method ? await onePassOf(ctx).edit(req.method, start, hooks) : await editor.edit(start, req.options, hooks);
+    const call = { signal: controller.signal, hooks: { onProgress, onProjectProgress } };
+    const result = req.method ? await onePassOf(ctx).edit(req.method, start, call) : await editor.edit(start, req.options, call);
     await writes;
     if (!state.beforeReady) await store.writeFile(id, 'before.png', await encodePng(result.before));
     await store.writeFile(id, 'result.png', await encodePng(result.after));

@@ -5,7 +5,7 @@
  * whether its content is usable (decodable image, latent shape, prompt length in tokens) is decided later (422).
  */
 import { z } from 'zod';
-import { EDIT_OPTION_SPECS, MAX_STEPS, type NumericOptionSpec } from '../optimize/options.js';
+import { EDIT_OPTION_SPECS, MAX_STEPS, type NumericOptionSpec } from '../edit/optimize/options.js';
 import { ALPHA_RANGE, BETA_RANGE } from '../edit/global/direction.js';
 
 /** Longest prompt accepted, in characters: far above CLIP's 77 tokens, low enough to refuse junk before tokenizing. */

@@ -6,7 +6,9 @@
 import type { HostTensor } from '../engine/tensor.js';
 import type { Pixels } from '../io/images/image.js';
 import type { Prediction } from '../clip/zeroshot.js';
-import type { EditHooks, EditOptions, EditResult, EditStart, RgbFrame } from '../optimize/types.js';
+import type { EditCall, EditStart } from '../edit/types.js';
+import type { EditOptions, EditResult } from '../edit/optimize/types.js';
+import type { RgbFrame } from '../io/images/image.js';
 
 /** What a loaded editor reports about its models (the shape of `Editor.info()`). */
 export interface EditorInfo {
@@ -26,7 +28,7 @@ export interface EditorInfo {
 /** The text-guided editor (`src/optimize/editor.ts` `Editor`), minus its static `load`. */
 export interface EditService {
   info(): EditorInfo;
-  edit(start: EditStart, options: EditOptions, hooks?: EditHooks): Promise<EditResult>;
+  edit(start: EditStart, options: EditOptions, call?: EditCall): Promise<EditResult>;
   dispose(): void | Promise<void>;
 }
 

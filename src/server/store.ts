@@ -17,7 +17,7 @@ import { appendFile, mkdir, open, readFile, readdir, rm, stat, writeFile } from 
 import { createHash } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
-import type { EditOptions } from '../optimize/types.js';
+import type { EditOptions } from '../edit/optimize/types.js';
 import { describeMethod, type OnePassMethod } from './one_pass.js';
 import { checkId } from './names.js';
 

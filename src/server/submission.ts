@@ -6,8 +6,8 @@
 import type { OnePassMethod, OnePassService } from './one_pass.js';
 import { InputError } from '../errors.js';
 import { encodeNpy } from '../io/tensors/npy.js';
-import { DEFAULT_TRUNCATION, parseLayers, resolveEditOptions } from '../optimize/options.js';
-import type { EditOptions } from '../optimize/types.js';
+import { DEFAULT_TRUNCATION, parseLayers, resolveEditOptions } from '../edit/optimize/options.js';
+import type { EditOptions } from '../edit/optimize/types.js';
 import { decodeImage, decodeLatent } from './decode.js';
 import { ApiError } from './errors.js';
 import { encodePng } from './images.js';

@@ -8,7 +8,7 @@ import { ClipTokenizer } from '../../src/clip/tokenizer.js';
 import { styleclipPoolLands } from '../../src/clip/preprocess_graph.js';
 import * as E from '../../src/engine/index.js';
 import { Generator } from '../../src/generator/index.js';
-import { Editor } from '../../src/optimize/editor.js';
+import { Editor } from '../../src/edit/optimize/editor.js';
 import { referenceStart } from '../helpers/models.js';
 import { fixture, sharedPath } from '../helpers/shared.js';
 

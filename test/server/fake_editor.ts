@@ -4,7 +4,9 @@
  * solid-colour frames and a made-up decreasing loss. End-to-end tests use the real `Editor` with the fixture models.
  */
 import type { EditService, EditorInfo } from '../../src/server/services.js';
-import type { EditHooks, EditOptions, EditProgress, EditResult, EditStart, RgbFrame } from '../../src/optimize/types.js';
+import type { EditCall, EditProgress, EditStart } from '../../src/edit/types.js';
+import type { EditOptions, EditResult } from '../../src/edit/optimize/types.js';
+import type { RgbFrame } from '../../src/io/images/image.js';
 
 /** Shapes of the tiny fixture generator (manifest: size 64, style dim 64, n_latent 10). */
 export const FAKE_INFO: EditorInfo = { resolution: 64, nLatent: 10, wDim: 64, generator: 'fake_generator', clip: 'fake_clip' };
@@ -23,21 +25,22 @@ export class FakeEditService implements EditService {
     return FAKE_INFO;
   }
 
-  async edit(_start: EditStart, options: EditOptions, hooks: EditHooks = {}): Promise<EditResult> {
+  async edit(_start: EditStart, options: EditOptions, call: EditCall = {}): Promise<EditResult> {
+    const { signal, hooks = {} } = call;
     this.started.push(options.prompt);
     const history: EditProgress[] = [];
     for (let step = 1; step <= options.steps; step++) {
       await new Promise<void>((resolve, reject) => {
         const onAbort = (): void => {
           clearTimeout(t);
-          reject(hooks.signal?.reason);
+          reject(signal?.reason);
         };
         const t = setTimeout(() => {
-          hooks.signal?.removeEventListener('abort', onAbort);
+          signal?.removeEventListener('abort', onAbort);
           resolve();
         }, this.stepMs);
-        hooks.signal?.addEventListener('abort', onAbort, { once: true });
-        if (hooks.signal?.aborted) onAbort();
+        signal?.addEventListener('abort', onAbort, { once: true });
+        if (signal?.aborted) onAbort();
       });
       const p: EditProgress = {
         step,

@@ -14,7 +14,7 @@ import { ALPHA_RANGE, BETA_RANGE, GLOBAL_DEFAULTS, applyDirections, boundary, re
 import { loadChannelDirections, type ChannelDirections } from './fs3.js';
 import { loadStyleStats, type StyleStats } from './stats.js';
 import { resolveStart } from '../start.js';
-import type { EditHooks, EditStart, PhotoLatentSource, ProjectedPhoto } from '../../optimize/types.js';
+import type { EditCall, EditStart, ProjectedPhoto } from '../types.js';
 import { DEFAULT_MODEL_NAMES, resolveModelPath } from '../../io/models/registry.js';
 
 export { ALPHA_RANGE, BETA_RANGE, GLOBAL_DEFAULTS, applyDirections, boundary, relevance, templateEnsemble, textDirection } from './direction.js';
@@ -143,9 +143,9 @@ export class GlobalDirections {
    * The whole edit: start -> w+ (photos through `photos`) -> S -> moved by every edit -> one synthesis. Returns the
    * before/after images (unclamped NCHW), the edited S codes, and for photos the inverted photo (for paste-back).
    */
-  async edit(start: EditStart, edits: readonly DirectionEdit[], opts: { photos?: PhotoLatentSource; hooks?: EditHooks } = {}): Promise<GlobalEditResult> {
+  async edit(start: EditStart, edits: readonly DirectionEdit[], call: EditCall = {}): Promise<GlobalEditResult> {
     const boundaries = await Promise.all(edits.map((e) => this.boundaryOf(e)));
-    const { latent0, noise, photo } = await resolveStart(start, 'w+', { generator: this.generator, clip: this.clip }, opts.photos, opts.hooks);
+    const { latent0, noise, photo } = await resolveStart(start, 'w+', { generator: this.generator, clip: this.clip }, call);
     const codes0 = await this.generator.styles(latent0);
     const codes = await this.apply(codes0, edits);
     const synth = { noiseMaps: noise };

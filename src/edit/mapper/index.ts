@@ -9,7 +9,7 @@ import { SessionCache, type SessionOptions } from '../../engine/session.js';
 import type { HostTensor } from '../../engine/tensor.js';
 import { InputError } from '../../errors.js';
 import { Generator, styleSpaceLayout } from '../../generator/index.js';
-import type { EditHooks, EditStart, PhotoLatentSource, ProjectedPhoto } from '../../optimize/types.js';
+import type { EditCall, EditStart, ProjectedPhoto } from '../types.js';
 import { resolveStart } from '../start.js';
 import { MAPPER_STRENGTH, buildLatentDelta, buildStyleDelta, type LatentMapper } from './network.js';
 import { mapperFromTensors } from './weights.js';
@@ -97,8 +97,8 @@ export class LatentMapperEdit {
   }
 
   /** The whole edit from any start (photos through `photos`). */
-  async edit(start: EditStart, strength = MAPPER_STRENGTH, opts: { photos?: PhotoLatentSource; hooks?: EditHooks } = {}): Promise<MapperEditResult> {
-    const { latent0, noise, photo } = await resolveStart(start, 'w+', { generator: this.generator }, opts.photos, opts.hooks);
+  async edit(start: EditStart, strength = MAPPER_STRENGTH, call: EditCall = {}): Promise<MapperEditResult> {
+    const { latent0, noise, photo } = await resolveStart(start, 'w+', { generator: this.generator }, call);
     const synth = { noiseMaps: noise };
     if (this.mapper.kind === 'stylespace') {
       const s0 = await this.generator.styles(latent0);

@@ -21,6 +21,14 @@ export interface Pixels {
   readonly channels: 3 | 4;
   readonly data: Uint8Array;
 }
+/** An RGB frame as edits return and render it: interleaved uint8 RGB, no channel count (always 3). */
+export interface RgbFrame {
+  readonly width: number;
+  readonly height: number;
+  /** Interleaved RGB, uint8. */
+  readonly data: Uint8Array;
+}
+
 export interface RgbImage extends Pixels {
   readonly channels: 3;
 }

@@ -4,18 +4,20 @@
  * pastes the result back, and maps a cancelled projection to `EditCancelled`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HostTensor } from '../../src/engine/tensor.js';
-import { noiseShapes, sampleNoise } from '../../src/generator/index.js';
-import { tensorToRgb } from '../../src/io/images/image.js';
-import { readNpy } from '../../src/io/tensors/npy.js';
-import { EditCancelled, Editor } from '../../src/optimize/editor.js';
-import type { ImageStart, PhotoLatentSource, ProjectedPhoto, RgbFrame } from '../../src/optimize/types.js';
-import { fixture, sharedPath } from '../helpers/shared.js';
+import type { HostTensor } from '../../../src/engine/tensor.js';
+import { noiseShapes, sampleNoise } from '../../../src/generator/index.js';
+import { tensorToRgb } from '../../../src/io/images/image.js';
+import { readNpy } from '../../../src/io/tensors/npy.js';
+import { EditCancelled, Editor } from '../../../src/edit/optimize/editor.js';
+import type { ImageStart, PhotoLatentSource, ProjectedPhoto } from '../../../src/edit/types.js';
+import type { PhotoInput } from '../../../src/invert/types.js';
+import type { RgbFrame } from '../../../src/io/images/image.js';
+import { fixture, sharedPath } from '../../helpers/shared.js';
 
 const NOISE_SEED = 5;
 let editor: Editor;
 let latent: HostTensor;
-const seen: ImageStart[] = [];
+const seen: PhotoInput[] = [];
 /** Set by a test to make the next projection abort it and fail. */
 let abortNext: AbortController | undefined;
 

@@ -13,11 +13,11 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { readNpy } from '../../src/io/tensors/npy.js';
-import { Editor } from '../../src/optimize/editor.js';
-import type { EditResult } from '../../src/optimize/types.js';
-import { fixtureSources, referenceStart } from '../helpers/models.js';
-import { fixture, maxAbsDiff } from '../helpers/shared.js';
+import { readNpy } from '../../../src/io/tensors/npy.js';
+import { Editor } from '../../../src/edit/optimize/editor.js';
+import type { EditResult } from '../../../src/edit/optimize/types.js';
+import { fixtureSources, referenceStart } from '../../helpers/models.js';
+import { fixture, maxAbsDiff } from '../../helpers/shared.js';
 
 interface OptCase {
   kind: string;
@@ -57,7 +57,7 @@ describe('StyleCLIP latent optimisation parity', () => {
         const res = await editor.edit(
           { kind: 'w+', latent: start },
           { prompt: c.description, steps: c.steps, lr: c.lr, l2: c.l2_lambda, preprocess: c.mode === 'styleclip' ? 'styleclip' : 'normalized' },
-          { onLatent: (latent, step) => trajectory.set(latent, (step - 1) * latent.length) },
+          { hooks: { onLatent: (latent, step) => trajectory.set(latent, (step - 1) * latent.length) } },
         );
         runs[c.mode] = { ...res, trajectory: { shape: [c.steps, ...start.shape], data: trajectory } };
       }

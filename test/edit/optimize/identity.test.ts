@@ -3,10 +3,10 @@
  * term starts at 0 and grows as the edit moves away; a large id weight keeps the face closer to the start.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MobileFace } from '../../src/faces/mobileface.js';
-import { Editor } from '../../src/optimize/editor.js';
-import { fixtureSources } from '../helpers/models.js';
-import { sharedPath } from '../helpers/shared.js';
+import { MobileFace } from '../../../src/faces/mobileface.js';
+import { Editor } from '../../../src/edit/optimize/editor.js';
+import { fixtureSources } from '../../helpers/models.js';
+import { sharedPath } from '../../helpers/shared.js';
 
 describe('edit with an identity model', () => {
   let plain: Editor;

@@ -2,15 +2,16 @@
  * An edit as an async iterator: yields each step's progress as it happens and finally the result, so callers can
  * `for await` over an edit (the HTTP server's SSE stream and the CLI progress bar consume the same events).
  */
-import type { EditHooks, EditProgress, EditResult } from './types.js';
+import type { EditCall, EditProgress } from '../types.js';
+import type { EditResult } from './types.js';
 
 export type EditEvent = { readonly type: 'progress'; readonly progress: EditProgress } | { readonly type: 'result'; readonly result: EditResult };
 
 /**
- * Runs `run(hooks)` and yields its progress events in order, then the result. An error (including cancellation
+ * Runs `run(call)` and yields its progress events in order, then the result. An error (including cancellation
  * through `signal`) is thrown from the iterator after the events that preceded it.
  */
-export async function* editEvents(run: (hooks: EditHooks) => Promise<EditResult>, signal?: AbortSignal): AsyncGenerator<EditEvent> {
+export async function* editEvents(run: (call: EditCall) => Promise<EditResult>, signal?: AbortSignal): AsyncGenerator<EditEvent> {
   const queue: EditEvent[] = [];
   let wake: (() => void) | undefined;
   let finished = false;
@@ -19,7 +20,7 @@ export async function* editEvents(run: (hooks: EditHooks) => Promise<EditResult>
     queue.push(e);
     wake?.();
   };
-  run({ signal, onProgress: (progress) => push({ type: 'progress', progress }) })
+  run({ signal, hooks: { onProgress: (progress) => push({ type: 'progress', progress }) } })
     .then((result) => push({ type: 'result', result }))
     .catch((e: unknown) => (failure = e ?? new Error('edit failed')))
     .finally(() => {

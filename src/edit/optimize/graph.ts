@@ -8,19 +8,21 @@
  * the loss terms, the image (for previews) and d loss / d latent. Loss weights and the text embedding are graph
  * inputs, so one session serves every prompt and weighting with the same structure.
  */
-import { Graph, Value } from '../engine/graph.js';
-import { grad } from '../engine/grad.js';
-import { expand, reshape } from '../engine/ops_shape.js';
-import { add, mul } from '../engine/ops_math.js';
-import type { Clip } from '../clip/clip.js';
-import { buildSynthesis, buildSynthesisFromStyles, constNoise, noiseShapes, styleSpaceLayout, type Generator } from '../generator/index.js';
-import { clipLoss, identityLoss, l2Loss } from './losses.js';
-import type { IdentityNet } from '../faces/identity.js';
-import type { ClipPreprocessMode, LatentSpace, NoiseMode } from './types.js';
+import { Graph, Value } from '../../engine/graph.js';
+import { grad } from '../../engine/grad.js';
+import { expand, reshape } from '../../engine/ops_shape.js';
+import { add, mul } from '../../engine/ops_math.js';
+import type { Clip } from '../../clip/clip.js';
+import { buildSynthesis, buildSynthesisFromStyles, constNoise, noiseShapes, styleSpaceLayout, type Generator } from '../../generator/index.js';
+import { clipLoss, identityLoss, l2Loss } from '../../optimize/losses.js';
+import type { IdentityNet } from '../../faces/identity.js';
+import type { ClipInputMode } from '../../clip/preprocess_graph.js';
+import type { LatentSpace } from './types.js';
+import type { NoiseMode } from '../../generator/index.js';
 
 export interface EditGraphSpec {
   readonly space: LatentSpace;
-  readonly preprocess: ClipPreprocessMode;
+  readonly preprocess: ClipInputMode;
   readonly noise: NoiseMode;
   /** Present when the identity term is on. */
   readonly identity?: IdentityNet;

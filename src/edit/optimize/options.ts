@@ -2,7 +2,7 @@
  * Edit options: StyleCLIP's defaults (Patashnik et al. 2021; optimization/run_optimization.py) with one `resolve`
  * that merges user input and rejects what cannot run, with a message naming the fix.
  */
-import { InputError } from '../errors.js';
+import { InputError } from '../../errors.js';
 import type { EditOptions } from './types.js';
 
 /** Upper bound on optimisation steps a request may ask for. */

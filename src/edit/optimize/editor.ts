@@ -7,22 +7,24 @@
  * edit starts from the projected w+ and renders with the projected noise maps (so step 0 shows the reconstruction,
  * whatever `noise` says), and the result carries the edited face pasted back into the photo.
  */
-import { SessionCache, type SessionOptions } from '../engine/session.js';
-import type { HostTensor } from '../engine/tensor.js';
-import { InputError } from '../errors.js';
-import { Clip } from '../clip/clip.js';
-import { ClipTokenizer } from '../clip/tokenizer.js';
-import { l2Normalize } from '../clip/zeroshot.js';
-import { Generator, convChannelMask, sampleNoise, styleSpaceLayout, noiseShapes } from '../generator/index.js';
-import { resolveStart } from '../edit/start.js';
-import { tensorToRgb } from '../io/images/image.js';
-import { optimize } from './loop.js';
-import type { IdentityNet } from '../faces/identity.js';
-import { EDIT_IO, buildEditGraph, latentShape, noiseInputName } from './edit_graph.js';
+import { SessionCache, type SessionOptions } from '../../engine/session.js';
+import type { HostTensor } from '../../engine/tensor.js';
+import { InputError } from '../../errors.js';
+import { Clip } from '../../clip/clip.js';
+import { ClipTokenizer } from '../../clip/tokenizer.js';
+import { l2Normalize } from '../../clip/zeroshot.js';
+import { Generator, convChannelMask, sampleNoise, styleSpaceLayout, noiseShapes } from '../../generator/index.js';
+import { resolveStart } from '../start.js';
+import { tensorToRgb } from '../../io/images/image.js';
+import { optimize } from '../../optimize/loop.js';
+import type { IdentityNet } from '../../faces/identity.js';
+import { EDIT_IO, buildEditGraph, latentShape, noiseInputName } from './graph.js';
 import { resolveEditOptions } from './options.js';
-import { styleclipLr } from './schedule.js';
-import type { EditHooks, EditOptions, EditProgress, EditResult, EditStart, PhotoLatentSource, ProjectedPhoto, RgbFrame } from './types.js';
-import { DEFAULT_MODEL_NAMES } from '../io/models/registry.js';
+import { styleclipLr } from '../../optimize/schedule.js';
+import type { EditCall, EditProgress, EditStart, PhotoLatentSource, ProjectedPhoto } from '../types.js';
+import type { EditOptions, EditResult } from './types.js';
+import type { RgbFrame } from '../../io/images/image.js';
+import { DEFAULT_MODEL_NAMES } from '../../io/models/registry.js';
 
 export interface EditorSources {
   /** Generator checkpoint path or registry name (default `stylegan2-ffhq-config-f`, downloaded on first use). */
@@ -100,18 +102,18 @@ export class Editor {
   }
 
   /** The starting latent in `space`: StyleSpace starts are the styles of the w+ start. */
-  private async start(start: EditStart, space: EditOptions['space'], hooks: EditHooks): Promise<Start> {
-    if (space !== 's') return this.startInW(start, space, hooks);
-    const base = await this.startInW(start, 'w+', hooks);
+  private async start(start: EditStart, space: EditOptions['space'], call: EditCall): Promise<Start> {
+    if (space !== 's') return this.startInW(start, space, call);
+    const base = await this.startInW(start, 'w+', call);
     return { ...base, latent0: await this.generator.styles(base.latent0) };
   }
 
-  /** The starting latent as w+ [1, L, D] (or w [1, D] for space w); photos are projected (with `hooks`). */
-  private async startInW(start: EditStart, space: 'w' | 'w+', hooks: EditHooks): Promise<Start> {
+  /** The starting latent as w+ [1, L, D] (or w [1, D] for space w); photos are inverted by the call's photo source. */
+  private async startInW(start: EditStart, space: 'w' | 'w+', call: EditCall): Promise<Start> {
     try {
-      return await resolveStart(start, space, { generator: this.generator, clip: this.clip, identity: this.identity }, this.photos, hooks);
+      return await resolveStart(start, space, { generator: this.generator, clip: this.clip, identity: this.identity }, { ...call, photos: call.photos ?? this.photos });
     } catch (e) {
-      if (hooks.signal?.aborted) throw new EditCancelled('edit cancelled');
+      if (call.signal?.aborted) throw new EditCancelled('edit cancelled');
       throw e;
     }
   }
@@ -121,8 +123,12 @@ export class Editor {
     return l2Normalize(await this.clip.encodeText(this.tokenizer.tokenize([prompt])));
   }
 
-  /** Runs the optimisation. Throws `EditCancelled` when `hooks.signal` aborts. */
-  async edit(start: EditStart, partial: Partial<EditOptions> & { prompt: string }, hooks: EditHooks = {}): Promise<EditResult> {
+  /**
+   * Runs the optimisation. Photo starts go through `call.photos` (default: the source given at load). Throws
+   * `EditCancelled` when `call.signal` aborts.
+   */
+  async edit(start: EditStart, partial: Partial<EditOptions> & { prompt: string }, call: EditCall = {}): Promise<EditResult> {
+    const hooks = call.hooks ?? {};
     const o = resolveEditOptions(partial);
     const { nLatent, wDim } = this.generator;
     if (o.layers && o.layers[1] >= nLatent) {
@@ -132,8 +138,8 @@ export class Editor {
     if (o.id > 0 && !this.identity) throw new InputError('the identity weight needs an identity model (--identity-model)');
     const useId = o.id > 0 && this.identity !== undefined;
     const text = await this.textEmbedding(o.prompt);
-    const { latent0, noise, photo } = await this.start(start, o.space, hooks);
-    if (hooks.signal?.aborted) throw new EditCancelled('edit cancelled');
+    const { latent0, noise, photo } = await this.start(start, o.space, call);
+    if (call.signal?.aborted) throw new EditCancelled('edit cancelled');
     const noiseMode = noise ? 'random' : o.noise; // explicit noise maps are graph inputs, like random ones
     const session = await this.sessions.get(`${o.space}:${o.preprocess}:${noiseMode}:${useId}`, () =>
       buildEditGraph(this.generator, this.clip, { space: o.space, preprocess: o.preprocess, noise: noiseMode, identity: useId ? this.identity : undefined }),
@@ -164,7 +170,7 @@ export class Editor {
       lr: (i) => styleclipLr(i / o.steps, o.lr),
       // StyleSpace edits change conv channels only; ToRGB styles keep their start values (StyleCLIP's S optimisation).
       mask,
-      signal: hooks.signal,
+      signal: call.signal,
       cancelled: () => new EditCancelled('edit cancelled'),
       run: async (params, i) => {
         const out = await runAt({ dtype: 'float32', shape, data: params });
@@ -187,7 +193,7 @@ export class Editor {
         hooks.onProgress?.({ ...p, preview, before: i === 0 ? before : undefined });
       },
     });
-    if (hooks.signal?.aborted) throw new EditCancelled('edit cancelled');
+    if (call.signal?.aborted) throw new EditCancelled('edit cancelled');
     const final: HostTensor = { dtype: 'float32', shape, data: latent };
     const after = toFrame((await runAt(final))[EDIT_IO.image]);
     return {

@@ -4,10 +4,10 @@
  * multipart schemas, the batch-line schema and resolveEditOptions.
  */
 import { describe, expect, it } from 'vitest';
-import { EDIT_OPTION_SPECS, resolveEditOptions, type EditOptionName, type OptionSpec } from '../../src/optimize/options.js';
-import { BatchLine, EditForm, EditJson } from '../../src/server/schemas.js';
-import { runCli } from '../helpers/cli.js';
-import { fixtureModelFlags } from '../helpers/models.js';
+import { EDIT_OPTION_SPECS, resolveEditOptions, type EditOptionName, type OptionSpec } from '../../../src/edit/optimize/options.js';
+import { BatchLine, EditForm, EditJson } from '../../../src/server/schemas.js';
+import { runCli } from '../../helpers/cli.js';
+import { fixtureModelFlags } from '../../helpers/models.js';
 
 /** [value, accepted] pairs at and around an option's bounds. */
 function cases(spec: OptionSpec): [number | string, boolean][] {
