@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createApp } from '../src/server/app.js';
-import { LocalQueue } from '../src/server/queue.js';
-import { JobStore } from '../src/server/store.js';
-import { loadServices } from '../src/server/wiring.js';
+import { LocalQueue } from '../src/jobs/queue.js';
+import { JobStore } from '../src/jobs/store.js';
+import { loadServices } from '../src/jobs/wiring.js';
 import { machine, peakRssMiB } from './util.js';
 
 const F = '../shared/fixtures/reference/';

@@ -5,10 +5,10 @@
  * input, 1 for an internal failure, 130 when interrupted (unfinished jobs run again next time).
  */
 import { mkdir } from 'node:fs/promises';
-import { runBatch, type BatchJob } from '../server/batch.js';
-import { writeReport } from '../server/report.js';
-import { JobStore } from '../server/store.js';
-import { loadServices } from '../server/wiring.js';
+import { runBatch, type BatchJob } from '../jobs/batch.js';
+import { writeReport } from '../jobs/report.js';
+import { JobStore } from '../jobs/store.js';
+import { loadServices } from '../jobs/wiring.js';
 import { UsageError, flag, num, requireStr, type CliIO, type Command } from './command.js';
 import { MODEL_OPTIONS, MODEL_USAGE, ONE_PASS_OPTIONS, modelPaths, onePassPaths } from './serve.js';
 

@@ -6,10 +6,10 @@
  */
 import { createApp, DEFAULT_MAX_BODY_BYTES } from '../server/app.js';
 import { assertPortFree, listen } from '../server/http.js';
-import { DEFAULT_QUEUE_CAPACITY, LocalQueue, type JobQueue } from '../server/queue.js';
-import { RedisQueue } from '../server/redis_queue.js';
-import { JobStore } from '../server/store.js';
-import { loadServices, type ModelPaths } from '../server/wiring.js';
+import { DEFAULT_QUEUE_CAPACITY, LocalQueue, type JobQueue } from '../jobs/queue.js';
+import { RedisQueue } from '../jobs/redis_queue.js';
+import { JobStore } from '../jobs/store.js';
+import { loadServices, type ModelPaths } from '../jobs/wiring.js';
 import { basename } from 'node:path';
 import { resolveModelPath } from '../io/models/registry.js';
 import { UsageError, modelFlag, num, str, type CliIO, type Command } from './command.js';

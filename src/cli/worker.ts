@@ -4,9 +4,9 @@
  * and the job is retried by another after `--stall-timeout`. SIGTERM: running jobs get `--grace` seconds, then go
  * back to the queue.
  */
-import { DEFAULT_STALL_MS, startWorker } from '../server/redis_queue.js';
-import { JobStore } from '../server/store.js';
-import { loadServices } from '../server/wiring.js';
+import { DEFAULT_STALL_MS, startWorker } from '../jobs/redis_queue.js';
+import { JobStore } from '../jobs/store.js';
+import { loadServices } from '../jobs/wiring.js';
 import { num, requireStr, str, type Command } from './command.js';
 import { DEFAULT_GRACE_SECONDS, DEFAULT_STORE, MODEL_USAGE, ONE_PASS_OPTIONS, SERVICE_OPTIONS, STORE_USAGE, modelPaths, onePassPaths, untilAborted } from './serve.js';
 

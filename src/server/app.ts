@@ -3,13 +3,13 @@
  * `AppType` is exported for Hono's typed client: `hc<AppType>('http://host:8787')` (see examples/api-client.ts).
  */
 import { maxPixelsLimit } from '../io/images/image.js';
-import type { OnePassService } from './one_pass.js';
+import type { OnePassService } from '../jobs/one_pass.js';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { errorBody, toErrorResponse } from './errors.js';
-import { EditJobs } from './jobs.js';
-import { modelName } from './names.js';
-import type { JobQueue } from './queue.js';
+import { EditJobs } from '../jobs/jobs.js';
+import { modelName } from '../jobs/names.js';
+import type { JobQueue } from '../jobs/queue.js';
 import { editRoutes } from './routes/edits.js';
 import { toolRoutes } from './routes/tools.js';
 import { directionRoutes } from './routes/directions.js';
@@ -19,8 +19,8 @@ import type { LatentMapperEdit } from '../edit/mapper/index.js';
 import type { Generator } from '../generator/index.js';
 import type { PhotoLatentSource } from '../edit/types.js';
 import { webRoutes } from './routes/web.js';
-import type { ClipService, EditService, GenerateService, PromptTokenizer } from './services.js';
-import type { JobStore } from './store.js';
+import type { ClipService, EditService, GenerateService, PromptTokenizer } from '../jobs/services.js';
+import type { JobStore } from '../jobs/store.js';
 import { Tools } from './tools.js';
 import { defaultDevice } from '../engine/session.js';
 

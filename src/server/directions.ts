@@ -10,11 +10,11 @@ import type { HostTensor } from '../engine/tensor.js';
 import { broadcastW, sampleZ, truncate, type Generator } from '../generator/index.js';
 import type { LatentMapperEdit } from '../edit/mapper/index.js';
 import { tensorToRgb } from '../io/images/image.js';
-import { ApiError } from './errors.js';
-import { decodeLatent, fileBytes } from './decode.js';
-import { encodePng } from './images.js';
-import type { DirectionJsonBody, RenderJsonBody } from './schemas.js';
-import type { EditorInfo } from './services.js';
+import { RequestError } from '../jobs/errors.js';
+import { decodeLatent, fileBytes } from '../jobs/decode.js';
+import { encodePng } from '../jobs/images.js';
+import type { DirectionJsonBody, RenderJsonBody } from '../jobs/schemas.js';
+import type { EditorInfo } from '../jobs/services.js';
 import type { PhotoLatentSource, ProjectedPhoto } from '../edit/types.js';
 
 /** Truncation of a seed start when the request gives none (StyleCLIP's sampling truncation). */
@@ -56,12 +56,12 @@ export class DirectionsApi {
   constructor(private readonly deps: OnePassDeps) {}
 
   private get gen(): Generator {
-    if (!this.deps.generator) throw new ApiError(404, 'not_found', 'this server renders nothing: it was created without a generator');
+    if (!this.deps.generator) throw new RequestError('not_found', 'this server renders nothing: it was created without a generator');
     return this.deps.generator;
   }
 
   private get dirs(): GlobalDirections {
-    if (!this.deps.directions) throw new ApiError(404, 'not_found', 'global directions are not loaded on this server: start it with serve --fs3 FS3.npy --stats S_MEAN_STD');
+    if (!this.deps.directions) throw new RequestError('not_found', 'global directions are not loaded on this server: start it with serve --fs3 FS3.npy --stats S_MEAN_STD');
     return this.deps.directions;
   }
 
@@ -104,12 +104,12 @@ export class DirectionsApi {
   async render(body: RenderJsonBody): Promise<{ png: Uint8Array; channels: number[] }> {
     const edits = body.edits.map((e, i) => {
       const d = this.known.get(e.direction);
-      if (!d) throw new ApiError(404, 'not_found', `edits.${i}.direction: unknown direction id '${e.direction}'; create it with POST /v1/directions`);
+      if (!d) throw new RequestError('not_found', `edits.${i}.direction: unknown direction id '${e.direction}'; create it with POST /v1/directions`);
       return { ...d, alpha: e.alpha, beta: e.beta ?? GLOBAL_DEFAULTS.beta };
     });
     const mapper = body.mapper && this.deps.mappers.get(body.mapper.name);
     if (body.mapper && !mapper) {
-      throw new ApiError(404, 'not_found', `mapper.name: no mapper '${body.mapper.name}' on this server (GET /v1/mappers lists them; serve --mappers loads them)`);
+      throw new RequestError('not_found', `mapper.name: no mapper '${body.mapper.name}' on this server (GET /v1/mappers lists them; serve --mappers loads them)`);
     }
     const gen = this.gen;
     const start = await this.startLatent(body);
@@ -127,8 +127,8 @@ export class DirectionsApi {
   /** The start's w+ (seed, w+ upload or photo), cached by the start's value. */
   private async startLatent(body: RenderJsonBody): Promise<{ latent: HostTensor; photo?: ProjectedPhoto }> {
     const given = (['seed', 'w_plus', 'image'] as const).filter((k) => body[k] !== undefined);
-    if (given.length !== 1) throw new ApiError(400, 'invalid_request', `give exactly one of seed, w_plus, image; got ${given.join(' and ') || 'none'}`);
-    if (body.paste_back && body.image === undefined) throw new ApiError(400, 'invalid_request', 'paste_back applies to image starts');
+    if (given.length !== 1) throw new RequestError('invalid_request', `give exactly one of seed, w_plus, image; got ${given.join(' and ') || 'none'}`);
+    if (body.paste_back && body.image === undefined) throw new RequestError('invalid_request', 'paste_back applies to image starts');
     const gen = this.gen;
     let key: string;
     let load: () => Promise<{ latent: HostTensor; photo?: ProjectedPhoto }>;
@@ -143,7 +143,7 @@ export class DirectionsApi {
       load = async () => ({ latent });
     } else {
       const photos = this.deps.photos;
-      if (!photos || !this.deps.encoder) throw new ApiError(422, 'invalid_input', 'image: renders of photos need an encoder on the server (serve --encoder e4e-ffhq); without one, use POST /v1/edits');
+      if (!photos || !this.deps.encoder) throw new RequestError('invalid_input', 'image: renders of photos need an encoder on the server (serve --encoder e4e-ffhq); without one, use POST /v1/edits');
       const bytes = await fileBytes(body.image!, 'image');
       const faceIndex = body.face_index ?? 0;
       key = `image:${createHash('sha1').update(bytes).digest('hex')}:${faceIndex}`;

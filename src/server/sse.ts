@@ -12,8 +12,8 @@
  */
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import type { EditJobs } from './jobs.js';
-import { TERMINAL } from './store.js';
+import type { EditJobs } from '../jobs/jobs.js';
+import { TERMINAL } from '../jobs/store.js';
 
 /** Longest wait between reads of the state (ms) when no write in this process wakes the stream first (remote workers). */
 export const SSE_POLL_MS = 200;

@@ -2,16 +2,16 @@
  * The synchronous endpoints besides editing: generate an image from a seed or latent, classify an image against
  * labels with CLIP, embed texts and images. Each decodes and checks its inputs, then calls one library function.
  */
-import { ApiError } from './errors.js';
-import { decodeImageForClip, decodeLatent, fileBytes } from './decode.js';
-import { encodePng } from './images.js';
-import type { ClipService, EditorInfo, GenerateService, GenerateStart } from './services.js';
-import type { GenerateFormBody, GenerateJsonBody, TEMPLATE_CHOICES } from './schemas.js';
+import { RequestError } from '../jobs/errors.js';
+import { decodeImageForClip, decodeLatent, fileBytes } from '../jobs/decode.js';
+import { encodePng } from '../jobs/images.js';
+import type { ClipService, EditorInfo, GenerateService, GenerateStart } from '../jobs/services.js';
+import type { GenerateFormBody, GenerateJsonBody, TEMPLATE_CHOICES } from '../jobs/schemas.js';
 import { TEMPLATE_SETS } from '../clip/templates.js';
 import { TEMPLATE_SLOT, type Prediction } from '../clip/zeroshot.js';
 
 type TemplateChoice = (typeof TEMPLATE_CHOICES)[number];
-import { checkModel } from './submission.js';
+import { checkModel } from '../jobs/submission.js';
 
 /** Truncation of `/v1/generate` when none is given: 1 (none), as `styleclip generate`. */
 export const GENERATE_TRUNCATION = 1;
@@ -59,7 +59,7 @@ export class Tools {
     checkModel('generator', body.generator, info.generator);
     const given = (['seed', 'z', 'w', 'w_plus'] as const).filter((k) => body[k] !== undefined);
     if (given.length !== 1) {
-      throw new ApiError(400, 'invalid_request', `give exactly one of seed, z, w, w_plus; got ${given.join(' and ') || 'none'}`);
+      throw new RequestError('invalid_request', `give exactly one of seed, z, w, w_plus; got ${given.join(' and ') || 'none'}`);
     }
     const truncation = body.truncation ?? GENERATE_TRUNCATION;
     let start: GenerateStart;
@@ -79,7 +79,7 @@ export class Tools {
   async classify(body: ClassifyBody): Promise<ClassifyResponse> {
     checkModel('clip', body.clip, this.deps.info.clip);
     if ((body.image === undefined) === (body.images === undefined)) {
-      throw new ApiError(400, 'invalid_request', 'give exactly one of image (one file) or images (several)');
+      throw new RequestError('invalid_request', 'give exactly one of image (one file) or images (several)');
     }
     const files = body.images ?? [body.image as string | File];
     const field = body.images ? (i: number) => `images.${i}` : () => 'image';
@@ -95,7 +95,7 @@ export class Tools {
 
   async embed(body: EmbedBody): Promise<{ texts?: number[][]; images?: number[][] }> {
     checkModel('clip', body.clip, this.deps.info.clip);
-    if (!body.texts && !body.images) throw new ApiError(400, 'invalid_request', 'give texts, images, or both');
+    if (!body.texts && !body.images) throw new RequestError('invalid_request', 'give texts, images, or both');
     const images = body.images
       ? await Promise.all(body.images.map(async (f, i) => decodeImageForClip(await fileBytes(f, `images.${i}`), this.deps.maxPixels)))
       : undefined;

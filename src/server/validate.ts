@@ -5,7 +5,7 @@
  */
 import { zValidator } from '@hono/zod-validator';
 import type { z } from 'zod';
-import { ApiError } from './errors.js';
+import { RequestError } from '../jobs/errors.js';
 import {
   ClassifyForm,
   ClassifyJson,
@@ -20,7 +20,7 @@ import {
   GlobalEditJson,
   MapperEditJson,
   describeIssues,
-} from './schemas.js';
+} from '../jobs/schemas.js';
 
 const isEmptyObject = (v: unknown): boolean =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0;
@@ -32,7 +32,7 @@ const absentWhenEmpty = {
 };
 
 function hook(result: { success: boolean; error?: unknown }): void {
-  if (!result.success) throw new ApiError(400, 'invalid_request', describeIssues(result.error as z.ZodError));
+  if (!result.success) throw new RequestError('invalid_request', describeIssues(result.error as z.ZodError));
 }
 
 /** One validator per endpoint and transport (`application/json`, `multipart/form-data`). */
@@ -58,7 +58,7 @@ export function oneBody<J, F>(json: J | undefined, form: F | undefined, contentT
   if (body !== undefined) return body;
   if (/^(application\/json|multipart\/form-data)\b/i.test(contentType ?? '')) {
     const r = schema.safeParse({});
-    if (!r.success) throw new ApiError(400, 'invalid_request', `missing fields: ${describeIssues(r.error)}`);
+    if (!r.success) throw new RequestError('invalid_request', `missing fields: ${describeIssues(r.error)}`);
   }
-  throw new ApiError(400, 'invalid_request', 'send a JSON object (application/json) or a multipart/form-data body');
+  throw new RequestError('invalid_request', 'send a JSON object (application/json) or a multipart/form-data body');
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeNpy, parseNpy } from '../../src/io/tensors/npy.js';
-import type { Report } from '../../src/server/report.js';
+import type { Report } from '../../src/jobs/report.js';
 import { runCli } from '../helpers/cli.js';
 import { fixture, maxAbsDiff } from '../helpers/shared.js';
 import { modelFlags } from '../server/helpers.js';

@@ -3,7 +3,7 @@
  * model computes is irrelevant and a controllable step time is what matters. It implements `EditService` with
  * solid-colour frames and a made-up decreasing loss. End-to-end tests use the real `Editor` with the fixture models.
  */
-import type { EditService, EditorInfo } from '../../src/server/services.js';
+import type { EditService, EditorInfo } from '../../src/jobs/services.js';
 import type { EditCall, EditProgress, EditStart } from '../../src/edit/types.js';
 import type { EditOptions, EditResult } from '../../src/edit/optimize/types.js';
 import type { RgbFrame } from '../../src/io/images/image.js';

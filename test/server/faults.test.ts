@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTorchCheckpoint } from '../../src/io/tensors/torch.js';
-import { JobStore } from '../../src/server/store.js';
+import { JobStore } from '../../src/jobs/store.js';
 import { runCli } from '../helpers/cli.js';
 import { fixture, sharedPath } from '../helpers/shared.js';
 import { fixtureApp, json, modelFlags, waitFor, type TestServer } from './helpers.js';

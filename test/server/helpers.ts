@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp, type AppDeps } from '../../src/server/app.js';
 import { listen, type Listening } from '../../src/server/http.js';
-import { LocalQueue } from '../../src/server/queue.js';
-import { JobStore } from '../../src/server/store.js';
-import { loadServices, type ModelPaths, type Services } from '../../src/server/wiring.js';
+import { LocalQueue } from '../../src/jobs/queue.js';
+import { JobStore } from '../../src/jobs/store.js';
+import { loadServices, type ModelPaths, type Services } from '../../src/jobs/wiring.js';
 import { fixtureModelFlags, fixtureSources } from '../helpers/models.js';
 import { fixture, sharedPath } from '../helpers/shared.js';
 

@@ -4,13 +4,13 @@
  * Each handler validates, calls one `EditJobs` method and returns its result.
  */
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
-import type { EditJobs } from '../jobs.js';
-import { checkId } from '../names.js';
+import type { EditJobs } from '../../jobs/jobs.js';
+import { checkId } from '../../jobs/names.js';
 import { editEvents } from '../sse.js';
-import type { JobFile } from '../store.js';
+import type { JobFile } from '../../jobs/store.js';
 import { editForm, editJson, globalEditJson, mapperEditJson, oneBody } from '../validate.js';
-import { globalMethod, mapperMethod } from '../one_pass.js';
-import { EditJson } from '../schemas.js';
+import { globalMethod, mapperMethod } from '../../jobs/one_pass.js';
+import { EditJson } from '../../jobs/schemas.js';
 
 const CONTENT_TYPES: Readonly<Record<JobFile, string>> = {
   'result.png': 'image/png',

@@ -5,7 +5,7 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { Tools } from '../tools.js';
 import { classifyForm, classifyJson, embedForm, embedJson, generateForm, generateJson, oneBody } from '../validate.js';
-import { ClassifyJson, EmbedJson, GenerateJson } from '../schemas.js';
+import { ClassifyJson, EmbedJson, GenerateJson } from '../../jobs/schemas.js';
 
 export function toolRoutes(tools: Tools, bodyLimit: MiddlewareHandler) {
   return new Hono()

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { EDIT_OPTION_SPECS, resolveEditOptions, type EditOptionName, type OptionSpec } from '../../../src/edit/optimize/options.js';
-import { BatchLine, EditForm, EditJson } from '../../../src/server/schemas.js';
+import { BatchLine, EditForm, EditJson } from '../../../src/jobs/schemas.js';
 import { runCli } from '../../helpers/cli.js';
 import { fixtureModelFlags } from '../../helpers/models.js';
 

@@ -13,11 +13,11 @@ import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/server/app.js';
-import { QUEUE_NAME, RedisQueue, redisOptions } from '../../src/server/redis_queue.js';
-import { JobStore, type JobState } from '../../src/server/store.js';
-import { loadServices, type Services } from '../../src/server/wiring.js';
+import { QUEUE_NAME, RedisQueue, redisOptions } from '../../src/jobs/redis_queue.js';
+import { JobStore, type JobState } from '../../src/jobs/store.js';
+import { loadServices, type Services } from '../../src/jobs/wiring.js';
 import { PROJECT_ROOT } from '../helpers/shared.js';
-import { json, modelFlags, modelPaths, waitFor } from './helpers.js';
+import { json, modelFlags, modelPaths, waitFor } from '../server/helpers.js';
 
 const REDIS = '/usr/bin/redis-server';
 const JOBS = 20;

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/server/app.js';
-import { LocalQueue } from '../../src/server/queue.js';
-import { JobStore } from '../../src/server/store.js';
-import { FAKE_CLIP, FAKE_GENERATOR, FakeEditService } from './fake_editor.js';
+import { LocalQueue } from '../../src/jobs/queue.js';
+import { JobStore } from '../../src/jobs/store.js';
+import { FAKE_CLIP, FAKE_GENERATOR, FakeEditService } from '../server/fake_editor.js';
 
 const dirs: string[] = [];
 afterEach(async () => {

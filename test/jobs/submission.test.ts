@@ -1,6 +1,6 @@
 /** Edit submissions are checked against what the server has loaded before a job is queued. */
 import { describe, expect, it } from 'vitest';
-import { prepareEdit } from '../../src/server/submission.js';
+import { prepareEdit } from '../../src/jobs/submission.js';
 
 const info = { resolution: 64, nLatent: 10, wDim: 64, generator: '/m/stylegan2_tiny.pt', clip: '/m/clip.pt' };
 const seedStart = { kind: 'seed', seed: 1 } as const;

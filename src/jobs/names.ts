@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { basename, extname } from 'node:path';
-import { ApiError } from './errors.js';
+import { RequestError } from './errors.js';
 
 /** Letters, digits, `_`, `-` and inner dots; must start with a letter or digit; at most 128 characters. */
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -24,9 +24,7 @@ export function isSafeId(id: string): boolean {
 /** Throws a 400 unless `name` is a safe file or model name. */
 export function checkName(what: string, name: string): string {
   if (!isSafeName(name)) {
-    throw new ApiError(
-      400,
-      'invalid_name',
+    throw new RequestError('invalid_name',
       `${what} '${name.slice(0, 80)}' is not allowed: use letters, digits, '.', '_' and '-' only (no paths)`,
     );
   }
@@ -35,7 +33,7 @@ export function checkName(what: string, name: string): string {
 
 /** Throws a 400 unless `id` has the shape of a job id. */
 export function checkId(id: string): string {
-  if (!isSafeId(id)) throw new ApiError(400, 'invalid_name', `'${id.slice(0, 80)}' is not a valid edit id`);
+  if (!isSafeId(id)) throw new RequestError('invalid_name', `'${id.slice(0, 80)}' is not a valid edit id`);
   return id;
 }
 
@@ -49,7 +47,7 @@ const UNSAFE_FILE_NAME = /[\/\\\u0000-\u001f\u007f]/;
  */
 export function checkUploadName(name: string): string {
   if (UNSAFE_FILE_NAME.test(name) || name === '..' || name === '.') {
-    throw new ApiError(400, 'invalid_name', `upload file name '${name.slice(0, 80)}' is a path; send a plain file name`);
+    throw new RequestError('invalid_name', `upload file name '${name.slice(0, 80)}' is a path; send a plain file name`);
   }
   return name;
 }

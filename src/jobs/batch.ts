@@ -11,7 +11,6 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import type { EditProgress } from '../edit/types.js';
-import { ApiError } from './errors.js';
 import { isSafeId } from './names.js';
 import { JobCancelled, ShutdownAbort, runEditJob } from './runner.js';
 import type { z } from 'zod';
@@ -69,7 +68,7 @@ export interface BatchSummary {
 }
 
 function lineError(e: unknown): string {
-  if (e instanceof ApiError || e instanceof InputError) return e.message;
+  if (e instanceof InputError) return e.message;
   if (e instanceof SyntaxError) return `not valid JSON (${e.message})`;
   throw e;
 }

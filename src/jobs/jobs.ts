@@ -2,7 +2,7 @@
  * Edit jobs as the API sees them: submit (check, store, queue), status, cancel, and result files. Each route calls
  * exactly one of these methods.
  */
-import { ApiError, notFound } from './errors.js';
+import { RequestError, notFound } from './errors.js';
 import { newJobId } from './names.js';
 import type { JobQueue } from './queue.js';
 import { TERMINAL, jobPrompt, type JobFile, type JobRequest, type JobState, type JobStatus, type JobStore, type LossPoint } from './store.js';
@@ -64,16 +64,16 @@ export class EditJobs {
   /** A job of a one-pass method (global directions, a mapper) from `start`'s fields; checked, stored and queued as `submit`. */
   submitOnePass(method: OnePassMethod, start: StartFields, idempotencyKey?: string): Promise<{ id: string }> {
     return this.enqueue(idempotencyKey, async () => {
-      if (!this.onePass) throw new ApiError(404, 'not_found', 'this server runs no one-pass methods');
+      if (!this.onePass) throw new RequestError('not_found', 'this server runs no one-pass methods');
       return prepareOnePassJob(method, start, fileBytes, this.env, this.onePass);
     });
   }
 
   private async enqueue(idempotencyKey: string | undefined, prepare: () => Promise<PreparedJob>): Promise<{ id: string }> {
     if (idempotencyKey !== undefined) {
-      if (!/^[\x21-\x7e]{1,255}$/.test(idempotencyKey)) throw new ApiError(400, 'invalid_request', 'Idempotency-Key: 1-255 visible ASCII characters');
+      if (!/^[\x21-\x7e]{1,255}$/.test(idempotencyKey)) throw new RequestError('invalid_request', 'Idempotency-Key: 1-255 visible ASCII characters');
       const prior = await this.store.claimKey(idempotencyKey);
-      if (prior === 'pending') throw new ApiError(409, 'invalid_request', 'a request with this Idempotency-Key is being submitted; retry in a moment');
+      if (prior === 'pending') throw new RequestError('conflict', 'a request with this Idempotency-Key is being submitted; retry in a moment');
       if (prior !== undefined) return { id: prior };
     }
     let id: string | undefined;
@@ -153,7 +153,7 @@ export class EditJobs {
     const state = await this.store.state(id);
     if (!state) throw notFound(`edit ${id}`);
     if (file !== 'preview.png' && !(file === 'before.png' && state.beforeReady) && state.status !== 'done') {
-      throw new ApiError(404, 'not_found', `edit ${id} is ${state.status}; ${file} exists once it is done`);
+      throw new RequestError('not_found', `edit ${id} is ${state.status}; ${file} exists once it is done`);
     }
     const bytes = await this.store.readFile(id, file);
     if (!bytes) throw notFound(`${file} of edit ${id}`);

@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/server/app.js';
-import { RedisQueue } from '../../src/server/redis_queue.js';
-import { JobStore } from '../../src/server/store.js';
-import { loadServices, type Services } from '../../src/server/wiring.js';
-import { json, modelPaths, waitFor } from './helpers.js';
+import { RedisQueue } from '../../src/jobs/redis_queue.js';
+import { JobStore } from '../../src/jobs/store.js';
+import { loadServices, type Services } from '../../src/jobs/wiring.js';
+import { json, modelPaths, waitFor } from '../server/helpers.js';
 
 const REDIS = '/usr/bin/redis-server';
 const CAPACITY = 16;

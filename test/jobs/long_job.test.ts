@@ -6,7 +6,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixtureApp, json, waitFor, type TestServer } from './helpers.js';
+import { fixtureApp, json, waitFor, type TestServer } from '../server/helpers.js';
 
 const STEPS = 3000;
 let t: TestServer;

@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JobStore, initialState } from '../../src/server/store.js';
+import { JobStore, initialState } from '../../src/jobs/store.js';
 
 let dir: string;
 let store: JobStore;

@@ -9,7 +9,7 @@ import { encodeNpy } from '../io/tensors/npy.js';
 import { DEFAULT_TRUNCATION, parseLayers, resolveEditOptions } from '../edit/optimize/options.js';
 import type { EditOptions } from '../edit/optimize/types.js';
 import { decodeImage, decodeLatent } from './decode.js';
-import { ApiError } from './errors.js';
+import { RequestError } from './errors.js';
 import { encodePng } from './images.js';
 import { checkName, modelName } from './names.js';
 import type { EditJsonBody, EditFormBody } from './schemas.js';
@@ -65,9 +65,7 @@ export async function submittedStart(body: StartFields, read: FileReader): Promi
   const given = [body.seed !== undefined && 'seed', body.w_plus !== undefined && 'w_plus', body.image !== undefined && 'image'];
   const starts = given.filter((g): g is string => g !== false);
   if (starts.length !== 1) {
-    throw new ApiError(
-      400,
-      'invalid_request',
+    throw new RequestError('invalid_request',
       `give exactly one starting point: seed, w_plus (.npy) or image (photo); got ${starts.length ? starts.join(' and ') : 'none'}`,
     );
   }
@@ -106,7 +104,7 @@ export function checkModel(kind: 'generator' | 'clip', requested: string | undef
   if (requested === undefined) return;
   checkName(`${kind} model name`, requested);
   if (requested !== modelName(loaded)) {
-    throw new ApiError(404, 'unknown_model', `${kind} model '${requested}' is not loaded; GET /v1/models lists what is`);
+    throw new RequestError('unknown_model', `${kind} model '${requested}' is not loaded; GET /v1/models lists what is`);
   }
 }
 

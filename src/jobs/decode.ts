@@ -8,7 +8,7 @@ import { InputError } from '../errors.js';
 import { readImage, readImageRgba, type RgbImage, type RgbaImage } from '../io/images/image.js';
 import { parseNpy } from '../io/tensors/npy.js';
 import { checkLatent, type LatentKind } from '../generator/index.js';
-import { ApiError } from './errors.js';
+import { RequestError } from './errors.js';
 import { checkUploadName } from './names.js';
 import type { EditorInfo } from './services.js';
 
@@ -24,7 +24,7 @@ export async function fileBytes(value: string | File, field: string): Promise<Ui
   }
   const text = value.replace(DATA_URL_PREFIX, '').replace(/\s+/g, '');
   if (!BASE64.test(text) || text.length % 4 === 1) {
-    throw new ApiError(400, 'invalid_request', `${field}: not base64; send the file's bytes base64-encoded or as multipart`);
+    throw new RequestError('invalid_request', `${field}: not base64; send the file's bytes base64-encoded or as multipart`);
   }
   return new Uint8Array(Buffer.from(text, 'base64'));
 }

@@ -4,7 +4,7 @@
  * refused with a 429 so memory and latency stay bounded under load. Jobs live in the store, so after a restart
  * `recover()` re-queues whatever was waiting or was interrupted.
  */
-import { ApiError, QueueFullError } from './errors.js';
+import { RequestError, QueueFullError } from './errors.js';
 import { JobCancelled, ShutdownAbort, runEditJob } from './runner.js';
 import type { EditService } from './services.js';
 import type { OnePassService } from './one_pass.js';
@@ -94,7 +94,7 @@ export class LocalQueue implements JobQueue {
   }
 
   async submit(id: string): Promise<void> {
-    if (this.closing) throw new ApiError(503, 'not_ready', 'the server is shutting down; retry on another instance');
+    if (this.closing) throw new RequestError('not_ready', 'the server is shutting down; retry on another instance');
     const stats = this.statsNow();
     if (isFull(stats)) throw queueFullError(stats);
     this.waiting.push(id);

@@ -11,7 +11,7 @@
 import { Job, Queue, WaitingError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { InputError } from '../errors.js';
-import { ApiError } from './errors.js';
+import { RequestError } from './errors.js';
 import { queueFullError, type JobQueue, type QueueStats } from './queue.js';
 import { ShutdownAbort, runEditJob } from './runner.js';
 import type { EditService } from './services.js';
@@ -76,10 +76,10 @@ function bounded<T>(p: Promise<T>, ms = REDIS_TIMEOUT_MS): Promise<T> {
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(queueDown(`no answer in ${ms} ms`)), ms);
   });
-  return Promise.race([p.catch((e: unknown) => Promise.reject(e instanceof ApiError ? e : queueDown((e as Error).message))), timeout]).finally(() => clearTimeout(timer)) as Promise<T>;
+  return Promise.race([p.catch((e: unknown) => Promise.reject(e instanceof RequestError ? e : queueDown((e as Error).message))), timeout]).finally(() => clearTimeout(timer)) as Promise<T>;
 }
 
-const queueDown = (why: string): ApiError => new ApiError(503, 'not_ready', `the job queue (Redis) is unreachable (${why}); retry in a few seconds`);
+const queueDown = (why: string): RequestError => new RequestError('not_ready', `the job queue (Redis) is unreachable (${why}); retry in a few seconds`);
 
 /** The producer side used by `styleclip serve --queue`: submits, cancels, counts. */
 export class RedisQueue implements JobQueue {
