@@ -7,7 +7,11 @@ export class InputError extends Error {
   readonly userError = true;
 }
 
-/** A long computation stopped by its AbortSignal (Ctrl-C, a cancelled job); nothing partial is left behind. */
+/**
+ * A long computation stopped by its AbortSignal (Ctrl-C, a cancelled job, a shutdown); nothing partial is left
+ * behind. Every cancellation extends it (EditCancelled, ProjectionCancelled, JobCancelled, ShutdownAbort), so a
+ * caller that only needs to know "it was stopped" checks this one class.
+ */
 export class Cancelled extends Error {
   override name = 'Cancelled';
 }

@@ -24,6 +24,7 @@
 import { Value, add, matmul, mul, type HostTensor } from '../engine/index.js';
 import { InputError } from '../errors.js';
 import { CLIP_IMAGE_SIZE, CLIP_MEAN, CLIP_STD, centerCropOffset, resizeMatrix, shortSideSize } from './preprocess.js';
+import { transpose2d } from '../engine/tensor.js';
 
 /** StyleCLIP `criteria/clip_loss.py`: `torch.nn.Upsample(scale_factor=7)`. */
 export const STYLECLIP_UPSAMPLE = 7;
@@ -81,14 +82,6 @@ export function styleclipPoolLands(height: number, width: number, size: number):
 function rowsOf(m: HostTensor, start: number, count: number): HostTensor {
   const cols = m.shape[1];
   return { dtype: 'float32', shape: [count, cols], data: (m.data as Float32Array).slice(start * cols, (start + count) * cols) };
-}
-
-function transpose2d(m: HostTensor): HostTensor {
-  const [r, c] = m.shape;
-  const src = m.data as Float32Array;
-  const out = new Float32Array(r * c);
-  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = src[i * c + j];
-  return { dtype: 'float32', shape: [c, r], data: out };
 }
 
 /** The separable resampling of an H×W image to size×size: rows [size, H] and columns [size, W]. */

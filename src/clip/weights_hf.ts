@@ -14,7 +14,7 @@
  *   logit_scale -> logit_scale;  *.embeddings.position_ids (a buffer older versions saved) -> dropped
  * Also read when present next to the weights: the repository's `config.json` (`hidden_act`, `num_attention_heads`).
  */
-import { toFloat32, type HostTensor } from '../engine/tensor.js';
+import { toFloat32, transpose2d, type HostTensor } from '../engine/tensor.js';
 import type { ClipOverrides } from './config.js';
 
 /** A tensor name every HF CLIPModel checkpoint has; its presence selects this mapping. */
@@ -60,14 +60,6 @@ const DROPPED = /^(vision_model|text_model)\.embeddings\.position_ids$/;
 const LAYER = /^(vision_model|text_model)\.encoder\.layers\.(\d+)\.(.+)\.(weight|bias)$/;
 const QKV = /^self_attn\.([qkv])_proj$/;
 const QKV_ORDER = ['q', 'k', 'v'];
-
-export function transpose2d(t: HostTensor): HostTensor {
-  const [r, c] = t.shape;
-  const src = t.data as Float32Array;
-  const out = new Float32Array(r * c);
-  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = src[i * c + j];
-  return { dtype: 'float32', shape: [c, r], data: out };
-}
 
 /** Stacks same-width float32 tensors along axis 0. */
 function stackRows(parts: readonly HostTensor[]): HostTensor {

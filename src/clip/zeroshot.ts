@@ -7,7 +7,7 @@
  *
  * Everything here is pure host math on [rows, dim] float32 tensors (accumulated in float64).
  */
-import type { HostTensor } from '../engine/tensor.js';
+import { transpose2d, type HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
 
 /** Default template (the issue's; CLIP §3.1.4 uses "A photo of a {label}."). `{}` marks the label. */
@@ -38,13 +38,6 @@ export function l2Normalize(t: HostTensor): HostTensor {
     for (let j = 0; j < d; j++) out[i * d + j] = Number(t.data[i * d + j]) * inv;
   }
   return { dtype: 'float32', shape: [n, d], data: out };
-}
-
-function transpose2d(t: HostTensor): HostTensor {
-  const [n, m] = t.shape;
-  const out = new Float32Array(n * m);
-  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) out[j * n + i] = Number(t.data[i * m + j]);
-  return { dtype: 'float32', shape: [m, n], data: out };
 }
 
 /** scale × cos(image_i, text_j) for every pair, as CLIP.forward returns logits_per_image / logits_per_text. */

@@ -5,7 +5,7 @@
  *
  * Reference: ONNX IR spec (https://onnx.ai/onnx/repo-docs/IR.html) and operator docs for opset 17.
  */
-import { numel, shapeStr, type DType, type HostTensor } from './tensor.js';
+import { numel, scalarTensor, shapeStr, type DType, type HostTensor } from './tensor.js';
 
 /** ONNX default-domain opset the builder emits (LayerNormalization needs >= 17). */
 export const OPSET = 17;
@@ -148,22 +148,6 @@ function checkShape(shape: Shape, where: string): void {
   }
 }
 
-export function scalarTensor(v: number, dtype: DType): HostTensor {
-  switch (dtype) {
-    case 'float32':
-      return { dtype, shape: [], data: Float32Array.of(v) };
-    case 'float64':
-      return { dtype, shape: [], data: Float64Array.of(v) };
-    case 'int64':
-      return { dtype, shape: [], data: BigInt64Array.of(BigInt(v)) };
-    case 'int32':
-      return { dtype, shape: [], data: Int32Array.of(v) };
-    case 'bool':
-      return { dtype, shape: [], data: Uint8Array.of(v ? 1 : 0) };
-    default:
-      throw new Error(`scalar constants of dtype ${dtype} are not supported`);
-  }
-}
 
 /** Normalises a possibly negative axis for a tensor of `rank`. */
 export function normAxis(axis: number, rank: number, where = 'axis'): number {

@@ -176,3 +176,30 @@ export function toFloat32(t: HostTensor): HostTensor {
 export function shapeStr(shape: readonly number[]): string {
   return `[${shape.join(',')}]`;
 }
+
+/** The transpose of a 2-D float32 tensor [r, c] -> [c, r] (host side, e.g. a weight laid out for Gemm/MatMul). */
+export function transpose2d(t: HostTensor): HostTensor {
+  if (t.shape.length !== 2) throw new Error(`transpose2d: expected a 2-D tensor, got [${t.shape.join(',')}]`);
+  const [r, c] = t.shape;
+  const out = new Float32Array(r * c);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = Number(t.data[i * c + j]);
+  return { dtype: 'float32', shape: [c, r], data: out };
+}
+
+/** A 0-d tensor holding `v` (float32 unless another dtype is asked for). */
+export function scalarTensor(v: number, dtype: DType = 'float32'): HostTensor {
+  switch (dtype) {
+    case 'float32':
+      return { dtype, shape: [], data: Float32Array.of(v) };
+    case 'float64':
+      return { dtype, shape: [], data: Float64Array.of(v) };
+    case 'int64':
+      return { dtype, shape: [], data: BigInt64Array.of(BigInt(v)) };
+    case 'int32':
+      return { dtype, shape: [], data: Int32Array.of(v) };
+    case 'bool':
+      return { dtype, shape: [], data: Uint8Array.of(v ? 1 : 0) };
+    default:
+      throw new Error(`scalar constants of dtype ${dtype} are not supported`);
+  }
+}

@@ -10,7 +10,7 @@
  */
 import { Graph, Value } from '../engine/graph.js';
 import { matmul } from '../engine/ops_math.js';
-import type { HostTensor } from '../engine/tensor.js';
+import { transpose2d, type HostTensor } from '../engine/tensor.js';
 
 export interface IdentityNet {
   readonly name: string;
@@ -72,14 +72,7 @@ export function buildIdCrop(x: Value, outSize: number): Value {
   const s = x.shape[2];
   const rows = g.constant(idCropMatrix(s, ID_CROP.top, ID_CROP.bottom, outSize), 'id_crop_rows');
   const colsT = idCropMatrix(s, ID_CROP.left, ID_CROP.right, outSize);
-  const cols = g.constant(transposeHost(colsT), 'id_crop_cols_t');
+  const cols = g.constant(transpose2d(colsT), 'id_crop_cols_t');
   return matmul(rows, matmul(x, cols));
 }
 
-function transposeHost(t: HostTensor): HostTensor {
-  const [r, c] = t.shape;
-  const src = t.data as Float32Array;
-  const out = new Float32Array(r * c);
-  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = src[i * c + j];
-  return { dtype: 'float32', shape: [c, r], data: out };
-}

@@ -108,9 +108,12 @@ const rsqrt = (x: Value, eps: number): Value => reciprocal(sqrt(add(x, eps)));
 /** leaky_relu(x + b, 0.2) * sqrt 2 (model.py `fused_leaky_relu`); `b` broadcasts. */
 const biasedActivation = (x: Value, b: Value): Value => mul(leakyRelu(add(x, b), LEAKY_SLOPE), ACTIVATION_GAIN);
 
-/** PixelNorm over the feature axis: z / sqrt(mean(z^2) + eps) (StyleGAN sec. 2). */
-function pixelNorm(z: Value): Value {
-  return mul(z, rsqrt(reduceMean(mul(z, z), [1], true), PIXEL_NORM_EPS)); // [N,D]
+/**
+ * PixelNorm: x / sqrt(mean(x^2, axis) + eps) (StyleGAN sec. 2; model.py `PixelNorm` normalises over dim 1, the
+ * feature axis of z [N, D]; StyleCLIP's mappers apply the same module to [B, L, D] groups, so there it runs over L).
+ */
+export function pixelNorm(x: Value, axis = 1): Value {
+  return mul(x, rsqrt(reduceMean(mul(x, x), [axis], true), PIXEL_NORM_EPS));
 }
 
 /** Mapping network f: z [N,D] -> w [N,D]: PixelNorm, then `mappingLayers` x (linear, leaky ReLU * sqrt 2). */

@@ -18,7 +18,7 @@ import type { Graph, Value } from '../engine/graph.js';
 import { add, gemm, leakyRelu, matmul } from '../engine/ops_math.js';
 import { conv } from '../engine/ops_nn.js';
 import { concat, expand, reshape } from '../engine/ops_shape.js';
-import type { HostTensor } from '../engine/tensor.js';
+import { transpose2d, type HostTensor } from '../engine/tensor.js';
 import { IrSeGraph, type IrSeBody } from '../faces/irse.js';
 
 /** psp_encoders.py: the body units whose outputs are the pyramid's inputs (`if i == 6: c1 ... 20: c2 ... 23: c3`). */
@@ -59,14 +59,6 @@ export function alignCornersMatrix(inSize: number, outSize: number): HostTensor 
     if (frac > 0) m[o * inSize + i0 + 1] += frac;
   }
   return { dtype: 'float32', shape: [outSize, inSize], data: m };
-}
-
-function transpose2d(t: HostTensor): HostTensor {
-  const [r, c] = t.shape;
-  const src = t.data as Float32Array;
-  const out = new Float32Array(r * c);
-  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = src[i * c + j];
-  return { dtype: 'float32', shape: [c, r], data: out };
 }
 
 export class EncoderGraph {

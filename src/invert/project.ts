@@ -16,8 +16,8 @@
  * (initial noise maps and latent noise come from src/random.ts) and deterministic.
  */
 import { SessionCache, type SessionOptions } from '../engine/session.js';
-import type { HostTensor } from '../engine/tensor.js';
-import { InputError } from '../errors.js';
+import { scalarTensor, type HostTensor } from '../engine/tensor.js';
+import { Cancelled, InputError } from '../errors.js';
 import { broadcastW, noiseShapes, type Generator } from '../generator/index.js';
 import { meanLatentZ, rowMean } from '../generator/sample.js';
 import { rgbToTensor, tensorToRgb, type RgbImage } from '../io/images/image.js';
@@ -108,7 +108,7 @@ export interface ProjectionStart {
 }
 
 /** Thrown when a projection's AbortSignal fires. */
-export class ProjectionCancelled extends Error {
+export class ProjectionCancelled extends Cancelled {
   override name = 'ProjectionCancelled';
 }
 
@@ -160,7 +160,6 @@ function validate(o: ProjectOptions): ProjectOptions {
   return o;
 }
 
-const scalar = (v: number): HostTensor => ({ dtype: 'float32', shape: [], data: Float32Array.of(v) });
 const num = (t: HostTensor | undefined): number => (t ? Number(t.data[0]) : 0);
 const toFrame = (image: HostTensor): RgbFrame => tensorToRgb(image, 0, '[-1,1]');
 
@@ -201,12 +200,12 @@ export class Projector {
 
     const feeds: Record<string, HostTensor> = {
       [PROJECT_IO.target]: target,
-      [PROJECT_IO.mseWeight]: scalar(o.mseWeight),
-      [PROJECT_IO.noiseWeight]: scalar(o.noiseWeight),
+      [PROJECT_IO.mseWeight]: scalarTensor(o.mseWeight),
+      [PROJECT_IO.noiseWeight]: scalarTensor(o.noiseWeight),
       ...refs,
     };
-    if (this.nets.identity) feeds[PROJECT_IO.idWeight] = scalar(o.idWeight);
-    if (this.nets.clip) feeds[PROJECT_IO.clipWeight] = scalar(o.clipWeight);
+    if (this.nets.identity) feeds[PROJECT_IO.idWeight] = scalarTensor(o.idWeight);
+    if (this.nets.clip) feeds[PROJECT_IO.clipWeight] = scalarTensor(o.clipWeight);
     const gradient = new Float32Array(params.length);
     const history: ProjectionProgress[] = [];
     await optimize(params, {

@@ -11,7 +11,7 @@
  */
 import { hostname } from 'node:os';
 import { readNpy } from '../io/tensors/npy.js';
-import { InputError } from '../errors.js';
+import { Cancelled, InputError } from '../errors.js';
 import type { EditProgress, EditStart } from '../edit/types.js';
 import { JobRecorder } from './recorder.js';
 import type { EditService } from './services.js';
@@ -22,12 +22,12 @@ import { TERMINAL, jobSteps, type JobRequest, type JobState, type JobStatus, typ
 export const CANCEL_POLL_MS = 250;
 
 /** Abort reason: the user cancelled the job. */
-export class JobCancelled extends Error {
+export class JobCancelled extends Cancelled {
   override name = 'JobCancelled';
 }
 
 /** Abort reason: the process is shutting down; the job is put back in the queue. */
-export class ShutdownAbort extends Error {
+export class ShutdownAbort extends Cancelled {
   override name = 'ShutdownAbort';
 }
 

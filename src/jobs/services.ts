@@ -7,25 +7,13 @@ import type { HostTensor } from '../engine/tensor.js';
 import type { Pixels } from '../io/images/image.js';
 import type { Prediction } from '../clip/zeroshot.js';
 import type { EditCall, EditStart } from '../edit/types.js';
+import type { EditorInfo } from '../edit/optimize/editor.js';
+
+export type { EditorInfo } from '../edit/optimize/editor.js';
 import type { EditOptions, EditResult } from '../edit/optimize/types.js';
 import type { RgbFrame } from '../io/images/image.js';
 
-/** What a loaded editor reports about its models (the shape of `Editor.info()`). */
-export interface EditorInfo {
-  readonly resolution: number;
-  /** Rows of a W+ latent. */
-  readonly nLatent: number;
-  /** Dimension of w. */
-  readonly wDim: number;
-  /** Generator model: a name or the path it was loaded from. */
-  readonly generator: string;
-  /** CLIP model: a name or the path it was loaded from. */
-  readonly clip: string;
-  /** Identity network for the id weight, when one is loaded. */
-  readonly identity?: string;
-}
-
-/** The text-guided editor (`src/optimize/editor.ts` `Editor`), minus its static `load`. */
+/** The text-guided editor (`src/edit/optimize/editor.ts` `Editor`), minus its static `load`. */
 export interface EditService {
   info(): EditorInfo;
   edit(start: EditStart, options: EditOptions, call?: EditCall): Promise<EditResult>;

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { prepareEdit } from '../../src/jobs/submission.js';
 
-const info = { resolution: 64, nLatent: 10, wDim: 64, generator: '/m/stylegan2_tiny.pt', clip: '/m/clip.pt' };
+const info = { resolution: 64, nLatent: 10, wDim: 64, clipEmbedDim: 64, generator: '/m/stylegan2_tiny.pt', clip: '/m/clip.pt' };
 const seedStart = { kind: 'seed', seed: 1 } as const;
 
 describe('prepareEdit', () => {

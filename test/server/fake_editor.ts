@@ -9,7 +9,7 @@ import type { EditOptions, EditResult } from '../../src/edit/optimize/types.js';
 import type { RgbFrame } from '../../src/io/images/image.js';
 
 /** Shapes of the tiny fixture generator (manifest: size 64, style dim 64, n_latent 10). */
-export const FAKE_INFO: EditorInfo = { resolution: 64, nLatent: 10, wDim: 64, generator: 'fake_generator', clip: 'fake_clip' };
+export const FAKE_INFO: EditorInfo = { resolution: 64, nLatent: 10, wDim: 64, clipEmbedDim: 64, generator: 'fake_generator', clip: 'fake_clip' };
 
 function solid(value: number, size = FAKE_INFO.resolution): RgbFrame {
   return { width: size, height: size, data: new Uint8Array(size * size * 3).fill(value) };

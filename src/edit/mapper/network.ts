@@ -19,10 +19,11 @@
  *   StyleSpace order, ToRGB layers unmapped: zero delta).
  */
 import type { Graph, Value } from '../../engine/graph.js';
-import { add, gemm, leakyRelu, mul, reciprocal, reduceMean, sqrt } from '../../engine/ops_math.js';
+import { gemm, leakyRelu, mul } from '../../engine/ops_math.js';
 import { concat, expand, reshape, slice } from '../../engine/ops_shape.js';
 import type { HostTensor } from '../../engine/tensor.js';
-import { ACTIVATION_GAIN, LEAKY_SLOPE, PIXEL_NORM_EPS } from '../../generator/config.js';
+import { ACTIVATION_GAIN, LEAKY_SLOPE } from '../../generator/config.js';
+import { pixelNorm } from '../../generator/stylegan2.js';
 
 /** Linear layers per Mapper (latent_mappers.py `Mapper`: `for i in range(4)`). */
 export const MAPPER_DEPTH = 4;
@@ -57,7 +58,7 @@ export type MapperLayers = readonly { readonly weight: Value; readonly bias: Val
 
 /** PixelNorm over axis 1 (see the header), then the four activated EqualLinears on the last axis. */
 export function mapperForward(x: Value, layers: MapperLayers): Value {
-  let h = mul(x, reciprocal(sqrt(add(reduceMean(mul(x, x), [1], true), PIXEL_NORM_EPS))));
+  let h = pixelNorm(x, 1);
   const shape = h.shape;
   const d = shape[shape.length - 1];
   h = reshape(h, [-1, d]);

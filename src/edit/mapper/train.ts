@@ -18,7 +18,7 @@ import { Graph, type Value } from '../../engine/graph.js';
 import { grad } from '../../engine/grad.js';
 import { add, mul, reduceMean, sub } from '../../engine/ops_math.js';
 import { SessionCache, type SessionOptions } from '../../engine/session.js';
-import type { HostTensor } from '../../engine/tensor.js';
+import { scalarTensor, type HostTensor } from '../../engine/tensor.js';
 import { Cancelled } from '../../errors.js';
 import type { Clip } from '../../clip/clip.js';
 import type { ClipTokenizer } from '../../clip/tokenizer.js';
@@ -92,7 +92,6 @@ export function initialParams(names: readonly string[], d: number, normals: (n: 
   );
 }
 
-const scalar = (v: number): HostTensor => ({ dtype: 'float32', shape: [], data: Float32Array.of(v) });
 const num = (t: HostTensor): number => Number(t.data[0]);
 
 /** The training-step graph: stored params + a w+ batch -> loss terms and d loss / d params. */
@@ -159,8 +158,8 @@ export class MapperTrainer {
     names.forEach((n, i) => flat.set(params.get(n)!.data as Float32Array, offsets[i]));
     const view = (i: number): Float32Array => flat.subarray(offsets[i], offsets[i] + sizes[i]);
     const gradient = new Float32Array(flat.length);
-    const fixed: Record<string, HostTensor> = { text, clip_weight: scalar(opts.clipWeight), l2_weight: scalar(opts.l2Weight) };
-    if (useId) fixed.id_weight = scalar(opts.idWeight);
+    const fixed: Record<string, HostTensor> = { text, clip_weight: scalarTensor(opts.clipWeight), l2_weight: scalarTensor(opts.l2Weight) };
+    if (useId) fixed.id_weight = scalarTensor(opts.idWeight);
     const sync = (): void => names.forEach((n, i) => params.set(n, { ...params.get(n)!, data: view(i).slice() }));
     await optimize(flat, {
       steps: opts.steps,

@@ -8,20 +8,20 @@
  * whatever `noise` says), and the result carries the edited face pasted back into the photo.
  */
 import { SessionCache, type SessionOptions } from '../../engine/session.js';
-import type { HostTensor } from '../../engine/tensor.js';
-import { InputError } from '../../errors.js';
+import { scalarTensor, type HostTensor } from '../../engine/tensor.js';
+import { Cancelled, InputError } from '../../errors.js';
 import { Clip } from '../../clip/clip.js';
 import { ClipTokenizer } from '../../clip/tokenizer.js';
 import { l2Normalize } from '../../clip/zeroshot.js';
 import { Generator, convChannelMask, sampleNoise, styleSpaceLayout, noiseShapes } from '../../generator/index.js';
-import { resolveStart } from '../start.js';
+import { resolveStart, type ResolvedStart } from '../start.js';
 import { tensorToRgb } from '../../io/images/image.js';
 import { optimize } from '../../optimize/loop.js';
 import type { IdentityNet } from '../../faces/identity.js';
 import { EDIT_IO, buildEditGraph, latentShape, noiseInputName } from './graph.js';
 import { resolveEditOptions } from './options.js';
 import { styleclipLr } from '../../optimize/schedule.js';
-import type { EditCall, EditProgress, EditStart, PhotoLatentSource, ProjectedPhoto } from '../types.js';
+import type { EditCall, EditProgress, EditStart, PhotoLatentSource } from '../types.js';
 import type { EditOptions, EditResult } from './types.js';
 import type { RgbFrame } from '../../io/images/image.js';
 import { DEFAULT_MODEL_NAMES } from '../../io/models/registry.js';
@@ -39,31 +39,28 @@ export interface EditorSources {
   readonly photos?: PhotoLatentSource;
 }
 
+/** What a loaded editor reports about its models (the job layer and the API read it). */
 export interface EditorInfo {
   /** Generator model: the path (or name) it was loaded from. */
   readonly generator: string;
   /** CLIP model: the path (or name) it was loaded from. */
   readonly clip: string;
   readonly resolution: number;
+  /** Rows of a W+ latent. */
   readonly nLatent: number;
+  /** Dimension of w. */
   readonly wDim: number;
   readonly clipEmbedDim: number;
+  /** Identity network for the id weight, when one is loaded. */
   readonly identity?: string;
 }
 
 /** Thrown when an edit's AbortSignal fires; nothing is written. */
-export class EditCancelled extends Error {
+export class EditCancelled extends Cancelled {
   override name = 'EditCancelled';
 }
 
 const toFrame = (image: HostTensor): RgbFrame => tensorToRgb(image, 0, '[-1,1]');
-
-/** A resolved starting point: the latent, explicit noise maps (photo starts) and the projected photo. */
-interface Start {
-  readonly latent0: HostTensor;
-  readonly noise?: readonly HostTensor[];
-  readonly photo?: ProjectedPhoto;
-}
 
 export class Editor {
   private readonly sessions: SessionCache;
@@ -102,14 +99,14 @@ export class Editor {
   }
 
   /** The starting latent in `space`: StyleSpace starts are the styles of the w+ start. */
-  private async start(start: EditStart, space: EditOptions['space'], call: EditCall): Promise<Start> {
+  private async start(start: EditStart, space: EditOptions['space'], call: EditCall): Promise<ResolvedStart> {
     if (space !== 's') return this.startInW(start, space, call);
     const base = await this.startInW(start, 'w+', call);
     return { ...base, latent0: await this.generator.styles(base.latent0) };
   }
 
   /** The starting latent as w+ [1, L, D] (or w [1, D] for space w); photos are inverted by the call's photo source. */
-  private async startInW(start: EditStart, space: 'w' | 'w+', call: EditCall): Promise<Start> {
+  private async startInW(start: EditStart, space: 'w' | 'w+', call: EditCall): Promise<ResolvedStart> {
     try {
       return await resolveStart(start, space, { generator: this.generator, clip: this.clip, identity: this.identity }, { ...call, photos: call.photos ?? this.photos });
     } catch (e) {
@@ -149,7 +146,7 @@ export class Editor {
     const feeds: Record<string, HostTensor> = {
       [EDIT_IO.latent0]: latent0,
       [EDIT_IO.text]: text,
-      [EDIT_IO.l2Weight]: scalar(o.l2),
+      [EDIT_IO.l2Weight]: scalarTensor(o.l2),
     };
     const noiseMaps = noise ?? (o.noise === 'random' ? sampleNoise(o.noiseSeed, noiseShapes(this.generator.config, 1)) : undefined);
     noiseMaps?.forEach((t, i) => (feeds[noiseInputName(i)] = t));
@@ -158,9 +155,9 @@ export class Editor {
       // The reference ID(G(latent0)): a first run with the id term off (its own reference input is then unused).
       const idShape = session.inputs.find((i) => i.name === EDIT_IO.idRef)!.shape;
       feeds[EDIT_IO.idRef] = { dtype: 'float32', shape: idShape, data: new Float32Array(idShape[1]) };
-      feeds[EDIT_IO.idWeight] = scalar(0);
+      feeds[EDIT_IO.idWeight] = scalarTensor(0);
       feeds[EDIT_IO.idRef] = (await runAt(latent0))[EDIT_IO.idEmbedding];
-      feeds[EDIT_IO.idWeight] = scalar(o.id);
+      feeds[EDIT_IO.idWeight] = scalarTensor(o.id);
     }
     const mask = o.layers ? layerMask(o.layers, nLatent, wDim) : o.space === 's' ? convChannelMask(styleSpaceLayout(this.generator.config)) : undefined;
     const history: EditProgress[] = [];
@@ -210,7 +207,6 @@ export class Editor {
   }
 }
 
-const scalar = (v: number): HostTensor => ({ dtype: 'float32', shape: [], data: Float32Array.of(v) });
 const num = (t: HostTensor): number => Number(t.data[0]);
 
 /** 1 for the elements of W+ layers a..b, 0 elsewhere, over a [1, L, D] latent. */
