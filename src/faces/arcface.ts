@@ -13,14 +13,16 @@ import { reshape } from '../engine/ops_shape.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
 import { buildIdCrop, type IdentityNet } from './identity.js';
-import { IrSeGraph, batchNorm, f32, get, parseIrSeBody, type StateDict } from './irse.js';
+import { IrSeGraph } from './irse.js';
+import { batchNorm, f32, get, parseIrSeBody } from './irse_weights.js';
+import type { WeightMap } from '../engine/bind.js';
 
-export { BATCHNORM_EPS } from './irse.js';
+export { BATCHNORM_EPS } from './irse_weights.js';
 
 /** Input side of the 112 variant (`Backbone(input_size=112)`, output_layer Linear(512 * 7 * 7, 512)). */
 export const ARCFACE_INPUT_SIZE = 112;
 /** output_layer: BN2d -> flatten -> Linear -> BN1d folded into one Linear: W' = diag(s1) W diag(s0), b' = s1 (W t0 + b) + t1. */
-function parseOutput(sd: StateDict, channels: number): { w: HostTensor; b: HostTensor } {
+function parseOutput(sd: WeightMap, channels: number): { w: HostTensor; b: HostTensor } {
   const lin = get(sd, 'output_layer.3.weight');
   const [out, inFeatures] = lin.shape;
   const spatial = inFeatures / channels;
@@ -50,7 +52,7 @@ export class ArcFaceIrSe implements IdentityNet {
   readonly dim: number;
   private parts: { net: IrSeGraph; output: { w: HostTensor; b: HostTensor } } | undefined;
 
-  private constructor(sd: StateDict) {
+  private constructor(sd: WeightMap) {
     const body = parseIrSeBody(sd, 'ArcFace IR-SE state dict');
     const output = parseOutput(sd, body.channels);
     this.parts = { net: new IrSeGraph(body, 'arcface'), output };
@@ -59,7 +61,7 @@ export class ArcFaceIrSe implements IdentityNet {
   }
 
   /** From a state dict in the model_irse.py key layout (float32 or float16 tensors). */
-  static fromStateDict(sd: StateDict): ArcFaceIrSe {
+  static fromStateDict(sd: WeightMap): ArcFaceIrSe {
     return new ArcFaceIrSe(sd);
   }
 
@@ -77,7 +79,7 @@ export class ArcFaceIrSe implements IdentityNet {
     const { net, output } = this.parts;
     const h = net.forward(g, x).out;
     const flat = reshape(h, [h.shape[0], -1]);
-    return normalizeRows(gemm(flat, net.c(g, output.w, 'fc'), net.c(g, output.b, 'fc_b'), { transB: true }));
+    return normalizeRows(gemm(flat, net.constant(g, output.w, 'fc'), net.constant(g, output.b, 'fc_b'), { transB: true }));
   }
 
   buildEmbedding(g: Graph, alignedImage: Value): Value {

@@ -22,7 +22,9 @@ import { InputError } from '../errors.js';
 import { createRng, normals } from '../random.js';
 import { CONST_RESOLUTION, CONV_KERNEL, IMAGE_CHANNELS, TORGB_KERNEL, derive, type GeneratorConfig } from './config.js';
 
-export type WeightMap = ReadonlyMap<string, HostTensor>;
+import type { WeightMap } from '../engine/bind.js';
+
+export type { WeightMap };
 
 /** A checkpoint mapped to our naming, with the hyperparameters read from its shapes. */
 export interface LoadedWeights {

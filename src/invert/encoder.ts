@@ -14,7 +14,7 @@ import { Graph } from '../engine/graph.js';
 import { SessionCache, type SessionOptions } from '../engine/session.js';
 import { toFloat32, type HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
-import { parseIrSeBody } from '../faces/irse.js';
+import { parseIrSeBody } from '../faces/irse_weights.js';
 import { Generator } from '../generator/index.js';
 import type { Pixels } from '../io/images/image.js';
 import { applyRules, scaled, type MapRule } from '../io/tensors/weight_map.js';

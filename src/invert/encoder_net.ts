@@ -19,7 +19,8 @@ import { add, gemm, leakyRelu, matmul } from '../engine/ops_math.js';
 import { conv } from '../engine/ops_nn.js';
 import { concat, expand, reshape } from '../engine/ops_shape.js';
 import { transpose2d, type HostTensor } from '../engine/tensor.js';
-import { IrSeGraph, type IrSeBody } from '../faces/irse.js';
+import { IrSeGraph } from '../faces/irse.js';
+import type { IrSeBody } from '../faces/irse_weights.js';
 
 /** psp_encoders.py: the body units whose outputs are the pyramid's inputs (`if i == 6: c1 ... 20: c2 ... 23: c3`). */
 export const FEATURE_TAPS = Object.freeze({ c1: 6, c2: 20, c3: 23 });
@@ -82,15 +83,15 @@ export class EncoderGraph {
   }
 
   private lateral(g: Graph, x: Value, l: { w: HostTensor; b: HostTensor }): Value {
-    return conv(x, this.net.c(g, l.w, 'lat_w'), this.net.c(g, l.b, 'lat_b'));
+    return conv(x, this.net.constant(g, l.w, 'lat_w'), this.net.constant(g, l.b, 'lat_b'));
   }
 
   /** GradualStyleBlock: [N,C,s,s] -> [N,C]. */
   private block(g: Graph, x: Value, b: StyleBlock): Value {
     let h = x;
-    for (const c of b.convs) h = leakyRelu(conv(h, this.net.c(g, c.w, 'style_w'), this.net.c(g, c.b, 'style_b'), { strides: [2, 2], pads: [1, 1, 1, 1] }), STYLE_BLOCK_SLOPE);
+    for (const c of b.convs) h = leakyRelu(conv(h, this.net.constant(g, c.w, 'style_w'), this.net.constant(g, c.b, 'style_b'), { strides: [2, 2], pads: [1, 1, 1, 1] }), STYLE_BLOCK_SLOPE);
     const flat = reshape(h, [h.shape[0], h.shape[1]]);
-    return gemm(flat, this.net.c(g, b.linear.w, 'style_lin_w'), this.net.c(g, b.linear.b, 'style_lin_b'), { transB: true });
+    return gemm(flat, this.net.constant(g, b.linear.w, 'style_lin_w'), this.net.constant(g, b.linear.b, 'style_lin_b'), { transB: true });
   }
 
   /** x [N,3,256,256] in [-1,1] -> w+ codes [N, L, D] (latent_avg added). */
