@@ -13,15 +13,17 @@ import { MOBILEFACE_MODEL_NAME, loadIdentityNet } from '../faces/load_identity.j
 import { DEFAULT_PROJECT_STEPS, DEFAULT_REFINE_STEPS } from '../invert/photo.js';
 import { photoSourceOf } from './photo_flags.js';
 import type { IdentityNet } from '../faces/identity.js';
-import { MAX_PROJECT_STEPS } from '../invert/project.js';
 import { sideBySide, writeGif, type Frame } from '../io/images/frames.js';
 import { writeImage } from '../io/images/image.js';
 import { readNpy, writeNpy } from '../io/tensors/npy.js';
 import { EditCancelled, Editor } from '../edit/optimize/editor.js';
-import { DEFAULT_TRUNCATION, EDIT_DEFAULTS, EDIT_OPTION_SPECS, RECOMMENDED_FACE_ID, optionRangeText, parseLayers, resolveEditOptions, type EditOptionName, type OptionSpec } from '../edit/optimize/options.js';
+import { DEFAULT_TRUNCATION, EDIT_DEFAULTS, EDIT_OPTION_SPECS, RECOMMENDED_FACE_ID, resolveEditOptions } from '../edit/optimize/options.js';
+import { START_OPTION_SPECS } from '../edit/options.js';
+import { EDIT_METHODS, misplacedFlag, type EditMethodName } from '../edit/methods.js';
+import { flagHelp, flagOptions, flagValue, flagValues, givenFlags } from './option_flags.js';
 import type { EditOptions, EditResult } from '../edit/optimize/types.js';
 import type { EditStart, ProjectionProgress } from '../edit/types.js';
-import { UsageError, distinctOutputs, flag, modelFlag, num, str, strs, type Command, type ParsedArgs } from './command.js';
+import { UsageError, distinctOutputs, flag, modelFlag, str, strs, type Command, type ParsedArgs } from './command.js';
 import { runGlobalEdit } from './edit_global.js';
 import { runMapperEdit } from './edit_mapper.js';
 import { ALPHA_RANGE, GLOBAL_DEFAULTS } from '../edit/global/index.js';
@@ -30,10 +32,10 @@ import { ProgressBar } from './progress.js';
 
 /** Exit code of a command stopped by SIGINT (128 + 2, the shell convention). */
 export const EXIT_INTERRUPTED = 130;
-/** Flags of the one-pass methods (--method global, mapper) only. */
-const GLOBAL_ONLY = ['fs3', 'stats', 'neutral', 'alpha', 'beta', 'raw', 'mapper', 'strength'];
+const START = START_OPTION_SPECS;
 /** Flags that only make sense with a photo start. */
-const PHOTO_FLAGS = ['face-index', 'project-steps', 'paste-back', 'encoder', 'refine'];
+const PHOTO_FLAGS = [START.faceIndex.flag, START.projectSteps.flag, START.refineSteps.flag, 'paste-back', 'encoder'];
+const METHODS = Object.keys(EDIT_METHODS) as EditMethodName[];
 /** Frames in `--gif` when the user does not choose a preview interval (about this many, evenly spaced). */
 const GIF_FRAMES = 30;
 const IMAGE_EXTS = ['.png', '.jpg', '.jpeg', '.webp'];
@@ -59,48 +61,52 @@ async function startOf(args: ParsedArgs): Promise<EditStart> {
     return {
       kind: 'image',
       path,
-      faceIndex: num(args, 'face-index', 0, { min: 0, integer: true }),
-      projectSteps: num(args, 'project-steps', DEFAULT_PROJECT_STEPS, { min: 1, max: MAX_PROJECT_STEPS, integer: true }),
-      refineSteps: num(args, 'refine', DEFAULT_REFINE_STEPS, { min: 0, max: MAX_PROJECT_STEPS, integer: true }),
+      faceIndex: (flagValue(args, START.faceIndex) as number | undefined) ?? 0,
+      projectSteps: (flagValue(args, START.projectSteps) as number | undefined) ?? DEFAULT_PROJECT_STEPS,
+      refineSteps: (flagValue(args, START.refineSteps) as number | undefined) ?? DEFAULT_REFINE_STEPS,
     };
   }
   if (given[0] === 'seed') {
-    return { kind: 'seed', seed: num(args, 'seed', 0, { min: 0, integer: true }), truncation: num(args, 'truncation', DEFAULT_TRUNCATION, { min: 0, max: 1 }) };
+    return { kind: 'seed', seed: flagValue(args, START.seed) as number, truncation: (flagValue(args, START.truncation) as number | undefined) ?? DEFAULT_TRUNCATION };
   }
   const file = str(args, given[0])!;
   return { kind: given[0] === 'w' ? 'w' : 'w+', latent: await readNpy(file) };
 }
 
-/** The value of an option's flag, parsed and bounded by its one description (EDIT_OPTION_SPECS). */
-function optionFlag<K extends EditOptionName>(args: ParsedArgs, name: K): EditOptions[K] | undefined {
-  const spec: OptionSpec = EDIT_OPTION_SPECS[name];
-  if (!spec.flag || str(args, spec.flag) === undefined) return undefined;
-  if (spec.kind === 'enum') return oneOf(args, spec.flag, spec.values, spec.values[0]) as EditOptions[K];
-  return num(args, spec.flag, 0, { min: spec.min, max: spec.max, integer: spec.kind === 'integer', exclusiveMin: spec.exclusiveMin }) as EditOptions[K];
-}
-
-/** Help lines of the options with flags, from their descriptions and defaults. */
-function optionHelp(): string[] {
-  return (Object.entries(EDIT_OPTION_SPECS) as [EditOptionName, OptionSpec][])
-    .filter(([, s]) => s.flag)
-    .map(([name, s]) => `  --${s.flag!.padEnd(17)} ${s.help}; ${optionRangeText(s)} (default ${EDIT_DEFAULTS[name]})`);
-}
-
+/** The options of the command line, read by their descriptors (EDIT_OPTION_SPECS); previews follow --gif. */
 function optionsOf(args: ParsedArgs, steps: number): Partial<EditOptions> & { prompt: string } {
-  const layers = str(args, 'layers');
   return {
+    ...(flagValues(args, EDIT_OPTION_SPECS) as Partial<EditOptions>),
     prompt: str(args, 'prompt') ?? '',
     steps,
-    lr: optionFlag(args, 'lr'),
-    l2: optionFlag(args, 'l2'),
-    id: optionFlag(args, 'id'),
-    space: optionFlag(args, 'space'),
-    layers: layers === undefined ? undefined : parseLayers(layers),
-    preprocess: optionFlag(args, 'preprocess'),
-    noise: optionFlag(args, 'noise'),
-    noiseSeed: optionFlag(args, 'noiseSeed'),
     previewEvery: str(args, 'gif') ? Math.max(1, Math.round(steps / GIF_FRAMES)) : 0,
   };
+}
+
+/** `[--flag default]` of every option with a flag: the synopsis line of the usage. */
+function synopsis(): string {
+  return (Object.entries(EDIT_OPTION_SPECS) as [keyof typeof EDIT_DEFAULTS, (typeof EDIT_OPTION_SPECS)[keyof typeof EDIT_OPTION_SPECS]][])
+    .filter(([, s]) => 'flag' in s)
+    .map(([name, s]) => `[--${(s as { flag: string }).flag} ${EDIT_DEFAULTS[name] ?? (s.kind === 'range' ? 'A-B' : s.kind.toUpperCase())}]`)
+    .join(' ');
+}
+
+/** parseArgs entries of the methods' texts (repeatable: one per stacked edit), model files and outputs. */
+function methodInputFlags(): Record<string, { type: 'string'; multiple?: true }> {
+  return Object.fromEntries(METHODS.flatMap((name) => {
+    const m = EDIT_METHODS[name];
+    const texts = [...(m.prompts === 'none' ? [] : ['prompt']), ...m.texts].map((f) => [f, { type: 'string', multiple: true }] as const);
+    return [...texts, ...[...m.models, ...m.outputs].map((f) => [f, { type: 'string' }] as const)];
+  }));
+}
+
+/** Refuses a flag of another method, naming the method(s) it belongs to. */
+function checkMethodFlags(method: EditMethodName, args: ParsedArgs): void {
+  const wrong = misplacedFlag(method, givenFlags(args));
+  if (!wrong) return;
+  const owners = wrong.belongsTo.map((m) => `--method ${m}`).join(' and ');
+  if (wrong.belongsTo.length === 1) throw new UsageError(`--${wrong.flag} belongs to ${owners}`);
+  throw new UsageError(`--${wrong.flag} does not apply to --method ${method} (it belongs to ${owners})`);
 }
 
 export async function checkOutputs(paths: Record<string, string | undefined>): Promise<void> {
@@ -152,8 +158,7 @@ export const editCommand: Command = {
     '  styleclip edit [--method optimize] --generator G --clip C --vocab BPE.txt.gz',
     '                 (--seed N | --w W.npy | --w-plus WP.npy | --image PHOTO)',
     '                 --prompt "make the hair red"',
-    '                 [--steps 300] [--lr 0.1] [--l2 0.008] [--id 0] [--space w+|w|s] [--layers 0-7]',
-    '                 [--clip-preprocess normalized|styleclip] [--noise const|random] [--truncation 0.7]',
+    `                 ${synopsis()} [--truncation ${DEFAULT_TRUNCATION}]`,
     '                 [--out result.png] [--compare before_after.png] [--gif progress.gif] [--save-latent final.npy]',
     '                 [--trajectory traj.npy] [--quiet] [--json]',
     '                 [--face-index 0] [--project-steps ' + DEFAULT_PROJECT_STEPS + '] [--paste-back photo_edited.png]',
@@ -186,59 +191,35 @@ export const editCommand: Command = {
     `  --identity-model M  identity net for --id (and the projection): '${MOBILEFACE_MODEL_NAME}', a MobileFace .json, or`,
     '                      ArcFace IR-SE50 (StyleCLIP\'s model_ir_se50.pth)',
     `  --models DIR        face models directory (default $${FACE_MODELS_ENV}, else the model cache)`,
-    ...optionHelp(),
+    ...flagHelp(EDIT_OPTION_SPECS, EDIT_DEFAULTS),
     `                      (--id needs --identity-model; StyleCLIP's default is 0; for faces we recommend ${RECOMMENDED_FACE_ID})`,
     '                      (--space s: every layer\'s style vector; as StyleCLIP, only conv-layer channels change and',
     '                      ToRGB styles keep their start values; --save-latent writes the full S vector [1, channels])',
-    '  --layers A-B        optimise only W+ layers A..B (keeps e.g. colours or pose)',
     '  --trajectory F.npy  the latent after each step, [steps,1,L,D]',
     '  --json              print the loss history as JSON; --quiet prints nothing but errors',
   ].join('\n'),
   options: {
     generator: { type: 'string' },
-    clip: { type: 'string' },
-    vocab: { type: 'string' },
-    seed: { type: 'string' },
+    method: { type: 'string' },
     w: { type: 'string' },
     'w-plus': { type: 'string' },
     image: { type: 'string' },
-    'face-index': { type: 'string' },
     encoder: { type: 'string' },
-    refine: { type: 'string' },
-    'project-steps': { type: 'string' },
     'paste-back': { type: 'string' },
-    'identity-model': { type: 'string' },
     models: { type: 'string' },
-    prompt: { type: 'string', multiple: true },
-    method: { type: 'string' },
-    fs3: { type: 'string' },
-    stats: { type: 'string' },
-    neutral: { type: 'string', multiple: true },
-    alpha: { type: 'string', multiple: true },
-    beta: { type: 'string', multiple: true },
-    raw: { type: 'string' },
-    mapper: { type: 'string' },
-    strength: { type: 'string' },
-    steps: { type: 'string' },
-    lr: { type: 'string' },
-    l2: { type: 'string' },
-    id: { type: 'string' },
-    space: { type: 'string' },
-    layers: { type: 'string' },
-    'clip-preprocess': { type: 'string' },
-    noise: { type: 'string' },
-    'noise-seed': { type: 'string' },
-    truncation: { type: 'string' },
     out: { type: 'string' },
     compare: { type: 'string' },
-    gif: { type: 'string' },
     'save-latent': { type: 'string' },
-    trajectory: { type: 'string' },
     quiet: { type: 'boolean' },
     json: { type: 'boolean' },
+    // Options of the start and of every method, from their descriptors; texts (repeatable per stacked edit), models
+    // and outputs of the methods (src/edit/methods.ts).
+    ...flagOptions(START_OPTION_SPECS, ...METHODS.map((m) => EDIT_METHODS[m].options)),
+    ...methodInputFlags(),
   },
   async run(args, io) {
-    const method = oneOf(args, 'method', ['optimize', 'global', 'mapper'], 'optimize');
+    const method = oneOf(args, 'method', METHODS, 'optimize');
+    checkMethodFlags(method, args);
     if (method !== 'optimize') {
       const paths = { out: str(args, 'out'), compare: str(args, 'compare'), raw: str(args, 'raw'), 'save-latent': str(args, 'save-latent'), 'paste-back': str(args, 'paste-back') };
       if (!Object.values(paths).some(Boolean)) throw new UsageError('nothing to write: give --out, --compare, --raw, --save-latent and/or --paste-back');
@@ -246,10 +227,8 @@ export const editCommand: Command = {
       const run = method === 'global' ? runGlobalEdit : runMapperEdit;
       return run(args, io, await startOf(args), paths);
     }
-    const globalOnly = GLOBAL_ONLY.find((f) => args.values[f] !== undefined);
-    if (globalOnly) throw new UsageError(`--${globalOnly} belongs to --method ${['mapper', 'strength'].includes(globalOnly) ? 'mapper' : 'global'}`);
     if (strs(args, 'prompt').length > 1) throw new UsageError('--method optimize takes one --prompt; stacked prompts need --method global');
-    const steps = optionFlag(args, 'steps') ?? EDIT_DEFAULTS.steps;
+    const steps = (flagValue(args, EDIT_OPTION_SPECS.steps) as number | undefined) ?? EDIT_DEFAULTS.steps;
     const options = resolveEditOptions(optionsOf(args, steps));
     const paths = {
       out: str(args, 'out'),

@@ -9,9 +9,6 @@ import { UsageError, flag, modelFlag, strs, type CliIO, type ParsedArgs } from '
 import { writeOnePassOutputs } from './edit_outputs.js';
 import { photoSourceOf } from './photo_flags.js';
 
-/** Flags of the optimisation method that have no meaning for global directions. */
-const OPTIMISE_ONLY = ['steps', 'lr', 'l2', 'id', 'space', 'layers', 'clip-preprocess', 'gif', 'trajectory', 'identity-model'];
-
 /** Values of a per-prompt flag: none (default), one (every prompt) or one per prompt. */
 function perPrompt(args: ParsedArgs, name: string, prompts: number): string[] | undefined {
   const v = strs(args, name);
@@ -43,8 +40,6 @@ export function directionEdits(args: ParsedArgs): DirectionEdit[] {
 }
 
 export async function runGlobalEdit(args: ParsedArgs, io: CliIO, start: EditStart, paths: Record<string, string | undefined>): Promise<number> {
-  const misplaced = OPTIMISE_ONLY.find((f) => args.values[f] !== undefined);
-  if (misplaced) throw new UsageError(`--${misplaced} belongs to --method optimize; global directions take --alpha and --beta`);
   const edits = directionEdits(args);
   const dirs = await GlobalDirections.load({
     generator: await modelFlag(args, 'generator', 'generator', io.stderr),

@@ -4,20 +4,16 @@
  * mapper was trained for one text.
  */
 import { LatentMapperEdit, MAPPER_STRENGTH } from '../edit/mapper/index.js';
+import { MAPPER_OPTION_SPECS } from '../edit/mapper/network.js';
+import { flagValue } from './option_flags.js';
 import type { EditStart } from '../edit/types.js';
-import { UsageError, flag, modelFlag, num, str, type CliIO, type ParsedArgs } from './command.js';
+import { flag, modelFlag, str, type CliIO, type ParsedArgs } from './command.js';
 import { writeOnePassOutputs } from './edit_outputs.js';
 import { photoSourceOf } from './photo_flags.js';
 
-/** Flags of the other methods that a mapper edit does not take. */
-const NOT_FOR_MAPPER = ['prompt', 'clip', 'vocab', 'steps', 'lr', 'l2', 'id', 'space', 'layers', 'clip-preprocess', 'gif', 'trajectory', 'identity-model', 'fs3', 'stats', 'neutral', 'alpha', 'beta'];
-/** Largest |strength|: 100x the published 0.1 is far past any useful edit. */
-const MAX_STRENGTH = 10;
 
 export async function runMapperEdit(args: ParsedArgs, io: CliIO, start: EditStart, paths: Record<string, string | undefined>): Promise<number> {
-  const misplaced = NOT_FOR_MAPPER.find((f) => args.values[f] !== undefined);
-  if (misplaced) throw new UsageError(`--${misplaced} does not apply to --method mapper (the mapper was trained for its own text); use --strength`);
-  const strength = num(args, 'strength', MAPPER_STRENGTH, { min: -MAX_STRENGTH, max: MAX_STRENGTH });
+  const strength = (flagValue(args, MAPPER_OPTION_SPECS.strength) as number | undefined) ?? MAPPER_STRENGTH;
   const mapperPath = await modelFlag(args, 'mapper', 'mapper', io.stderr);
   const m = await LatentMapperEdit.load(mapperPath, str(args, 'generator') === undefined ? undefined : await modelFlag(args, 'generator', 'generator', io.stderr));
   const photos = start.kind === 'image' ? await photoSourceOf(args) : undefined;

@@ -29,7 +29,7 @@ export async function resolveStart(start: EditStart, space: 'w' | 'w+', models: 
     const w = sliceRows(checkLatent(start.latent, 'w', wDim, nLatent, 'start latent'), 0, 1);
     return { latent0: space === 'w' ? w : broadcastW(w, nLatent) };
   }
-  if (space === 'w') throw new InputError(`a ${start.kind === 'image' ? 'photo (inverted to w+)' : 'w+'} start cannot be optimised in space 'w'; use space w+`);
+  if (space === 'w') throw new Error(`resolveStart: a ${start.kind} start has no w; checkEditFits (edit/optimize/options.ts) refuses it first`);
   if (start.kind === 'w+') return { latent0: sliceRows(checkLatent(start.latent, 'w+', wDim, nLatent, 'start latent'), 0, 1) };
   const { photos } = call;
   if (!photos) {

@@ -5,15 +5,14 @@
  * whether its content is usable (decodable image, latent shape, prompt length in tokens) is decided later (422).
  */
 import { z } from 'zod';
-import { EDIT_OPTION_SPECS, MAX_STEPS, type NumericOptionSpec } from '../edit/optimize/options.js';
+import { EDIT_OPTION_SPECS } from '../edit/optimize/options.js';
 import { ALPHA_RANGE, BETA_RANGE } from '../edit/global/direction.js';
+import { MAX_SEED, START_OPTION_SPECS, parseRange, type EnumOptionSpec, type NumericOptionSpec, type OptionSet, type OptionSpec, type RangeOptionSpec } from '../edit/options.js';
 
 /** Longest prompt accepted, in characters: far above CLIP's 77 tokens, low enough to refuse junk before tokenizing. */
 export const MAX_PROMPT_CHARS = 1000;
 /** Most labels one classify call may score (each is one CLIP text encoding). */
 export const MAX_LABELS = 64;
-/** Largest seed: seeds index a 32-bit generator state (src/random.ts). */
-export const MAX_SEED = 2 ** 32 - 1;
 /** Longest model name (names are file base names). */
 const MAX_NAME_CHARS = 200;
 
@@ -22,50 +21,62 @@ type Num<In> = (s: z.ZodNumber) => z.ZodType<number, In>;
 const jsonNum: Num<number> = (s) => s;
 const formNum: Num<string> = (s) => z.string().trim().min(1, 'must not be empty').transform(Number).pipe(s);
 
-/** Faces a photo start may pick from (largest first). */
-const MAX_FACE_INDEX = 99;
-
 const prompt = z.string().trim().min(1, 'the prompt is empty: describe the edit').max(MAX_PROMPT_CHARS);
 const name = z.string().max(MAX_NAME_CHARS);
 
-/** A numeric edit option's zod type, from its one description (optimize/options.ts EDIT_OPTION_SPECS). */
+/** A numeric option's zod type, from its one description (src/edit/options.ts). */
 function numeric(spec: NumericOptionSpec): z.ZodNumber {
   const base = spec.exclusiveMin ? z.number().gt(spec.min) : z.number().min(spec.min);
   return spec.kind === 'integer' ? base.max(spec.max).int() : base.max(spec.max);
 }
 
-function editFields<In>(n: Num<In>) {
-  const S = EDIT_OPTION_SPECS;
-  return {
-    prompt,
-    seed: n(z.number().int().min(0).max(MAX_SEED)).optional(),
-    truncation: n(z.number().min(0).max(1)).optional(),
-    steps: n(numeric(S.steps)).optional(),
-    lr: n(numeric(S.lr)).optional(),
-    l2: n(numeric(S.l2)).optional(),
-    id: n(numeric(S.id)).optional(),
-    layers: z.string().max(32).optional(),
-    preprocess: z.enum(S.preprocess.values).optional(),
-    space: z.enum(S.space.values).optional(),
-    noise: z.enum(S.noise.values).optional(),
-    noise_seed: n(numeric(S.noiseSeed)).optional(),
-    preview_every: n(numeric(S.previewEvery)).optional(),
-    /** Photo starts: projection steps (default 500) and which detected face (default the largest). */
-    project_steps: n(z.number().int().min(1).max(MAX_STEPS)).optional(),
-    /** Photo starts on a server with an encoder (serve --encoder): projection steps refining its code (default 0). */
-    refine_steps: n(z.number().int().min(0).max(MAX_STEPS)).optional(),
-    face_index: n(z.number().int().min(0).max(MAX_FACE_INDEX)).optional(),
-    generator: name.optional(),
-    clip: name.optional(),
-  };
+const rangeText = (maxChars: number) =>
+  z.string().max(maxChars).refine((s) => {
+    try {
+      parseRange(s);
+      return true;
+    } catch {
+      return false;
+    }
+  }, "must be a range 'A-B' (or 'A') with A <= B");
+
+/** The zod type of one option on a transport (`n` reads numbers: as they are in JSON, from text in forms). */
+function fieldOf<In>(spec: OptionSpec, n: Num<In>): z.ZodType {
+  if (spec.kind === 'enum') return z.enum(spec.values as [string, ...string[]]);
+  if (spec.kind === 'range') return rangeText(spec.maxChars);
+  return n(numeric(spec));
+}
+
+/** The zod type of a descriptor, statically: enums their values, ranges text, numbers as the transport reads them. */
+type FieldType<S, In> = S extends EnumOptionSpec ? z.ZodType<S['values'][number], S['values'][number]> : S extends RangeOptionSpec ? z.ZodType<string, string> : z.ZodType<number, In>;
+/** The optional fields of an option set by API name. */
+export type FieldsOf<Set extends OptionSet, In> = { [K in keyof Set as Set[K]['field']]: z.ZodOptional<FieldType<Set[K], In>> };
+
+/** The optional fields of an option set, by their API names (`field`): one schema entry per descriptor entry. */
+export function optionFields<Set extends OptionSet, In>(n: Num<In>, set: Set): FieldsOf<Set, In> {
+  return Object.fromEntries(Object.values(set).map((spec) => [spec.field, fieldOf(spec, n).optional()])) as FieldsOf<Set, In>;
+}
+
+/** Fields of an edit: the prompt, the start's and the method's options (descriptors), the models. */
+export function editFields<Set extends OptionSet, In>(n: Num<In>, options: Set) {
+  return { prompt, ...optionFields(n, START_OPTION_SPECS), ...optionFields(n, options), generator: name.optional(), clip: name.optional() };
 }
 
 /** A file in a JSON body (base64 or data URL) or batch line (a path). */
 const fileText = z.string().min(1);
 const upload = z.instanceof(File);
 
-export const EditJson = z.object({ ...editFields(jsonNum), w_plus: fileText.optional(), image: fileText.optional() }).strict();
-export const EditForm = z.object({ ...editFields(formNum), w_plus: upload.optional(), image: upload.optional() }).strict();
+/** The edit schemas of an option set: JSON body, multipart form, batch line (files base64 / uploads / paths). */
+export function editSchemas<Set extends OptionSet>(options: Set) {
+  const json = z.object({ ...editFields(jsonNum, options), w_plus: fileText.optional(), image: fileText.optional() }).strict();
+  const form = z.object({ ...editFields(formNum, options), w_plus: upload.optional(), image: upload.optional() }).strict();
+  const batch = json.extend({ name: name.optional(), method: z.literal('optimize').optional() });
+  return { json, form, batch };
+}
+
+const OPTIMISE = editSchemas(EDIT_OPTION_SPECS);
+export const EditJson = OPTIMISE.json;
+export const EditForm = OPTIMISE.form;
 export type EditJsonBody = z.output<typeof EditJson>;
 export type EditFormBody = z.output<typeof EditForm>;
 
@@ -149,7 +160,7 @@ export const RenderJson = z
       .max(MAX_RENDER_EDITS),
     /** A photo (base64): detected, aligned and inverted by the server's encoder; `face_index` picks the face. */
     image: fileText.optional(),
-    face_index: z.number().int().min(0).max(MAX_FACE_INDEX).optional(),
+    face_index: numeric(START_OPTION_SPECS.faceIndex).optional(),
     /** For photos: answer the whole photo with the edited face pasted back. */
     paste_back: z.boolean().optional(),
     /** A latent mapper (GET /v1/mappers) applied before the directions: w + strength * M(w). */
@@ -159,18 +170,14 @@ export const RenderJson = z
 export type RenderJsonBody = z.output<typeof RenderJson>;
 
 /** One line of a batch jobs file: the API's JSON fields, files as paths, plus an optional output name. */
-export const BatchLine = EditJson.extend({ name: name.optional(), method: z.literal('optimize').optional() });
+export const BatchLine = OPTIMISE.batch;
 export type BatchLineBody = z.output<typeof BatchLine>;
 
 /** The start fields of a one-pass job (as an optimisation's; files are base64 in JSON, paths in batch lines). */
 const onePassStart = {
-  seed: z.number().int().min(0).max(MAX_SEED).optional(),
-  truncation: z.number().min(0).max(1).optional(),
+  ...optionFields(jsonNum, START_OPTION_SPECS),
   w_plus: fileText.optional(),
   image: fileText.optional(),
-  project_steps: z.number().int().min(1).max(MAX_STEPS).optional(),
-  refine_steps: z.number().int().min(0).max(MAX_STEPS).optional(),
-  face_index: z.number().int().min(0).max(MAX_FACE_INDEX).optional(),
 };
 
 /** `POST /v1/edits/global`: a job of StyleCLIP global directions, stacked {prompt, neutral, alpha, beta} edits of one start. */

@@ -6,7 +6,8 @@
 import type { OnePassMethod, OnePassService } from './one_pass.js';
 import { InputError } from '../errors.js';
 import { encodeNpy } from '../io/tensors/npy.js';
-import { DEFAULT_TRUNCATION, parseLayers, resolveEditOptions } from '../edit/optimize/options.js';
+import { DEFAULT_TRUNCATION, EDIT_OPTION_SPECS, checkEditFits, resolveEditOptions } from '../edit/optimize/options.js';
+import { START_OPTION_SPECS, valuesOf } from '../edit/options.js';
 import type { EditOptions } from '../edit/optimize/types.js';
 import { decodeImage, decodeLatent } from './decode.js';
 import { RequestError } from './errors.js';
@@ -49,7 +50,7 @@ export interface PrepareEnv {
 
 export type FileReader = (value: string | File, field: string) => Promise<Uint8Array>;
 
-/** The start fields every method's body shares (API JSON and forms, batch lines). */
+/** The start fields every method's body shares (API JSON and forms, batch lines; START_OPTION_SPECS by field). */
 export interface StartFields {
   readonly seed?: number;
   readonly truncation?: number;
@@ -69,31 +70,26 @@ export async function submittedStart(body: StartFields, read: FileReader): Promi
       `give exactly one starting point: seed, w_plus (.npy) or image (photo); got ${starts.length ? starts.join(' and ') : 'none'}`,
     );
   }
-  return body.seed !== undefined
-    ? { kind: 'seed', seed: body.seed, truncation: body.truncation }
+  const fields = body as Readonly<Record<string, unknown>>;
+  const o = valuesOf(START_OPTION_SPECS, (spec) => fields[spec.field]) as { seed?: number; truncation?: number; projectSteps?: number; refineSteps?: number; faceIndex?: number };
+  return o.seed !== undefined
+    ? { kind: 'seed', seed: o.seed, truncation: o.truncation }
     : body.w_plus !== undefined
       ? { kind: 'w+', bytes: await read(body.w_plus, 'w_plus') }
-      : { kind: 'image', bytes: await read(body.image!, 'image'), projectSteps: body.project_steps, refineSteps: body.refine_steps, faceIndex: body.face_index };
+      : { kind: 'image', bytes: await read(body.image!, 'image'), projectSteps: o.projectSteps, refineSteps: o.refineSteps, faceIndex: o.faceIndex };
 }
 
-/** Normalises a body from any transport; `read` turns a file field into bytes (base64, upload, or batch path). */
+/**
+ * Normalises a body from any transport; `read` turns a file field into bytes (base64, upload, or batch path). The
+ * options are read by their descriptors (EDIT_OPTION_SPECS): a new descriptor entry needs nothing here.
+ */
 export async function submissionOf(body: EditJsonBody | EditFormBody, read: FileReader): Promise<EditSubmission> {
   const start = await submittedStart(body, read);
+  const fields = body as Readonly<Record<string, unknown>>;
   return {
     prompt: body.prompt,
     start,
-    options: {
-      steps: body.steps,
-      lr: body.lr,
-      l2: body.l2,
-      id: body.id,
-      layers: body.layers === undefined ? undefined : parseLayers(body.layers),
-      preprocess: body.preprocess,
-      space: body.space,
-      noise: body.noise,
-      noiseSeed: body.noise_seed,
-      previewEvery: body.preview_every,
-    },
+    options: valuesOf(EDIT_OPTION_SPECS, (spec) => fields[spec.field]) as EditSubmission['options'],
     generator: body.generator,
     clip: body.clip,
   };
@@ -113,19 +109,9 @@ export async function prepareEdit(sub: EditSubmission, env: PrepareEnv): Promise
   checkModel('generator', sub.generator, info.generator);
   checkModel('clip', sub.clip, info.clip);
   const options = resolveEditOptions({ previewEvery: env.previewEvery, ...stripUndefined(sub.options), prompt: sub.prompt });
-  if (options.layers && options.layers[1] >= info.nLatent) {
-    throw new InputError(`layers ${options.layers.join('-')} are outside this generator's W+ rows 0-${info.nLatent - 1}`);
-  }
-  if (options.id > 0 && !info.identity) {
-    throw new InputError('the id weight needs an identity model; start the server with --identity-model mobileface (or set id to 0)');
-  }
+  checkEditFits(options, { nLatent: info.nLatent, identity: info.identity !== undefined, start: sub.start.kind }, 'field');
   env.tokenizer?.tokenize([options.prompt]);
-  const s = sub.start;
-  if (s.kind !== 'seed' && options.space === 'w') {
-    const field = s.kind === 'w+' ? 'w_plus' : 'image';
-    throw new InputError(`space: a ${field} start is a w+ latent and cannot be edited in space 'w'; use space 'w+' or 's' (or start from a seed)`);
-  }
-  return { ...(await prepareStart(s, env)), options };
+  return { ...(await prepareStart(sub.start, env)), options };
 }
 
 /** The start of any method, decoded and checked (a latent's shape, a photo's size and face) and in its stored form. */

@@ -13,6 +13,7 @@ import { STYLECLIP_IMAGENET_TEMPLATES } from '../../clip/templates.js';
 import type { ClipTokenizer } from '../../clip/tokenizer.js';
 import { ensembleEmbeddings, promptsFor } from '../../clip/zeroshot.js';
 import { InputError } from '../../errors.js';
+import type { OptionSet } from '../options.js';
 import type { StyleSpaceLayout } from '../../generator/index.js';
 import type { ChannelDirections } from './fs3.js';
 import type { StyleStats } from './stats.js';
@@ -22,6 +23,12 @@ export const GLOBAL_DEFAULTS = Object.freeze({ alpha: 4.1, beta: 0.15, neutral: 
 export const ALPHA_RANGE = Object.freeze([-10, 10] as const);
 /** The notebook's slider spans 0.08..0.3; any beta in (0, 1) is meaningful (|r| <= 1 for unit vectors). */
 export const BETA_RANGE = Object.freeze([0, 1] as const);
+
+/** The options of a global-direction edit (per stacked edit); see src/edit/options.ts. */
+export const GLOBAL_OPTION_SPECS = Object.freeze({
+  alpha: { kind: 'number', min: ALPHA_RANGE[0], max: ALPHA_RANGE[1], flag: 'alpha', field: 'alpha', perEdit: true, help: 'strength of the edit (StyleCLIP: 4.1)' },
+  beta: { kind: 'number', min: BETA_RANGE[0], max: BETA_RANGE[1], flag: 'beta', field: 'beta', perEdit: true, help: 'keeps the channels whose relevance >= beta (StyleCLIP: 0.15)' },
+} as const satisfies OptionSet);
 
 /** t(text): the unit mean of the unit text embeddings of the 79 templates filled with `text`, [embedDim]. */
 export async function templateEnsemble(clip: Clip, tokenizer: ClipTokenizer, text: string): Promise<Float32Array> {

@@ -24,6 +24,7 @@ import { concat, expand, reshape, slice } from '../../engine/ops_shape.js';
 import type { HostTensor } from '../../engine/tensor.js';
 import { ACTIVATION_GAIN, LEAKY_SLOPE } from '../../generator/config.js';
 import { pixelNorm } from '../../generator/stylegan2.js';
+import type { OptionSet } from '../options.js';
 
 /** Linear layers per Mapper (latent_mappers.py `Mapper`: `for i in range(4)`). */
 export const MAPPER_DEPTH = 4;
@@ -37,6 +38,13 @@ export const LEVEL_GROUPS = Object.freeze([
 ] as const);
 /** inference.py `run_on_batch`: `w_hat = w + 0.1 * net.mapper(w)`. */
 export const MAPPER_STRENGTH = 0.1;
+/** Largest |strength|: 100x the published 0.1 is far past any useful edit. */
+export const MAX_MAPPER_STRENGTH = 10;
+
+/** The options of a mapper edit; see src/edit/options.ts. */
+export const MAPPER_OPTION_SPECS = Object.freeze({
+  strength: { kind: 'number', min: -MAX_MAPPER_STRENGTH, max: MAX_MAPPER_STRENGTH, flag: 'strength', field: 'strength', help: `w_hat = w + strength * M(w) (StyleCLIP: ${MAPPER_STRENGTH})` },
+} as const satisfies OptionSet);
 
 /** One Mapper's effective weights (gains applied): 4 x {weight [D,D] (out,in), bias [D]}. */
 export type MapperNet = readonly { readonly weight: HostTensor; readonly bias: HostTensor }[];

@@ -9,7 +9,7 @@
  */
 import { SessionCache, type SessionOptions } from '../../engine/session.js';
 import { scalarTensor, type HostTensor } from '../../engine/tensor.js';
-import { Cancelled, InputError } from '../../errors.js';
+import { Cancelled } from '../../errors.js';
 import { Clip } from '../../clip/clip.js';
 import { ClipTokenizer } from '../../clip/tokenizer.js';
 import { l2Normalize } from '../../clip/zeroshot.js';
@@ -19,7 +19,7 @@ import { tensorToRgb } from '../../io/images/image.js';
 import { optimize } from '../../optimize/loop.js';
 import type { IdentityNet } from '../../faces/identity.js';
 import { EDIT_IO, buildEditGraph, latentShape, noiseInputName } from './graph.js';
-import { resolveEditOptions } from './options.js';
+import { checkEditFits, resolveEditOptions } from './options.js';
 import { styleclipLr } from '../../optimize/schedule.js';
 import type { EditCall, EditProgress, EditStart, PhotoLatentSource } from '../types.js';
 import type { EditOptions, EditResult } from './types.js';
@@ -128,11 +128,7 @@ export class Editor {
     const hooks = call.hooks ?? {};
     const o = resolveEditOptions(partial);
     const { nLatent, wDim } = this.generator;
-    if (o.layers && o.layers[1] >= nLatent) {
-      throw new InputError(`layers ${o.layers[0]}-${o.layers[1]} are outside this generator's W+ layers 0-${nLatent - 1}`);
-    }
-    if (o.layers && o.space !== 'w+') throw new InputError('--layers selects W+ layers; it needs --space w+');
-    if (o.id > 0 && !this.identity) throw new InputError('the identity weight needs an identity model (--identity-model)');
+    checkEditFits(o, { nLatent, identity: this.identity !== undefined, start: start.kind }, 'flag');
     const useId = o.id > 0 && this.identity !== undefined;
     const text = await this.textEmbedding(o.prompt);
     const { latent0, noise, photo } = await this.start(start, o.space, call);
