@@ -1,5 +1,5 @@
 /**
- * `styleclip batch JOBS.jsonl --out DIR`: many edits from a JSON-lines file (src/server/batch.ts), a progress bar
+ * `styleclip batch JOBS.jsonl --out DIR`: many edits from a JSON-lines file (src/jobs/batch.ts), a progress bar
  * over jobs, and `report.json` / `report.html` in DIR. Resumable: a second run skips finished jobs. Bad lines are
  * reported and skipped. Exit code 0 when every line finished, 2 when a line or job failed for a reason in the
  * input, 1 for an internal failure, 130 when interrupted (unfinished jobs run again next time).
