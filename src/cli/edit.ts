@@ -19,6 +19,7 @@ import { readNpy, writeNpy } from '../io/tensors/npy.js';
 import { EditCancelled, Editor } from '../edit/optimize/editor.js';
 import { DEFAULT_TRUNCATION, EDIT_DEFAULTS, EDIT_OPTION_SPECS, RECOMMENDED_FACE_ID, resolveEditOptions } from '../edit/optimize/options.js';
 import { START_OPTION_SPECS } from '../edit/options.js';
+import { describeInterpretation, interpretInstruction, interpretationJson } from '../edit/instruction.js';
 import { EDIT_METHODS, misplacedFlag, type EditMethodName } from '../edit/methods.js';
 import { flagHelp, flagOptions, flagValue, flagValues, givenFlags } from './option_flags.js';
 import type { EditOptions, EditResult } from '../edit/optimize/types.js';
@@ -229,7 +230,9 @@ export const editCommand: Command = {
     }
     if (strs(args, 'prompt').length > 1) throw new UsageError('--method optimize takes one --prompt; stacked prompts need --method global');
     const steps = (flagValue(args, EDIT_OPTION_SPECS.steps) as number | undefined) ?? EDIT_DEFAULTS.steps;
-    const options = resolveEditOptions(optionsOf(args, steps));
+    const given = optionsOf(args, steps);
+    const interpreted = interpretInstruction(given.prompt);
+    const options = resolveEditOptions({ ...given, prompt: interpreted.optimizeText });
     const paths = {
       out: str(args, 'out'),
       compare: str(args, 'compare'),
@@ -288,9 +291,11 @@ export const editCommand: Command = {
       const written = await writeOutputs(res, kept, paths);
       if (flag(args, 'json')) {
         const history = res.history;
-        io.stdout.write(JSON.stringify(start.kind === 'image' ? { written, history, projection } : { written, history }) + '\n');
+        const reading = interpretationJson(interpreted);
+        io.stdout.write(JSON.stringify(start.kind === 'image' ? { written, interpreted: reading, history, projection } : { written, interpreted: reading, history }) + '\n');
       } else if (!quiet) {
         const last = res.history[res.history.length - 1];
+        io.stdout.write(`${describeInterpretation(given.prompt, interpreted)}\n`);
         io.stdout.write(`edited in ${steps} steps: loss ${res.history[0].loss.toFixed(4)} -> ${last.loss.toFixed(4)}; wrote ${written.join(', ')}\n`);
       }
       return 0;

@@ -3,7 +3,8 @@
  * `--alpha`, `--beta`, `--neutral`; one value applies to every prompt) becomes a StyleSpace direction; the directions
  * stack into one edit, rendered by a single generator pass. Outputs are written only when everything succeeded.
  */
-import { GLOBAL_DEFAULTS, GlobalDirections, type DirectionEdit } from '../edit/global/index.js';
+import { GLOBAL_DEFAULTS, GlobalDirections, readDirectionEdit, type DirectionEdit } from '../edit/global/index.js';
+import { describeInterpretation, interpretationJson, type Interpretation } from '../edit/instruction.js';
 import type { EditStart } from '../edit/types.js';
 import { UsageError, flag, modelFlag, strs, type CliIO, type ParsedArgs } from './command.js';
 import { writeOnePassOutputs } from './edit_outputs.js';
@@ -24,23 +25,27 @@ function numberOf(name: string, s: string): number {
   return v;
 }
 
-/** The stacked edits of the command line. */
-export function directionEdits(args: ParsedArgs): DirectionEdit[] {
+/** The stacked edits of the command line, each prompt read as an instruction (src/edit/instruction.ts). */
+export function directionEdits(args: ParsedArgs): { edit: Required<DirectionEdit>; interpreted: Interpretation; text: string }[] {
   const prompts = strs(args, 'prompt');
   if (prompts.length === 0 || prompts.some((p) => p.trim() === '')) throw new UsageError('--prompt is required (and not empty): the edit, e.g. "face with red hair"');
   const alphas = perPrompt(args, 'alpha', prompts.length);
   const betas = perPrompt(args, 'beta', prompts.length);
   const neutrals = perPrompt(args, 'neutral', prompts.length);
   return prompts.map((prompt, i) => ({
-    prompt,
-    neutral: neutrals?.[i] ?? GLOBAL_DEFAULTS.neutral,
-    alpha: alphas ? numberOf('alpha', alphas[i]) : GLOBAL_DEFAULTS.alpha,
-    beta: betas ? numberOf('beta', betas[i]) : GLOBAL_DEFAULTS.beta,
+    ...readDirectionEdit({
+      prompt,
+      neutral: neutrals?.[i],
+      alpha: alphas ? numberOf('alpha', alphas[i]) : GLOBAL_DEFAULTS.alpha,
+      beta: betas ? numberOf('beta', betas[i]) : GLOBAL_DEFAULTS.beta,
+    }),
+    text: prompt,
   }));
 }
 
 export async function runGlobalEdit(args: ParsedArgs, io: CliIO, start: EditStart, paths: Record<string, string | undefined>): Promise<number> {
-  const edits = directionEdits(args);
+  const read = directionEdits(args);
+  const edits = read.map((r) => r.edit);
   const dirs = await GlobalDirections.load({
     generator: await modelFlag(args, 'generator', 'generator', io.stderr),
     clip: await modelFlag(args, 'clip', 'clip', io.stderr),
@@ -52,9 +57,10 @@ export async function runGlobalEdit(args: ParsedArgs, io: CliIO, start: EditStar
   try {
     const res = await dirs.edit(start, edits, { photos, signal: io.signal });
     const written = await writeOnePassOutputs({ ...res, latent: res.codes }, paths);
-    const report = edits.map((e, i) => ({ ...e, channels: res.kept[i], max_relevance: res.maxRelevance[i] }));
+    const report = edits.map((e, i) => ({ ...e, channels: res.kept[i], max_relevance: res.maxRelevance[i], interpreted: interpretationJson(read[i].interpreted) }));
     if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, edits: report }) + '\n');
     else if (!flag(args, 'quiet')) {
+      for (const r of read) io.stdout.write(`${describeInterpretation(r.text, r.interpreted)}\n`);
       const what = report.map((r) => `'${r.prompt}' alpha ${r.alpha} beta ${r.beta} (${r.channels} channels)`).join(' + ');
       io.stdout.write(`edited with ${what}; wrote ${written.join(', ')}\n`);
     }

@@ -14,7 +14,8 @@ import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
 import { buildIdCrop, type IdentityNet } from './identity.js';
 import { IrSeGraph } from './irse.js';
-import { batchNorm, f32, get, parseIrSeBody } from './irse_weights.js';
+import { batchNorm, get, parseIrSeBody } from './irse_weights.js';
+import { f32 } from '../engine/tensor.js';
 import type { WeightMap } from '../engine/bind.js';
 
 export { BATCHNORM_EPS } from './irse_weights.js';

@@ -8,7 +8,8 @@ import type { Graph, Value } from '../engine/graph.js';
 import { add, clip, mul, reduceMean, relu, sigmoid } from '../engine/ops_math.js';
 import { conv } from '../engine/ops_nn.js';
 import type { HostTensor } from '../engine/tensor.js';
-import { f32, type ConvLayer, type IrSeBody } from './irse_weights.js';
+import type { ConvLayer, IrSeBody } from './irse_weights.js';
+import { f32 } from '../engine/tensor.js';
 
 /** PReLU with per-channel slopes a [C,1,1]: max(0, x) + a * min(0, x). */
 function prelu(x: Value, a: Value): Value {

@@ -13,7 +13,7 @@
  * Inference-mode BatchNorms are folded into the convolution before them (the input layer's, each unit's last and
  * shortcut BN); `res_layer.0` precedes a zero-padded convolution, so it stays a per-channel scale and shift.
  */
-import { toFloat32, type HostTensor, type WeightMap } from '../engine/index.js';
+import { f32, toFloat32, type HostTensor, type WeightMap } from '../engine/index.js';
 import { InputError } from '../errors.js';
 import { applyRules, type MapRule } from '../io/tensors/weight_map.js';
 
@@ -57,8 +57,6 @@ export interface Unit {
   readonly stride: number;
   readonly channels: number;
 }
-
-export const f32 = (shape: readonly number[], data: Float32Array): HostTensor => ({ dtype: 'float32', shape: [...shape], data });
 
 export function get(sd: WeightMap, key: string, shape?: readonly number[]): HostTensor {
   const t = sd.get(key);

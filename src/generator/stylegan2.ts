@@ -93,7 +93,8 @@ function channelBias(b: HostTensor): HostTensor {
   return { dtype: 'float32', shape: [1, b.shape[0], 1, 1], data: b.data };
 }
 
-function need(w: WeightMap, name: string): HostTensor {
+/** A weight of the map by its rosinality name (host side: graph constants and host-derived ones are built from it). */
+function hostWeight(w: WeightMap, name: string): HostTensor {
   const t = w.get(name);
   if (!t) throw new Error(`generator weight '${name}' is missing`);
   return t;
@@ -120,8 +121,8 @@ export function pixelNorm(x: Value, axis = 1): Value {
 export function buildMapping(g: Graph, z: Value, weights: WeightMap, c: GeneratorConfig): Value {
   let x = pixelNorm(z); // [N,D]
   for (let i = 0; i < c.mappingLayers; i++) {
-    const w = g.constant(need(weights, `mapping.${i}.weight`), `mapping_${i}_w`); // [D,D] (out,in)
-    const b = g.constant(need(weights, `mapping.${i}.bias`), `mapping_${i}_b`); // [D]
+    const w = g.constant(hostWeight(weights, `mapping.${i}.weight`), `mapping_${i}_w`); // [D,D] (out,in)
+    const b = g.constant(hostWeight(weights, `mapping.${i}.bias`), `mapping_${i}_b`); // [D]
     x = biasedActivation(gemm(x, w, undefined, { transB: true }), b); // [N,D]
   }
   return x;
@@ -131,8 +132,8 @@ export function buildMapping(g: Graph, z: Value, weights: WeightMap, c: Generato
 function style(g: Graph, wPlus: Value, layer: LayerSpec, weights: WeightMap): Value {
   const [n, , d] = wPlus.shape;
   const w = reshape(slice(wPlus, [1], [layer.latentIndex], [layer.latentIndex + 1]), [n, d]); // [N,D]
-  const a = g.constant(need(weights, `${layer.name}.affine.weight`), `${layer.name}.affine.w`); // [Cin,D]
-  const b = g.constant(need(weights, `${layer.name}.affine.bias`), `${layer.name}.affine.b`); // [Cin]
+  const a = g.constant(hostWeight(weights, `${layer.name}.affine.weight`), `${layer.name}.affine.w`); // [Cin,D]
+  const b = g.constant(hostWeight(weights, `${layer.name}.affine.bias`), `${layer.name}.affine.b`); // [Cin]
   return gemm(w, a, b, { transB: true }); // [N,Cin]
 }
 
@@ -145,7 +146,7 @@ const scaleChannels = (x: Value, s: Value): Value => mul(x, reshape(s, [s.shape[
  * demodulation coefficients d [N,Cout] (eq. 3); the caller applies d together with the activation gain.
  */
 function modulatedConv(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: WeightMap): { y: Value; d: Value } {
-  const wHost = need(weights, `${layer.name}.weight`); // [Cout,Cin,3,3]
+  const wHost = hostWeight(weights, `${layer.name}.weight`); // [Cout,Cin,3,3]
   const xs = scaleChannels(x, s); // [N,Cin,H,W]
   let y: Value;
   if (layer.kind === 'upconv') {
@@ -171,9 +172,9 @@ function modulatedConv(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: 
  */
 function styledConv(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: WeightMap, noise: Value): Value {
   const { y, d } = modulatedConv(g, x, s, layer, weights); // [N,Cout,r,r], [N,Cout]
-  const strength = need(weights, `${layer.name}.noise_strength`); // []
+  const strength = hostWeight(weights, `${layer.name}.noise_strength`); // []
   const gainedStrength = g.constant({ dtype: 'float32', shape: [], data: Float32Array.of((strength.data as Float32Array)[0] * ACTIVATION_GAIN) }, `${layer.name}.noise_strength_gain`);
-  const bias = need(weights, `${layer.name}.bias`);
+  const bias = hostWeight(weights, `${layer.name}.bias`);
   const gainedBias = g.constant(channelBias({ ...bias, data: (bias.data as Float32Array).map((v) => v * ACTIVATION_GAIN) }), `${layer.name}.bias_gain`);
   const offset = add(mul(noise, gainedStrength), gainedBias); // [1 or N,Cout,r,r]
   return leakyRelu(add(scaleChannels(y, mul(d, ACTIVATION_GAIN)), offset), LEAKY_SLOPE); // [N,Cout,r,r]
@@ -189,8 +190,8 @@ function upsampleSkip(g: Graph, skip: Value): Value {
 /** ToRGB: modulated 1x1 conv without demodulation, bias, plus the up-sampled previous RGB (fig. 7b). */
 function toRgb(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: WeightMap, skip: Value | undefined): Value {
   const xs = scaleChannels(x, s); // [N,Cin,r,r]
-  const w = g.constant(need(weights, `${layer.name}.weight`), `${layer.name}.weight`); // [3,Cin,1,1]
-  const b = g.constant(channelBias(need(weights, `${layer.name}.bias`)), `${layer.name}.bias`); // [1,3,1,1]
+  const w = g.constant(hostWeight(weights, `${layer.name}.weight`), `${layer.name}.weight`); // [3,Cin,1,1]
+  const b = g.constant(channelBias(hostWeight(weights, `${layer.name}.bias`)), `${layer.name}.bias`); // [1,3,1,1]
   const rgb = add(conv(xs, w), b); // [N,3,r,r]
   return skip ? add(rgb, upsampleSkip(g, skip)) : rgb;
 }
@@ -199,7 +200,7 @@ function toRgb(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: WeightMa
 export function constNoise(g: Graph, weights: WeightMap, c: GeneratorConfig): Value[] {
   return synthesisLayers(c)
     .filter((l) => l.kind !== 'torgb')
-    .map((l) => g.constant(need(weights, `${l.name}.noise_const`), `${l.name}.noise_const`));
+    .map((l) => g.constant(hostWeight(weights, `${l.name}.noise_const`), `${l.name}.noise_const`));
 }
 
 /** Shapes of the per-image noise inputs [N,1,r,r], in conv order (`noise` mode "random"). */
@@ -213,7 +214,7 @@ export function noiseShapes(c: GeneratorConfig, batch: number): number[][] {
 function synthesize(g: Graph, n: number, styleOf: (layer: LayerSpec, i: number) => Value, weights: WeightMap, c: GeneratorConfig, noise: readonly Value[]): Value {
   const { numConvs } = derive(c);
   if (noise.length !== numConvs) throw new Error(`buildSynthesis: need ${numConvs} noise inputs, got ${noise.length}`);
-  const cst = need(weights, 'b4.const'); // [1,C4,4,4]
+  const cst = hostWeight(weights, 'b4.const'); // [1,C4,4,4]
   let x = expand(g.constant(cst, 'b4.const'), [n, ...cst.shape.slice(1)]); // [N,C4,4,4]
   let rgb: Value | undefined;
   synthesisLayers(c).forEach((layer, i) => {

@@ -10,10 +10,19 @@ import type { OnePassMethod, OnePassService } from './one_pass.js';
 import { fileBytes } from './decode.js';
 import type { EditFormBody, EditJsonBody } from './schemas.js';
 import { prepareOnePassJob, prepareOptimiseJob, type PrepareEnv, type PreparedJob, type StartFields } from './submission.js';
+import { interpretationJson, type InterpretationJson } from '../edit/instruction.js';
 
 /** What `GET /v1/edits/:id` returns. */
+/** What a submission answers: the job id and how its prompt(s) were read. */
+export interface Submitted {
+  readonly id: string;
+  readonly interpreted?: readonly InterpretationJson[];
+}
+
 export interface EditStatus {
   readonly id: string;
+  /** How the prompt(s) were read (src/edit/instruction.ts): target, neutral, alpha_sign. */
+  readonly interpreted?: readonly InterpretationJson[];
   /** The job's status; `cancelling` while a requested cancel has not landed yet. */
   readonly status: JobStatus | 'cancelling';
   readonly prompt: string;
@@ -57,24 +66,24 @@ export class EditJobs {
    * Checks a request body, stores the job and queues it. With an idempotency key, a retry of a request that got
    * through returns the same job id instead of a second job (409 while the first is still being submitted).
    */
-  submit(body: EditJsonBody | EditFormBody, idempotencyKey?: string): Promise<{ id: string }> {
+  submit(body: EditJsonBody | EditFormBody, idempotencyKey?: string): Promise<Submitted> {
     return this.enqueue(idempotencyKey, () => prepareOptimiseJob(body, fileBytes, this.env));
   }
 
   /** A job of a one-pass method (global directions, a mapper) from `start`'s fields; checked, stored and queued as `submit`. */
-  submitOnePass(method: OnePassMethod, start: StartFields, idempotencyKey?: string): Promise<{ id: string }> {
+  submitOnePass(method: OnePassMethod, start: StartFields, idempotencyKey?: string): Promise<Submitted> {
     return this.enqueue(idempotencyKey, async () => {
       if (!this.onePass) throw new RequestError('not_found', 'this server runs no one-pass methods');
       return prepareOnePassJob(method, start, fileBytes, this.env, this.onePass);
     });
   }
 
-  private async enqueue(idempotencyKey: string | undefined, prepare: () => Promise<PreparedJob>): Promise<{ id: string }> {
+  private async enqueue(idempotencyKey: string | undefined, prepare: () => Promise<PreparedJob>): Promise<Submitted> {
     if (idempotencyKey !== undefined) {
       if (!/^[\x21-\x7e]{1,255}$/.test(idempotencyKey)) throw new RequestError('invalid_request', 'Idempotency-Key: 1-255 visible ASCII characters');
       const prior = await this.store.claimKey(idempotencyKey);
       if (prior === 'pending') throw new RequestError('conflict', 'a request with this Idempotency-Key is being submitted; retry in a moment');
-      if (prior !== undefined) return { id: prior };
+      if (prior !== undefined) return { id: prior, interpreted: (await this.store.request(prior))?.interpreted?.map(interpretationJson) };
     }
     let id: string | undefined;
     try {
@@ -88,7 +97,7 @@ export class EditJobs {
         throw e;
       }
       id = created;
-      return { id };
+      return { id, interpreted: request.interpreted?.map(interpretationJson) };
     } finally {
       if (idempotencyKey !== undefined) await this.store.settleKey(idempotencyKey, id);
     }
@@ -104,6 +113,7 @@ export class EditJobs {
       id,
       status: cancelling ? 'cancelling' : state.status,
       prompt: jobPrompt(req),
+      interpreted: req.interpreted?.map(interpretationJson),
       step: state.step,
       steps: state.steps,
       attempts: state.attempts,

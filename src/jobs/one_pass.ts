@@ -4,7 +4,8 @@
  * job, without steps. The runner picks the method by the stored request's `method`; what the method does is the
  * library's (GlobalDirections.edit, LatentMapperEdit.edit).
  */
-import { GLOBAL_DEFAULTS, type DirectionEdit, type GlobalDirections } from '../edit/global/index.js';
+import { readDirectionEdit, type DirectionEdit, type GlobalDirections } from '../edit/global/index.js';
+import type { Interpretation } from '../edit/instruction.js';
 import { MAPPER_STRENGTH } from '../edit/mapper/network.js';
 import type { LatentMapperEdit } from '../edit/mapper/index.js';
 import type { HostTensor } from '../engine/tensor.js';
@@ -16,7 +17,7 @@ import type { PromptTokenizer } from './services.js';
 
 /** A one-pass method with its settings, as a job stores it. */
 export type OnePassMethod =
-  | { readonly kind: 'global'; readonly edits: readonly Required<DirectionEdit>[] }
+  | { readonly kind: 'global'; readonly edits: readonly Required<DirectionEdit>[]; readonly interpreted?: readonly Interpretation[] }
   | { readonly kind: 'mapper'; readonly mapper: string; readonly strength: number };
 
 /** What a one-pass job writes: the images before and after, the edited latent (w+ or S codes), the pasted photo. */
@@ -46,17 +47,13 @@ export function describeMethod(m: OnePassMethod): string {
   return m.kind === 'global' ? m.edits.map((e) => e.prompt).join(' + ') : `mapper ${m.mapper} (strength ${m.strength})`;
 }
 
-/** Settings of a one-pass method with the paper's defaults filled in. */
+/**
+ * Settings of a global-directions job: each edit's sentence read as (target, neutral, sign) (src/edit/instruction.ts;
+ * an explicit neutral wins) with the paper's defaults filled in, and the readings kept for the job's status.
+ */
 export function globalMethod(edits: readonly DirectionEdit[]): OnePassMethod {
-  return {
-    kind: 'global',
-    edits: edits.map((e) => ({
-      prompt: e.prompt,
-      neutral: e.neutral ?? GLOBAL_DEFAULTS.neutral,
-      alpha: e.alpha ?? GLOBAL_DEFAULTS.alpha,
-      beta: e.beta ?? GLOBAL_DEFAULTS.beta,
-    })),
-  };
+  const read = edits.map(readDirectionEdit);
+  return { kind: 'global', edits: read.map((r) => r.edit), interpreted: read.map((r) => r.interpreted) };
 }
 
 export function mapperMethod(mapper: string, strength = MAPPER_STRENGTH): OnePassMethod {

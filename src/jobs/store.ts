@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { EditOptions } from '../edit/optimize/types.js';
+import type { Interpretation } from '../edit/instruction.js';
 import { describeMethod, type OnePassMethod } from './one_pass.js';
 import { checkId } from './names.js';
 
@@ -39,6 +40,8 @@ interface JobBase {
   readonly name?: string;
   /** Batch jobs: SHA-256 of the jobs-file line, so a changed line runs again instead of being skipped. */
   readonly source?: string;
+  /** How each prompt was read (src/edit/instruction.ts): one per prompt, or per stacked edit. */
+  readonly interpreted?: readonly Interpretation[];
 }
 
 /** A StyleCLIP latent optimisation (the API's edits, and batch lines without a method). */

@@ -8,6 +8,7 @@ import { InputError } from '../errors.js';
 import { encodeNpy } from '../io/tensors/npy.js';
 import { DEFAULT_TRUNCATION, EDIT_OPTION_SPECS, checkEditFits, resolveEditOptions } from '../edit/optimize/options.js';
 import { START_OPTION_SPECS, valuesOf } from '../edit/options.js';
+import { interpretInstruction, type Interpretation } from '../edit/instruction.js';
 import type { EditOptions } from '../edit/optimize/types.js';
 import { decodeImage, decodeLatent } from './decode.js';
 import { RequestError } from './errors.js';
@@ -34,6 +35,8 @@ export interface EditSubmission {
 export interface PreparedEdit {
   readonly start: StoredStart;
   readonly options: EditOptions;
+  /** How the prompt was read: the options' prompt is its `optimizeText`. */
+  readonly interpreted?: Interpretation;
   readonly startFile?: { readonly name: 'start.npy' | 'start.png'; readonly bytes: Uint8Array };
 }
 
@@ -108,10 +111,11 @@ export async function prepareEdit(sub: EditSubmission, env: PrepareEnv): Promise
   const { info } = env;
   checkModel('generator', sub.generator, info.generator);
   checkModel('clip', sub.clip, info.clip);
-  const options = resolveEditOptions({ previewEvery: env.previewEvery, ...stripUndefined(sub.options), prompt: sub.prompt });
+  const interpreted = interpretInstruction(sub.prompt);
+  const options = resolveEditOptions({ previewEvery: env.previewEvery, ...stripUndefined(sub.options), prompt: interpreted.optimizeText });
   checkEditFits(options, { nLatent: info.nLatent, identity: info.identity !== undefined, start: sub.start.kind }, 'field');
   env.tokenizer?.tokenize([options.prompt]);
-  return { ...(await prepareStart(sub.start, env)), options };
+  return { ...(await prepareStart(sub.start, env)), options, interpreted };
 }
 
 /** The start of any method, decoded and checked (a latent's shape, a photo's size and face) and in its stored form. */
@@ -141,14 +145,15 @@ export interface PreparedJob {
 /** An optimisation job from an edit body (API JSON or form, batch line); files read through `read`. */
 export async function prepareOptimiseJob(body: EditJsonBody | EditFormBody, read: FileReader, env: PrepareEnv): Promise<PreparedJob> {
   const prepared = await prepareEdit(await submissionOf(body, read), env);
-  return { request: { start: prepared.start, options: prepared.options }, startFile: prepared.startFile };
+  return { request: { start: prepared.start, options: prepared.options, interpreted: prepared.interpreted && [prepared.interpreted] }, startFile: prepared.startFile };
 }
 
 /** A one-pass job (global directions, a mapper): the method checked against what `onePass` can run, the start decoded. */
 export async function prepareOnePassJob(method: OnePassMethod, body: StartFields, read: FileReader, env: PrepareEnv, onePass: OnePassService): Promise<PreparedJob> {
   onePass.check(method);
   const prepared = await prepareStart(await submittedStart(body, read), env);
-  return { request: { start: prepared.start, method }, startFile: prepared.startFile };
+  const interpreted = method.kind === 'global' ? method.interpreted : undefined;
+  return { request: { start: prepared.start, method, interpreted }, startFile: prepared.startFile };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

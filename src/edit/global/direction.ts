@@ -14,6 +14,7 @@ import type { ClipTokenizer } from '../../clip/tokenizer.js';
 import { ensembleEmbeddings, promptsFor } from '../../clip/zeroshot.js';
 import { InputError } from '../../errors.js';
 import type { OptionSet } from '../options.js';
+import { interpretInstruction, type Interpretation } from '../instruction.js';
 import type { StyleSpaceLayout } from '../../generator/index.js';
 import type { ChannelDirections } from './fs3.js';
 import type { StyleStats } from './stats.js';
@@ -29,6 +30,25 @@ export const GLOBAL_OPTION_SPECS = Object.freeze({
   alpha: { kind: 'number', min: ALPHA_RANGE[0], max: ALPHA_RANGE[1], flag: 'alpha', field: 'alpha', perEdit: true, help: 'strength of the edit (StyleCLIP: 4.1)' },
   beta: { kind: 'number', min: BETA_RANGE[0], max: BETA_RANGE[1], flag: 'beta', field: 'beta', perEdit: true, help: 'keeps the channels whose relevance >= beta (StyleCLIP: 0.15)' },
 } as const satisfies OptionSet);
+
+/** One text edit: a prompt (and its neutral text) at strength alpha, keeping channels with relevance >= beta. */
+export interface DirectionEdit {
+  readonly prompt: string;
+  readonly neutral?: string;
+  readonly alpha?: number;
+  readonly beta?: number;
+}
+
+/**
+ * A stacked edit as typed (an instruction or a description, src/edit/instruction.ts) -> the edit global directions
+ * run: the target text, the neutral one (an explicit neutral wins), alpha times the reading's sign (removals move
+ * against target - neutral), beta; with the reading, to report how the sentence was read.
+ */
+export function readDirectionEdit(e: DirectionEdit): { edit: Required<DirectionEdit>; interpreted: Interpretation } {
+  const interpreted = interpretInstruction(e.prompt, e.neutral, GLOBAL_DEFAULTS.neutral);
+  const alpha = (e.alpha ?? GLOBAL_DEFAULTS.alpha) * interpreted.alphaSign;
+  return { edit: { prompt: interpreted.target, neutral: interpreted.neutral, alpha, beta: e.beta ?? GLOBAL_DEFAULTS.beta }, interpreted };
+}
 
 /** t(text): the unit mean of the unit text embeddings of the 79 templates filled with `text`, [embedDim]. */
 export async function templateEnsemble(clip: Clip, tokenizer: ClipTokenizer, text: string): Promise<Float32Array> {

@@ -10,24 +10,17 @@ import type { SessionOptions } from '../../engine/session.js';
 import type { HostTensor } from '../../engine/tensor.js';
 import { InputError } from '../../errors.js';
 import { Generator, styleSpaceLayout, type StyleSpaceLayout } from '../../generator/index.js';
-import { ALPHA_RANGE, BETA_RANGE, GLOBAL_DEFAULTS, applyDirections, boundary, relevance, templateEnsemble, textDirection, type Boundary } from './direction.js';
+import { ALPHA_RANGE, BETA_RANGE, GLOBAL_DEFAULTS, applyDirections, boundary, relevance, templateEnsemble, textDirection, type Boundary, type DirectionEdit } from './direction.js';
 import { loadChannelDirections, type ChannelDirections } from './fs3.js';
 import { loadStyleStats, type StyleStats } from './stats.js';
 import { resolveStart } from '../start.js';
 import type { EditCall, EditStart, ProjectedPhoto } from '../types.js';
 import { DEFAULT_MODEL_NAMES, resolveModelPath } from '../../io/models/registry.js';
 
-export { ALPHA_RANGE, BETA_RANGE, GLOBAL_DEFAULTS, applyDirections, boundary, relevance, templateEnsemble, textDirection } from './direction.js';
+export { ALPHA_RANGE, BETA_RANGE, GLOBAL_DEFAULTS, applyDirections, boundary, readDirectionEdit, relevance, templateEnsemble, textDirection, type DirectionEdit } from './direction.js';
 export { FS3_ALPHA, FS3_IMAGES, channelDirections, computeChannelDirections, coveredLayers, loadChannelDirections, truncatedUint8 } from './fs3.js';
 export { STATS_SAMPLES, STATS_TRUNCATION, computeStyleStats, loadStyleStats, parseStyleStats, styleStatsPickle, stylesOfZ } from './stats.js';
 
-/** One text edit: a prompt (and its neutral text) at strength alpha, keeping channels with relevance >= beta. */
-export interface DirectionEdit {
-  readonly prompt: string;
-  readonly neutral?: string;
-  readonly alpha?: number;
-  readonly beta?: number;
-}
 
 export interface GlobalEditResult {
   /** G(start) and G(edited), [1,3,R,R] unclamped. */
