@@ -5,6 +5,7 @@
  * shortcut (a folded 1x1 conv, or subsampling).
  */
 import type { Graph, Value } from '../engine/graph.js';
+import { bindWeights, type Param } from '../engine/bind.js';
 import { add, clip, mul, reduceMean, relu, sigmoid } from '../engine/ops_math.js';
 import { conv } from '../engine/ops_nn.js';
 import type { HostTensor } from '../engine/tensor.js';
@@ -18,7 +19,10 @@ function prelu(x: Value, a: Value): Value {
 
 /** Adds the backbone's weights to graphs once per graph, and builds the forward pass. */
 export class IrSeGraph {
-  private readonly perGraph = new WeakMap<Graph, Map<HostTensor, Value>>();
+  /** The parsed (BN-folded) tensors under names of their own, bound per graph through `bindWeights`. */
+  private readonly weights = new Map<string, HostTensor>();
+  private readonly names = new Map<HostTensor, string>();
+  private readonly perGraph = new WeakMap<Graph, Param>();
   private readonly subsample = new Map<number, HostTensor>();
 
   constructor(
@@ -26,13 +30,17 @@ export class IrSeGraph {
     private readonly prefix: string,
   ) {}
 
-  /** The engine constant of a weight, added once per graph so repeated passes share it. */
+  /** The engine constant of a parsed tensor, bound once per graph (engine/bind.ts) so repeated passes share it. */
   constant(g: Graph, t: HostTensor, name: string): Value {
-    let m = this.perGraph.get(g);
-    if (!m) this.perGraph.set(g, (m = new Map()));
-    let v = m.get(t);
-    if (!v) m.set(t, (v = g.constant(t, `${this.prefix}_${name}`)));
-    return v;
+    let key = this.names.get(t);
+    if (!key) {
+      key = `${this.prefix}_${name}_${this.weights.size}`;
+      this.names.set(t, key);
+      this.weights.set(key, t);
+    }
+    let p = this.perGraph.get(g);
+    if (!p) this.perGraph.set(g, (p = bindWeights(g, this.weights, `${this.prefix} IR-SE weights`)));
+    return p(key);
   }
 
   conv(g: Graph, x: Value, l: ConvLayer): Value {

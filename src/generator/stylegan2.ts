@@ -23,6 +23,7 @@ import { add, gemm, leakyRelu, matmul, mul, reciprocal, reduceMean, sqrt } from 
 import { conv, convTranspose } from '../engine/ops_nn.js';
 import { concat, expand, reshape, slice } from '../engine/ops_shape.js';
 import type { HostTensor } from '../engine/tensor.js';
+import { bindWeights } from '../engine/bind.js';
 import {
   ACTIVATION_GAIN,
   BLUR_KERNEL,
@@ -93,6 +94,11 @@ function channelBias(b: HostTensor): HostTensor {
   return { dtype: 'float32', shape: [1, b.shape[0], 1, 1], data: b.data };
 }
 
+/** What a missing weight's error names. Weights become graph constants through `bindWeights` (engine/bind.ts); the
+ * constants derived from them (the transposed up-conv weight, demodulation sums, gained biases, FIR kernels) are
+ * built on the host and added with `g.constant`. */
+const GENERATOR_WEIGHTS = 'generator weights';
+
 /** A weight of the map by its rosinality name (host side: graph constants and host-derived ones are built from it). */
 function hostWeight(w: WeightMap, name: string): HostTensor {
   const t = w.get(name);
@@ -121,8 +127,9 @@ export function pixelNorm(x: Value, axis = 1): Value {
 export function buildMapping(g: Graph, z: Value, weights: WeightMap, c: GeneratorConfig): Value {
   let x = pixelNorm(z); // [N,D]
   for (let i = 0; i < c.mappingLayers; i++) {
-    const w = g.constant(hostWeight(weights, `mapping.${i}.weight`), `mapping_${i}_w`); // [D,D] (out,in)
-    const b = g.constant(hostWeight(weights, `mapping.${i}.bias`), `mapping_${i}_b`); // [D]
+    const p = bindWeights(g, weights, GENERATOR_WEIGHTS);
+    const w = p(`mapping.${i}.weight`); // [D,D] (out,in)
+    const b = p(`mapping.${i}.bias`); // [D]
     x = biasedActivation(gemm(x, w, undefined, { transB: true }), b); // [N,D]
   }
   return x;
@@ -132,8 +139,9 @@ export function buildMapping(g: Graph, z: Value, weights: WeightMap, c: Generato
 function style(g: Graph, wPlus: Value, layer: LayerSpec, weights: WeightMap): Value {
   const [n, , d] = wPlus.shape;
   const w = reshape(slice(wPlus, [1], [layer.latentIndex], [layer.latentIndex + 1]), [n, d]); // [N,D]
-  const a = g.constant(hostWeight(weights, `${layer.name}.affine.weight`), `${layer.name}.affine.w`); // [Cin,D]
-  const b = g.constant(hostWeight(weights, `${layer.name}.affine.bias`), `${layer.name}.affine.b`); // [Cin]
+  const p = bindWeights(g, weights, GENERATOR_WEIGHTS);
+  const a = p(`${layer.name}.affine.weight`); // [Cin,D]
+  const b = p(`${layer.name}.affine.bias`); // [Cin]
   return gemm(w, a, b, { transB: true }); // [N,Cin]
 }
 
@@ -157,7 +165,7 @@ function modulatedConv(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: 
   } else {
     const k = wHost.shape[2];
     const p = (k - 1) / 2;
-    y = conv(xs, g.constant(wHost, `${layer.name}.weight`), undefined, { pads: [p, p, p, p] }); // [N,Cout,H,W]
+    y = conv(xs, bindWeights(g, weights, GENERATOR_WEIGHTS)(`${layer.name}.weight`), undefined, { pads: [p, p, p, p] }); // [N,Cout,H,W]
   }
   const sq = g.constant(squaredWeightSums(wHost), `${layer.name}.wsq`); // [Cin,Cout]
   const d = rsqrt(matmul(mul(s, s), sq), DEMOD_EPS); // [N,Cout]
@@ -190,7 +198,7 @@ function upsampleSkip(g: Graph, skip: Value): Value {
 /** ToRGB: modulated 1x1 conv without demodulation, bias, plus the up-sampled previous RGB (fig. 7b). */
 function toRgb(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: WeightMap, skip: Value | undefined): Value {
   const xs = scaleChannels(x, s); // [N,Cin,r,r]
-  const w = g.constant(hostWeight(weights, `${layer.name}.weight`), `${layer.name}.weight`); // [3,Cin,1,1]
+  const w = bindWeights(g, weights, GENERATOR_WEIGHTS)(`${layer.name}.weight`); // [3,Cin,1,1]
   const b = g.constant(channelBias(hostWeight(weights, `${layer.name}.bias`)), `${layer.name}.bias`); // [1,3,1,1]
   const rgb = add(conv(xs, w), b); // [N,3,r,r]
   return skip ? add(rgb, upsampleSkip(g, skip)) : rgb;
@@ -200,7 +208,7 @@ function toRgb(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: WeightMa
 export function constNoise(g: Graph, weights: WeightMap, c: GeneratorConfig): Value[] {
   return synthesisLayers(c)
     .filter((l) => l.kind !== 'torgb')
-    .map((l) => g.constant(hostWeight(weights, `${l.name}.noise_const`), `${l.name}.noise_const`));
+    .map((l) => bindWeights(g, weights, GENERATOR_WEIGHTS)(`${l.name}.noise_const`));
 }
 
 /** Shapes of the per-image noise inputs [N,1,r,r], in conv order (`noise` mode "random"). */
@@ -215,7 +223,7 @@ function synthesize(g: Graph, n: number, styleOf: (layer: LayerSpec, i: number) 
   const { numConvs } = derive(c);
   if (noise.length !== numConvs) throw new Error(`buildSynthesis: need ${numConvs} noise inputs, got ${noise.length}`);
   const cst = hostWeight(weights, 'b4.const'); // [1,C4,4,4]
-  let x = expand(g.constant(cst, 'b4.const'), [n, ...cst.shape.slice(1)]); // [N,C4,4,4]
+  let x = expand(bindWeights(g, weights, GENERATOR_WEIGHTS)('b4.const'), [n, ...cst.shape.slice(1)]); // [N,C4,4,4]
   let rgb: Value | undefined;
   synthesisLayers(c).forEach((layer, i) => {
     const s = styleOf(layer, i); // [N,Cin]

@@ -25,6 +25,7 @@ import type { HostTensor } from '../../engine/tensor.js';
 import { ACTIVATION_GAIN, LEAKY_SLOPE } from '../../generator/config.js';
 import { pixelNorm } from '../../generator/stylegan2.js';
 import type { OptionSet } from '../options.js';
+import { bindWeights } from '../../engine/bind.js';
 
 /** Linear layers per Mapper (latent_mappers.py `Mapper`: `for i in range(4)`). */
 export const MAPPER_DEPTH = 4;
@@ -78,7 +79,8 @@ export function mapperForward(x: Value, layers: MapperLayers): Value {
 }
 
 function mapperNet(g: Graph, x: Value, net: MapperNet, name: string): Value {
-  return mapperForward(x, net.map((l, i) => ({ weight: g.constant(l.weight, `${name}.${i}.w`), bias: g.constant(l.bias, `${name}.${i}.b`) })));
+  const p = bindWeights(g, new Map(net.flatMap((l, i) => [[`${name}.${i}.w`, l.weight], [`${name}.${i}.b`, l.bias]])), 'mapper weights');
+  return mapperForward(x, net.map((_, i) => ({ weight: p(`${name}.${i}.w`), bias: p(`${name}.${i}.b`) })));
 }
 
 /**
