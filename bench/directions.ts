@@ -14,7 +14,7 @@ import { Clip } from '../src/clip/clip.js';
 import { ClipTokenizer } from '../src/clip/tokenizer.js';
 import { FS3_IMAGES, GlobalDirections, channelDirections, computeChannelDirections, computeStyleStats, parseStyleStats } from '../src/edit/global/index.js';
 import * as E from '../src/engine/index.js';
-import { Generator, randomWeights, resolve, sampleZ, styleSpaceLayout } from '../src/generator/index.js';
+import { Generator, randomWeights, resolveGeneratorConfig, sampleZ, styleSpaceLayout } from '../src/generator/index.js';
 import { randomClipWeights } from './clip.js';
 import { machine, peakRssMiB, randomNormal, timeMs } from './util.js';
 
@@ -41,7 +41,7 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
   const tokenizer = await ClipTokenizer.load(values.vocab ?? '../shared/data/clip/bpe_simple_vocab_16e6.txt.gz');
   const out: Record<string, unknown> = { machine: machine(), threads: E.defaultThreads(), clip: 'ViT-B/32 (random weights)' };
   for (const size of sizes) {
-    const config = resolve({ resolution: size, wDim: 512, mappingLayers: 8, channelMultiplier: 2 });
+    const config = resolveGeneratorConfig({ resolution: size, wDim: 512, mappingLayers: 8, channelMultiplier: 2 });
     const generator = Generator.fromWeights(randomWeights(config, WEIGHT_SEED), config);
     const layout = styleSpaceLayout(config);
     const stats = size === 1024

@@ -11,7 +11,7 @@ import { VIT_B_32 } from '../src/clip/config.js';
 import { Clip } from '../src/clip/clip.js';
 import { ClipTokenizer } from '../src/clip/tokenizer.js';
 import * as E from '../src/engine/index.js';
-import { Generator, randomWeights, resolve } from '../src/generator/index.js';
+import { Generator, randomWeights, resolveGeneratorConfig } from '../src/generator/index.js';
 import { buildEditGraph } from '../src/edit/optimize/graph.js';
 import { Editor } from '../src/edit/optimize/editor.js';
 import { randomClipWeights } from './clip.js';
@@ -40,7 +40,7 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
   const engine = await engineBench();
   const peak = engine.peak_conv_gflops as number;
 
-  const config = resolve({ resolution: size, wDim: 512, mappingLayers: 8, channelMultiplier: 2 });
+  const config = resolveGeneratorConfig({ resolution: size, wDim: 512, mappingLayers: 8, channelMultiplier: 2 });
   const generator = Generator.fromWeights(randomWeights(config, WEIGHT_SEED), config);
   const clip = new Clip(randomClipWeights(VIT_B_32), VIT_B_32);
   const tokenizer = await ClipTokenizer.load(values.vocab ?? '../shared/data/clip/bpe_simple_vocab_16e6.txt.gz');

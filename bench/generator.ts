@@ -11,7 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import * as E from '../src/engine/index.js';
-import { Generator, buildSynthesis, constNoise, derive, randomWeights, resolve } from '../src/generator/index.js';
+import { Generator, buildSynthesis, constNoise, synthesisShape, randomWeights, resolveGeneratorConfig } from '../src/generator/index.js';
 import { run as engineBench } from './engine.js';
 import { peakRssMiB, randomNormal, timeMs } from './util.js';
 
@@ -88,10 +88,10 @@ function synthesisFlops(gen: Generator, withGrad: boolean): number {
 }
 
 async function benchResolution(resolution: number, reps: number, peak: number): Promise<ResolutionFigures> {
-  const config = resolve({ resolution, wDim: STYLE_DIM, mappingLayers: MAPPING_LAYERS, channelMultiplier: CHANNEL_MULTIPLIER });
+  const config = resolveGeneratorConfig({ resolution, wDim: STYLE_DIM, mappingLayers: MAPPING_LAYERS, channelMultiplier: CHANNEL_MULTIPLIER });
   const weights = randomWeights(config, WEIGHT_SEED);
   const gen = Generator.fromWeights(weights, config);
-  const { nLatent } = derive(config);
+  const { nLatent } = synthesisShape(config);
   const parameters = [...weights].filter(([k]) => !k.endsWith('.noise_const')).reduce((a, [, t]) => a + t.data.length, 0);
   const wPlus = E.tensor('float32', [BATCH, nLatent, STYLE_DIM], randomNormal(BATCH * nLatent * STYLE_DIM, 1));
   const r = E.tensor('float32', [BATCH, 3, resolution, resolution], randomNormal(BATCH * 3 * resolution * resolution, 2));

@@ -101,8 +101,8 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
   net.build(g, g.input('x', 'float32', [1, 3, 256, 256]));
   const out: Record<string, unknown> = { machine: machine(), threads: E.defaultThreads(), encoder: 'e4e IR-SE50, 18 styles of 512 (random weights)', parameters: params, gmac_per_image: macs(g) / 1e9 };
   const { PhotoEncoder } = await import('../src/invert/encoder.js');
-  const { Generator, randomWeights, resolve } = await import('../src/generator/index.js');
-  const config = resolve({ resolution: 1024, wDim: 512, mappingLayers: 8, channelMultiplier: 2 });
+  const { Generator, randomWeights, resolveGeneratorConfig } = await import('../src/generator/index.js');
+  const config = resolveGeneratorConfig({ resolution: 1024, wDim: 512, mappingLayers: 8, channelMultiplier: 2 });
   const enc: PhotoEncoder = new PhotoEncoder(weights, Generator.fromWeights(randomWeights(config, 1), config), 'random e4e');
   for (const batch of [1, 8]) {
     const x = E.tensor('float32', [batch, 3, 256, 256], randomNormal(batch * 3 * 256 * 256, 9, 0.5));

@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import { LEVEL_GROUPS, LatentMapperEdit, MAPPER_DEPTH, type LatentMapper, type MapperNet } from '../src/edit/mapper/index.js';
 import * as E from '../src/engine/index.js';
-import { Generator, randomWeights, resolve } from '../src/generator/index.js';
+import { Generator, randomWeights, resolveGeneratorConfig } from '../src/generator/index.js';
 import { machine, peakRssMiB, randomNormal, timeMs } from './util.js';
 import { VIT_B_32 } from '../src/clip/config.js';
 import { Clip } from '../src/clip/clip.js';
@@ -36,7 +36,7 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
   const mapper: LatentMapper = { kind: 'levels', wDim: W_DIM, groups: LEVEL_GROUPS.map((g, i) => ({ ...g, net: randomNet(10 * i + 1) })), layers: new Map() };
   const out: Record<string, unknown> = { machine: machine(), threads: E.defaultThreads(), mapper: 'LevelsMapper 512-d, coarse+medium+fine (random weights)' };
   for (const size of sizes) {
-    const config = resolve({ resolution: size, wDim: W_DIM, mappingLayers: 8, channelMultiplier: 2 });
+    const config = resolveGeneratorConfig({ resolution: size, wDim: W_DIM, mappingLayers: 8, channelMultiplier: 2 });
     const generator = Generator.fromWeights(randomWeights(config, WEIGHT_SEED), config);
     const m = new LatentMapperEdit(mapper, generator, 'bench');
     const w = E.tensor('float32', [1, generator.nLatent, W_DIM], randomNormal(generator.nLatent * W_DIM, 7, 0.5));

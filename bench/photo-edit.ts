@@ -17,7 +17,7 @@ import { FFHQ_TRANSFORM_SIZE } from '../src/faces/align.js';
 import { FaceDetector } from '../src/faces/detect.js';
 import { pasteBack, DEFAULT_FEATHER } from '../src/faces/paste.js';
 import { alignPhoto } from '../src/faces/pipeline.js';
-import { Generator, randomWeights, resolve, styleSpaceLayout } from '../src/generator/index.js';
+import { Generator, randomWeights, resolveGeneratorConfig, styleSpaceLayout } from '../src/generator/index.js';
 import { readImage, tensorToRgb } from '../src/io/images/image.js';
 import { PhotoEncoder } from '../src/invert/encoder.js';
 import { randomClipWeights } from './clip.js';
@@ -29,7 +29,7 @@ const FS3_ROWS = 5376;
 export async function run(argv: string[]): Promise<Record<string, unknown>> {
   const { values } = parseArgs({ args: argv, options: { photo: { type: 'string' } } });
   const photoPath = values.photo ?? '../shared/data/faces/ffhq_0.jpg';
-  const config = resolve({ resolution: 1024, wDim: 512, mappingLayers: 8, channelMultiplier: 2 });
+  const config = resolveGeneratorConfig({ resolution: 1024, wDim: 512, mappingLayers: 8, channelMultiplier: 2 });
   const generator = Generator.fromWeights(randomWeights(config, 2024), config);
   const clip = new Clip(randomClipWeights(VIT_B_32), VIT_B_32);
   const tokenizer = await ClipTokenizer.load('../shared/data/clip/bpe_simple_vocab_16e6.txt.gz');

@@ -43,7 +43,7 @@ export interface GeneratorConfig {
 }
 
 /** Quantities that follow from a config. */
-export interface Derived {
+export interface SynthesisShape {
   /** log2(resolution). */
   readonly logRes: number;
   /** Resolutions of the synthesis blocks: 4, 8, ..., resolution. */
@@ -95,7 +95,7 @@ export interface PartialConfig {
 const isPow2 = (n: number): boolean => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
 
 /** A complete, validated, frozen config: paper defaults (config-f, FFHQ 1024) for anything not given. */
-export function resolve(p: PartialConfig = {}): GeneratorConfig {
+export function resolveGeneratorConfig(p: PartialConfig = {}): GeneratorConfig {
   const resolution = p.resolution ?? CONFIG_F_FFHQ.resolution;
   if (!isPow2(resolution) || resolution < 2 * CONST_RESOLUTION) {
     throw new RangeError(`generator resolution must be a power of two >= 8, got ${resolution}`);
@@ -116,7 +116,7 @@ export function resolve(p: PartialConfig = {}): GeneratorConfig {
   return Object.freeze({ resolution, wDim, mappingLayers, channels: Object.freeze(table) });
 }
 
-export function derive(c: GeneratorConfig): Derived {
+export function synthesisShape(c: GeneratorConfig): SynthesisShape {
   const logRes = Math.log2(c.resolution);
   const resolutions: number[] = [];
   for (let r = CONST_RESOLUTION; r <= c.resolution; r *= 2) resolutions.push(r);

@@ -13,7 +13,7 @@ import { mul, reduceSum } from '../engine/ops_math.js';
 import { concatRows, mapBatches } from '../engine/batching.js';
 import { SessionCache, type SessionOptions } from '../engine/session.js';
 import type { HostTensor } from '../engine/tensor.js';
-import { derive, type Derived, type GeneratorConfig } from './config.js';
+import { synthesisShape, type SynthesisShape, type GeneratorConfig } from './config.js';
 import { checkWeights, type WeightMap } from './layout.js';
 import { loadGeneratorWeights, weightsFromTensors } from './load.js';
 import { meanLatentZ, rowMean, sampleNoise } from './sample.js';
@@ -22,7 +22,7 @@ import { styleSpaceLayout } from './stylespace.js';
 import { InputError } from '../errors.js';
 import { resolveModelPath } from '../io/models/registry.js';
 
-export { CONFIG_F_FFHQ, channelTable, derive, resolve, type Derived, type GeneratorConfig } from './config.js';
+export { CONFIG_F_FFHQ, channelTable, synthesisShape, resolveGeneratorConfig, type SynthesisShape, type GeneratorConfig } from './config.js';
 export { randomWeights, synthesisLayers, weightShapes, type WeightMap } from './layout.js';
 export { loadGeneratorWeights, weightsFromTensors } from './load.js';
 export { broadcastW, checkLatent, sampleNoise, sampleZ, truncate, type LatentKind } from './sample.js';
@@ -65,7 +65,7 @@ const IO = { z: 'z', w: 'w', wPlus: 'w_plus', styles: 'styles', image: 'image', 
 const noiseInput = (i: number): string => `noise_${i}`;
 
 export class Generator {
-  readonly derived: Derived;
+  readonly shape: SynthesisShape;
   private readonly sessions: SessionCache;
   private mean?: Promise<HostTensor>;
 
@@ -74,7 +74,7 @@ export class Generator {
     readonly weights: WeightMap,
     opts: SessionOptions,
   ) {
-    this.derived = derive(config);
+    this.shape = synthesisShape(config);
     this.sessions = new SessionCache(opts);
   }
 
@@ -113,7 +113,7 @@ export class Generator {
   }
 
   get nLatent(): number {
-    return this.derived.nLatent;
+    return this.shape.nLatent;
   }
 
   /** The checkpoint's `latent_avg` [D], if it has one. */

@@ -20,7 +20,7 @@
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
 import { createRng, normals } from '../random.js';
-import { CONST_RESOLUTION, CONV_KERNEL, IMAGE_CHANNELS, TORGB_KERNEL, derive, type GeneratorConfig } from './config.js';
+import { CONST_RESOLUTION, CONV_KERNEL, IMAGE_CHANNELS, TORGB_KERNEL, synthesisShape, type GeneratorConfig } from './config.js';
 
 import type { WeightMap } from '../engine/bind.js';
 
@@ -57,7 +57,7 @@ export function synthesisLayers(c: GeneratorConfig): LayerSpec[] {
     { name: 'b4.torgb', kind: 'torgb', res: 4, inChannels: c4, outChannels: IMAGE_CHANNELS, latentIndex: 1 },
   ];
   let prev = c4;
-  for (const r of derive(c).resolutions.slice(1)) {
+  for (const r of synthesisShape(c).resolutions.slice(1)) {
     const k = Math.log2(r);
     const ch = c.channels[r];
     out.push(

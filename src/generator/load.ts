@@ -10,7 +10,7 @@ import { convertedOf, readCheckpoint } from '../io/tensors/checkpoint.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
 import type { ConvertedCheckpoint } from '../io/tensors/converted.js';
-import { resolve, type GeneratorConfig, type PartialConfig } from './config.js';
+import { resolveGeneratorConfig, type GeneratorConfig, type PartialConfig } from './config.js';
 import { NVIDIA_G_EMA, fromNvidia } from './weights_nvidia.js';
 import { checkWeights, type LoadedWeights } from './layout.js';
 import { DECODER, G_EMA, fromRosinality } from './weights_rosinality.js';
@@ -43,7 +43,7 @@ export function fromConverted(c: ConvertedCheckpoint, what: string): LoadedWeigh
   if (c.kind !== 'generator') throw new InputError(`${what} is a converted ${c.kind} model, not a StyleGAN2 generator; ${EXPECTED}`);
   let config: GeneratorConfig;
   try {
-    config = resolve(c.config as PartialConfig);
+    config = resolveGeneratorConfig(c.config as PartialConfig);
   } catch (e) {
     throw new InputError(`${what}: bad generator config in its metadata (${(e as Error).message})`);
   }

@@ -31,7 +31,7 @@ import {
   IMAGE_CHANNELS,
   LEAKY_SLOPE,
   PIXEL_NORM_EPS,
-  derive,
+  synthesisShape,
   type GeneratorConfig,
 } from './config.js';
 import { firKernel2d, flip2d } from './fir.js';
@@ -220,7 +220,7 @@ export function noiseShapes(c: GeneratorConfig, batch: number): number[][] {
 
 /** The synthesis given each layer's style s [N,Cin] (`styleOf`), in execution order. */
 function synthesize(g: Graph, n: number, styleOf: (layer: LayerSpec, i: number) => Value, weights: WeightMap, c: GeneratorConfig, noise: readonly Value[]): Value {
-  const { numConvs } = derive(c);
+  const { numConvs } = synthesisShape(c);
   if (noise.length !== numConvs) throw new Error(`buildSynthesis: need ${numConvs} noise inputs, got ${noise.length}`);
   const cst = hostWeight(weights, 'b4.const'); // [1,C4,4,4]
   let x = expand(bindWeights(g, weights, GENERATOR_WEIGHTS)('b4.const'), [n, ...cst.shape.slice(1)]); // [N,C4,4,4]
@@ -234,7 +234,7 @@ function synthesize(g: Graph, n: number, styleOf: (layer: LayerSpec, i: number) 
 }
 
 function checkWPlus(wPlus: Value, c: GeneratorConfig): void {
-  const { nLatent } = derive(c);
+  const { nLatent } = synthesisShape(c);
   const [, rows, d] = wPlus.shape;
   if (wPlus.rank !== 3 || rows !== nLatent || d !== c.wDim) {
     throw new Error(`buildSynthesis: w+ must be [N,${nLatent},${c.wDim}], got ${wPlus}`);

@@ -19,7 +19,7 @@
  */
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
-import { BLUR_KERNEL, CONST_RESOLUTION, CONV_KERNEL, MAPPING_LR_MUL, TORGB_KERNEL, resolve, type GeneratorConfig } from './config.js';
+import { BLUR_KERNEL, CONST_RESOLUTION, CONV_KERNEL, MAPPING_LR_MUL, TORGB_KERNEL, resolveGeneratorConfig, type GeneratorConfig } from './config.js';
 import { synthesisLayers, type LoadedWeights } from './layout.js';
 import { firKernel2d } from './fir.js';
 import { applyRules, equals, scaled, type MapRule } from '../io/tensors/weight_map.js';
@@ -90,7 +90,7 @@ export function inferNvidiaConfig(sd: ReadonlyMap<string, HostTensor>, what: str
   const channels: Record<number, number> = {};
   for (const r of blocks) channels[r] = dim(sd, `synthesis.b${r}.conv1.weight`, 0, what);
   const mappingLayers = [...sd.keys()].filter((k) => /^mapping\.fc\d+\.weight$/.test(k)).length;
-  return resolve({ resolution: Math.max(...blocks), wDim: dim(sd, 'mapping.fc0.weight', 0, what), mappingLayers, channels });
+  return resolveGeneratorConfig({ resolution: Math.max(...blocks), wDim: dim(sd, 'mapping.fc0.weight', 0, what), mappingLayers, channels });
 }
 
 /** Maps a stylegan2-ada pickle's flat tensors (`G_ema.<state-dict key>`) to our weights. */

@@ -14,7 +14,7 @@
  */
 import { toFloat32, type HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
-import { CONST_RESOLUTION, CONV_KERNEL, MAPPING_LR_MUL, TORGB_KERNEL, BLUR_KERNEL, resolve, type GeneratorConfig } from './config.js';
+import { CONST_RESOLUTION, CONV_KERNEL, MAPPING_LR_MUL, TORGB_KERNEL, BLUR_KERNEL, resolveGeneratorConfig, type GeneratorConfig } from './config.js';
 import { synthesisLayers, type LayerSpec, type LoadedWeights } from './layout.js';
 import { firKernel2d } from './fir.js';
 import { FLOAT_DTYPES, applyRules, equals, scaled, type MapRule } from '../io/tensors/weight_map.js';
@@ -88,7 +88,7 @@ export function inferRosinalityConfig(sd: ReadonlyMap<string, HostTensor>, what:
   const channels: Record<number, number> = { [CONST_RESOLUTION]: dim(sd.get('input.input'), 1, 'input.input', what) };
   for (let j = 0; j < toRgbs; j++) channels[2 ** (j + 3)] = dim(sd.get(`convs.${2 * j}.conv.weight`), 1, `convs.${2 * j}.conv.weight`, what);
   if (toRgbs < 1) throw new InputError(`${what}: no 'to_rgbs.*' layers: not a rosinality StyleGAN2 generator`);
-  return resolve({ resolution: 2 ** (toRgbs + 2), wDim, mappingLayers: mapping, channels });
+  return resolveGeneratorConfig({ resolution: 2 ** (toRgbs + 2), wDim, mappingLayers: mapping, channels });
 }
 
 /**
