@@ -31,7 +31,7 @@ export interface Rng {
 }
 
 /** The four xoshiro128** state words for `seed`, from SplitMix64. */
-export function seedState(seed: number): Uint32Array {
+function seedState(seed: number): Uint32Array {
   if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`seed must be an integer in 0..2^53-1, got ${seed}`);
   let x = BigInt(seed);
   const state = new Uint32Array(4);

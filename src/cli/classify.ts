@@ -68,7 +68,7 @@ function formatTable(image: string, predictions: readonly Prediction[]): string 
 const csvField = (s: string): string => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
 
 /** CSV: file, then label_i, prob_i for each of the top-k. */
-export function reportCsv(report: FolderReport, topK: number): string {
+function reportCsv(report: FolderReport, topK: number): string {
   const head = ['file', ...Array.from({ length: topK }, (_, i) => [`label_${i + 1}`, `prob_${i + 1}`]).flat()];
   const rows = report.results.map((r) => [csvField(r.file), ...r.predictions.flatMap((p) => [csvField(p.label), p.prob.toPrecision(6)])].join(','));
   return [head.join(','), ...rows].join('\n') + '\n';

@@ -33,7 +33,7 @@ export const CLIP_MODEL_USAGE = [
   `  images above ${DEFAULT_MAX_PIXELS / 1e6} megapixels are refused (global flag --max-pixels N raises the limit)`,
 ].join('\n');
 
-export interface ClipTools {
+interface ClipTools {
   readonly clip: Clip;
   readonly tokenizer: ClipTokenizer;
 }
@@ -52,14 +52,14 @@ export async function loadClipTools(args: ParsedArgs, io: CliIO): Promise<ClipTo
 }
 
 /** Reads and preprocesses images (CLIP `_transform`) into one batch [N,3,R,R]. */
-export async function readClipImages(paths: readonly string[], resolution = CLIP_IMAGE_SIZE): Promise<HostTensor> {
+async function readClipImages(paths: readonly string[], resolution = CLIP_IMAGE_SIZE): Promise<HostTensor> {
   const images = [];
   for (const p of paths) images.push(await readImageRgba(p));
   return clipPreprocessBatch(images, resolution);
 }
 
 /** Token rows of `texts` at the model's context length. */
-export function tokenizeFor(tools: ClipTools, texts: readonly string[], truncate: boolean): HostTensor {
+function tokenizeFor(tools: ClipTools, texts: readonly string[], truncate: boolean): HostTensor {
   return tools.tokenizer.tokenize(texts, { contextLength: tools.clip.config.contextLength, truncate });
 }
 
@@ -69,7 +69,7 @@ export function rows(t: HostTensor): number[][] {
   return Array.from({ length: n }, (_, i) => Array.from(t.data.subarray(i * m, (i + 1) * m) as Float32Array));
 }
 
-export interface EmbedResult {
+interface EmbedResult {
   readonly image_embeds: number[][];
   readonly text_embeds: number[][];
   readonly logits_per_image: number[][];

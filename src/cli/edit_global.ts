@@ -26,7 +26,7 @@ function numberOf(name: string, s: string): number {
 }
 
 /** The stacked edits of the command line, each prompt read as an instruction (src/edit/instruction.ts). */
-export function directionEdits(args: ParsedArgs): { edit: Required<DirectionEdit>; interpreted: Interpretation; text: string }[] {
+function directionEdits(args: ParsedArgs): { edit: Required<DirectionEdit>; interpreted: Interpretation; text: string }[] {
   const prompts = strs(args, 'prompt');
   if (prompts.length === 0 || prompts.some((p) => p.trim() === '')) throw new UsageError('--prompt is required (and not empty): the edit, e.g. "face with red hair"');
   const alphas = perPrompt(args, 'alpha', prompts.length);

@@ -9,7 +9,7 @@ import { tensorToRgb, writeImage } from '../io/images/image.js';
 import { writeNpy } from '../io/tensors/npy.js';
 import type { ProjectedPhoto } from '../edit/types.js';
 
-export interface OnePassResult {
+interface OnePassResult {
   readonly before: HostTensor;
   readonly after: HostTensor;
   readonly latent: HostTensor;

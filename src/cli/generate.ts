@@ -24,7 +24,7 @@ const MAX_BATCH = 1024;
 const IMAGE_EXTS = ['.png', '.jpg', '.jpeg', '.webp'];
 
 /** `out.png` -> `out_0.png`, `out_1.png`, ... when there are several images (indices zero-padded to equal width). */
-export function numberedPaths(path: string, count: number): string[] {
+function numberedPaths(path: string, count: number): string[] {
   if (count === 1) return [path];
   const ext = extname(path);
   const stem = path.slice(0, path.length - ext.length);

@@ -42,7 +42,7 @@ function closest(word: string, candidates: string[]): string | undefined {
   return best;
 }
 
-export function helpText(commands: readonly Command[] = COMMANDS): string {
+function helpText(commands: readonly Command[] = COMMANDS): string {
   const rows = commands.map((c) => `  ${c.path.join(' ').padEnd(18)} ${c.summary}`);
   return [
     'styleclip — text-guided image editing with StyleGAN2 and CLIP',

@@ -42,7 +42,7 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join('  ')).join('\n');
 }
 
-export const modelsListCommand: Command = {
+const modelsListCommand: Command = {
   path: ['models', 'list'],
   summary: 'named pretrained models: size, licence, downloaded or not, path',
   usage: [
@@ -140,7 +140,7 @@ async function pullOne(manifest: Manifest, entry: ModelEntry, baseUrl: string | 
   io.stdout.write(`${entry.name}\t${modelPath(cacheHome(), entry)}\n`);
 }
 
-export const modelsPullCommand: Command = {
+const modelsPullCommand: Command = {
   path: ['models', 'pull'],
   summary: 'download models by name (resumable, sha256-checked)',
   usage: [
@@ -173,7 +173,7 @@ export const modelsPullCommand: Command = {
   },
 };
 
-export const modelsVerifyCommand: Command = {
+const modelsVerifyCommand: Command = {
   path: ['models', 'verify'],
   summary: 'recompute the sha256 of downloaded models and compare with the manifest',
   usage: [
@@ -219,7 +219,7 @@ export const modelsVerifyCommand: Command = {
   },
 };
 
-export const modelsPathCommand: Command = {
+const modelsPathCommand: Command = {
   path: ['models', 'path'],
   summary: 'print where a model is (or will be) in the cache',
   usage: [
@@ -243,7 +243,7 @@ export const modelsPathCommand: Command = {
   },
 };
 
-export const modelsRmCommand: Command = {
+const modelsRmCommand: Command = {
   path: ['models', 'rm'],
   summary: 'delete downloaded models (and their partial downloads) from the cache',
   usage: '  styleclip models rm NAME...',

@@ -25,14 +25,14 @@ import { UsageError, flag, str, type Command } from './command.js';
 const ACTIVATIONS: readonly ClipActivation[] = ['quick_gelu', 'gelu'];
 const OUT_EXTENSION = '.safetensors';
 
-export interface ConvertOptions {
+interface ConvertOptions {
   /** Skip detection: convert as this kind. */
   readonly kind?: ConvertedKind;
   /** CLIP MLP activation when the file cannot tell (open_clip `*-quickgelu` models). */
   readonly activation?: ClipActivation;
 }
 
-export interface ConvertResult {
+interface ConvertResult {
   readonly kind: ConvertedKind;
   readonly sourceFormat: string;
   readonly config: unknown;
@@ -90,7 +90,7 @@ export async function convertCheckpoint(input: string, output: string, opts: Con
   return { kind: loaded.kind, sourceFormat: loaded.sourceFormat, config: loaded.config, tensors: loaded.weights.size, bytes: (await stat(output)).size };
 }
 
-export type LoadedConverted = ({ kind: 'generator' } & LoadedWeights) | ({ kind: 'clip' } & LoadedClip);
+type LoadedConverted = ({ kind: 'generator' } & LoadedWeights) | ({ kind: 'clip' } & LoadedClip);
 
 /** Reads a converted file back through the generator / CLIP loaders (config validated, every weight checked). */
 export async function loadConverted(path: string): Promise<LoadedConverted> {

@@ -5,7 +5,7 @@
 import { optionRangeText, parseRange, type OptionSet, type OptionSpec } from '../edit/options.js';
 import { UsageError, num, str, strs, type ParsedArgs } from './command.js';
 
-export type FlagOption = { readonly type: 'string'; readonly multiple?: true };
+type FlagOption = { readonly type: 'string'; readonly multiple?: true };
 
 /** parseArgs entries of every flag of the sets (per-edit options may repeat). */
 export function flagOptions(...sets: readonly OptionSet[]): Record<string, FlagOption> {

@@ -4,7 +4,7 @@
  */
 const BAR_WIDTH = 24;
 
-export function formatDuration(seconds: number): string {
+function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return '--';
   const s = Math.round(seconds);
   if (s < 60) return `${s}s`;

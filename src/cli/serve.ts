@@ -15,9 +15,9 @@ import { resolveModelPath } from '../io/models/registry.js';
 import { UsageError, modelFlag, num, str, type CliIO, type Command } from './command.js';
 
 /** Default port: the issue's example (`--port 8787`). */
-export const DEFAULT_PORT = 8787;
+const DEFAULT_PORT = 8787;
 /** Loopback by default; `--host 0.0.0.0` exposes the server to the network on purpose. */
-export const DEFAULT_HOST = '127.0.0.1';
+const DEFAULT_HOST = '127.0.0.1';
 /** Default job store directory, relative to the working directory. */
 export const DEFAULT_STORE = 'styleclip-store';
 /** Seconds running jobs get to finish on shutdown (Kubernetes' default terminationGracePeriodSeconds is 30). */

@@ -20,14 +20,14 @@ import type { ClipTokenizer } from './tokenizer.js';
 import { classify, ensembleGroups, fillTemplate, TEMPLATE_SLOT, type Prediction } from './zeroshot.js';
 
 /** A label of at least this many words is a description, used as its own prompt. */
-export const SENTENCE_MIN_WORDS = 4;
+const SENTENCE_MIN_WORDS = 4;
 /** Images encoded per batch (the largest session batch of Clip, CLIP_BATCHES[0]). */
-export const CLASSIFY_BATCH = 16;
+const CLASSIFY_BATCH = 16;
 /** File extensions a folder is searched for (what sharp decodes). */
-export const IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif'];
+const IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif'];
 
 /** Whether a label reads as a whole prompt: it ends a sentence, or has SENTENCE_MIN_WORDS or more words. */
-export function looksLikeSentence(label: string): boolean {
+function looksLikeSentence(label: string): boolean {
   return /[.!?]$/.test(label.trim()) || label.trim().split(/\s+/).length >= SENTENCE_MIN_WORDS;
 }
 
@@ -74,7 +74,7 @@ export function namedTemplates(name: string): readonly string[] | undefined {
 }
 
 /** Prompts per class, class-major: a sentence label is its own single prompt, others fill every template. */
-export interface ClassPrompts {
+interface ClassPrompts {
   readonly labels: readonly string[];
   readonly prompts: readonly string[];
   /** Prompts of each class, in order. */
@@ -83,7 +83,7 @@ export interface ClassPrompts {
   readonly asIs: readonly string[];
 }
 
-export function classPrompts(labels: readonly string[], templates: readonly string[]): ClassPrompts {
+function classPrompts(labels: readonly string[], templates: readonly string[]): ClassPrompts {
   checkLabels(labels);
   if (templates.length === 0) throw new InputError('no prompt templates given');
   const prompts: string[] = [];
@@ -116,13 +116,13 @@ export async function listImages(inputs: readonly string[]): Promise<string[]> {
   return out;
 }
 
-export interface FileResult {
+interface FileResult {
   readonly file: string;
   /** The top-k classes, most probable first. */
   readonly predictions: readonly Prediction[];
 }
 
-export interface FileFailure {
+interface FileFailure {
   readonly file: string;
   readonly error: string;
 }
@@ -132,7 +132,7 @@ export interface FolderReport {
   readonly failures: FileFailure[];
 }
 
-export interface ClassifyFilesOptions {
+interface ClassifyFilesOptions {
   readonly topK?: number;
   readonly maxPixels?: number;
   /** Called after each batch with the files done (classified or failed) and the total. */

@@ -25,7 +25,7 @@ import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
 
 /** Attention head width of every CLIP model: `heads = width // 64` in `build_model` / `CLIP.__init__`. */
-export const CLIP_HEAD_WIDTH = 64;
+const CLIP_HEAD_WIDTH = 64;
 
 /** Initial `logit_scale` of CLIP training, `np.log(1 / 0.07)` (CLIP.__init__); the released models end at ln(100). */
 export const CLIP_INIT_LOGIT_SCALE = Math.log(1 / 0.07);
@@ -34,7 +34,7 @@ export const CLIP_INIT_LOGIT_SCALE = Math.log(1 / 0.07);
 export const CLIP_LN_EPS = 1e-5;
 
 /** MLP hidden width / model width in every OpenAI CLIP (ResidualAttentionBlock: `d_model * 4`). */
-export const CLIP_MLP_RATIO = 4;
+const CLIP_MLP_RATIO = 4;
 
 /** QuickGELU constant: x * sigmoid(1.702 x) (openai/CLIP model.py `QuickGELU`; Hendrycks & Gimpel 2016, §2). */
 export const QUICK_GELU_ALPHA = 1.702;
@@ -43,10 +43,10 @@ export const QUICK_GELU_ALPHA = 1.702;
 export type ClipActivation = 'quick_gelu' | 'gelu';
 
 /** The image tower: VisionTransformer (ViT-B/32, ...) or ModifiedResNet (RN50, ...). */
-export type ClipVisionKind = 'vit' | 'resnet';
+type ClipVisionKind = 'vit' | 'resnet';
 
 /** ModifiedResNet: `heads = width * 32 // 64` (CLIP.__init__). */
-export const RESNET_HEADS_PER_WIDTH = 32 / CLIP_HEAD_WIDTH;
+const RESNET_HEADS_PER_WIDTH = 32 / CLIP_HEAD_WIDTH;
 /** ModifiedResNet's total stride (stem 4 x three strided layers): `image_resolution = output_width * 32`. */
 export const RESNET_TOTAL_STRIDE = 32;
 
@@ -147,7 +147,7 @@ function validate(c: ClipConfig): void {
 }
 
 /** Number of distinct `<prefix>N.` blocks among the keys. */
-export function countBlocks(names: Iterable<string>, prefix: string): number {
+function countBlocks(names: Iterable<string>, prefix: string): number {
   const ids = new Set<number>();
   for (const k of names) {
     if (!k.startsWith(prefix)) continue;
@@ -161,7 +161,7 @@ export function countBlocks(names: Iterable<string>, prefix: string): number {
 export type ClipOverrides = Partial<Pick<ClipConfig, 'activation' | 'visionHeads' | 'transformerHeads'>>;
 
 /** A tensor only the ModifiedResNet tower has (build_model: `vit = "visual.proj" in state_dict`, else ResNet). */
-export const RESNET_MARKER = 'visual.layer1.0.conv1.weight';
+const RESNET_MARKER = 'visual.layer1.0.conv1.weight';
 
 type ShapeOf = (name: string) => readonly number[];
 

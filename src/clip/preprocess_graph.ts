@@ -27,14 +27,14 @@ import { CLIP_IMAGE_SIZE, CLIP_MEAN, CLIP_STD, centerCropOffset, resizeMatrix, s
 import { transpose2d } from '../engine/tensor.js';
 
 /** StyleCLIP `criteria/clip_loss.py`: `torch.nn.Upsample(scale_factor=7)`. */
-export const STYLECLIP_UPSAMPLE = 7;
+const STYLECLIP_UPSAMPLE = 7;
 /** StyleCLIP `criteria/clip_loss.py`: `torch.nn.AvgPool2d(kernel_size=opts.stylegan_size // 32)`. */
-export const STYLECLIP_POOL_DIVISOR = 32;
+const STYLECLIP_POOL_DIVISOR = 32;
 
 export type ClipInputMode = 'styleclip' | 'normalized';
-export type ClipResample = 'avgpool' | 'bicubic';
+type ClipResample = 'avgpool' | 'bicubic';
 
-export interface ClipInputConfig {
+interface ClipInputConfig {
   readonly mode: ClipInputMode;
   readonly resample: ClipResample;
   /** Output side; CLIP's input resolution. */
@@ -42,7 +42,7 @@ export interface ClipInputConfig {
 }
 
 /** StyleCLIP's reference pipeline. */
-export const DEFAULT_CLIP_INPUT: ClipInputConfig = Object.freeze({ mode: 'styleclip', resample: 'avgpool', size: CLIP_IMAGE_SIZE });
+const DEFAULT_CLIP_INPUT: ClipInputConfig = Object.freeze({ mode: 'styleclip', resample: 'avgpool', size: CLIP_IMAGE_SIZE });
 
 export function resolveClipInput(partial: Partial<ClipInputConfig> = {}): ClipInputConfig {
   const c = { ...DEFAULT_CLIP_INPUT, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };

@@ -19,13 +19,13 @@ import {
 import { RESNET_TOTAL_STRIDE, type ClipConfig } from './config.js';
 
 /** Bottleneck.expansion in model.py. */
-export const RESNET_EXPANSION = 4;
+const RESNET_EXPANSION = 4;
 /** Attention-pool embedding width per unit of `width`: `embed_dim = width * 32` (ModifiedResNet.__init__). */
-export const RESNET_EMBED_PER_WIDTH = 32;
+const RESNET_EMBED_PER_WIDTH = 32;
 /** torch.nn.BatchNorm2d default epsilon. */
-export const RESNET_BN_EPS = 1e-5;
+const RESNET_BN_EPS = 1e-5;
 /** Stride of each of the four layers (`_make_layer(width * 2**i, layers[i], stride=1 if i == 0 else 2)`). */
-export const RESNET_LAYER_STRIDES = [1, 2, 2, 2] as const;
+const RESNET_LAYER_STRIDES = [1, 2, 2, 2] as const;
 
 /** BatchNorm2d in eval mode: (x - running_mean) / sqrt(running_var + eps) * weight + bias, per channel. */
 function batchNorm(p: Param, x: Value, prefix: string): Value {

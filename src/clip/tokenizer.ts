@@ -27,7 +27,7 @@ export const EOT_TOKEN = 49407;
 /** `context_length` default of `clip.tokenize` and the text transformer's positional embedding length. */
 export const CLIP_CONTEXT_LENGTH = 77;
 /** Number of merges used: `merges[1:49152-256-2+1]` in SimpleTokenizer.__init__. */
-export const CLIP_MERGES = 49152 - 256 - 2;
+const CLIP_MERGES = 49152 - 256 - 2;
 
 const SOT_TEXT = '<|startoftext|>';
 const EOT_TEXT = '<|endoftext|>';
@@ -81,7 +81,7 @@ const SEMICOLON_ONLY: Readonly<Record<string, number>> = {
 };
 
 /** Keys as Python's `html.entities.html5` spells them: `name;` always, bare `name` for the legacy set. */
-export const NAMED_ENTITIES: ReadonlyMap<string, string> = (() => {
+const NAMED_ENTITIES: ReadonlyMap<string, string> = (() => {
   const m = new Map<string, string>();
   const legacy: [string, number][] = [
     ...LATIN1_NAMES.map((n, i): [string, number] => [n, LATIN1_FIRST + i]),
@@ -165,7 +165,7 @@ function byteOrderKey(c: string): number {
 }
 
 /** Parses merges-file text into the pairs SimpleTokenizer uses; `where` names the file in errors. */
-export function parseMerges(text: string, where: string): [string, string][] {
+function parseMerges(text: string, where: string): [string, string][] {
   const lines = text.split('\n').slice(1, CLIP_MERGES + 1);
   if (lines.length < CLIP_MERGES) {
     throw new InputError(
@@ -181,7 +181,7 @@ export function parseMerges(text: string, where: string): [string, string][] {
   });
 }
 
-export interface TokenizeOptions {
+interface TokenizeOptions {
   /** Row length; `clip.tokenize` default 77. */
   readonly contextLength?: number;
   /** Cut over-long texts to `contextLength`, keeping EOT in the last slot (as `clip.tokenize(truncate=True)`). */

@@ -29,7 +29,7 @@ export class ClipCheckpointError extends InputError {
   override name = 'ClipCheckpointError';
 }
 
-export type ClipCheckpointFormat = 'openai-torchscript' | 'state-dict' | 'open_clip' | 'huggingface';
+type ClipCheckpointFormat = 'openai-torchscript' | 'state-dict' | 'open_clip' | 'huggingface';
 
 export type LoadClipOptions = ClipOverrides;
 
@@ -118,12 +118,12 @@ export function expectedShapes(c: ClipConfig): Map<string, number[]> {
  * The rule table of an OpenAI-layout checkpoint: every tensor `config` implies, under its own name, with its shape
  * (the one mapping mechanism of io/weight_map.ts; other layouts are renamed onto these names first).
  */
-export function openAiRules(config: ClipConfig): MapRule[] {
+function openAiRules(config: ClipConfig): MapRule[] {
   return [...expectedShapes(config)].map(([name, shape]) => ({ src: name, shape, dst: name }));
 }
 
 /** `weights` mapped through `openAiRules(config)`: throws unless every tensor is used and has its expected shape. */
-export function checkClipWeights(weights: ReadonlyMap<string, HostTensor>, config: ClipConfig, where: string): Map<string, HostTensor> {
+function checkClipWeights(weights: ReadonlyMap<string, HostTensor>, config: ClipConfig, where: string): Map<string, HostTensor> {
   try {
     return applyRules(weights, openAiRules(config), `${where}: not a complete ${config.visionKind === 'resnet' ? 'ResNet' : 'ViT'} CLIP checkpoint`);
   } catch (e) {
@@ -176,7 +176,7 @@ function widen(weights: Map<string, HostTensor>, where: string): Map<string, Hos
   return out;
 }
 
-export interface TensorSource {
+interface TensorSource {
   readonly tensors: ReadonlyMap<string, HostTensor>;
   /** 'torchscript' for TorchScript archives; anything else is treated as a state dict. */
   readonly container: 'torchscript' | 'torch' | 'safetensors';

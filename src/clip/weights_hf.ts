@@ -73,7 +73,7 @@ function stackRows(parts: readonly HostTensor[]): HostTensor {
   return { dtype: 'float32', shape: [rows, ...parts[0].shape.slice(1)], data: out };
 }
 
-export interface HfMapping {
+interface HfMapping {
   /** openai/CLIP names -> float32 tensors. */
   readonly weights: Map<string, HostTensor>;
   /** HF names no rule maps (an unsupported variant); the caller reports them. */

@@ -11,7 +11,7 @@ import { EDIT_OPTION_SPECS } from './optimize/options.js';
 
 export type EditMethodName = 'optimize' | 'global' | 'mapper';
 
-export interface EditMethodSpec {
+interface EditMethodSpec {
   readonly options: OptionSet;
   /** Texts: the prompt (once, repeated per stacked edit, or none: a mapper was trained for its own text). */
   readonly prompts: 'one' | 'per-edit' | 'none';
@@ -30,7 +30,7 @@ export const EDIT_METHODS: Readonly<Record<EditMethodName, EditMethodSpec>> = Ob
 });
 
 /** Every flag a method takes that some other method does not share: its option flags, texts, models and outputs. */
-export function methodFlags(m: EditMethodSpec): string[] {
+function methodFlags(m: EditMethodSpec): string[] {
   const options = Object.values(m.options).flatMap((s) => (s.flag ? [s.flag] : []));
   return [...options, ...(m.prompts === 'none' ? [] : ['prompt']), ...m.texts, ...m.models, ...m.outputs];
 }

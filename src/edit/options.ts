@@ -41,7 +41,7 @@ export type OptionSet = Readonly<Record<string, OptionSpec>>;
 /** Largest seed: seeds index a 32-bit generator state (src/random.ts). */
 export const MAX_SEED = 2 ** 32 - 1;
 /** Faces a photo start may pick from (largest first). */
-export const MAX_FACE_INDEX = 99;
+const MAX_FACE_INDEX = 99;
 
 /** Where an edit starts and how a photo is inverted: every method takes these. */
 export const START_OPTION_SPECS = Object.freeze({
@@ -82,7 +82,7 @@ export function parseRange(s: string, what = 'layers'): [number, number] {
 }
 
 /** A wire value (JSON number or text, form text, flag text already parsed to a number) as the library's value. */
-export function fromWire(spec: OptionSpec, v: unknown): unknown {
+function fromWire(spec: OptionSpec, v: unknown): unknown {
   return spec.kind === 'range' && typeof v === 'string' ? parseRange(v, spec.field) : v;
 }
 

@@ -71,7 +71,7 @@ function fitSpatial(v: Value, shape: readonly number[]): Value {
  * d conv(x, w) / d w applied to `gy`, for w of shape `wShape` [M, C/g, kh, kw]:
  * dW[m, c, i, j] = sum_{n, oh, ow} gy[n, m, oh, ow] * xpad[n, g(m) C/g + c, oh*s + i*d, ow*s + j*d].
  */
-export function convWeightGrad(x: Value, gy: Value, wShape: readonly number[], c: ResolvedConv): Value {
+function convWeightGrad(x: Value, gy: Value, wShape: readonly number[], c: ResolvedConv): Value {
   const [n, , h, wd] = x.shape;
   const [m, cpg, kh, kw] = wShape;
   const g = c.group;

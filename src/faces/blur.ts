@@ -13,9 +13,9 @@
 import type { FloatImage } from './raster.js';
 
 /** scipy.ndimage gaussian_filter default `truncate`. */
-export const GAUSSIAN_TRUNCATE = 4.0;
+const GAUSSIAN_TRUNCATE = 4.0;
 /** The coarse grid is spaced sigma / COARSE_STEP_DIVISOR pixels apart (error bound above). */
-export const COARSE_STEP_DIVISOR = 2;
+const COARSE_STEP_DIVISOR = 2;
 
 /** scipy `_gaussian_kernel1d(sigma, 0, radius)` with radius `int(truncate * sigma + 0.5)`. */
 export function gaussianKernel(sigma: number): Float64Array {
@@ -34,7 +34,7 @@ export function symmetricIndex(i: number, n: number): number {
   return m < n ? m : period - 1 - m;
 }
 
-export function coarseStep(sigma: number): number {
+function coarseStep(sigma: number): number {
   return Math.max(1, Math.floor(sigma / COARSE_STEP_DIVISOR));
 }
 

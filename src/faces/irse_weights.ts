@@ -20,7 +20,7 @@ import { applyRules, type MapRule } from '../io/tensors/weight_map.js';
 /** torch.nn.BatchNorm1d/2d default epsilon. */
 export const BATCHNORM_EPS = 1e-5;
 /** Units per stage by total unit count (model_irse.py `get_blocks` for depths 50, 100, 152). */
-export const STAGES_BY_UNITS: Readonly<Record<number, { readonly depth: number; readonly stages: readonly number[] }>> = {
+const STAGES_BY_UNITS: Readonly<Record<number, { readonly depth: number; readonly stages: readonly number[] }>> = {
   24: { depth: 50, stages: [3, 4, 14, 3] },
   49: { depth: 100, stages: [3, 13, 30, 3] },
   50: { depth: 152, stages: [3, 8, 36, 3] },

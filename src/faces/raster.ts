@@ -11,7 +11,7 @@ import type { RgbImage } from '../io/images/image.js';
 import { applyAffine, composeAffine, type Affine, type Quad } from './geometry.js';
 
 /** `warpAffine` area-averages by `floor(spacing / BOX_REDUCE_MIN)` when that is at least 2. */
-export const BOX_REDUCE_MIN = 1.5;
+const BOX_REDUCE_MIN = 1.5;
 
 /** float32 interleaved RGB, as numpy holds `np.float32(img)`. */
 export interface FloatImage {
@@ -192,7 +192,7 @@ export function quadTransformResized(img: RgbImage, quad: Quad, transformSize: n
 }
 
 /** Mean over k x k blocks (the last block of a row/column may be smaller): a fast area-average reduction. */
-export function boxReduce(img: RgbImage, k: number): RgbImage {
+function boxReduce(img: RgbImage, k: number): RgbImage {
   const width = Math.ceil(img.width / k);
   const height = Math.ceil(img.height / k);
   const sum = new Float64Array(width * height * 3);

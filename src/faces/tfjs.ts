@@ -14,9 +14,9 @@ export type Tfjs = typeof TF;
 export type FaceApiModule = typeof FaceApi;
 
 /** Backends tried in order. */
-export const TFJS_BACKENDS = ['wasm', 'cpu'] as const;
+const TFJS_BACKENDS = ['wasm', 'cpu'] as const;
 
-export interface TfjsRuntime {
+interface TfjsRuntime {
   readonly tf: Tfjs;
   readonly faceapi: FaceApiModule;
   readonly backend: string;

@@ -36,7 +36,7 @@ interface PendingPad {
   readonly pads: readonly (readonly [number, number])[];
 }
 
-export interface TfjsGraphOptions {
+interface TfjsGraphOptions {
   /** The model's input (placeholder name -> engine value, NCHW for images). */
   readonly inputs: Readonly<Record<string, Value>>;
   /** Node whose value is returned. */

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { halfToFloat, type HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
 
-export interface WeightQuantization {
+interface WeightQuantization {
   readonly dtype: 'uint8' | 'uint16' | 'float16';
   readonly scale?: number;
   readonly min?: number;
@@ -25,7 +25,7 @@ export interface WeightSpec {
   readonly quantization?: WeightQuantization;
 }
 
-export interface WeightGroup {
+interface WeightGroup {
   readonly paths: readonly string[];
   readonly weights: readonly WeightSpec[];
 }
@@ -58,7 +58,7 @@ export interface TfjsGraphJson {
 }
 
 /** Decoded weights by name. */
-export type TfjsWeights = ReadonlyMap<string, HostTensor>;
+type TfjsWeights = ReadonlyMap<string, HostTensor>;
 
 const STORED_BYTES: Readonly<Record<string, number>> = { float32: 4, int32: 4, uint8: 1, uint16: 2, float16: 2 };
 
@@ -106,7 +106,7 @@ export function decodeWeights(specs: readonly WeightSpec[], data: Uint8Array, wh
 }
 
 /** Reads and concatenates the shards of `groups` (paths relative to `dir`). */
-export async function readWeights(groups: readonly WeightGroup[], dir: string, where: string): Promise<TfjsWeights> {
+async function readWeights(groups: readonly WeightGroup[], dir: string, where: string): Promise<TfjsWeights> {
   const parts: Uint8Array[] = [];
   for (const g of groups) {
     for (const p of g.paths) {

@@ -33,7 +33,7 @@ export interface LoadedWeights {
   readonly weights: Map<string, HostTensor>;
 }
 
-export type LayerKind = 'conv' | 'upconv' | 'torgb';
+type LayerKind = 'conv' | 'upconv' | 'torgb';
 
 export interface LayerSpec {
   /** Our name prefix, e.g. `b8.conv0`. */

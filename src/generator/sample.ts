@@ -20,11 +20,11 @@ import { createRng, normals } from '../random.js';
 /** Largest `--seed`: seeds and the noise streams (offset by 2^32) then never overlap. */
 export const MAX_SEED = 2 ** 32 - 1;
 /** Offset between the z stream and the noise stream of a seed. */
-export const NOISE_STREAM_OFFSET = 2 ** 32;
+const NOISE_STREAM_OFFSET = 2 ** 32;
 /** Samples averaged for the mean latent (rosinality generate.py `truncation_mean` default 4096). */
-export const MEAN_LATENT_SAMPLES = 4096;
+const MEAN_LATENT_SAMPLES = 4096;
 /** Seed of the mean-latent sample (outside the range of user seeds and noise streams). */
-export const MEAN_LATENT_SEED = 2 ** 33;
+const MEAN_LATENT_SEED = 2 ** 33;
 
 /** z [batch, dim]: row i from seed + i. */
 export function sampleZ(seed: number, batch: number, dim: number): HostTensor {

@@ -65,7 +65,7 @@ function depthwise(k: Float32Array, channels: number): HostTensor {
 }
 
 /** [O,I,kh,kw] -> [I,O,kh,kw] (conv weight -> ConvTranspose weight, model.py `weight.transpose(0, 1)`). */
-export function swapOutIn(w: HostTensor): HostTensor {
+function swapOutIn(w: HostTensor): HostTensor {
   const [o, i, kh, kw] = w.shape;
   const k = kh * kw;
   const src = w.data as Float32Array;
@@ -75,7 +75,7 @@ export function swapOutIn(w: HostTensor): HostTensor {
 }
 
 /** Sums of squared weights over the kernel window, transposed for s^2 @ it: [I, O] with [i, o] = sum_k W[o,i,k]^2. */
-export function squaredWeightSums(w: HostTensor): HostTensor {
+function squaredWeightSums(w: HostTensor): HostTensor {
   const [o, i, kh, kw] = w.shape;
   const k = kh * kw;
   const src = w.data as Float32Array;

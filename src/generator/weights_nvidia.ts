@@ -42,7 +42,7 @@ function mappingRules(c: GeneratorConfig): MapRule[] {
 }
 
 /** The mapping table for a config (source keys relative to G_ema). */
-export function nvidiaRules(c: GeneratorConfig): MapRule[] {
+function nvidiaRules(c: GeneratorConfig): MapRule[] {
   const d = c.wDim;
   const filterCheck = equals(firKernel2d(BLUR_KERNEL, 1), 'normalised [1,3,3,1] resample filter');
   const c4 = c.channels[CONST_RESOLUTION];
@@ -79,7 +79,7 @@ function dim(sd: ReadonlyMap<string, HostTensor>, key: string, axis: number, wha
 }
 
 /** Hyperparameters from the G_ema tensor shapes. */
-export function inferNvidiaConfig(sd: ReadonlyMap<string, HostTensor>, what: string): GeneratorConfig {
+function inferNvidiaConfig(sd: ReadonlyMap<string, HostTensor>, what: string): GeneratorConfig {
   if ([...sd.keys()].some((k) => k.startsWith('mapping.embed.'))) {
     throw new InputError(`${what}: class-conditional generators (mapping.embed) are not supported`);
   }

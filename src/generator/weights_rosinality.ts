@@ -38,7 +38,7 @@ function sourcePrefix(l: LayerSpec): string {
 }
 
 /** The mapping table for a config (source keys relative to the g_ema state dict). */
-export function rosinalityRules(c: GeneratorConfig): MapRule[] {
+function rosinalityRules(c: GeneratorConfig): MapRule[] {
   const d = c.wDim;
   const rules: MapRule[] = [];
   for (let i = 0; i < c.mappingLayers; i++) {
@@ -81,7 +81,7 @@ function dim(t: HostTensor | undefined, axis: number, key: string, what: string)
 }
 
 /** Hyperparameters read from the state dict's shapes (keys relative to g_ema). */
-export function inferRosinalityConfig(sd: ReadonlyMap<string, HostTensor>, what: string): GeneratorConfig {
+function inferRosinalityConfig(sd: ReadonlyMap<string, HostTensor>, what: string): GeneratorConfig {
   const mapping = [...sd.keys()].filter((k) => /^style\.\d+\.weight$/.test(k)).length;
   const toRgbs = [...sd.keys()].filter((k) => /^to_rgbs\.\d+\.conv\.weight$/.test(k)).length;
   const wDim = dim(sd.get('style.1.weight'), 1, 'style.1.weight', what);

@@ -22,7 +22,7 @@ import { EncoderGraph, type EncoderKind, type EncoderWeights, type StyleBlock } 
 import { resolveModelPath } from '../io/models/registry.js';
 
 /** The encoders' input side (e4e/pSp `transforms.Resize((256, 256))`). */
-export const ENCODER_INPUT_SIZE = 256;
+const ENCODER_INPUT_SIZE = 256;
 /** Batch sizes the encoder sessions are built for (engine/batching.ts). */
 const ENCODER_BATCHES = [8, 1];
 const ENCODER_PREFIX = 'state_dict.encoder.';

@@ -23,12 +23,12 @@ import { IrSeGraph } from '../faces/irse.js';
 import type { IrSeBody } from '../faces/irse_weights.js';
 
 /** psp_encoders.py: the body units whose outputs are the pyramid's inputs (`if i == 6: c1 ... 20: c2 ... 23: c3`). */
-export const FEATURE_TAPS = Object.freeze({ c1: 6, c2: 20, c3: 23 });
+const FEATURE_TAPS = Object.freeze({ c1: 6, c2: 20, c3: 23 });
 /** psp_encoders.py `coarse_ind = 3`, `middle_ind = 7` (constants, not scaled with the generator's size). */
-export const COARSE_IND = 3;
-export const MIDDLE_IND = 7;
+const COARSE_IND = 3;
+const MIDDLE_IND = 7;
 /** torch.nn.LeakyReLU() default negative slope, used in GradualStyleBlock. */
-export const STYLE_BLOCK_SLOPE = 0.01;
+const STYLE_BLOCK_SLOPE = 0.01;
 
 export type EncoderKind = 'e4e' | 'psp';
 

@@ -57,7 +57,7 @@ export const PROJECTION_WEIGHTS = Object.freeze({ mse: 1, id: 0.1, clip: 0.1 });
 /** Upper bound on projection steps (ten times projector.py's 1000). */
 export const MAX_PROJECT_STEPS = 10_000;
 /** Aligned faces smaller than this are refused: below it CLIP's resampling has nothing to pool (preprocess_graph.ts). */
-export const MIN_ALIGNED_SIDE = 32;
+const MIN_ALIGNED_SIDE = 32;
 
 export interface ProjectOptions {
   readonly steps: number;
@@ -74,7 +74,7 @@ export interface ProjectOptions {
   readonly noiseRamp: number;
 }
 
-export const PROJECT_DEFAULTS: ProjectOptions = Object.freeze({
+const PROJECT_DEFAULTS: ProjectOptions = Object.freeze({
   steps: PROJECTOR_DEFAULTS.steps,
   lr: PROJECTOR_DEFAULTS.lr,
   seed: 0,
@@ -86,7 +86,7 @@ export const PROJECT_DEFAULTS: ProjectOptions = Object.freeze({
   noiseRamp: PROJECTOR_DEFAULTS.noiseRamp,
 });
 
-export interface ProjectHooks {
+interface ProjectHooks {
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: ProjectionProgress) => void;
 }
@@ -102,7 +102,7 @@ export interface ProjectionResult {
 }
 
 /** Where a refinement starts: w+ [1, L, D] and optionally the noise maps [1,1,r,r] in synthesis order. */
-export interface ProjectionStart {
+interface ProjectionStart {
   readonly latent: HostTensor;
   readonly noise?: readonly HostTensor[];
 }
@@ -139,7 +139,7 @@ export function renormalize(x: Float32Array): void {
 }
 
 /** A square aligned face at the generator's resolution (Lanczos resampling, as the FFHQ recipe's final resize). */
-export function targetImage(image: RgbImage, resolution: number): RgbImage {
+function targetImage(image: RgbImage, resolution: number): RgbImage {
   if (image.width !== image.height || image.width < MIN_ALIGNED_SIDE) {
     throw new InputError(
       `projection needs a square FFHQ-aligned face of at least ${MIN_ALIGNED_SIDE} px, got ${image.width}x${image.height}; ` +

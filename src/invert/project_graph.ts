@@ -26,7 +26,7 @@ import { identityLoss } from '../optimize/losses.js';
 /**
  * Noise maps are average-pooled by 2 until they are this small (projector.py `if noise.shape[2] <= 8: break`).
  */
-export const NOISE_REG_MIN_SIZE = 8;
+const NOISE_REG_MIN_SIZE = 8;
 /** CLIP input for the perceptual term: CLIP's own normalisation (what it was trained on), StyleCLIP's resampling. */
 const PROJECTION_CLIP_MODE = 'normalized';
 

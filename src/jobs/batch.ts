@@ -31,12 +31,12 @@ export interface BatchJob {
   readonly steps: number;
 }
 
-export interface SkippedLine {
+interface SkippedLine {
   readonly line: number;
   readonly error: string;
 }
 
-export interface BatchEvents {
+interface BatchEvents {
   /** All lines are read: `todo` jobs will run, `already` finished in an earlier run. */
   onPlan?(todo: number, already: number): void;
   /** A job starts. */
@@ -46,7 +46,7 @@ export interface BatchEvents {
   onSkip?(skipped: SkippedLine): void;
 }
 
-export interface BatchOptions {
+interface BatchOptions {
   readonly jobsFile: string;
   readonly store: JobStore;
   readonly editor: EditService;

@@ -14,12 +14,12 @@ import { interpretationJson, type InterpretationJson } from '../edit/instruction
 
 /** What `GET /v1/edits/:id` returns. */
 /** What a submission answers: the job id and how its prompt(s) were read. */
-export interface Submitted {
+interface Submitted {
   readonly id: string;
   readonly interpreted?: readonly InterpretationJson[];
 }
 
-export interface EditStatus {
+interface EditStatus {
   readonly id: string;
   /** How the prompt(s) were read (src/edit/instruction.ts): target, neutral, alpha_sign. */
   readonly interpreted?: readonly InterpretationJson[];
@@ -51,7 +51,7 @@ export interface EditStatus {
   readonly updatedAt: string;
 }
 
-export const editUrl = (id: string, file = ''): string => `/v1/edits/${id}${file ? `/${file}` : ''}`;
+const editUrl = (id: string, file = ''): string => `/v1/edits/${id}${file ? `/${file}` : ''}`;
 
 export class EditJobs {
   constructor(

@@ -13,7 +13,7 @@ const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** Job ids: like names but without dots, so they never look like a file extension or `..`. */
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
-export function isSafeName(name: string): boolean {
+function isSafeName(name: string): boolean {
   return SAFE_NAME.test(name) && !name.includes('..');
 }
 

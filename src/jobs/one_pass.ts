@@ -34,7 +34,7 @@ export interface OnePassService {
   edit(method: OnePassMethod, start: EditStart, call?: EditCall): Promise<OnePassOutcome>;
 }
 
-export interface OnePassModels {
+interface OnePassModels {
   readonly directions?: GlobalDirections;
   /** Checks the prompts of global edits against CLIP's context length at submission. */
   readonly tokenizer?: PromptTokenizer;

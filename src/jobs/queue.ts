@@ -13,7 +13,7 @@ import type { JobStore } from './store.js';
 /** Jobs allowed to wait by default: a few minutes of work at StyleCLIP's 300 steps on one CPU machine. */
 export const DEFAULT_QUEUE_CAPACITY = 16;
 /** Seconds a refused client is told to wait (Retry-After): about one short edit. */
-export const RETRY_AFTER_SECONDS = 5;
+const RETRY_AFTER_SECONDS = 5;
 
 export interface QueueStats {
   readonly kind: 'local' | 'redis';
@@ -35,7 +35,7 @@ export interface JobQueue {
 }
 
 /** No room: every slot runs and `capacity` jobs already wait. */
-export function isFull(s: QueueStats): boolean {
+function isFull(s: QueueStats): boolean {
   return s.running >= (s.concurrency ?? 0) && s.waiting >= s.capacity;
 }
 
@@ -46,7 +46,7 @@ export function queueFullError(s: QueueStats): QueueFullError {
   );
 }
 
-export interface LocalQueueOptions {
+interface LocalQueueOptions {
   readonly store: JobStore;
   readonly editor: EditService;
   /** Runs one-pass jobs (global directions, mappers). */

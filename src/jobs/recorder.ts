@@ -13,7 +13,7 @@ import type { EditResult } from '../edit/optimize/types.js';
 import type { JobState, JobStore, LossPoint } from './store.js';
 
 /** Progress reaches state.json at most this often (ms): SSE clients poll it; more often only costs disk writes. */
-export const STATE_FLUSH_MS = 250;
+const STATE_FLUSH_MS = 250;
 
 const lossPoint = (p: EditProgress): LossPoint => ({
   step: p.step,

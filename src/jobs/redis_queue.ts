@@ -22,7 +22,7 @@ export const QUEUE_NAME = 'styleclip-edits';
 /** Default lock duration / stalled-check interval (ms): BullMQ's own default (worker-options.d.ts). */
 export const DEFAULT_STALL_MS = 30_000;
 /** How often a job may be found stalled (its worker gone) before it is failed rather than retried again. */
-export const MAX_STALLS = 3;
+const MAX_STALLS = 3;
 /** Keep this many finished BullMQ job records in Redis (results live in the store either way). */
 const KEEP_FINISHED = 1000;
 const WAITING_STATES = ['waiting', 'delayed', 'prioritized'] as const;
@@ -51,7 +51,7 @@ export function redisOptions(url: string): { host: string; port: number; usernam
 }
 
 /** How long an API call waits for Redis before answering 503 (ms): a few seconds, not a hang. */
-export const REDIS_TIMEOUT_MS = 3000;
+const REDIS_TIMEOUT_MS = 3000;
 /** A reservation (admitted, not yet added) older than this belongs to a crashed server and stops counting (ms). */
 const RESERVATION_TTL_MS = 30_000;
 
@@ -152,7 +152,7 @@ export class RedisQueue implements JobQueue {
   }
 }
 
-export interface WorkerOptions {
+interface WorkerOptions {
   readonly url: string;
   readonly store: JobStore;
   readonly editor: EditService;
@@ -163,7 +163,7 @@ export interface WorkerOptions {
   readonly log?: (msg: string) => void;
 }
 
-export interface RunningWorker {
+interface RunningWorker {
   /** Stops taking jobs; running ones get `graceMs` to finish, then go back to the queue. */
   close(graceMs: number): Promise<void>;
 }

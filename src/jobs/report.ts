@@ -10,9 +10,9 @@ import { thumbnailDataUrl } from './images.js';
 import type { JobState, JobStore, LossPoint } from './store.js';
 
 /** Thumbnail edge in the HTML report (px): large enough to judge an edit, small enough for hundreds of jobs. */
-export const THUMBNAIL_SIZE = 160;
+const THUMBNAIL_SIZE = 160;
 
-export interface ReportJob {
+interface ReportJob {
   readonly line: number;
   readonly id: string;
   readonly name?: string;

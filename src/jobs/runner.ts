@@ -19,7 +19,7 @@ import type { OnePassService } from './one_pass.js';
 import { TERMINAL, jobSteps, type JobRequest, type JobState, type JobStatus, type JobStore } from './store.js';
 
 /** How often a running job checks the store's cancel marker (ms): the latency of a cross-machine DELETE. */
-export const CANCEL_POLL_MS = 250;
+const CANCEL_POLL_MS = 250;
 
 /** Abort reason: the user cancelled the job. */
 export class JobCancelled extends Cancelled {
@@ -31,7 +31,7 @@ export class ShutdownAbort extends Cancelled {
   override name = 'ShutdownAbort';
 }
 
-export interface RunContext {
+interface RunContext {
   readonly store: JobStore;
   readonly editor: EditService;
   /** Runs jobs of the one-pass methods (global directions, mappers); without it such a job fails with a clear error. */
@@ -43,7 +43,7 @@ export interface RunContext {
   readonly log?: (msg: string) => void;
 }
 
-export const WORKER_NAME = `${hostname()}:${process.pid}`;
+const WORKER_NAME = `${hostname()}:${process.pid}`;
 
 function startOf(store: JobStore, req: JobRequest): Promise<EditStart> | EditStart {
   switch (req.start.kind) {

@@ -10,9 +10,9 @@ import { ALPHA_RANGE, BETA_RANGE } from '../edit/global/direction.js';
 import { MAX_SEED, START_OPTION_SPECS, parseRange, type EnumOptionSpec, type NumericOptionSpec, type OptionSet, type OptionSpec, type RangeOptionSpec } from '../edit/options.js';
 
 /** Longest prompt accepted, in characters: far above CLIP's 77 tokens, low enough to refuse junk before tokenizing. */
-export const MAX_PROMPT_CHARS = 1000;
+const MAX_PROMPT_CHARS = 1000;
 /** Most labels one classify call may score (each is one CLIP text encoding). */
-export const MAX_LABELS = 64;
+const MAX_LABELS = 64;
 /** Longest model name (names are file base names). */
 const MAX_NAME_CHARS = 200;
 
@@ -50,15 +50,15 @@ function fieldOf<In>(spec: OptionSpec, n: Num<In>): z.ZodType {
 /** The zod type of a descriptor, statically: enums their values, ranges text, numbers as the transport reads them. */
 type FieldType<S, In> = S extends EnumOptionSpec ? z.ZodType<S['values'][number], S['values'][number]> : S extends RangeOptionSpec ? z.ZodType<string, string> : z.ZodType<number, In>;
 /** The optional fields of an option set by API name. */
-export type FieldsOf<Set extends OptionSet, In> = { [K in keyof Set as Set[K]['field']]: z.ZodOptional<FieldType<Set[K], In>> };
+type FieldsOf<Set extends OptionSet, In> = { [K in keyof Set as Set[K]['field']]: z.ZodOptional<FieldType<Set[K], In>> };
 
 /** The optional fields of an option set, by their API names (`field`): one schema entry per descriptor entry. */
-export function optionFields<Set extends OptionSet, In>(n: Num<In>, set: Set): FieldsOf<Set, In> {
+function optionFields<Set extends OptionSet, In>(n: Num<In>, set: Set): FieldsOf<Set, In> {
   return Object.fromEntries(Object.values(set).map((spec) => [spec.field, fieldOf(spec, n).optional()])) as FieldsOf<Set, In>;
 }
 
 /** Fields of an edit: the prompt, the start's and the method's options (descriptors), the models. */
-export function editFields<Set extends OptionSet, In>(n: Num<In>, options: Set) {
+function editFields<Set extends OptionSet, In>(n: Num<In>, options: Set) {
   return { prompt, ...optionFields(n, START_OPTION_SPECS), ...optionFields(n, options), generator: name.optional(), clip: name.optional() };
 }
 
@@ -67,7 +67,7 @@ const fileText = z.string().min(1);
 const upload = z.instanceof(File);
 
 /** The edit schemas of an option set: JSON body, multipart form, batch line (files base64 / uploads / paths). */
-export function editSchemas<Set extends OptionSet>(options: Set) {
+function editSchemas<Set extends OptionSet>(options: Set) {
   const json = z.object({ ...editFields(jsonNum, options), w_plus: fileText.optional(), image: fileText.optional() }).strict();
   const form = z.object({ ...editFields(formNum, options), w_plus: upload.optional(), image: upload.optional() }).strict();
   const batch = json.extend({ name: name.optional(), method: z.literal('optimize').optional() });
@@ -106,7 +106,7 @@ const labelList = z.array(prompt).min(1).max(MAX_LABELS);
 const formList = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]));
 
 /** Most images one classify call may score. */
-export const MAX_CLASSIFY_IMAGES = 32;
+const MAX_CLASSIFY_IMAGES = 32;
 /** How labels become prompts: `none` uses each label as written, or a template set of src/clip/templates.ts. */
 export const TEMPLATE_CHOICES = ['none', 'simple', 'imagenet'] as const;
 const templateChoice = z.enum(TEMPLATE_CHOICES);
@@ -140,7 +140,7 @@ export const DirectionJson = z
 export type DirectionJsonBody = z.output<typeof DirectionJson>;
 
 /** Most directions one render may stack. */
-export const MAX_RENDER_EDITS = 8;
+const MAX_RENDER_EDITS = 8;
 /** `POST /v1/render`: a start (seed or w+) moved by stacked directions. */
 export const RenderJson = z
   .object({
@@ -171,7 +171,6 @@ export type RenderJsonBody = z.output<typeof RenderJson>;
 
 /** One line of a batch jobs file: the API's JSON fields, files as paths, plus an optional output name. */
 export const BatchLine = OPTIMISE.batch;
-export type BatchLineBody = z.output<typeof BatchLine>;
 
 /** The start fields of a one-pass job (as an optimisation's; files are base64 in JSON, paths in batch lines). */
 const onePassStart = {
@@ -199,17 +198,15 @@ export const GlobalEditJson = z
       .max(MAX_RENDER_EDITS),
   })
   .strict();
-export type GlobalEditJsonBody = z.output<typeof GlobalEditJson>;
 
 /** `POST /v1/edits/mapper`: a job of a latent mapper the server loaded (GET /v1/mappers): w + strength * M(w). */
 export const MapperEditJson = z
   .object({ ...onePassStart, mapper: name.min(1), strength: z.number().min(-10).max(10).optional() })
   .strict();
-export type MapperEditJsonBody = z.output<typeof MapperEditJson>;
 
 /** Batch lines of the one-pass methods: the API's bodies with `method` and an optional `name`. */
-export const BatchGlobalLine = GlobalEditJson.extend({ name: name.optional(), method: z.literal('global') });
-export const BatchMapperLine = MapperEditJson.extend({ name: name.optional(), method: z.literal('mapper') });
+const BatchGlobalLine = GlobalEditJson.extend({ name: name.optional(), method: z.literal('global') });
+const BatchMapperLine = MapperEditJson.extend({ name: name.optional(), method: z.literal('mapper') });
 
 /** The edit methods a batch line may name (`method`; optimisation when absent). */
 export const BATCH_METHODS = { optimize: BatchLine, global: BatchGlobalLine, mapper: BatchMapperLine } as const;

@@ -45,13 +45,13 @@ interface JobBase {
 }
 
 /** A StyleCLIP latent optimisation (the API's edits, and batch lines without a method). */
-export interface OptimiseRequest extends JobBase {
+interface OptimiseRequest extends JobBase {
   readonly method?: undefined;
   readonly options: EditOptions;
 }
 
 /** A one-pass method (global directions, a latent mapper): one step, no loss history. */
-export interface OnePassRequest extends JobBase {
+interface OnePassRequest extends JobBase {
   readonly method: OnePassMethod;
 }
 
@@ -77,7 +77,7 @@ export interface LossPoint {
 }
 
 /** The latest projection step of a photo start (projection runs before the edit's own steps). */
-export interface ProjectionPoint {
+interface ProjectionPoint {
   readonly step: number;
   readonly steps: number;
   readonly loss: number;
@@ -108,7 +108,7 @@ export interface JobState {
 }
 
 /** Files the API may serve from a job directory. */
-export const JOB_FILES = ['result.png', 'compare.png', 'before.png', 'latent.npy', 'preview.png', 'photo.png'] as const;
+const JOB_FILES = ['result.png', 'compare.png', 'before.png', 'latent.npy', 'preview.png', 'photo.png'] as const;
 export type JobFile = (typeof JOB_FILES)[number];
 
 const EDITS_DIR = 'edits';
@@ -138,7 +138,7 @@ const KEYS_DIR = 'keys';
 /** Suffix of an atomic write's temporary file (src/io/atomic.ts `tempSibling`). */
 const PARTIAL_SUFFIX = '.partial';
 /** A temporary file this old is left over from a killed process. */
-export const STALE_PARTIAL_MS = 60_000;
+const STALE_PARTIAL_MS = 60_000;
 
 export class JobStore {
   readonly root: string;

@@ -19,12 +19,12 @@ import type { EditorInfo, PromptTokenizer } from './services.js';
 import type { NewJobRequest, StoredStart } from './store.js';
 import type { RgbImage } from '../io/images/image.js';
 
-export type SubmittedStart =
+type SubmittedStart =
   | { readonly kind: 'seed'; readonly seed: number; readonly truncation?: number }
   | { readonly kind: 'w+'; readonly bytes: Uint8Array }
   | { readonly kind: 'image'; readonly bytes: Uint8Array; readonly projectSteps?: number; readonly refineSteps?: number; readonly faceIndex?: number };
 
-export interface EditSubmission {
+interface EditSubmission {
   readonly prompt: string;
   readonly start: SubmittedStart;
   readonly options: Partial<Omit<EditOptions, 'prompt'>>;
@@ -32,7 +32,7 @@ export interface EditSubmission {
   readonly clip?: string;
 }
 
-export interface PreparedEdit {
+interface PreparedEdit {
   readonly start: StoredStart;
   readonly options: EditOptions;
   /** How the prompt was read: the options' prompt is its `optimizeText`. */
@@ -65,7 +65,7 @@ export interface StartFields {
 }
 
 /** The one start of a body (exactly one of seed, w_plus, image), its files read through `read`. */
-export async function submittedStart(body: StartFields, read: FileReader): Promise<SubmittedStart> {
+async function submittedStart(body: StartFields, read: FileReader): Promise<SubmittedStart> {
   const given = [body.seed !== undefined && 'seed', body.w_plus !== undefined && 'w_plus', body.image !== undefined && 'image'];
   const starts = given.filter((g): g is string => g !== false);
   if (starts.length !== 1) {
@@ -119,7 +119,7 @@ export async function prepareEdit(sub: EditSubmission, env: PrepareEnv): Promise
 }
 
 /** The start of any method, decoded and checked (a latent's shape, a photo's size and face) and in its stored form. */
-export async function prepareStart(s: SubmittedStart, env: Omit<PrepareEnv, 'previewEvery' | 'tokenizer'>): Promise<Omit<PreparedEdit, 'options'>> {
+async function prepareStart(s: SubmittedStart, env: Omit<PrepareEnv, 'previewEvery' | 'tokenizer'>): Promise<Omit<PreparedEdit, 'options'>> {
   const { info } = env;
   if (s.kind === 'seed') return { start: { kind: 'seed', seed: s.seed, truncation: s.truncation ?? DEFAULT_TRUNCATION } };
   if (s.kind === 'w+') {

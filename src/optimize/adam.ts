@@ -5,9 +5,9 @@
  */
 
 /** torch.optim.Adam defaults. */
-export const ADAM_DEFAULTS = Object.freeze({ beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+const ADAM_DEFAULTS = Object.freeze({ beta1: 0.9, beta2: 0.999, eps: 1e-8 });
 
-export interface AdamOptions {
+interface AdamOptions {
   readonly beta1?: number;
   readonly beta2?: number;
   readonly eps?: number;

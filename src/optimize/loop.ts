@@ -6,7 +6,7 @@
  */
 import { Adam } from './adam.js';
 
-export interface LoopSpec<R extends { readonly grad: ArrayLike<number> }> {
+interface LoopSpec<R extends { readonly grad: ArrayLike<number> }> {
   /** Steps to run, counted from `from` (resuming) to `steps`. */
   readonly steps: number;
   readonly from?: number;

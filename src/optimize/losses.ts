@@ -8,7 +8,7 @@ import { Value } from '../engine/graph.js';
 import { div, mul, normalizeRows, reduceSum, sub } from '../engine/ops_math.js';
 
 /** StyleCLIP's CLIPLoss divides the logit by this (CLIP's trained logit scale exp(4.6052) = 100). */
-export const CLIP_LOGIT_DIVISOR = 100;
+const CLIP_LOGIT_DIVISOR = 100;
 
 /**
  * 1 - logit_scale * cos(image, text) / 100, averaged over the batch. `textUnit` is the text embedding already

@@ -5,7 +5,7 @@
  */
 
 /** StyleCLIP defaults. */
-export const LR_RAMP_DEFAULTS = Object.freeze({ rampdown: 0.25, rampup: 0.05 });
+const LR_RAMP_DEFAULTS = Object.freeze({ rampdown: 0.25, rampup: 0.05 });
 
 export function styleclipLr(t: number, initialLr: number, rampdown = LR_RAMP_DEFAULTS.rampdown, rampup = LR_RAMP_DEFAULTS.rampup): number {
   const down = Math.min(1, (1 - t) / rampdown);

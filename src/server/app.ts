@@ -30,7 +30,7 @@ import { defaultDevice } from '../engine/session.js';
  */
 export const DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024;
 /** Preview frame every this many steps unless a request says otherwise: live feedback at a small cost. */
-export const DEFAULT_PREVIEW_EVERY = 5;
+const DEFAULT_PREVIEW_EVERY = 5;
 
 export interface AppDeps {
   readonly editor: EditService;

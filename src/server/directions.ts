@@ -18,13 +18,13 @@ import type { EditorInfo } from '../jobs/services.js';
 import type { PhotoLatentSource, ProjectedPhoto } from '../edit/types.js';
 
 /** Truncation of a seed start when the request gives none (StyleCLIP's sampling truncation). */
-export const RENDER_TRUNCATION = 0.7;
+const RENDER_TRUNCATION = 0.7;
 /** Start latents kept for slider moves (each w+ [1, 18, 512] float32, 36 KB for FFHQ). */
 const MAX_CACHED_STARTS = 64;
 /** Channels listed as a direction's strongest. */
 const TOP_CHANNELS = 10;
 
-export interface DirectionInfo {
+interface DirectionInfo {
   readonly id: string;
   readonly prompt: string;
   readonly neutral: string;
@@ -36,7 +36,7 @@ export interface DirectionInfo {
   readonly top_channels: readonly { readonly layer: string; readonly channel: number; readonly relevance: number }[];
 }
 
-export interface OnePassDeps {
+interface OnePassDeps {
   /** Inverts photo starts (the editor's face pipeline); renders of photos need it and an encoder. */
   readonly photos?: PhotoLatentSource;
   /** Whether photo starts are inverted by an encoder (a render waits for the inversion, so projection is refused). */

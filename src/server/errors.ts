@@ -12,12 +12,12 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { InputError } from '../errors.js';
 import { QueueFullError, RequestError, type ErrorCode } from '../jobs/errors.js';
 
-export interface ErrorBody {
+interface ErrorBody {
   readonly error: { readonly code: ErrorCode; readonly message: string };
 }
 
 /** The HTTP status of each error code. */
-export const STATUS_OF: Readonly<Record<ErrorCode, ContentfulStatusCode>> = {
+const STATUS_OF: Readonly<Record<ErrorCode, ContentfulStatusCode>> = {
   invalid_request: 400,
   invalid_name: 400,
   invalid_input: 422,

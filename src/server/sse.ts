@@ -16,9 +16,9 @@ import type { EditJobs } from '../jobs/jobs.js';
 import { TERMINAL } from '../jobs/store.js';
 
 /** Longest wait between reads of the state (ms) when no write in this process wakes the stream first (remote workers). */
-export const SSE_POLL_MS = 200;
+const SSE_POLL_MS = 200;
 /** A comment line this often (ms) keeps proxies from closing an idle stream (nginx's default timeout is 60 s). */
-export const SSE_HEARTBEAT_MS = 15_000;
+const SSE_HEARTBEAT_MS = 15_000;
 
 export async function editEvents(c: Context, jobs: EditJobs, id: string): Promise<Response> {
   await jobs.status(id);

@@ -14,9 +14,9 @@ type TemplateChoice = (typeof TEMPLATE_CHOICES)[number];
 import { checkModel } from '../jobs/submission.js';
 
 /** Truncation of `/v1/generate` when none is given: 1 (none), as `styleclip generate`. */
-export const GENERATE_TRUNCATION = 1;
+const GENERATE_TRUNCATION = 1;
 
-export interface ClassifyBody {
+interface ClassifyBody {
   readonly image?: string | File;
   readonly images?: readonly (string | File)[];
   readonly labels: readonly string[];
@@ -25,7 +25,7 @@ export interface ClassifyBody {
   readonly clip?: string;
 }
 
-export interface ClassifyResponse {
+interface ClassifyResponse {
   /** The template set filled in (`[]` for `none`: labels are the prompts). */
   readonly templates: readonly string[];
   /** Labels used as written (every label with `none`; sentence-like labels otherwise). */
@@ -37,13 +37,13 @@ export interface ClassifyResponse {
   readonly probs?: readonly number[];
 }
 
-export interface EmbedBody {
+interface EmbedBody {
   readonly texts?: readonly string[];
   readonly images?: readonly (string | File)[];
   readonly clip?: string;
 }
 
-export interface ToolsDeps {
+interface ToolsDeps {
   readonly generator: GenerateService;
   readonly clip: ClipService;
   readonly info: EditorInfo;

@@ -74,7 +74,7 @@ export function truncatedUint8(image: HostTensor, index: number): RgbImage {
   return { width: w, height: h, channels: 3, data };
 }
 
-export interface Fs3Options {
+interface Fs3Options {
   readonly alpha?: number;
   /** Rows already computed (a resumed partial file): their channels are only set to their means. */
   readonly done?: Float32Array;

@@ -40,7 +40,7 @@ export const LEVEL_GROUPS = Object.freeze([
 /** inference.py `run_on_batch`: `w_hat = w + 0.1 * net.mapper(w)`. */
 export const MAPPER_STRENGTH = 0.1;
 /** Largest |strength|: 100x the published 0.1 is far past any useful edit. */
-export const MAX_MAPPER_STRENGTH = 10;
+const MAX_MAPPER_STRENGTH = 10;
 
 /** The options of a mapper edit; see src/edit/options.ts. */
 export const MAPPER_OPTION_SPECS = Object.freeze({
@@ -66,7 +66,7 @@ export interface LatentMapper {
 export type MapperLayers = readonly { readonly weight: Value; readonly bias: Value }[];
 
 /** PixelNorm over axis 1 (see the header), then the four activated EqualLinears on the last axis. */
-export function mapperForward(x: Value, layers: MapperLayers): Value {
+function mapperForward(x: Value, layers: MapperLayers): Value {
   let h = pixelNorm(x, 1);
   const shape = h.shape;
   const d = shape[shape.length - 1];

@@ -13,7 +13,7 @@ import { createRng, normals, type Rng } from '../../random.js';
 import { initialParams, levelsParamNames, type MapperTrainer, type MapperTrainOptions, type MapperTrainStep } from './train.js';
 
 /** Truncation of sampled training latents (StyleCLIP's sampling truncation). */
-export const SAMPLE_TRUNCATION = 0.7;
+const SAMPLE_TRUNCATION = 0.7;
 
 /** The training latents: `given` checked as w+ [N, L, D], else `samples` seeded samples at SAMPLE_TRUNCATION. */
 export async function trainingLatents(generator: Generator, source: { readonly given?: HostTensor; readonly where?: string; readonly samples: number; readonly seed: number }): Promise<HostTensor> {
@@ -24,7 +24,7 @@ export async function trainingLatents(generator: Generator, source: { readonly g
 }
 
 /** Batch b of epoch e: a seeded permutation of the latents, `batch` rows at a time (wrapping at the end). */
-export function latentBatches(latents: HostTensor, batch: number, rng: Rng): (step: number) => HostTensor {
+function latentBatches(latents: HostTensor, batch: number, rng: Rng): (step: number) => HostTensor {
   const [count, nLatent, wDim] = latents.shape;
   const per = nLatent * wDim;
   const order = Array.from({ length: count }, (_, i) => i);
@@ -40,7 +40,7 @@ export function latentBatches(latents: HostTensor, batch: number, rng: Rng): (st
 }
 
 /** The generator's own rosinality tensors as `decoder.*`, so the checkpoint renders without --generator (else none). */
-export async function decoderTensors(path: string): Promise<[string, HostTensor][]> {
+async function decoderTensors(path: string): Promise<[string, HostTensor][]> {
   const { tensors } = await readCheckpoint(path, 'generator checkpoint').catch(() => ({ tensors: new Map<string, HostTensor>() }));
   for (const prefix of ['g_ema.', 'state_dict.decoder.']) {
     const found = [...tensors].filter(([k, t]) => k.startsWith(prefix) && t.dtype === 'float32');
@@ -50,7 +50,7 @@ export async function decoderTensors(path: string): Promise<[string, HostTensor]
 }
 
 /** A checkpoint's mapper weights for `names` and the step it was saved at (a `--resume` start). */
-export async function resumeFrom(path: string, names: readonly string[]): Promise<{ params: Map<string, HostTensor>; step: number }> {
+async function resumeFrom(path: string, names: readonly string[]): Promise<{ params: Map<string, HostTensor>; step: number }> {
   const ck = await readCheckpoint(path, 'mapper checkpoint (--resume)');
   const params = new Map(names.map((k) => {
     const t = ck.tensors.get(`state_dict.${k}`);
@@ -60,7 +60,7 @@ export async function resumeFrom(path: string, names: readonly string[]): Promis
   return { params, step: Number(ck.values['opts.styleclip_step'] ?? 0) };
 }
 
-export interface MapperRun {
+interface MapperRun {
   readonly trainer: MapperTrainer;
   readonly generator: Generator;
   /** The generator's checkpoint, whose tensors become the checkpoint's `decoder.*`. */
@@ -72,7 +72,7 @@ export interface MapperRun {
   readonly resume?: string;
 }
 
-export interface MapperRunResult {
+interface MapperRunResult {
   readonly status: 'done' | 'interrupted';
   readonly from: number;
   /** The last step finished (and saved when interrupted after `from`). */

@@ -67,7 +67,7 @@ export interface MapperTrainStep {
   readonly idLoss: number;
 }
 
-export interface MapperTrainHooks {
+interface MapperTrainHooks {
   readonly signal?: AbortSignal;
   readonly onStep?: (s: MapperTrainStep) => void;
   /** Called every `saveEvery` steps and at the end with the stored parameters (official names) and the step. */

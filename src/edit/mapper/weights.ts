@@ -11,7 +11,7 @@ import { applyRules, scaled, type MapRule } from '../../io/tensors/weight_map.js
 import { LEVEL_GROUPS, MAPPER_DEPTH, MAPPER_LR_MUL, type LatentMapper, type MapperNet } from './network.js';
 
 /** Prefix of the mapper's parameters in the flattened checkpoint. */
-export const MAPPER_PREFIX = 'state_dict.mapper.';
+const MAPPER_PREFIX = 'state_dict.mapper.';
 
 /** The rules of one Mapper under `prefix` (`<prefix>.mapping.{1..4}`; `mapping.0` is the parameter-free PixelNorm). */
 function netRules(prefix: string, d: number): MapRule[] {

@@ -20,7 +20,7 @@ import type { ClipInputMode } from '../../clip/preprocess_graph.js';
 import type { LatentSpace } from './types.js';
 import type { NoiseMode } from '../../generator/index.js';
 
-export interface EditGraphSpec {
+interface EditGraphSpec {
   readonly space: LatentSpace;
   readonly preprocess: ClipInputMode;
   readonly noise: NoiseMode;

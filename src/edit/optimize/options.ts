@@ -8,7 +8,7 @@ import { optionRangeText, optionValid, type OptionSpec } from '../options.js';
 import type { EditOptions } from './types.js';
 
 /** Upper bound on optimisation steps a request may ask for. */
-export const MAX_STEPS = 10_000;
+const MAX_STEPS = 10_000;
 
 export const EDIT_DEFAULTS: Readonly<Omit<EditOptions, 'prompt'>> = Object.freeze({
   /** run_optimization.py --step 300 */
@@ -72,14 +72,14 @@ export function resolveEditOptions(partial: Partial<EditOptions> & { prompt: str
 }
 
 /** What an edit is checked against: the generator's W+ rows, whether an identity model is loaded, the start. */
-export interface EditTarget {
+interface EditTarget {
   readonly nLatent: number;
   readonly identity: boolean;
   readonly start: 'seed' | 'w' | 'w+' | 'image';
 }
 
 /** How messages name options: CLI flags or API / batch-line fields. */
-export type OptionNaming = 'flag' | 'field';
+type OptionNaming = 'flag' | 'field';
 
 /**
  * The checks of resolved options against the models and the start, for every caller (CLI, library, API, batch):

@@ -5,7 +5,7 @@
 import type { EditCall, EditProgress } from '../types.js';
 import type { EditResult } from './types.js';
 
-export type EditEvent = { readonly type: 'progress'; readonly progress: EditProgress } | { readonly type: 'result'; readonly result: EditResult };
+type EditEvent = { readonly type: 'progress'; readonly progress: EditProgress } | { readonly type: 'result'; readonly result: EditResult };
 
 /**
  * Runs `run(call)` and yields its progress events in order, then the result. An error (including cancellation

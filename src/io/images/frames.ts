@@ -37,7 +37,7 @@ export function sideBySide(frames: readonly Frame[]): Frame {
 }
 
 /** Default delay between GIF frames. */
-export const GIF_FRAME_DELAY_MS = 100;
+const GIF_FRAME_DELAY_MS = 100;
 
 /** Writes frames of equal size as a looping animated GIF, atomically. */
 export async function writeGif(path: string, frames: readonly Frame[], delayMs = GIF_FRAME_DELAY_MS): Promise<void> {

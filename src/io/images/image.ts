@@ -55,22 +55,22 @@ export function maxPixelsLimit(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 /** Background that `readImage` composites transparent pixels onto. */
-export const FLATTEN_BACKGROUND = '#ffffff';
+const FLATTEN_BACKGROUND = '#ffffff';
 
 /** Encoder settings for `writeImage`: visually lossless JPEG/WebP, PNG at zlib level 6 (libvips' default). */
-export const JPEG_QUALITY = 95;
-export const WEBP_QUALITY = 95;
+const JPEG_QUALITY = 95;
+const WEBP_QUALITY = 95;
 export const PNG_COMPRESSION = 6;
 
 /** Value range of float image tensors: StyleGAN2 outputs use [-1,1], torchvision's ToTensor [0,1]. */
-export type PixelRange = '[-1,1]' | '[0,1]';
+type PixelRange = '[-1,1]' | '[0,1]';
 
-export interface ReadImageOptions {
+interface ReadImageOptions {
   /** Refuse images with more pixels than this (width × height, before orientation). Default `maxPixelsLimit()`. */
   readonly maxPixels?: number;
 }
 
-export class ImageError extends InputError {
+class ImageError extends InputError {
   override name = 'ImageError';
 }
 

@@ -45,7 +45,7 @@ const FILTERS: Readonly<Record<ResampleFilter, Filter>> = {
 };
 
 /** Per output sample: first input index, tap count, and `ksize` normalised weights (Pillow `precompute_coeffs`). */
-export interface Coefficients {
+interface Coefficients {
   readonly ksize: number;
   readonly start: Int32Array;
   readonly count: Int32Array;

@@ -74,14 +74,14 @@ export interface DownloadResult {
   readonly downloaded: boolean;
 }
 
-export const DOWNLOAD_DEFAULTS = Object.freeze({
+const DOWNLOAD_DEFAULTS = Object.freeze({
   retries: 3,
   retryDelayMs: 1000,
   /** undici's own body timeout is 300 s; a minute without a byte is a dead connection in practice. */
   stallMs: 60_000,
 });
 /** How often a waiting pull re-checks the lock of another process. */
-export const LOCK_POLL_MS = 200;
+const LOCK_POLL_MS = 200;
 /** A lock file without readable JSON that is older than this was left by a process killed while creating it. */
 const UNREADABLE_LOCK_STALE_MS = 10_000;
 /** HTTP statuses worth retrying (RFC 9110 §15.5.9 408, RFC 6585 §4 429, and every 5xx). */

@@ -27,10 +27,10 @@ import {
 } from './download.js';
 import { InputError } from '../../errors.js';
 
-export const MODEL_KINDS = Object.freeze(['generator', 'clip', 'vocab', 'face', 'directions', 'mapper', 'encoder'] as const);
+const MODEL_KINDS = Object.freeze(['generator', 'clip', 'vocab', 'face', 'directions', 'mapper', 'encoder'] as const);
 export type ModelKind = (typeof MODEL_KINDS)[number];
 
-export interface ModelFile {
+interface ModelFile {
   readonly name: string;
   readonly url: string;
   /** Bytes; null when it could not be confirmed offline (verify-on-first-download). */
@@ -101,7 +101,7 @@ class ManifestError extends InputError {
 }
 
 /** The project's manifest: the first `models/manifest.json` above this module (works from src/ and dist/). */
-export function bundledManifestPath(): string {
+function bundledManifestPath(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const candidate = join(dir, MANIFEST_RELATIVE);
@@ -202,7 +202,7 @@ export function requireModel(manifest: Manifest, name: string, kind?: ModelKind)
   return entry;
 }
 
-export const modelDir = (home: string, entry: ModelEntry): string => join(home, 'models', entry.name);
+const modelDir = (home: string, entry: ModelEntry): string => join(home, 'models', entry.name);
 export const cachedFilePath = (home: string, entry: ModelEntry, file: ModelFile): string => join(modelDir(home, entry), file.name);
 
 /** What a loader opens: the `entry` file, the only file, or the model's directory. */
@@ -231,7 +231,7 @@ export function approxModelSize(entry: ModelEntry): { bytes: number; exact: bool
   return { bytes: entry.files.reduce((s, f) => s + (f.size ?? (f.approxSize as number)), 0), exact: false };
 }
 
-export interface FileStatus {
+interface FileStatus {
   readonly name: string;
   readonly path: string;
   readonly present: boolean;
@@ -239,7 +239,7 @@ export interface FileStatus {
   readonly partialBytes: number;
 }
 
-export interface ModelStatus {
+interface ModelStatus {
   readonly present: boolean;
   readonly path: string;
   readonly files: readonly FileStatus[];
@@ -273,7 +273,7 @@ export function fileUrl(manifest: Manifest, entry: ModelEntry, file: ModelFile, 
   return `${baseUrl.replace(/\/+$/, '')}/${path}`;
 }
 
-export interface ResolveOptions {
+interface ResolveOptions {
   readonly manifest?: Manifest;
   readonly home?: string;
   /** Pull a named model that is not in the cache (default: unless $STYLECLIP_OFFLINE=1). */
@@ -313,7 +313,7 @@ export async function resolveModelPath(nameOrPath: string, kind: ModelKind, opts
   return (await modelStatus(home, entry)).path;
 }
 
-export interface PullOptions extends Omit<DownloadOptions, 'size' | 'sha256' | 'onProgress' | 'onWait'> {
+interface PullOptions extends Omit<DownloadOptions, 'size' | 'sha256' | 'onProgress' | 'onWait'> {
   readonly home?: string;
   /** Mirror base URL (see fileUrl); defaults to $STYLECLIP_MIRROR. */
   readonly baseUrl?: string;
@@ -340,9 +340,9 @@ export async function pullModel(manifest: Manifest, entry: ModelEntry, opts: Pul
   return results;
 }
 
-export type VerifyState = 'ok' | 'mismatch' | 'absent' | 'recorded';
+type VerifyState = 'ok' | 'mismatch' | 'absent' | 'recorded';
 
-export interface FileVerification {
+interface FileVerification {
   readonly name: string;
   readonly path: string;
   /** ok: matches the manifest digest (or, when that is unknown, the digest recorded at download); recorded: no digest

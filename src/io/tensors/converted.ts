@@ -11,12 +11,12 @@ import { InputError } from '../../errors.js';
 import { writeSafetensors, type Safetensors } from './safetensors.js';
 
 /** `__metadata__.format` of our files, and the layout version this code writes and reads. */
-export const CONVERTED_FORMAT = 'styleclip';
-export const CONVERTED_VERSION = '1';
+const CONVERTED_FORMAT = 'styleclip';
+const CONVERTED_VERSION = '1';
 export const CONVERTED_KINDS = Object.freeze(['generator', 'clip'] as const);
 export type ConvertedKind = (typeof CONVERTED_KINDS)[number];
 
-export interface ConvertedProvenance {
+interface ConvertedProvenance {
   /** File name of the original checkpoint. */
   readonly source: string;
   /** Its layout as the loader reported it, e.g. `openai-torchscript`, `torch-zip`. */

@@ -27,7 +27,7 @@ const DTYPE_TO_DESCR: Readonly<Partial<Record<DType, string>>> = Object.fromEntr
   Object.entries(DESCR_TO_DTYPE).map(([k, v]) => [v, k]),
 );
 
-export class NpyError extends InputError {
+class NpyError extends InputError {
   override name = 'NpyError';
 }
 

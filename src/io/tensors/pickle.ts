@@ -39,12 +39,12 @@ export class PyCallable {
 }
 
 /** Objects that implement BUILD (Python's `__setstate__`) themselves. */
-export const SET_STATE = Symbol('pickle.setState');
-export interface Stateful {
+const SET_STATE = Symbol('pickle.setState');
+interface Stateful {
   [SET_STATE](state: unknown): void;
 }
 
-export interface UnpickleOptions {
+interface UnpickleOptions {
   /** Resolves persistent ids (PERSID/BINPERSID); pickles that use them fail without it. */
   readonly persistentLoad?: (pid: unknown) => unknown;
   /** Extra allow-listed globals, keyed 'module.name'. */

@@ -110,7 +110,7 @@ class Flattener {
 }
 
 /** Flattens an unpickled object graph into named tensors and values. */
-export function flattenPickled(root: unknown): { tensors: Map<string, HostTensor>; values: Record<string, unknown> } {
+function flattenPickled(root: unknown): { tensors: Map<string, HostTensor>; values: Record<string, unknown> } {
   const f = new Flattener();
   f.visit('', root);
   return { tensors: f.tensors, values: Object.fromEntries(f.values) };

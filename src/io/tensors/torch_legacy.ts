@@ -76,7 +76,7 @@ export class Storage {
   }
 }
 
-export interface StoragePid {
+interface StoragePid {
   readonly dtype: DType;
   readonly key: string;
   readonly numel: number;
@@ -212,7 +212,7 @@ export function materialize(t: TensorRef): HostTensor {
 }
 
 /** Parsed pickle-based checkpoint: `legacy` torch.save, or a plain `pickle` (no torch.save framing). */
-export interface PickledCheckpoint {
+interface PickledCheckpoint {
   readonly format: 'legacy' | 'pickle';
   readonly root: unknown;
 }

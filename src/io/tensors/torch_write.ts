@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../atomic.js';
 import { TorchTensor, pickleDump, type Picklable } from './pickle_write.js';
 
 /** A value to save: Picklable, with HostTensors (float32) anywhere a tensor goes. */
-export type Saveable = Picklable | HostTensor | readonly Saveable[] | { readonly dict: readonly (readonly [string, Saveable])[]; readonly ordered?: boolean };
+type Saveable = Picklable | HostTensor | readonly Saveable[] | { readonly dict: readonly (readonly [string, Saveable])[]; readonly ordered?: boolean };
 
 /** torch storage classes of the dtypes written. */
 const STORAGES: Partial<Record<HostTensor['dtype'], 'FloatStorage' | 'LongStorage'>> = { float32: 'FloatStorage', int64: 'LongStorage' };
@@ -56,7 +56,7 @@ function zip(entries: readonly { name: string; data: Uint8Array }[]): Uint8Array
 }
 
 /** The bytes of `torch.save(value)`. */
-export function encodeTorchSave(value: Saveable): Uint8Array {
+function encodeTorchSave(value: Saveable): Uint8Array {
   const storages: Uint8Array[] = [];
   const convert = (v: Saveable): Picklable => {
     if (isTensor(v)) {

@@ -11,7 +11,7 @@ import { TorchCheckpointError, Storage, parsePickledCheckpoint, parseStoragePid,
 import { Unpickler } from './pickle.js';
 import type { ZipArchive } from './zip.js';
 
-export interface ZipCheckpoint {
+interface ZipCheckpoint {
   readonly format: 'zip' | 'torchscript';
   readonly root: unknown;
 }

@@ -35,7 +35,7 @@ export class ZipError extends InputError {
   override name = 'ZipError';
 }
 
-export interface ZipEntry {
+interface ZipEntry {
   readonly name: string;
   readonly method: number;
   readonly flags: number;
