@@ -6,38 +6,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Clip } from '../../src/clip/clip.js';
-import { softmaxRows } from '../../src/clip/zeroshot.js';
 import * as E from '../../src/engine/index.js';
 import { readNpy } from '../../src/io/tensors/npy.js';
 import { loadTorchCheckpoint } from '../../src/io/tensors/torch.js';
 import { fixture, maxAbsDiff } from '../helpers/shared.js';
+import { clipOutputs, type ClipOutputs } from './outputs.js';
 
 const REL_TOL = 1e-3;
 const PROB_TOL = 1e-3;
 
-interface Outputs {
-  image: E.HostTensor;
-  text: E.HostTensor;
-  logits: E.HostTensor;
-  probs: E.HostTensor;
-  grad: E.HostTensor;
-}
-
-async function run(clip: Clip): Promise<Outputs> {
-  const pixels = await readNpy(fixture('clip_pixels.npy'));
-  const image = await clip.encodeImage(pixels);
-  const text = await clip.encodeText(await readNpy(fixture('clip_tokens.npy')));
-  const logits = clip.logits(image, text).logitsPerImage;
-  const g = new E.Graph('clip_grad');
-  const px = g.input('pixels', 'float32', pixels.shape);
-  const r = g.input('r', 'float32', [1, clip.config.embedDim]);
-  const [gx] = E.grad(E.reduceSum(E.mul(clip.imageEncoder(g, px), r)), [px]);
-  g.output(gx, 'grad');
-  const s = await E.Session.create(g);
-  const grad = (await s.run({ pixels, r: await readNpy(fixture('clip_grad_r.npy')) })).grad;
-  await s.dispose();
-  return { image, text, logits, probs: softmaxRows(logits), grad };
-}
+type Outputs = ClipOutputs;
+const run = (clip: Clip): Promise<Outputs> => clipOutputs(clip, 'clip');
 
 async function relErr(actual: E.HostTensor, expectedFile: string): Promise<number> {
   const expected = await readNpy(fixture(expectedFile));

@@ -12,39 +12,18 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Clip } from '../../src/clip/clip.js';
-import { softmaxRows } from '../../src/clip/zeroshot.js';
 import * as E from '../../src/engine/index.js';
 import { readNpy } from '../../src/io/tensors/npy.js';
 import { fixture, maxAbsDiff } from '../helpers/shared.js';
+import { clipOutputs, type ClipOutputs } from './outputs.js';
 
 const REL_TOL = 1e-3;
 const PROB_TOL = 1e-3;
 /** Same function, same graph: only float32 summation order (and fp16 ties) may differ; measured 1.0e-5 (gradients). */
 const SAME_FUNCTION_TOL = 1e-4;
 
-interface Outputs {
-  image: E.HostTensor;
-  text: E.HostTensor;
-  logits: E.HostTensor;
-  probs: E.HostTensor;
-  grad: E.HostTensor;
-}
-
-async function run(clip: Clip, prefix: string): Promise<Outputs> {
-  const pixels = await readNpy(fixture(`${prefix}_pixels.npy`));
-  const image = await clip.encodeImage(pixels);
-  const text = await clip.encodeText(await readNpy(fixture(`${prefix}_tokens.npy`)));
-  const logits = clip.logits(image, text).logitsPerImage;
-  const g = new E.Graph('clip_grad');
-  const px = g.input('pixels', 'float32', pixels.shape);
-  const r = g.input('r', 'float32', [pixels.shape[0], clip.config.embedDim]);
-  const [gx] = E.grad(E.reduceSum(E.mul(clip.imageEncoder(g, px), r)), [px]);
-  g.output(gx, 'grad');
-  const s = await E.Session.create(g);
-  const grad = (await s.run({ pixels, r: await readNpy(fixture(`${prefix}_grad_r.npy`)) })).grad;
-  await s.dispose();
-  return { image, text, logits, probs: softmaxRows(logits), grad };
-}
+type Outputs = ClipOutputs;
+const run = clipOutputs;
 
 function rel(actual: E.HostTensor, expected: E.HostTensor): number {
   expect(actual.shape).toEqual(expected.shape);
