@@ -66,6 +66,7 @@ export const generateCommand: Command = {
     '  --w W.npy         w latents [N,D] or [D]',
     '  --w-plus WP.npy   w+ latents [N,L,D] or [L,D]',
     '  --truncation PSI  w <- w_avg + PSI (w - w_avg) toward latent_avg (or a seeded mean when absent); default 1',
+    "                    (no truncation; 'styleclip edit --seed N' starts at StyleCLIP's 0.7: pass --truncation 0.7 for its face)",
     '  --noise MODE      const: the checkpoint\'s noise maps (default); random: seeded per image (image i from',
     '                    --noise-seed + i; --noise-seed defaults to --seed, else 0)',
     '  --batch N         images to draw with --seed (default 1)',

@@ -35,7 +35,7 @@ export const invertCommand: Command = {
   summary: 'photo -> w+ latent with an e4e/pSp encoder, in one pass (GAN inversion)',
   usage: [
     '  styleclip invert --encoder E4E.pt --image PHOTO|FOLDER [--aligned] [--generator G] [--face-index 0]',
-    '                   --save-latent W.npy [--out RECON.png|FOLDER] [--raw RECON.npy] [--models DIR]',
+    '                   [--save-latent W.npy] [--out RECON.png|FOLDER] [--raw RECON.npy] [--models DIR]  (at least one output)',
     '',
     '  --encoder E       e4e or pSp checkpoint (e4e_ffhq_encode.pt, psp_ffhq_encode.pt) or a registry name (e4e-ffhq)',
     '  --aligned         the images are FFHQ-aligned faces already; otherwise the face is detected and aligned',
@@ -51,10 +51,13 @@ export const invertCommand: Command = {
     models: { type: 'string' }, quiet: { type: 'boolean' }, json: { type: 'boolean' },
   },
   async run(args, io) {
-    const latentPath = requireStr(args, 'save-latent');
-    if (extname(latentPath) !== '.npy') throw new UsageError(`--save-latent ${latentPath}: use a .npy file`);
-    const photos = await photoList(requireStr(args, 'image'));
+    const latentPath = str(args, 'save-latent');
     const out = str(args, 'out');
+    if (latentPath === undefined && out === undefined && str(args, 'raw') === undefined) {
+      throw new UsageError('nothing to write: give --save-latent W.npy, --out RECON.png and/or --raw RECON.npy');
+    }
+    if (latentPath !== undefined && extname(latentPath) !== '.npy') throw new UsageError(`--save-latent ${latentPath}: use a .npy file`);
+    const photos = await photoList(requireStr(args, 'image'));
     const folderOut = out !== undefined && photos.length > 1;
     if (out && !folderOut && !IMAGE_EXTS.includes(extname(out).toLowerCase())) throw new UsageError(`--out ${out}: use a .png/.jpg/.webp file`);
     if (folderOut && !(await stat(out!).then((s) => s.isDirectory()).catch(() => false))) throw new UsageError(`--out ${out}: with a folder of photos, give an existing folder`);
@@ -77,16 +80,24 @@ export const invertCommand: Command = {
       const codes = await encoder.encodeImages(faces);
       const recon = out || str(args, 'raw') ? await encoder.generator.synthesize(codes) : undefined;
       bar.finish();
-      await writeNpy(latentPath, codes);
-      if (recon && str(args, 'raw')) await writeNpy(str(args, 'raw')!, recon);
+      const written: string[] = [];
+      if (latentPath !== undefined) {
+        await writeNpy(latentPath, codes);
+        written.push(`${latentPath} [${codes.shape.join(', ')}]`);
+      }
+      if (recon && str(args, 'raw')) {
+        await writeNpy(str(args, 'raw')!, recon);
+        written.push(str(args, 'raw')!);
+      }
       if (recon && out) {
         for (let i = 0; i < photos.length; i++) {
           const rgb = tensorToRgb(recon, i, '[-1,1]');
           await writeImage(folderOut ? join(out, `${basename(photos[i], extname(photos[i]))}.png`) : out, rgb.data, rgb.width, rgb.height);
         }
+        written.push(folderOut ? `${photos.length} reconstructions in ${out}` : out);
       }
-      if (flag(args, 'json')) io.stdout.write(JSON.stringify({ encoder: encoder.kind, photos: photos.length, latent: codes.shape }) + '\n');
-      else if (!flag(args, 'quiet')) io.stdout.write(`inverted ${photos.length} photo(s) with ${encoder.kind}: ${latentPath} [${codes.shape.join(', ')}]\n`);
+      if (flag(args, 'json')) io.stdout.write(JSON.stringify({ encoder: encoder.kind, photos: photos.length, latent: codes.shape, written }) + '\n');
+      else if (!flag(args, 'quiet')) io.stdout.write(`inverted ${photos.length} photo(s) with ${encoder.kind}; wrote ${written.join(', ')}\n`);
       return 0;
     } finally {
       bar.finish();

@@ -22,6 +22,7 @@ import {
   type ModelEntry,
 } from '../io/models/registry.js';
 import { UsageError, flag, str, type CliIO, type Command } from './command.js';
+import { InputError } from '../errors.js';
 import { modelsConvertCommand } from './models_convert.js';
 
 /** Least time between two progress redraws, and the bar's width in characters. */
@@ -149,7 +150,8 @@ const modelsPullCommand: Command = {
     '  --base-url URL   pull from a mirror: each file is fetched from URL/<model>/<file> (default: $STYLECLIP_MIRROR,',
     '                   else each file\'s own URL in the manifest)',
     '',
-    '  Prints "NAME<TAB>PATH" per model; a progress bar goes to stderr when it is a terminal. An interrupted pull',
+    '  Prints "NAME<TAB>PATH" per model; a progress bar goes to stderr when it is a terminal. A model that fails is',
+    '  reported and the others are still pulled (exit 2 when any failed). An interrupted pull',
     '  keeps a .partial file and resumes from it next time; only a verified file gets its final name.',
   ].join('\n'),
   options: { 'base-url': { type: 'string' } },
@@ -162,13 +164,22 @@ const modelsPullCommand: Command = {
     }
     const manifest = await loadManifest();
     const entries = args.positionals.map((n) => requireModel(manifest, n));
-    try {
-      for (const entry of entries) await pullOne(manifest, entry, baseUrl, io);
-    } catch (e) {
-      if (!io.signal.aborted) throw e;
-      io.stderr.write("styleclip: interrupted; the partial download is kept and the next 'styleclip models pull' resumes it\n");
-      return EXIT_INTERRUPTED;
+    // Every model is tried: one that fails is reported and the others still pull; the exit code says some failed.
+    const failed: string[] = [];
+    for (const entry of entries) {
+      try {
+        await pullOne(manifest, entry, baseUrl, io);
+      } catch (e) {
+        if (io.signal.aborted) {
+          io.stderr.write("styleclip: interrupted; the partial download is kept and the next 'styleclip models pull' resumes it\n");
+          return EXIT_INTERRUPTED;
+        }
+        if (!(e instanceof InputError) || entries.length === 1) throw e;
+        io.stderr.write(`styleclip: ${entry.name}: ${e.message}\n`);
+        failed.push(entry.name);
+      }
     }
+    if (failed.length) throw new InputError(`${failed.length} of ${entries.length} models failed to download (${failed.join(', ')}); the others are in the cache`);
     return 0;
   },
 };

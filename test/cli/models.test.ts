@@ -107,6 +107,15 @@ describe('styleclip models', () => {
     expect((await runCli(['models', 'pull', 'gen', '--base-url', 'mirror.example'])).stderr).toMatch(/--base-url must be an http/);
   });
 
+  it('pull A B: a model that fails is reported and the next one is still pulled (exit 2)', async () => {
+    await useManifest(server.baseUrl, { path: '/missing.pt' });
+    const r = await runCli(['models', 'pull', 'gen', 'clipper']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/styleclip: gen: /);
+    expect(r.stderr).toMatch(/1 of 2 models failed to download \(gen\); the others are in the cache/);
+    expect(r.stdout).toMatch(/^clipper\t/m);
+  });
+
   it('pull of an unknown name lists the known ones', async () => {
     const r = await runCli(['models', 'pull', 'nope']);
     expect(r.code).toBe(2);

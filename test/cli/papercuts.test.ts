@@ -1,0 +1,42 @@
+/** Defects a new user hit (issue 25 part 2), each checked as it was reported. */
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { fixture, sharedPath } from '../helpers/shared.js';
+import { fixtureApp, json, type TestServer } from '../server/helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'styleclip-papercuts-'));
+
+describe('papercuts', () => {
+  it('invert --out without --save-latent writes the reconstruction and names it', async () => {
+    const recon = join(dir, 'recon.png');
+    const r = await runCli(['invert', '--encoder', fixture('e4e_tiny.pt'), '--image', sharedPath('data', 'faces', 'ffhq_0.jpg'), '--aligned', '--out', recon]);
+    expect(r.code).toBe(0);
+    expect(existsSync(recon)).toBe(true);
+    expect(r.stdout).toContain(`wrote ${recon}`);
+    const none = await runCli(['invert', '--encoder', fixture('e4e_tiny.pt'), '--image', sharedPath('data', 'faces', 'ffhq_0.jpg'), '--aligned']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/nothing to write: give --save-latent/);
+  });
+
+  it('generate and edit say that the same seed starts at different truncations', async () => {
+    expect((await runCli(['generate', '--help'])).stdout).toMatch(/styleclip edit --seed N' starts at StyleCLIP's 0\.7/);
+    expect((await runCli(['edit', '--help'])).stdout).toMatch(/'styleclip generate' defaults to 1/);
+  });
+});
+
+describe('API messages', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await fixtureApp();
+  });
+  afterAll(async () => t?.close());
+
+  it('/v1/embed {} names what it needs instead of asking for a JSON object', async () => {
+    const res = await t.app.request('/v1/embed', json({}));
+    expect(res.status).toBe(400);
+    expect(await res.text()).toMatch(/give texts, images, or both/);
+  });
+});
