@@ -2,6 +2,7 @@
  * Edit jobs as the API sees them: submit (check, store, queue), status, cancel, and result files. Each route calls
  * exactly one of these methods.
  */
+import { createHash } from 'node:crypto';
 import { RequestError, notFound } from './errors.js';
 import { newJobId } from './names.js';
 import type { JobQueue } from './queue.js';
@@ -13,6 +14,13 @@ import { prepareOnePassJob, prepareOptimiseJob, type PrepareEnv, type PreparedJo
 import { interpretationJson, type InterpretationJson } from '../edit/instruction.js';
 
 /** What `GET /v1/edits/:id` returns. */
+/** SHA-256 of a prepared job: its request as stored and its start file. */
+function fingerprintOf(p: PreparedJob): string {
+  const h = createHash('sha256').update(JSON.stringify(p.request));
+  if (p.startFile) h.update(p.startFile.name).update(p.startFile.bytes);
+  return h.digest('hex');
+}
+
 /** What a submission answers: the job id and how its prompt(s) were read. */
 interface Submitted {
   readonly id: string;
@@ -83,13 +91,20 @@ export class EditJobs {
       if (!/^[\x21-\x7e]{1,255}$/.test(idempotencyKey)) throw new RequestError('invalid_request', 'Idempotency-Key: 1-255 visible ASCII characters');
       const prior = await this.store.claimKey(idempotencyKey);
       if (prior === 'pending') throw new RequestError('conflict', 'a request with this Idempotency-Key is being submitted; retry in a moment');
-      if (prior !== undefined) return { id: prior, interpreted: (await this.store.request(prior))?.interpreted?.map(interpretationJson) };
+      if (prior !== undefined) {
+        const [existing, mine] = await Promise.all([this.store.request(prior), prepare()]);
+        if (existing?.fingerprint !== undefined && existing.fingerprint !== fingerprintOf(mine)) {
+          throw new RequestError('conflict', `this Idempotency-Key was used for a different request (edit ${prior}); send a new key for a new edit`);
+        }
+        return { id: prior, interpreted: existing?.interpreted?.map(interpretationJson) };
+      }
     }
     let id: string | undefined;
     try {
-      const { request, startFile } = await prepare();
+      const prepared = await prepare();
+      const { request, startFile } = prepared;
       const created = newJobId();
-      await this.store.create({ ...request, id: created, createdAt: new Date().toISOString() } as JobRequest, startFile);
+      await this.store.create({ ...request, id: created, createdAt: new Date().toISOString(), fingerprint: fingerprintOf(prepared) } as JobRequest, startFile);
       try {
         await this.queue.submit(created);
       } catch (e) {

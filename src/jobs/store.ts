@@ -42,6 +42,8 @@ interface JobBase {
   readonly source?: string;
   /** How each prompt was read (src/edit/instruction.ts): one per prompt, or per stacked edit. */
   readonly interpreted?: readonly Interpretation[];
+  /** SHA-256 of the prepared request and its start file: a reused Idempotency-Key must come with the same one. */
+  readonly fingerprint?: string;
 }
 
 /** A StyleCLIP latent optimisation (the API's edits, and batch lines without a method). */

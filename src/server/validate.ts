@@ -31,8 +31,15 @@ const absentWhenEmpty = {
     isEmptyObject(value) ? { success: true as const, data: undefined } : schema.safeParse(value),
 };
 
+/** A JSON text read as a form field name: the body was JSON sent without its content type. */
+const jsonAsFormKey = (e: z.ZodError): boolean =>
+  e.issues.some((i) => i.code === 'unrecognized_keys' && i.keys.some((k) => /^\s*[[{]/.test(k)));
+
 function hook(result: { success: boolean; error?: unknown }): void {
-  if (!result.success) throw new RequestError('invalid_request', describeIssues(result.error as z.ZodError));
+  if (result.success) return;
+  const error = result.error as z.ZodError;
+  if (jsonAsFormKey(error)) throw new RequestError('invalid_request', "the body is JSON but has no 'Content-Type: application/json' header; send it with that header");
+  throw new RequestError('invalid_request', describeIssues(error));
 }
 
 /** One validator per endpoint and transport (`application/json`, `multipart/form-data`). */

@@ -40,3 +40,20 @@ describe('API messages', () => {
     expect(await res.text()).toMatch(/give texts, images, or both/);
   });
 });
+
+describe('a JSON body without its content type', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await fixtureApp();
+  });
+  afterAll(async () => t?.close());
+
+  it('(curl -d: sent as a urlencoded form) is told to send the header, not an "Unrecognized key" of the whole JSON text', async () => {
+    const headers = { 'content-type': 'application/x-www-form-urlencoded' };
+    const res = await t.app.request('/v1/edits', { method: 'POST', headers, body: JSON.stringify({ prompt: 'red hair', seed: 1 }) });
+    expect(res.status).toBe(400);
+    const text = await res.text();
+    expect(text).toMatch(/Content-Type: application\/json/);
+    expect(text).not.toMatch(/Unrecognized key/);
+  });
+});

@@ -81,6 +81,18 @@ describe('idempotency', () => {
     const bad = await t.app.request('/v1/edits', { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'x'.repeat(300) }, body: JSON.stringify({ prompt: 'red hair', seed: 5 }) });
     expect(bad.status).toBe(400);
   });
+
+  it('the same Idempotency-Key with a different body is a 409 conflict naming the first edit, and creates nothing', async () => {
+    const post = async (body: object): Promise<Response> =>
+      t.app.request('/v1/edits', { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'client-key-9' }, body: JSON.stringify(body) });
+    const first = await post({ prompt: 'red hair', seed: 5, steps: 2 });
+    const { id } = (await first.json()) as { id: string };
+    const before = readdirSync(join(t.dir, 'edits')).length;
+    const other = await post({ prompt: 'blue hair', seed: 5, steps: 2 });
+    expect(other.status).toBe(409);
+    expect(await other.text()).toMatch(new RegExp(`used for a different request \\(edit ${id}\\)`));
+    expect(readdirSync(join(t.dir, 'edits')).length).toBe(before);
+  });
 });
 
 describe('cancellation', () => {
