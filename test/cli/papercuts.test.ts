@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { fixture, sharedPath } from '../helpers/shared.js';
+import { fixtureModelFlags } from '../helpers/models.js';
 import { fixtureApp, json, type TestServer } from '../server/helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'styleclip-papercuts-'));
@@ -19,6 +20,16 @@ describe('papercuts', () => {
     const none = await runCli(['invert', '--encoder', fixture('e4e_tiny.pt'), '--image', sharedPath('data', 'faces', 'ffhq_0.jpg'), '--aligned']);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/nothing to write: give --save-latent/);
+  });
+
+  it('swapped --fs3 / --stats name the mix-up instead of "stack underflow; the pickle is corrupt"', async () => {
+    const base = ['edit', '--method', 'global', ...fixtureModelFlags(), '--seed', '1', '--prompt', 'red hair', '--out', join(dir, 'g.png')];
+    const swapped = await runCli([...base, '--fs3', fixture('S_mean_std'), '--stats', fixture('fs3.npy')]);
+    expect(swapped.code).toBe(2);
+    expect(swapped.stderr).toMatch(/fs3\.npy is a \.npy array \(an fs3 file\?\), not the S_mean_std pickle.*swapped\?/);
+    expect(swapped.stderr).not.toMatch(/stack underflow/);
+    const both = await runCli([...base, '--fs3', fixture('S_mean_std'), '--stats', fixture('S_mean_std')]);
+    expect(both.stderr).toMatch(/--fs3 takes the fs3 \.npy array; were --fs3 and --stats swapped\?/);
   });
 
   it('generate and edit say that the same seed starts at different truncations', async () => {

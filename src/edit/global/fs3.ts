@@ -56,7 +56,11 @@ export function channelDirections(t: HostTensor, layout: StyleSpaceLayout, embed
 }
 
 export async function loadChannelDirections(path: string, layout: StyleSpaceLayout, embedDim: number): Promise<ChannelDirections> {
-  return channelDirections(await readNpy(path), layout, embedDim, path);
+  const array = await readNpy(path).catch((e: unknown) => {
+    if (e instanceof InputError) throw new InputError(`${e.message} (--fs3 takes the fs3 .npy array; were --fs3 and --stats swapped?)`);
+    throw e;
+  });
+  return channelDirections(array, layout, embedDim, path);
 }
 
 /** StyleCLIP's image conversion for CLIP: (x + 1) * 127.5 in float32, clamp to [0, 255], uint8 by truncation. */

@@ -63,8 +63,14 @@ export async function loadStyleStats(path: string, layout: StyleSpaceLayout): Pr
   } catch (e) {
     throw new InputError(`cannot read the S statistics ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
+  if (bytes.subarray(0, NPY_MAGIC.length).equals(NPY_MAGIC)) {
+    throw new InputError(`${path} is a .npy array (an fs3 file?), not the S_mean_std pickle of S statistics; were --fs3 and --stats swapped?`);
+  }
   return parseStyleStats(bytes, layout, path);
 }
+
+/** The first bytes of every .npy file (numpy format spec). */
+const NPY_MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]);
 
 /** The S_mean_std pickle of `stats` (readable by StyleCLIP's Python code and by `parseStyleStats`). */
 export function styleStatsPickle(stats: StyleStats, layout: StyleSpaceLayout): Uint8Array {
