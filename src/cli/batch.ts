@@ -70,7 +70,7 @@ export const batchCommand: Command = {
     '                     optional name (letters, digits, _ and -) names the job\'s results. "method" picks the edit',
     '                     method: optimize (default, the fields above), global ({"method":"global","seed":1,',
     '                     "edits":[{"prompt":"face with red hair","neutral":"face","alpha":4.1,"beta":0.15}]}, needs',
-    '                     --fs3/--stats) or mapper ({"method":"mapper","seed":1,"mapper":"afro","strength":0.1},',
+    '                     --fs3/--stats) or mapper ({"method":"mapper","seed":1,"mapper":"mapper-afro","strength":0.1},',
     '                     needs --mappers)',
     '  --out DIR          results (DIR/edits/<job>/result.png, compare.png, before.png, latent.npy), report.json and',
     '                     report.html; running again with the same DIR skips finished jobs',

@@ -80,6 +80,7 @@ export const serveCommand: Command = {
   summary: 'HTTP API and web form for edits, generation and CLIP (docs/server.md)',
   usage: [
     '  styleclip serve --generator G --clip C --vocab V [--fs3 FS3.npy --stats S_MEAN_STD] [--port 8787] [--host 127.0.0.1] [--store DIR]',
+    '                  [--encoder E] [--mappers M,M] [--identity-model M] [--models DIR]',
     '                  [--queue redis://host:port] [--concurrency N] [--queue-size N] [--grace SECONDS] [--max-body-mb N]',
     '',
     ...MODEL_USAGE,

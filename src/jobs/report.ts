@@ -20,7 +20,7 @@ interface ReportJob {
   readonly status: JobState['status'];
   readonly steps: number;
   readonly final?: LossPoint;
-  readonly files?: { readonly result: string; readonly compare: string; readonly before: string; readonly latent: string };
+  readonly files?: { readonly result: string; readonly compare: string; readonly before: string; readonly latent: string; readonly photo?: string };
   readonly error?: JobState['error'];
 }
 
@@ -39,9 +39,10 @@ const fmt = (x: number | undefined): string => (x === undefined ? '' : x.toFixed
 
 async function reportJob(store: JobStore, outDir: string, job: BatchSummary['jobs'][number]): Promise<ReportJob> {
   const state = await store.state(job.id);
-  const rel = (file: 'result.png' | 'compare.png' | 'before.png' | 'latent.npy'): string =>
+  const rel = (file: 'result.png' | 'compare.png' | 'before.png' | 'latent.npy' | 'photo.png'): string =>
     relative(outDir, store.path(job.id, file)).split('\\').join('/');
   const done = state?.status === 'done';
+  const photo = done && (await store.readFile(job.id, 'photo.png')) !== undefined ? { photo: rel('photo.png') } : {};
   return {
     line: job.line,
     id: job.id,
@@ -50,7 +51,7 @@ async function reportJob(store: JobStore, outDir: string, job: BatchSummary['job
     status: state?.status ?? 'queued',
     steps: job.steps,
     final: (await store.readHistory(job.id)).points.at(-1),
-    files: done ? { result: rel('result.png'), compare: rel('compare.png'), before: rel('before.png'), latent: rel('latent.npy') } : undefined,
+    files: done ? { result: rel('result.png'), compare: rel('compare.png'), before: rel('before.png'), latent: rel('latent.npy'), ...photo } : undefined,
     error: state?.error,
   };
 }
@@ -64,7 +65,8 @@ async function row(store: JobStore, j: ReportJob): Promise<string> {
     ? `${fmt(j.final.loss)}<br><small>CLIP ${fmt(j.final.clipLoss)} · L2 ${fmt(j.final.l2Loss)} · ID ${fmt(j.final.idLoss)}</small>`
     : '';
   const links = j.files
-    ? `<a href="${esc(j.files.result)}">result</a> · <a href="${esc(j.files.compare)}">compare</a> · <a href="${esc(j.files.latent)}">latent</a>`
+    ? `<a href="${esc(j.files.result)}">result</a> · <a href="${esc(j.files.compare)}">compare</a> · <a href="${esc(j.files.latent)}">latent</a>` +
+      (j.files.photo ? ` · <a href="${esc(j.files.photo)}">photo</a>` : '')
     : esc(j.error?.message ?? '');
   return (
     `<tr><td>${j.line}</td><td>${esc(j.name ?? j.id)}</td><td>${esc(j.prompt)}</td>` +

@@ -1,5 +1,6 @@
 /** Defects a new user hit (issue 25 part 2), each checked as it was reported. */
 import { existsSync, mkdtempSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,6 +31,23 @@ describe('papercuts', () => {
     expect(swapped.stderr).not.toMatch(/stack underflow/);
     const both = await runCli([...base, '--fs3', fixture('S_mean_std'), '--stats', fixture('S_mean_std')]);
     expect(both.stderr).toMatch(/--fs3 takes the fs3 \.npy array; were --fs3 and --stats swapped\?/);
+  });
+
+  it('batch reports list the pasted-back photo.png of a photo job (report.json and report.html)', async () => {
+    const jobs = join(dir, 'photo.jsonl');
+    await writeFile(jobs, JSON.stringify({ name: 'selfie', prompt: 'a person with purple hair', image: sharedPath('data', 'faces', 'ffhq_0.jpg'), steps: 1, project_steps: 2 }) + '\n');
+    const out = join(dir, 'photo-out');
+    const r = await runCli(['batch', jobs, '--out', out, ...fixtureModelFlags(), '--models', sharedPath('models')]);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as { jobs: { files: { photo?: string } }[] };
+    expect(report.jobs[0].files.photo).toMatch(/photo\.png$/);
+    expect(existsSync(join(out, report.jobs[0].files.photo!))).toBe(true);
+    expect(await readFile(join(out, 'report.html'), 'utf8')).toMatch(/<a href="[^"]*photo\.png">photo<\/a>/);
+  });
+
+  it('help texts: batch names the registry mapper, serve lists its model flags in the usage line', async () => {
+    expect((await runCli(['batch', '--help'])).stdout).toContain('"mapper":"mapper-afro"');
+    expect((await runCli(['serve', '--help'])).stdout).toMatch(/\[--encoder E\] \[--mappers M,M\] \[--identity-model M\] \[--models DIR\]/);
   });
 
   it('generate and edit say that the same seed starts at different truncations', async () => {
