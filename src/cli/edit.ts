@@ -30,6 +30,7 @@ import { runMapperEdit } from './edit_mapper.js';
 import { ALPHA_RANGE, GLOBAL_DEFAULTS } from '../edit/global/index.js';
 import { MAPPER_STRENGTH } from '../edit/mapper/index.js';
 import { ProgressBar } from './progress.js';
+import { writeAllOrNothing } from '../io/atomic.js';
 
 /** Exit code of a command stopped by SIGINT (128 + 2, the shell convention). */
 export const EXIT_INTERRUPTED = 130;
@@ -132,24 +133,18 @@ interface Kept {
 }
 
 async function writeOutputs(res: EditResult, kept: Kept, paths: Record<string, string | undefined>): Promise<string[]> {
-  const written: string[] = [];
-  const put = async (p: string | undefined, write: (p: string) => Promise<void>): Promise<void> => {
-    if (p) {
-      await write(p);
-      written.push(p);
-    }
-  };
-  await put(paths.out, (p) => writeImage(p, res.after.data, res.after.width, res.after.height));
-  await put(paths.compare, (p) => {
-    const c = sideBySide([res.before, res.after]);
-    return writeImage(p, c.data, c.width, c.height);
-  });
-  await put(paths.gif, (p) => writeGif(p, [res.before, ...kept.frames, res.after]));
-  await put(paths['save-latent'], (p) => writeNpy(p, res.latent));
-  await put(paths.trajectory, (p) => writeNpy(p, { dtype: 'float32', shape: [res.history.length, ...res.latent.shape], data: kept.trajectory! }));
   const pasted = res.photo?.pasted;
-  if (pasted) await put(paths['paste-back'], (p) => writeImage(p, pasted.data, pasted.width, pasted.height));
-  return written;
+  return writeAllOrNothing([
+    [paths.out, (p) => writeImage(p, res.after.data, res.after.width, res.after.height)],
+    [paths.compare, (p) => {
+      const c = sideBySide([res.before, res.after]);
+      return writeImage(p, c.data, c.width, c.height);
+    }],
+    [paths.gif, (p) => writeGif(p, [res.before, ...kept.frames, res.after])],
+    [paths['save-latent'], (p) => writeNpy(p, res.latent)],
+    [paths.trajectory, (p) => writeNpy(p, { dtype: 'float32', shape: [res.history.length, ...res.latent.shape], data: kept.trajectory! })],
+    [pasted ? paths['paste-back'] : undefined, (p) => writeImage(p, pasted!.data, pasted!.width, pasted!.height)],
+  ]);
 }
 
 export const editCommand: Command = {

@@ -8,6 +8,7 @@ import { sideBySide } from '../io/images/frames.js';
 import { tensorToRgb, writeImage } from '../io/images/image.js';
 import { writeNpy } from '../io/tensors/npy.js';
 import type { ProjectedPhoto } from '../edit/types.js';
+import { writeAllOrNothing } from '../io/atomic.js';
 
 interface OnePassResult {
   readonly before: HostTensor;
@@ -20,20 +21,15 @@ interface OnePassResult {
 export async function writeOnePassOutputs(res: OnePassResult, paths: Record<string, string | undefined>): Promise<string[]> {
   const before = tensorToRgb(res.before, 0, '[-1,1]');
   const after = tensorToRgb(res.after, 0, '[-1,1]');
-  const written: string[] = [];
-  const put = async (p: string | undefined, write: (p: string) => Promise<void>): Promise<void> => {
-    if (!p) return;
-    await write(p);
-    written.push(p);
-  };
-  await put(paths.out, (p) => writeImage(p, after.data, after.width, after.height));
-  await put(paths.compare, (p) => {
-    const c = sideBySide([before, after]);
-    return writeImage(p, c.data, c.width, c.height);
-  });
-  await put(paths.raw, (p) => writeNpy(p, res.after));
-  await put(paths['save-latent'], (p) => writeNpy(p, res.latent));
   const pasted = res.photo?.pasteBack({ width: after.width, height: after.height, data: after.data });
-  if (pasted) await put(paths['paste-back'], (p) => writeImage(p, pasted.data, pasted.width, pasted.height));
-  return written;
+  return writeAllOrNothing([
+    [paths.out, (p) => writeImage(p, after.data, after.width, after.height)],
+    [paths.compare, (p) => {
+      const c = sideBySide([before, after]);
+      return writeImage(p, c.data, c.width, c.height);
+    }],
+    [paths.raw, (p) => writeNpy(p, res.after)],
+    [paths['save-latent'], (p) => writeNpy(p, res.latent)],
+    [pasted ? paths['paste-back'] : undefined, (p) => writeImage(p, pasted!.data, pasted!.width, pasted!.height)],
+  ]);
 }

@@ -2,7 +2,7 @@
  * `styleclip generate`: images from a StyleGAN2 generator checkpoint, from a seed or from z / w / w+ latents in .npy
  * files, with optional truncation (psi toward the checkpoint's latent_avg) and const or seeded random noise.
  * Seeds are documented in src/generator/sample.ts: image i of `--seed N --batch B` uses z from seed N + i.
- * Everything is validated before anything is written; each output file is written atomically.
+ * Everything is validated before anything is written; the outputs are written all or none (io/atomic.ts).
  */
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
@@ -13,6 +13,7 @@ import { Generator, broadcastW, checkLatent, sampleZ, truncate, type LatentKind,
 import { MAX_SEED } from '../generator/sample.js';
 import { tensorToRgb, writeImage } from '../io/images/image.js';
 import { readNpy, writeNpy } from '../io/tensors/npy.js';
+import { writeAllOrNothing } from '../io/atomic.js';
 import { UsageError, distinctOutputs, modelFlag, num, str, type Command } from './command.js';
 
 /** Latent-source flags; exactly one is required. */
@@ -121,17 +122,15 @@ export const generateCommand: Command = {
       const { wPlus, saved } = await latents(gen, kind, input, psi);
       const image = await gen.synthesize(wPlus, { noise, noiseSeed: num(args, 'noise-seed', seed, { min: 0, max: MAX_SEED, integer: true }) }); // [N,3,R,R]
       io.signal.throwIfAborted();
-      const written: string[] = [];
-      if (outputs.raw) await writeNpy(outputs.raw, image).then(() => written.push(outputs.raw!));
-      if (outputs['save-w']) await writeNpy(outputs['save-w'], saved).then(() => written.push(outputs['save-w']!));
-      if (outputs.out) {
-        const paths = numberedPaths(outputs.out, image.shape[0]);
-        for (const [i, p] of paths.entries()) {
+      const images = outputs.out ? numberedPaths(outputs.out, image.shape[0]) : [];
+      const written = await writeAllOrNothing([
+        [outputs.raw, (p) => writeNpy(p, image)],
+        [outputs['save-w'], (p) => writeNpy(p, saved)],
+        ...images.map((path, i) => [path, (p: string) => {
           const rgb = tensorToRgb(image, i, '[-1,1]');
-          await writeImage(p, rgb.data, rgb.width, rgb.height);
-          written.push(p);
-        }
-      }
+          return writeImage(p, rgb.data, rgb.width, rgb.height);
+        }] as const),
+      ]);
       const [n, , h, w] = image.shape;
       io.stdout.write(`generated ${n} image${n === 1 ? '' : 's'} ${w}x${h}; wrote ${written.join(', ')}\n`);
       return 0;

@@ -1,10 +1,44 @@
 /**
  * Atomic file writes: data goes to a temporary sibling that is renamed over the target only when complete, so an
- * error, a kill or Ctrl-C never leaves a partial file that looks finished.
+ * error, a kill or Ctrl-C never leaves a partial file that looks finished; `writeAllOrNothing` extends that to a set
+ * of outputs. A write the system refuses (no space, read-only, not permitted, no such directory) is an InputError
+ * naming the file, not a stack trace.
  */
 import { randomBytes } from 'node:crypto';
 import { rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
+import { InputError } from '../errors.js';
+
+/** errno codes of writes that fail for the user's reason (disk, permissions, path), with what they mean. */
+const WRITE_FAULTS: Readonly<Record<string, string>> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'read-only file system',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOENT: 'no such directory',
+  ENOTDIR: 'a part of the path is not a directory',
+  EISDIR: 'it is a directory',
+  EIO: 'input/output error',
+  EXDEV: 'cannot rename across devices',
+};
+
+/** A write the system refused, named by the file the user asked for. */
+export class WriteFault extends InputError {
+  override name = 'WriteFault';
+  constructor(
+    readonly path: string,
+    readonly code: string,
+  ) {
+    super(`cannot write ${path}: ${WRITE_FAULTS[code]} (${code}); nothing was written there`);
+  }
+}
+
+/** `e` as a WriteFault of `path` when it is a write fault (of `path` or of a temporary for it), else `e` itself. */
+export function writeFault(e: unknown, path: string): unknown {
+  const code = e instanceof WriteFault ? e.code : (e as NodeJS.ErrnoException)?.code;
+  return code && WRITE_FAULTS[code] ? new WriteFault(path, code) : e;
+}
 
 export function tempSibling(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.partial`);
@@ -17,6 +51,35 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
+    throw writeFault(e, path);
+  }
+}
+
+/** A staging sibling that keeps the extension (writers that infer the format from it still can). */
+function stagingSibling(path: string): string {
+  const ext = extname(path);
+  return join(dirname(path), `.${basename(path, ext)}.${process.pid}.${randomBytes(4).toString('hex')}.staged${ext}`);
+}
+
+/**
+ * Writes every output or none: each `[path, write]` with a path writes to a staging sibling, and all are renamed
+ * into place only when every write succeeded; on any failure the staged files are removed. Returns the paths written.
+ */
+export async function writeAllOrNothing(outputs: readonly (readonly [string | undefined, (path: string) => Promise<void>])[]): Promise<string[]> {
+  const staged: [string, string][] = [];
+  try {
+    for (const [path, write] of outputs) {
+      if (!path) continue;
+      const tmp = stagingSibling(path);
+      staged.push([tmp, path]);
+      await write(tmp).catch((e: unknown) => {
+        throw writeFault(e, path);
+      });
+    }
+    for (const [tmp, path] of staged) await rename(tmp, path).catch((e: unknown) => Promise.reject(writeFault(e, path)));
+    return staged.map(([, path]) => path);
+  } catch (e) {
+    await Promise.all(staged.map(([tmp]) => rm(tmp, { force: true })));
     throw e;
   }
 }

@@ -1,5 +1,5 @@
 /** Defects a new user hit (issue 25 part 2), each checked as it was reported. */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,6 +48,18 @@ describe('papercuts', () => {
   it('help texts: batch names the registry mapper, serve lists its model flags in the usage line', async () => {
     expect((await runCli(['batch', '--help'])).stdout).toContain('"mapper":"mapper-afro"');
     expect((await runCli(['serve', '--help'])).stdout).toMatch(/\[--encoder E\] \[--mappers M,M\] \[--identity-model M\] \[--models DIR\]/);
+  });
+
+  it('a write that fails after the checks (--raw /proc/x.npy): one line, exit 2, and none of the other outputs left', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'styleclip-writefault-'));
+    const gen = await runCli(['generate', '--generator', fixture('stylegan2_tiny.pt'), '--seed', '1', '--out', join(out, 'a.png'), '--raw', '/proc/x.npy']);
+    expect(gen.code).toBe(2);
+    expect(gen.stderr).toMatch(/^styleclip: cannot write \/proc\/x\.npy: .*nothing was written there\n$/);
+    const edit = await runCli(['edit', ...fixtureModelFlags(), '--seed', '1', '--steps', '1', '--prompt', 'red hair', '--out', join(out, 'e.png'), '--save-latent', '/proc/w.npy']);
+    expect(edit.code).toBe(2);
+    expect(edit.stderr.trim().split('\n')).toHaveLength(1);
+    expect(edit.stderr).toMatch(/cannot write \/proc\/w\.npy/);
+    expect(readdirSync(out)).toEqual([]);
   });
 
   it('generate and edit say that the same seed starts at different truncations', async () => {
