@@ -4,7 +4,8 @@
  * of outputs. A write the system refuses (no space, read-only, not permitted, no such directory) is an InputError
  * naming the file, not a stack trace.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { InputError } from '../errors.js';
@@ -40,8 +41,18 @@ export function writeFault(e: unknown, path: string): unknown {
   return code && WRITE_FAULTS[code] ? new WriteFault(path, code) : e;
 }
 
+/** This machine in temporary names (a short hash of the host name: stores may be shared between machines). */
+export const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+
+/** `.<file>.<host tag>-<pid>.<random>.partial`: whose write it is can be told from the name (see `partialOwner`). */
 export function tempSibling(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.partial`);
+  return join(dirname(path), `.${basename(path)}.${HOST_TAG}-${process.pid}.${randomBytes(4).toString('hex')}.partial`);
+}
+
+/** The host tag and pid of a temporary file's writer, when its name says (`tempSibling`). */
+export function partialOwner(name: string): { host: string; pid: number } | undefined {
+  const m = /\.([0-9a-f]{8})-(\d+)\.[0-9a-f]{8}\.partial$/.exec(name);
+  return m ? { host: m[1], pid: Number(m[2]) } : undefined;
 }
 
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {

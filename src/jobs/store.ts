@@ -16,7 +16,7 @@ import { EventEmitter } from 'node:events';
 import { appendFile, mkdir, open, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
-import { writeFileAtomic } from '../io/atomic.js';
+import { HOST_TAG, partialOwner, writeFileAtomic } from '../io/atomic.js';
 import type { EditOptions } from '../edit/optimize/types.js';
 import type { Interpretation } from '../edit/instruction.js';
 import { describeMethod, type OnePassMethod } from './one_pass.js';
@@ -142,6 +142,18 @@ const PARTIAL_SUFFIX = '.partial';
 /** A temporary file this old is left over from a killed process. */
 const STALE_PARTIAL_MS = 60_000;
 
+/** Whether a temporary file's writer was a process of this machine that no longer runs. */
+function writerGone(name: string): boolean {
+  const owner = partialOwner(name);
+  if (!owner || owner.host !== HOST_TAG || owner.pid === process.pid) return false;
+  try {
+    process.kill(owner.pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
 export class JobStore {
   readonly root: string;
   /**
@@ -156,8 +168,9 @@ export class JobStore {
 
   /**
    * Creates the store, and removes temporary files of atomic writes that a killed process left behind
-   * (`.<file>.<pid>.<rand>.partial`, src/io/atomic.ts) once they are older than STALE_PARTIAL_MS: a live write
-   * lasts milliseconds, so an older one belongs to no process (another server sharing the store included).
+   * (`.<file>.<host>-<pid>.<rand>.partial`, src/io/atomic.ts): at once when the writer was a process of this machine
+   * that is gone (a kill -9 and restart), else once they are older than STALE_PARTIAL_MS (a live write lasts
+   * milliseconds, so an older one belongs to no process, another machine sharing the store included).
    */
   async init(): Promise<this> {
     const edits = join(this.root, EDITS_DIR);
@@ -168,7 +181,7 @@ export class JobStore {
       const names = await readdir(dir).catch(() => [] as string[]);
       for (const name of names.filter((n) => n.startsWith('.') && n.endsWith(PARTIAL_SUFFIX))) {
         const s = await stat(join(dir, name)).catch(() => undefined);
-        if (s && now - s.mtimeMs > STALE_PARTIAL_MS) await rm(join(dir, name), { force: true });
+        if (s && (writerGone(name) || now - s.mtimeMs > STALE_PARTIAL_MS)) await rm(join(dir, name), { force: true });
       }
     }
     return this;

@@ -6,10 +6,12 @@
  */
 import { mkdirSync, utimesSync, writeFileSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTorchCheckpoint } from '../../src/io/tensors/torch.js';
+import { HOST_TAG } from '../../src/io/atomic.js';
 import { JobStore } from '../../src/jobs/store.js';
 import { runCli } from '../helpers/cli.js';
 import { fixture, sharedPath } from '../helpers/shared.js';
@@ -126,6 +128,19 @@ describe('start-up', () => {
     utimesSync(stale, old, old);
     await new JobStore(root).init();
     expect(readdirSync(job).sort()).toEqual(['.state.json.4243.beef.partial']);
+  });
+
+  it('a fresh temporary file of a process of this machine that is gone (kill -9, restart) is removed at once', async () => {
+    const root = join(t.dir, 'killed-store');
+    const job = join(root, 'edits', 'job1');
+    mkdirSync(job, { recursive: true });
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    const orphan = join(job, `.result.png.${HOST_TAG}-${dead}.0badcafe.partial`);
+    const live = join(job, `.state.json.${HOST_TAG}-${process.pid}.0badf00d.partial`);
+    writeFileSync(orphan, 'x');
+    writeFileSync(live, 'y');
+    await new JobStore(root).init();
+    expect(readdirSync(job)).toEqual([`.state.json.${HOST_TAG}-${process.pid}.0badf00d.partial`]);
   });
 
   it('serve on a busy port: one line, exit 2, before loading models', async () => {
