@@ -4,7 +4,9 @@
  * reported and skipped. Exit code 0 when every line finished, 2 when a line or job failed for a reason in the
  * input, 1 for an internal failure, 130 when interrupted (unfinished jobs run again next time).
  */
-import { mkdir } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir } from 'node:fs/promises';
+import { InputError } from '../errors.js';
 import { runBatch, type BatchJob } from '../jobs/batch.js';
 import { writeReport } from '../jobs/report.js';
 import { JobStore } from '../jobs/store.js';
@@ -86,7 +88,11 @@ export const batchCommand: Command = {
     if (args.positionals.length !== 1) throw new UsageError('give exactly one jobs file: styleclip batch JOBS.jsonl --out DIR ...');
     const jobsFile = args.positionals[0];
     const out = requireStr(args, 'out');
-    const paths = { ...(await modelPaths(args, io)), ...(await onePassPaths(args, io)) };
+    // The jobs file and every model are checked before --out is created.
+    await access(jobsFile, constants.R_OK).catch((e: NodeJS.ErrnoException) => {
+      throw new InputError(`cannot read jobs file ${jobsFile}: ${e.code ?? e.message}`);
+    });
+    const paths = { ...(await onePassPaths(args, io)), ...(await modelPaths(args, io)) };
     const concurrency = num(args, 'concurrency', 1, { min: 1, max: 64, integer: true });
     await mkdir(out, { recursive: true });
     const store = await new JobStore(out).init();

@@ -116,11 +116,13 @@ export const serveCommand: Command = {
     const maxBodyBytes = num(args, 'max-body-mb', DEFAULT_MAX_BODY_BYTES / 2 ** 20, { min: 1, max: 1024 }) * 2 ** 20;
     const log = (m: string): void => void io.stderr.write(`styleclip serve: ${m}\n`);
     await assertPortFree(port, host);
+    // Every flag and model is checked before the store's directories are created.
+    const onePass = await onePassPaths(args, io);
     const paths = await modelPaths(args, io);
 
     for (const [what, path] of Object.entries(paths)) if (typeof path === 'string') log(`model ${what}: ${path}`);
     const store = await new JobStore(str(args, 'store') ?? DEFAULT_STORE).init();
-    const services = await loadServices({ ...paths, ...(await onePassPaths(args, io)) });
+    const services = await loadServices({ ...paths, ...onePass });
     const url = str(args, 'queue');
     let queue: JobQueue;
     if (url) {

@@ -98,3 +98,17 @@ describe('a JSON body without its content type', () => {
     expect(text).not.toMatch(/Unrecognized key/);
   });
 });
+
+describe('nothing created before the checks', () => {
+  const V = (): string[] => fixtureModelFlags();
+  it('serve --fs3 without --stats fails before creating its store; batch with a missing jobs file before creating --out', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'styleclip-nocreate-'));
+    const serve = await runCli(['serve', ...V(), '--fs3', fixture('fs3.npy'), '--store', join(root, 'store'), '--port', '0']);
+    expect(serve.code).toBe(2);
+    expect(serve.stderr).toMatch(/need both --fs3 and --stats/);
+    const batch = await runCli(['batch', join(root, 'missing.jsonl'), '--out', join(root, 'out'), ...V()]);
+    expect(batch.code).toBe(2);
+    expect(batch.stderr).toMatch(/cannot read jobs file .*missing\.jsonl: ENOENT/);
+    expect(readdirSync(root)).toEqual([]);
+  });
+});
