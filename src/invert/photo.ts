@@ -86,6 +86,11 @@ export class FacePhotoSource implements PhotoLatentSource {
     await (await this.faceDetector()).detectOne(rgb(photo), faceIndex);
   }
 
+  /** Loads and checks the encoder for `generator` now (a server does it at start-up); photos then reuse it. */
+  async loadEncoder(generator: PhotoModels['generator']): Promise<void> {
+    if (this.options.encoder) await this.encoder({ generator });
+  }
+
   /** The encoder over the edit's generator (loaded once per generator; its style count must fit). */
   private encoder(models: PhotoModels): Promise<PhotoEncoder> {
     const c = this.encoderCache;

@@ -58,10 +58,12 @@ export async function loadServices(paths: ModelPaths): Promise<Services> {
     throw e;
   });
   const fail = async (e: unknown): Promise<never> => {
-    await editor.dispose();
+    await editor.dispose(); // it owns the photo source
     identity?.dispose();
     throw e;
   };
+  // A misconfigured encoder is a start-up error, not a failed job per photo (or a 422 that blames the client).
+  await photos.loadEncoder(editor.generator).catch(fail);
   const directions = paths.directions ? await GlobalDirections.forModels(editor.generator, editor.clip, editor.tokenizer, paths.directions).catch(fail) : undefined;
   const mappers = new Map<string, LatentMapperEdit>();
   for (const [name, file] of paths.mappers ?? []) {

@@ -112,3 +112,13 @@ describe('nothing created before the checks', () => {
     expect(readdirSync(root)).toEqual([]);
   });
 });
+
+describe('serve checks its encoder at start-up', () => {
+  it('serve --encoder notes.txt: one line naming the file, exit 2 (no server that accepts photos and fails each)', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'styleclip-badenc-'));
+    await writeFile(join(root, 'notes.txt'), 'not a checkpoint\n');
+    const r = await runCli(['serve', ...fixtureModelFlags(), '--encoder', join(root, 'notes.txt'), '--store', join(root, 'store'), '--port', '0']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/notes\.txt: not a PyTorch checkpoint/);
+  });
+});
