@@ -97,16 +97,20 @@ async function submit(body: object): Promise<string> {
   return ((await res.json()) as { id: string }).id;
 }
 
+/** Steps of each job of the kill test: long enough that a job seen early in its run is still running at the kill. */
+const KILL_TEST_STEPS = 60;
+
 describe('BullMQ queue with two worker processes', () => {
   it('completes 20 jobs exactly once; a job whose worker is killed mid-run is retried by the other', async () => {
     const ids: string[] = [];
-    for (let i = 0; i < JOBS; i++) ids.push(await submit({ prompt: `a person with purple hair ${i}`, seed: i, steps: 25 }));
+    for (let i = 0; i < JOBS; i++) ids.push(await submit({ prompt: `a person with purple hair ${i}`, seed: i, steps: KILL_TEST_STEPS }));
     const [victim] = workers;
     const victimName = `${hostname()}:${victim.pid}`;
     const killedJob = await waitFor(async () => {
       for (const id of ids) {
         const s = await state(id);
-        if (s.status === 'running' && s.worker === victimName && s.step >= 2) return id;
+        // Early in its run, so it cannot finish between this look (state is written every 250 ms) and the kill.
+        if (s.status === 'running' && s.worker === victimName && s.step >= 2 && s.step <= KILL_TEST_STEPS / 4) return id;
       }
       return undefined;
     }, 'a job running on the first worker');
