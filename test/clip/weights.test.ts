@@ -98,6 +98,16 @@ describe('CLIP checkpoint errors', () => {
     await expect(loadClipCheckpoint(fixture('stylegan2_tiny.pt'))).rejects.toThrow(/not a CLIP checkpoint \(it looks like a StyleGAN generator\)/);
   });
 
+  it('an image tower whose output width does not match the text tower names the tensors that disagree', async () => {
+    for (const file of ['clip_rn_tiny.state_dict.pt', 'clip_vit_tiny.state_dict.pt']) {
+      const w = new Map((await loadClipCheckpoint(fixture(file))).weights);
+      const tp = w.get('text_projection')!;
+      w.set('text_projection', { dtype: 'float32', shape: [tp.shape[0], 32], data: new Float32Array(tp.shape[0] * 32) });
+      const tower = file.includes('rn') ? /visual\.attnpool\.c_proj\.weight has shape \[64,\d+\], expected \[32,\d+\]/ : /visual\.proj has shape \[\d+,64\], expected \[\d+,32\]/;
+      expect(() => clipFromTensors({ tensors: w, container: 'torch' }, file)).toThrow(tower);
+    }
+  });
+
   it('a ResNet CLIP of an unknown variant names the keys that do not fit', async () => {
     const rn = (await loadClipCheckpoint(fixture('clip_rn_tiny.state_dict.pt'))).weights;
     const odd = new Map(rn);
