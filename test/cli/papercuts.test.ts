@@ -27,7 +27,8 @@ describe('papercuts', () => {
     const base = ['edit', '--method', 'global', ...fixtureModelFlags(), '--seed', '1', '--prompt', 'red hair', '--out', join(dir, 'g.png')];
     const swapped = await runCli([...base, '--fs3', fixture('S_mean_std'), '--stats', fixture('fs3.npy')]);
     expect(swapped.code).toBe(2);
-    expect(swapped.stderr).toMatch(/fs3\.npy is a \.npy array \(an fs3 file\?\), not the S_mean_std pickle.*swapped\?/);
+    // Both files load in parallel, so either one's complaint may come first; each names the mix-up.
+    expect(swapped.stderr).toMatch(/(fs3\.npy is a \.npy array \(an fs3 file\?\), not the S_mean_std pickle|--fs3 takes the fs3 \.npy array).*swapped\?/);
     expect(swapped.stderr).not.toMatch(/stack underflow/);
     const both = await runCli([...base, '--fs3', fixture('S_mean_std'), '--stats', fixture('S_mean_std')]);
     expect(both.stderr).toMatch(/--fs3 takes the fs3 \.npy array; were --fs3 and --stats swapped\?/);
@@ -60,6 +61,13 @@ describe('papercuts', () => {
     expect(edit.stderr.trim().split('\n')).toHaveLength(1);
     expect(edit.stderr).toMatch(/cannot write \/proc\/w\.npy/);
     expect(readdirSync(out)).toEqual([]);
+  });
+
+  it('edit --help describes every flag people asked about (--fs3, --stats, --neutral, --beta, --strength, --out, --compare, --gif, --save-latent)', async () => {
+    const help = (await runCli(['edit', '--help'])).stdout;
+    for (const f of ['--fs3', '--stats', '--neutral', '--beta', '--strength', '--out', '--compare', '--gif', '--save-latent']) {
+      expect(help, f).toMatch(new RegExp(`^  ${f}\\b.*\\S|; ${f} F:|/ ${f} [A-Z]`, 'm'));
+    }
   });
 
   it('generate and edit say that the same seed starts at different truncations', async () => {
