@@ -135,6 +135,24 @@ describe('web form in headless Chromium', () => {
     expect(await page.locator('#current').getAttribute('src')).not.toBe(withDirection);
   });
 
+  it('until the models answer, the method choice and the submit button wait (a choice is never switched by the answer)', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    await page.route('**/v1/models', async (route) => {
+      await held;
+      await route.continue();
+    });
+    await page.goto(server.url);
+    expect(await page.getByLabel('Optimise (slower, any prompt)').isDisabled()).toBe(true);
+    expect(await page.locator('#submit').isDisabled()).toBe(true);
+    release();
+    await page.getByLabel('Optimise (slower, any prompt)').check(); // waits until enabled, i.e. the models answered
+    await page.unroute('**/v1/models');
+    await expect.poll(() => page.locator('#submit').textContent()).toBe('Edit');
+    expect(await page.getByLabel('Optimise (slower, any prompt)').isChecked()).toBe(true);
+    expect(await page.locator('#submit').isDisabled()).toBe(false);
+  });
+
   it('explains what is missing instead of submitting, and shows server errors', async () => {
     await page.goto(server.url);
     await page.getByLabel('Optimise (slower, any prompt)').check();

@@ -45,9 +45,18 @@ function applyMethod() {
 }
 for (const radio of form.elements.method) radio.addEventListener('change', applyMethod);
 
+// The methods on offer depend on the server's models: until they are known the method choice and the submit button
+// wait, so a choice made meanwhile is never switched by the answer.
+for (const radio of form.elements.method) radio.disabled = true;
+ui.submit.disabled = true;
+const modelsKnown = () => {
+  for (const radio of form.elements.method) radio.disabled = false;
+  ui.submit.disabled = false;
+};
 fetch('/v1/models')
   .then((r) => r.json())
   .then((m) => {
+    modelsKnown();
     hasEncoder = m.photo_inversion === 'encoder';
     if (hasEncoder) {
       $('inversion-label').textContent = 'Refinement steps after the encoder';
@@ -62,7 +71,10 @@ fetch('/v1/models')
     }
     applyMethod();
   })
-  .catch(() => applyMethod());
+  .catch(() => {
+    modelsKnown();
+    applyMethod();
+  });
 
 for (const radio of form.elements.start) {
   radio.addEventListener('change', () => {
