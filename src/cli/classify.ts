@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { ZeroShotClassifier, checkLabels, checkTopK, listImages, namedTemplates, parseLabelsFile, parseTemplates, type FolderReport } from '../clip/classifier.js';
+import { ZeroShotClassifier, checkLabels, listImages, namedTemplates, parseLabelsFile, parseTemplates, type FolderReport } from '../clip/classifier.js';
 import { DEFAULT_TEMPLATE, parseLabels, type Prediction } from '../clip/zeroshot.js';
 import { InputError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -115,7 +115,7 @@ export const classifyCommand: Command = {
       throw new UsageError(`--out ${out}: the report is .csv or .json`);
     }
     const classes = await classesOf(args);
-    const topK = checkTopK(num(args, 'top-k', classes.labels.length, { min: 1, integer: true }));
+    const topK = num(args, 'top-k', classes.labels.length, { min: 1, integer: true });
     const files = await listImages(inputs);
     const tools = await loadClipTools(args, io);
     try {

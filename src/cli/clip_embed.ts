@@ -3,7 +3,6 @@
  * `encode_text` return them), `logits_per_image` (logit_scale × cosine similarity, CLIP.forward) and their softmax
  * over the texts per image. Also the shared model/tokenizer/image loading of the CLIP commands.
  */
-import { CLIP_IMAGE_SIZE, clipPreprocessBatch } from '../clip/preprocess.js';
 import { Clip } from '../clip/clip.js';
 import { ClipTokenizer } from '../clip/tokenizer.js';
 import { softmaxRows } from '../clip/zeroshot.js';
@@ -51,11 +50,11 @@ export async function loadClipTools(args: ParsedArgs, io: CliIO): Promise<ClipTo
   return { clip, tokenizer };
 }
 
-/** Reads and preprocesses images (CLIP `_transform`) into one batch [N,3,R,R]. */
-async function readClipImages(paths: readonly string[], resolution = CLIP_IMAGE_SIZE): Promise<HostTensor> {
+/** Reads images and preprocesses them at the model's own resolution (CLIP `_transform`) into one batch [N,3,R,R]. */
+async function readClipImages(paths: readonly string[], clip: Clip): Promise<HostTensor> {
   const images = [];
   for (const p of paths) images.push(await readImageRgba(p));
-  return clipPreprocessBatch(images, resolution);
+  return clip.preprocess(images);
 }
 
 /** Token rows of `texts` at the model's context length. */
@@ -80,7 +79,7 @@ interface EmbedResult {
 export async function embed(tools: ClipTools, imagePaths: readonly string[], texts: readonly string[], truncate: boolean): Promise<EmbedResult> {
   const { clip } = tools;
   const tokens = texts.length ? tokenizeFor(tools, texts, truncate) : undefined;
-  const pixels = imagePaths.length ? await readClipImages(imagePaths, clip.config.imageResolution) : undefined;
+  const pixels = imagePaths.length ? await readClipImages(imagePaths, clip) : undefined;
   const imageEmb = pixels ? await clip.encodeImage(pixels) : undefined;
   const textEmb = tokens ? await clip.encodeText(tokens) : undefined;
   let logits: number[][] = imagePaths.map(() => []);

@@ -8,9 +8,8 @@ import type { Graph, Value } from '../engine/graph.js';
 import { bindWeights, type Param } from '../engine/bind.js';
 import { add, clip, mul, reduceMean, relu, sigmoid } from '../engine/ops_math.js';
 import { conv } from '../engine/ops_nn.js';
-import type { HostTensor } from '../engine/tensor.js';
+import { f32, type HostTensor } from '../engine/tensor.js';
 import type { ConvLayer, IrSeBody } from './irse_weights.js';
-import { f32 } from '../engine/tensor.js';
 
 /** PReLU with per-channel slopes a [C,1,1]: max(0, x) + a * min(0, x). */
 function prelu(x: Value, a: Value): Value {
@@ -66,7 +65,7 @@ export class IrSeGraph {
       let res = this.conv(g, r1, u.conv2);
       if (u.se) {
         const squeeze = reduceMean(res, [2, 3], true);
-        const excite = clip(conv(squeeze, this.constant(g, u.se.fc1, 'se1')), 0, Infinity);
+        const excite = relu(conv(squeeze, this.constant(g, u.se.fc1, 'se1')));
         res = mul(res, sigmoid(conv(excite, this.constant(g, u.se.fc2, 'se2'))));
       }
       const c = h.shape[1];

@@ -76,7 +76,7 @@ describe('papercuts', () => {
   });
 });
 
-describe('API messages', () => {
+describe('API messages (one fixture server)', () => {
   let t: TestServer;
   beforeAll(async () => {
     t = await fixtureApp();
@@ -88,14 +88,6 @@ describe('API messages', () => {
     expect(res.status).toBe(400);
     expect(await res.text()).toMatch(/give texts, images, or both/);
   });
-});
-
-describe('a JSON body without its content type', () => {
-  let t: TestServer;
-  beforeAll(async () => {
-    t = await fixtureApp();
-  });
-  afterAll(async () => t?.close());
 
   it('(curl -d: sent as a urlencoded form) is told to send the header, not an "Unrecognized key" of the whole JSON text', async () => {
     const headers = { 'content-type': 'application/x-www-form-urlencoded' };
@@ -108,13 +100,12 @@ describe('a JSON body without its content type', () => {
 });
 
 describe('nothing created before the checks', () => {
-  const V = (): string[] => fixtureModelFlags();
   it('serve --fs3 without --stats fails before creating its store; batch with a missing jobs file before creating --out', async () => {
     const root = mkdtempSync(join(tmpdir(), 'styleclip-nocreate-'));
-    const serve = await runCli(['serve', ...V(), '--fs3', fixture('fs3.npy'), '--store', join(root, 'store'), '--port', '0']);
+    const serve = await runCli(['serve', ...fixtureModelFlags(), '--fs3', fixture('fs3.npy'), '--store', join(root, 'store'), '--port', '0']);
     expect(serve.code).toBe(2);
     expect(serve.stderr).toMatch(/need both --fs3 and --stats/);
-    const batch = await runCli(['batch', join(root, 'missing.jsonl'), '--out', join(root, 'out'), ...V()]);
+    const batch = await runCli(['batch', join(root, 'missing.jsonl'), '--out', join(root, 'out'), ...fixtureModelFlags()]);
     expect(batch.code).toBe(2);
     expect(batch.stderr).toMatch(/cannot read jobs file .*missing\.jsonl: ENOENT/);
     expect(readdirSync(root)).toEqual([]);
