@@ -112,8 +112,8 @@ function read(s: string): Interpretation | undefined {
   if (m) return result(`${FACE} with ${m[2]} ${m[1]}`, `${FACE} with ${m[1]}`, 'feature');
   m = new RegExp(`^(?:give\\s+(?:${WHO}\\s+)?|add\\s+(?:${WHO}\\s+)?|put on\\s+|with\\s+)(.+)$`).exec(s);
   if (m) {
-    const t = thing(m[1]);
-    return result(withThing(t).target, withThing(t).neutral, 'addition');
+    const { target, neutral } = withThing(thing(m[1]));
+    return result(target, neutral, 'addition');
   }
   m = new RegExp(`^make\\s+(?:${WHO}\\s+)?(smile|laugh|frown|grin)$`).exec(s);
   if (m) return result(`a ${EXPRESSIONS[m[1]]} face`, FACE, 'expression');
@@ -126,8 +126,8 @@ function read(s: string): Interpretation | undefined {
   if (BARE_TRAITS[s]) return result(BARE_TRAITS[s], s === 'bald' ? `${FACE} with hair` : FACE, 'trait');
   const words = s.split(' ');
   if (words.length <= 3 && !/^(?:a|an|the)?\s*(?:face|person|man|woman|photo|picture|portrait|painting|drawing|sketch)\b/.test(s) && /(?:hair|glasses|beard|moustache|mustache|hat|earrings|makeup|freckles|wrinkles|bangs)$/.test(s)) {
-    const t = thing(s);
-    return result(withThing(t).target, withThing(t).neutral, 'trait');
+    const { target, neutral } = withThing(thing(s));
+    return result(target, neutral, 'trait');
   }
   return undefined;
 }
