@@ -12,7 +12,7 @@ import { f32, type HostTensor } from '../engine/tensor.js';
 import type { ConvLayer, IrSeBody } from './irse_weights.js';
 
 /** PReLU with per-channel slopes a [C,1,1]: max(0, x) + a * min(0, x). */
-function prelu(x: Value, a: Value): Value {
+export function prelu(x: Value, a: Value): Value {
   return add(relu(x), mul(clip(x, -Infinity, 0), a));
 }
 

@@ -14,7 +14,7 @@ import { concatRows, mapBatches } from '../engine/batching.js';
 import { SessionCache, type SessionOptions } from '../engine/session.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { synthesisShape, type SynthesisShape, type GeneratorConfig } from './config.js';
-import { checkWeights, type WeightMap } from './layout.js';
+import { applyOffsets, checkWeights, type WeightMap } from './layout.js';
 import { loadGeneratorWeights, weightsFromTensors } from './load.js';
 import { meanLatentZ, rowMean, sampleNoise } from './sample.js';
 import { buildMapping, buildStyles, buildSynthesis, buildSynthesisFromStyles, constNoise, noiseShapes } from './stylegan2.js';
@@ -26,7 +26,7 @@ export { CONFIG_F_FFHQ, channelTable, synthesisShape, resolveGeneratorConfig, ty
 export { randomWeights, synthesisLayers, weightShapes, type WeightMap } from './layout.js';
 export { loadGeneratorWeights, weightsFromTensors } from './load.js';
 export { broadcastW, checkLatent, sampleNoise, sampleZ, truncate, type LatentKind } from './sample.js';
-export { buildMapping, buildStyles, buildSynthesis, buildSynthesisFromStyles, constNoise, noiseShapes } from './stylegan2.js';
+export { buildMapping, buildStyles, buildSynthesis, buildSynthesisFromStyles, constNoise, noiseShapes, type WeightOffsets } from './stylegan2.js';
 export { convChannelMask, styleSpaceLayout, type StyleLayer, type StyleLayerKind, type StyleSpaceLayout } from './stylespace.js';
 
 /** `const`: the checkpoint's stored noise maps (deterministic); `random`: fresh seeded maps per image. */
@@ -72,7 +72,7 @@ export class Generator {
   private constructor(
     readonly config: GeneratorConfig,
     readonly weights: WeightMap,
-    opts: SessionOptions,
+    private readonly opts: SessionOptions,
   ) {
     this.shape = synthesisShape(config);
     this.sessions = new SessionCache(opts);
@@ -101,6 +101,14 @@ export class Generator {
     if (generatorPath) return Generator.load(generatorPath, opts);
     const { config, weights } = weightsFromTensors(checkpoint, `${where} (its decoder; or pass a generator)`);
     return Generator.fromWeights(weights, config, opts);
+  }
+
+  /**
+   * This generator with HyperStyle weight offsets baked in (layout.ts `applyOffsets`): the generator a photo inverted
+   * by HyperStyle is rendered and edited with. Offsets [Cout,Cin,k,k] by layer name; sessions are its own.
+   */
+  withOffsets(offsets: ReadonlyMap<string, HostTensor>): Generator {
+    return new Generator(this.config, applyOffsets(this.weights, offsets, this.config), this.opts);
   }
 
   /** Synthesis chunk sizes for this resolution (see SYNTHESIS_PIXEL_BUDGET). */

@@ -139,3 +139,21 @@ export function randomWeights(c: GeneratorConfig, seed: number): Map<string, Hos
   }
   return out;
 }
+
+/**
+ * Weights with HyperStyle offsets baked in (stylegan2.ts header): layer l's conv weight becomes W * (1 + delta_l),
+ * delta_l [Cout,Cin,k,k] by layer name; every other tensor is shared with `w`.
+ */
+export function applyOffsets(w: WeightMap, offsets: ReadonlyMap<string, HostTensor>, c: GeneratorConfig): Map<string, HostTensor> {
+  const out = new Map(w);
+  const layers = new Map(synthesisLayers(c).map((l) => [l.name, l]));
+  for (const [name, delta] of offsets) {
+    const base = layers.has(name) ? w.get(`${name}.weight`) : undefined;
+    if (!base) throw new InputError(`weight offsets name layer '${name}', which this generator does not have`);
+    if (!sameShape(base.shape, delta.shape)) throw new InputError(`weight offsets of '${name}' are [${delta.shape.join(',')}], the layer's weight is [${base.shape.join(',')}]`);
+    const src = base.data as Float32Array;
+    const d = delta.data as Float32Array;
+    out.set(`${name}.weight`, { dtype: 'float32', shape: [...base.shape], data: src.map((v, i) => v * (1 + d[i])) });
+  }
+  return out;
+}

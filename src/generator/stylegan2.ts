@@ -17,11 +17,16 @@
  * needs only input-gradients of convolutions (a flipped Conv for unit stride), never per-sample weight gradients.
  * The demodulation coefficients d[n,o] = rsqrt(sum_i s[n,i]^2 * sum_k W[o,i,k]^2 + eps) are a small matmul of s^2
  * with the precomputed sums of squared weights.
+ *
+ * Weight offsets (HyperStyle, Alaluf et al. 2022 sec. 3; yuval-alaluf/hyperstyle models/stylegan2/model.py l.240:
+ * `weight = scale * (self.weight * (1 + weights_delta) * style)`, then demodulation): a layer given an offset delta
+ * [Cout,Cin,k,k] in `WeightOffsets` convolves with W * (1 + delta) computed in the graph (transposed and squared there
+ * too); the others keep their constant weights. The offsets are shared by the batch (one photo per graph).
  */
 import type { Graph, Value } from '../engine/graph.js';
-import { add, gemm, leakyRelu, matmul, mul, reciprocal, reduceMean, sqrt } from '../engine/ops_math.js';
+import { add, gemm, leakyRelu, matmul, mul, reciprocal, reduceMean, reduceSum, sqrt } from '../engine/ops_math.js';
 import { conv, convTranspose } from '../engine/ops_nn.js';
-import { concat, expand, reshape, slice } from '../engine/ops_shape.js';
+import { concat, expand, reshape, slice, transpose } from '../engine/ops_shape.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { bindWeights } from '../engine/bind.js';
 import {
@@ -145,6 +150,16 @@ function style(g: Graph, wPlus: Value, layer: LayerSpec, weights: WeightMap): Va
   return gemm(w, a, b, { transB: true }); // [N,Cin]
 }
 
+/** Per-layer weight offsets by layer name (layout.ts), each [Cout,Cin,k,k]: the layer convolves with W * (1 + delta). */
+export type WeightOffsets = ReadonlyMap<string, Value>;
+
+/** The layer's effective conv weight: the constant W, or W * (1 + delta) when the layer has an offset. */
+function layerWeight(g: Graph, layer: LayerSpec, weights: WeightMap, offsets: WeightOffsets | undefined): Value {
+  const w = bindWeights(g, weights, GENERATOR_WEIGHTS)(`${layer.name}.weight`);
+  const delta = offsets?.get(layer.name);
+  return delta ? mul(w, add(delta, 1)) : w;
+}
+
 /** Per-sample, per-channel scale s [N,C] applied to x [N,C,H,W]. */
 const scaleChannels = (x: Value, s: Value): Value => mul(x, reshape(s, [s.shape[0], s.shape[1], 1, 1]));
 
@@ -153,21 +168,22 @@ const scaleChannels = (x: Value, s: Value): Value => mul(x, reshape(s, [s.shape[
  * (output 2H+1) then the [1,3,3,1] blur with pads (1,1) (output 2H). Returns the un-demodulated output and the
  * demodulation coefficients d [N,Cout] (eq. 3); the caller applies d together with the activation gain.
  */
-function modulatedConv(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: WeightMap): { y: Value; d: Value } {
+function modulatedConv(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: WeightMap, offsets?: WeightOffsets): { y: Value; d: Value } {
   const wHost = hostWeight(weights, `${layer.name}.weight`); // [Cout,Cin,3,3]
+  const adapted = offsets?.has(layer.name) ? layerWeight(g, layer, weights, offsets) : undefined; // [Cout,Cin,3,3]
   const xs = scaleChannels(x, s); // [N,Cin,H,W]
   let y: Value;
   if (layer.kind === 'upconv') {
-    const wt = g.constant(swapOutIn(wHost), `${layer.name}.weight_t`); // [Cin,Cout,3,3]
+    const wt = adapted ? transpose(adapted, [1, 0, 2, 3]) : g.constant(swapOutIn(wHost), `${layer.name}.weight_t`); // [Cin,Cout,3,3]
     const up = convTranspose(xs, wt, undefined, { strides: [UP, UP] }); // [N,Cout,2H+1,2W+1]
     const blur = g.constant(depthwise(flip2d(firKernel2d(BLUR_KERNEL, UP_GAIN)), layer.outChannels), `${layer.name}.blur`);
     y = conv(up, blur, undefined, { pads: [BLUR_PAD, BLUR_PAD, BLUR_PAD, BLUR_PAD], group: layer.outChannels }); // [N,Cout,2H,2W]
   } else {
     const k = wHost.shape[2];
     const p = (k - 1) / 2;
-    y = conv(xs, bindWeights(g, weights, GENERATOR_WEIGHTS)(`${layer.name}.weight`), undefined, { pads: [p, p, p, p] }); // [N,Cout,H,W]
+    y = conv(xs, adapted ?? layerWeight(g, layer, weights, undefined), undefined, { pads: [p, p, p, p] }); // [N,Cout,H,W]
   }
-  const sq = g.constant(squaredWeightSums(wHost), `${layer.name}.wsq`); // [Cin,Cout]
+  const sq = adapted ? transpose(reduceSum(mul(adapted, adapted), [2, 3]), [1, 0]) : g.constant(squaredWeightSums(wHost), `${layer.name}.wsq`); // [Cin,Cout]
   const d = rsqrt(matmul(mul(s, s), sq), DEMOD_EPS); // [N,Cout]
   return { y, d };
 }
@@ -178,8 +194,8 @@ function modulatedConv(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: 
  * is folded into d and into the (noise * strength + bias) offset: one per-channel scale, one add, one activation
  * over the full feature map. With constant noise the offset is all constants and onnxruntime folds it.
  */
-function styledConv(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: WeightMap, noise: Value): Value {
-  const { y, d } = modulatedConv(g, x, s, layer, weights); // [N,Cout,r,r], [N,Cout]
+function styledConv(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: WeightMap, noise: Value, offsets?: WeightOffsets): Value {
+  const { y, d } = modulatedConv(g, x, s, layer, weights, offsets); // [N,Cout,r,r], [N,Cout]
   const strength = hostWeight(weights, `${layer.name}.noise_strength`); // []
   const gainedStrength = g.constant({ dtype: 'float32', shape: [], data: Float32Array.of((strength.data as Float32Array)[0] * ACTIVATION_GAIN) }, `${layer.name}.noise_strength_gain`);
   const bias = hostWeight(weights, `${layer.name}.bias`);
@@ -196,9 +212,9 @@ function upsampleSkip(g: Graph, skip: Value): Value {
 }
 
 /** ToRGB: modulated 1x1 conv without demodulation, bias, plus the up-sampled previous RGB (fig. 7b). */
-function toRgb(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: WeightMap, skip: Value | undefined): Value {
+function toRgb(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: WeightMap, skip: Value | undefined, offsets?: WeightOffsets): Value {
   const xs = scaleChannels(x, s); // [N,Cin,r,r]
-  const w = bindWeights(g, weights, GENERATOR_WEIGHTS)(`${layer.name}.weight`); // [3,Cin,1,1]
+  const w = layerWeight(g, layer, weights, offsets); // [3,Cin,1,1]
   const b = g.constant(channelBias(hostWeight(weights, `${layer.name}.bias`)), `${layer.name}.bias`); // [1,3,1,1]
   const rgb = add(conv(xs, w), b); // [N,3,r,r]
   return skip ? add(rgb, upsampleSkip(g, skip)) : rgb;
@@ -219,7 +235,7 @@ export function noiseShapes(c: GeneratorConfig, batch: number): number[][] {
 }
 
 /** The synthesis given each layer's style s [N,Cin] (`styleOf`), in execution order. */
-function synthesize(g: Graph, n: number, styleOf: (layer: LayerSpec, i: number) => Value, weights: WeightMap, c: GeneratorConfig, noise: readonly Value[]): Value {
+function synthesize(g: Graph, n: number, styleOf: (layer: LayerSpec, i: number) => Value, weights: WeightMap, c: GeneratorConfig, noise: readonly Value[], offsets?: WeightOffsets): Value {
   const { numConvs } = synthesisShape(c);
   if (noise.length !== numConvs) throw new Error(`buildSynthesis: need ${numConvs} noise inputs, got ${noise.length}`);
   const cst = hostWeight(weights, 'b4.const'); // [1,C4,4,4]
@@ -227,8 +243,8 @@ function synthesize(g: Graph, n: number, styleOf: (layer: LayerSpec, i: number) 
   let rgb: Value | undefined;
   synthesisLayers(c).forEach((layer, i) => {
     const s = styleOf(layer, i); // [N,Cin]
-    if (layer.kind === 'torgb') rgb = toRgb(g, x, s, layer, weights, rgb);
-    else x = styledConv(g, x, s, layer, weights, noise[layer.noiseIndex!]);
+    if (layer.kind === 'torgb') rgb = toRgb(g, x, s, layer, weights, rgb, offsets);
+    else x = styledConv(g, x, s, layer, weights, noise[layer.noiseIndex!], offsets);
   });
   return rgb!; // [N,3,R,R]
 }
@@ -243,11 +259,13 @@ function checkWPlus(wPlus: Value, c: GeneratorConfig): void {
 
 /**
  * Synthesis network: w+ [N, nLatent, D] -> image [N,3,R,R] (unclamped, about [-1,1]). `noise` holds one Value per
- * styled conv, [1,1,r,r] (shared) or [N,1,r,r], e.g. from `constNoise` or graph inputs of `noiseShapes`.
+ * styled conv, [1,1,r,r] (shared) or [N,1,r,r], e.g. from `constNoise` or graph inputs of `noiseShapes`; `offsets`:
+ * HyperStyle weight offsets of some layers (see the header).
  */
-export function buildSynthesis(g: Graph, wPlus: Value, weights: WeightMap, c: GeneratorConfig, noise: readonly Value[]): Value {
+export function buildSynthesis(g: Graph, wPlus: Value, weights: WeightMap, c: GeneratorConfig, noise: readonly Value[], offsets?: WeightOffsets): Value {
   checkWPlus(wPlus, c);
-  return synthesize(g, wPlus.shape[0], (layer) => style(g, wPlus, layer, weights), weights, c, noise);
+  for (const name of offsets?.keys() ?? []) if (!synthesisLayers(c).some((l) => l.name === name)) throw new Error(`buildSynthesis: no layer '${name}' to offset`);
+  return synthesize(g, wPlus.shape[0], (layer) => style(g, wPlus, layer, weights), weights, c, noise, offsets);
 }
 
 /** Every layer's style A(w) concatenated in StyleSpace order (stylespace.ts): w+ [N,L,D] -> S [N, total]. */

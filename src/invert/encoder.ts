@@ -120,7 +120,11 @@ export class PhotoEncoder {
   /** Reads an e4e/pSp checkpoint; without `generatorPath` its decoder is the generator. */
   static async load(pathOrName: string, generatorPath?: string, opts: SessionOptions = {}): Promise<PhotoEncoder> {
     const path = await resolveModelPath(pathOrName, 'encoder');
-    const ckpt = await readCheckpoint(path, 'encoder checkpoint');
+    return PhotoEncoder.fromCheckpoint(await readCheckpoint(path, 'encoder checkpoint'), path, generatorPath, opts);
+  }
+
+  /** From a checkpoint read already (`path` names it); without `generatorPath` its decoder is the generator. */
+  static async fromCheckpoint(ckpt: Checkpoint, path: string, generatorPath?: string, opts: SessionOptions = {}): Promise<PhotoEncoder> {
     const weights = encoderFromCheckpoint(ckpt, path);
     const generator = await Generator.givenOrEmbedded(generatorPath, ckpt.tensors, path, opts);
     try {

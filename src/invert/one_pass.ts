@@ -1,0 +1,95 @@
+/**
+ * One-pass inverters behind one interface: the e4e / pSp encoders (./encoder.ts: w+ codes) and HyperStyle
+ * (./hyperstyle.ts: w+ codes plus generator weight offsets). Which one a checkpoint holds is read from its keys
+ * (`encoder.*` vs `hypernet.*`), so `--encoder` takes either and callers never branch on the network.
+ */
+import { readCheckpoint, type Checkpoint } from '../io/tensors/checkpoint.js';
+import type { SessionOptions } from '../engine/session.js';
+import { sliceRows } from '../engine/batching.js';
+import type { HostTensor } from '../engine/tensor.js';
+import { InputError } from '../errors.js';
+import { Generator } from '../generator/index.js';
+import type { Pixels } from '../io/images/image.js';
+import { resolveModelPath } from '../io/models/registry.js';
+import { PhotoEncoder, encoderFromCheckpoint } from './encoder.js';
+import type { EncoderKind } from './encoder_net.js';
+import { HyperStyle, wEncoderFor } from './hyperstyle.js';
+import { hypernetFromCheckpoint } from './hyperstyle_weights.js';
+
+export type InverterKind = EncoderKind | 'hyperstyle';
+
+/** One photo inverted in one pass. */
+export interface OnePassInversion {
+  /** w+ [1, L, D]. */
+  readonly latent: HostTensor;
+  /** HyperStyle's weight offsets [Cout,Cin,k,k] by generator layer name (render with `Generator.withOffsets`). */
+  readonly offsets?: ReadonlyMap<string, HostTensor>;
+}
+
+export interface InverterOptions {
+  /** HyperStyle's passes (hyperstyle.ts DEFAULT_ITERATIONS when undefined); e4e/pSp refuse a value. */
+  readonly iterations?: number;
+}
+
+export interface OnePassInverter {
+  readonly kind: InverterKind;
+  readonly generator: Generator;
+  /** Aligned faces (any size, RGB) -> one inversion each. */
+  invertFaces(faces: readonly Pixels[], o?: InverterOptions): Promise<OnePassInversion[]>;
+  dispose(): Promise<void>;
+}
+
+const isHyperStyle = (ckpt: Pick<Checkpoint, 'tensors'>): boolean => [...ckpt.tensors.keys()].some((k) => k.startsWith('state_dict.hypernet.'));
+
+class EncoderInverter implements OnePassInverter {
+  constructor(private readonly encoder: PhotoEncoder) {}
+  get kind(): InverterKind {
+    return this.encoder.kind;
+  }
+  get generator(): Generator {
+    return this.encoder.generator;
+  }
+  async invertFaces(faces: readonly Pixels[], o: InverterOptions = {}): Promise<OnePassInversion[]> {
+    if (o.iterations !== undefined) throw new InputError(`iterations apply to HyperStyle inversion; ${this.kind} encodes in one pass`);
+    const codes = await this.encoder.encodeImages(faces);
+    return faces.map((_, i) => ({ latent: sliceRows(codes, i, 1) }));
+  }
+  dispose(): Promise<void> {
+    return this.encoder.dispose();
+  }
+}
+
+class HyperStyleInverter implements OnePassInverter {
+  readonly kind = 'hyperstyle';
+  constructor(private readonly net: HyperStyle) {}
+  get generator(): Generator {
+    return this.net.generator;
+  }
+  async invertFaces(faces: readonly Pixels[], o: InverterOptions = {}): Promise<OnePassInversion[]> {
+    return (await this.net.invertImages(faces, o.iterations)).map((r) => ({ latent: r.codes, offsets: r.offsets }));
+  }
+  dispose(): Promise<void> {
+    return this.net.dispose();
+  }
+}
+
+/**
+ * An inverter over an already loaded `generator` (the edit's), from a checkpoint read here; `what` names the file.
+ * HyperStyle finds its W encoder as hyperstyle.ts `wEncoderFor` says.
+ */
+export async function inverterFor(ckpt: Checkpoint, path: string, generator: Generator, o: { wEncoder?: string } = {}, opts: SessionOptions = {}): Promise<OnePassInverter> {
+  if (!isHyperStyle(ckpt)) return new EncoderInverter(new PhotoEncoder(encoderFromCheckpoint(ckpt, path), generator, path, opts));
+  const hypernet = hypernetFromCheckpoint(ckpt, generator.config, path);
+  return new HyperStyleInverter(new HyperStyle(hypernet, await wEncoderFor(ckpt, path, o.wEncoder), generator, path, opts));
+}
+
+/** Loads an e4e / pSp / HyperStyle checkpoint (file or registry name); without `generator` its decoder renders. */
+export async function loadInverter(pathOrName: string, o: { generator?: string; wEncoder?: string } = {}, opts: SessionOptions = {}): Promise<OnePassInverter> {
+  const path = await resolveModelPath(pathOrName, 'encoder');
+  const ckpt = await readCheckpoint(path, 'encoder checkpoint');
+  if (!isHyperStyle(ckpt)) {
+    if (o.wEncoder !== undefined) throw new InputError(`${path} is an e4e/pSp encoder; a W encoder applies to HyperStyle checkpoints`);
+    return new EncoderInverter(await PhotoEncoder.fromCheckpoint(ckpt, path, o.generator, opts));
+  }
+  return new HyperStyleInverter(await HyperStyle.fromCheckpoint(ckpt, path, o, opts));
+}
