@@ -9,7 +9,9 @@ import { access } from 'node:fs/promises';
 import { dirname, extname } from 'node:path';
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
-import { Generator, broadcastW, checkLatent, sampleZ, truncate, type LatentKind, type NoiseMode } from '../generator/index.js';
+import { Generator, broadcastW, checkLatent, sampleZ, truncate, type LatentKind, type NoiseMode, type SynthesisOptions } from '../generator/index.js';
+import { concatRows, sliceRows } from '../engine/batching.js';
+import { readOffsets } from '../invert/offsets_file.js';
 import { MAX_SEED } from '../generator/sample.js';
 import { tensorToRgb, writeImage } from '../io/images/image.js';
 import { readNpy, writeNpy } from '../io/tensors/npy.js';
@@ -54,12 +56,29 @@ async function latents(gen: Generator, kind: LatentKind | 'seed', input: HostTen
   return { wPlus: kind === 'w+' ? used : broadcastW(used, gen.nLatent), saved: used };
 }
 
+/** Image i rendered by the generator with photo i's HyperStyle offsets (invert --save-offsets). */
+async function withOffsets(gen: Generator, wPlus: HostTensor, offsets: readonly ReadonlyMap<string, HostTensor>[], synth: SynthesisOptions, file: string): Promise<HostTensor> {
+  const n = wPlus.shape[0];
+  if (offsets.length !== n) throw new InputError(`--offsets ${file} holds offsets of ${offsets.length} photo(s) but there are ${n} latents: give the latents saved with them`);
+  const parts: HostTensor[] = [];
+  for (let i = 0; i < n; i++) {
+    const adapted = gen.withOffsets(offsets[i]);
+    try {
+      parts.push(await adapted.synthesize(sliceRows(wPlus, i, 1), { ...synth, noiseSeed: (synth.noiseSeed ?? 0) + i }));
+    } finally {
+      await adapted.dispose();
+    }
+  }
+  return concatRows(parts);
+}
+
 export const generateCommand: Command = {
   path: ['generate'],
   summary: 'generate images with a StyleGAN2 generator (rosinality .pt or NVIDIA .pkl)',
   usage: [
     '  styleclip generate --generator CKPT (--seed N | --z Z.npy | --w W.npy | --w-plus WP.npy)',
-    '                     [--truncation PSI] [--noise const|random] [--noise-seed S] [--batch N] [--out OUT.png] [--raw OUT.npy] [--save-w OUT.npy]',
+    '                     [--truncation PSI] [--noise const|random] [--noise-seed S] [--batch N] [--offsets O.safetensors]',
+    '                     [--out OUT.png] [--raw OUT.npy] [--save-w OUT.npy]',
     '',
     '  --generator CKPT  rosinality/stylegan2-pytorch .pt (g_ema, latent_avg) or NVIDIA stylegan2-ada-pytorch .pkl',
     `  --seed N          draw z from seed N (0..${MAX_SEED}); image i of a batch uses seed N+i (xoshiro128**, Box-Muller)`,
@@ -71,6 +90,7 @@ export const generateCommand: Command = {
     '  --noise MODE      const: the checkpoint\'s noise maps (default); random: seeded per image (image i from',
     '                    --noise-seed + i; --noise-seed defaults to --seed, else 0)',
     '  --batch N         images to draw with --seed (default 1)',
+    '  --offsets F       HyperStyle weight offsets (invert --save-offsets): latent i renders with photo i\'s offsets',
     '  --out OUT.png     images, clamped [-1,1] -> [0,255]; several images are numbered OUT_0.png, OUT_1.png, ...',
     '  --raw OUT.npy     the unclamped float32 NCHW image tensor',
     '  --save-w OUT.npy  the latents used, after truncation: w [N,D] (from --seed/--z/--w) or w+ [N,L,D] (from --w-plus)',
@@ -88,6 +108,7 @@ export const generateCommand: Command = {
     out: { type: 'string' },
     raw: { type: 'string' },
     'save-w': { type: 'string' },
+    offsets: { type: 'string' },
   },
   async run(args, io) {
     const ckpt = await modelFlag(args, 'generator', 'generator', io.stderr);
@@ -120,7 +141,9 @@ export const generateCommand: Command = {
         input = checkLatent(await readNpy(file), kind, gen.wDim, gen.nLatent, file);
       }
       const { wPlus, saved } = await latents(gen, kind, input, psi);
-      const image = await gen.synthesize(wPlus, { noise, noiseSeed: num(args, 'noise-seed', seed, { min: 0, max: MAX_SEED, integer: true }) }); // [N,3,R,R]
+      const synth = { noise, noiseSeed: num(args, 'noise-seed', seed, { min: 0, max: MAX_SEED, integer: true }) };
+      const offsetsFile = str(args, 'offsets');
+      const image = offsetsFile ? await withOffsets(gen, wPlus, await readOffsets(offsetsFile, gen.config), synth, offsetsFile) : await gen.synthesize(wPlus, synth); // [N,3,R,R]
       io.signal.throwIfAborted();
       const images = outputs.out ? numberedPaths(outputs.out, image.shape[0]) : [];
       const written = await writeAllOrNothing([
