@@ -36,7 +36,7 @@ import { writeAllOrNothing } from '../io/atomic.js';
 export const EXIT_INTERRUPTED = 130;
 const START = START_OPTION_SPECS;
 /** Flags that only make sense with a photo start. */
-const PHOTO_FLAGS = [START.faceIndex.flag, START.projectSteps.flag, START.refineSteps.flag, 'paste-back', 'encoder'];
+const PHOTO_FLAGS = [START.faceIndex.flag, START.projectSteps.flag, START.refineSteps.flag, START.iterations.flag, 'paste-back', 'encoder', 'w-encoder'];
 const METHODS = Object.keys(EDIT_METHODS) as EditMethodName[];
 /** Frames in `--gif` when the user does not choose a preview interval (about this many, evenly spaced). */
 const GIF_FRAMES = 30;
@@ -66,6 +66,7 @@ async function startOf(args: ParsedArgs): Promise<EditStart> {
       faceIndex: (flagValue(args, START.faceIndex) as number | undefined) ?? 0,
       projectSteps: (flagValue(args, START.projectSteps) as number | undefined) ?? DEFAULT_PROJECT_STEPS,
       refineSteps: (flagValue(args, START.refineSteps) as number | undefined) ?? DEFAULT_REFINE_STEPS,
+      iterations: flagValue(args, START.iterations) as number | undefined,
     };
   }
   if (given[0] === 'seed') {
@@ -190,8 +191,12 @@ export const editCommand: Command = {
     '  --image PHOTO       start from a photo: its face is detected, FFHQ-aligned at the generator\'s resolution and',
     '                      inverted into W+: with --encoder in one pass, else projected (--project-steps, default ' + DEFAULT_PROJECT_STEPS + ');',
     '                      the edit keeps the inversion\'s noise. Works with every --method',
-    '  --encoder E         invert photos with an e4e/pSp encoder in one pass (e4e-ffhq) instead of projection',
-    '  --refine N          with --encoder: N projection steps from its code (sharper likeness, ~1-3 s each; default 0)',
+    '  --encoder E         invert photos in one pass instead of projection: e4e/pSp (e4e-ffhq), or HyperStyle',
+    '                      (hyperstyle-ffhq: a few passes that also adapt the generator to the photo; the edit',
+    '                      renders with the adapted generator, so the person stays recognisable)',
+    '  --refine N          with an e4e/pSp --encoder: N projection steps from its code (~1-3 s each; default 0)',
+    '  --iterations N      with a HyperStyle --encoder: its passes (1..20, default 5)',
+    "  --w-encoder F       HyperStyle's W encoder (default: named by the checkpoint, beside it, else the registry's)",
     '  --face-index I      which face of the photo, 0 = the largest (default)',
     '  --paste-back F      the photo with the edited face pasted back (feathered); --out is the aligned edit',
     `  --identity-model M  identity net for --id (and the projection): '${MOBILEFACE_MODEL_NAME}', a MobileFace .json, or`,
@@ -211,6 +216,7 @@ export const editCommand: Command = {
     'w-plus': { type: 'string' },
     image: { type: 'string' },
     encoder: { type: 'string' },
+    'w-encoder': { type: 'string' },
     'paste-back': { type: 'string' },
     models: { type: 'string' },
     out: { type: 'string' },

@@ -3,8 +3,14 @@ import { FacePhotoSource } from '../invert/photo.js';
 import { resolveModelPath } from '../io/models/registry.js';
 import { str, type ParsedArgs } from './command.js';
 
-/** The photo source of `--image` starts: `--encoder E` inverts in one pass (refined by `--refine N` steps), else projection. */
+/**
+ * The photo source of `--image` starts: `--encoder E` inverts in one pass (e4e/pSp, refined by `--refine N` steps;
+ * HyperStyle, `--iterations N` passes with its W encoder from `--w-encoder` or found beside it), else projection.
+ */
 export async function photoSourceOf(args: ParsedArgs): Promise<FacePhotoSource> {
-  const encoder = str(args, 'encoder');
-  return new FacePhotoSource({ modelsDir: str(args, 'models'), encoder: encoder === undefined ? undefined : await resolveModelPath(encoder, 'encoder') });
+  const name = (flag: string): Promise<string | undefined> => {
+    const v = str(args, flag);
+    return v === undefined ? Promise.resolve(undefined) : resolveModelPath(v, 'encoder');
+  };
+  return new FacePhotoSource({ modelsDir: str(args, 'models'), encoder: await name('encoder'), wEncoder: await name('w-encoder') });
 }

@@ -6,7 +6,7 @@
 import { sliceRows } from '../engine/batching.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
-import { broadcastW, checkLatent, sampleZ, truncate } from '../generator/index.js';
+import { broadcastW, checkLatent, sampleZ, truncate, type Generator } from '../generator/index.js';
 import type { EditCall, EditStart, PhotoModels, ProjectedPhoto } from './types.js';
 
 export interface ResolvedStart {
@@ -15,6 +15,13 @@ export interface ResolvedStart {
   /** The photo's inverted noise maps (photo starts). */
   readonly noise?: readonly HostTensor[];
   readonly photo?: ProjectedPhoto;
+  /** The generator to render the edit with: the photo's own (HyperStyle offsets held) or the models'. */
+  readonly generator: Generator;
+}
+
+/** Releases what a resolved start owns (a photo's adapted generator); call once the edit is rendered. */
+export async function releaseStart(start: ResolvedStart): Promise<void> {
+  await start.photo?.generator?.dispose();
 }
 
 /** The start as w+ (or w); photo starts go through `photos` (refused without one). */
@@ -23,18 +30,18 @@ export async function resolveStart(start: EditStart, space: 'w' | 'w+', models: 
   const { nLatent, wDim } = generator;
   if (start.kind === 'seed') {
     const w = truncate(await generator.map(sampleZ(start.seed, 1, wDim)), await generator.meanLatent(), start.truncation);
-    return { latent0: space === 'w' ? w : broadcastW(w, nLatent) };
+    return { latent0: space === 'w' ? w : broadcastW(w, nLatent), generator };
   }
   if (start.kind === 'w') {
     const w = sliceRows(checkLatent(start.latent, 'w', wDim, nLatent, 'start latent'), 0, 1);
-    return { latent0: space === 'w' ? w : broadcastW(w, nLatent) };
+    return { latent0: space === 'w' ? w : broadcastW(w, nLatent), generator };
   }
   if (space === 'w') throw new Error(`resolveStart: a ${start.kind} start has no w; checkEditFits (edit/optimize/options.ts) refuses it first`);
-  if (start.kind === 'w+') return { latent0: sliceRows(checkLatent(start.latent, 'w+', wDim, nLatent, 'start latent'), 0, 1) };
+  if (start.kind === 'w+') return { latent0: sliceRows(checkLatent(start.latent, 'w+', wDim, nLatent, 'start latent'), 0, 1), generator };
   const { photos } = call;
   if (!photos) {
     throw new InputError('photo starts need the face pipeline (src/invert FacePhotoSource); or invert the photo with `styleclip project` and pass the w+ latent');
   }
   const photo = await photos.project(start, models, { signal: call.signal, onProjectProgress: call.hooks?.onProjectProgress });
-  return { latent0: photo.latent, noise: photo.noise, photo };
+  return { latent0: photo.latent, noise: photo.noise, photo, generator: photo.generator ?? generator };
 }

@@ -16,8 +16,9 @@ import { DEFAULT_FEATHER, pasteBack } from '../faces/paste.js';
 import { alignPhoto } from '../faces/pipeline.js';
 import type { HostTensor } from '../engine/tensor.js';
 import type { Generator } from '../generator/index.js';
+import { InputError } from '../errors.js';
 import { synthesisLayers } from '../generator/index.js';
-import { PhotoEncoder, encoderFromCheckpoint } from './encoder.js';
+import { inverterFor, type OnePassInverter } from './one_pass.js';
 import { ProjectionCancelled, Projector, type ProjectOptions } from './project.js';
 
 /**
@@ -34,8 +35,13 @@ export const ALIGN_SUPERSAMPLING = FFHQ_TRANSFORM_SIZE / FFHQ_SIZE;
 export const DEFAULT_REFINE_STEPS = 0;
 
 export interface FacePhotoOptions {
-  /** An e4e/pSp checkpoint: photos are encoded in one pass instead of projected (it must fit the edit's generator). */
+  /**
+   * An e4e/pSp or HyperStyle checkpoint: photos are inverted in one pass (HyperStyle: a few, with weight offsets the
+   * edit renders with) instead of projected; it must fit the edit's generator.
+   */
   readonly encoder?: string;
+  /** HyperStyle's W encoder (default: found as hyperstyle.ts `wEncoderFor` says). */
+  readonly wEncoder?: string;
   /** Face models directory (see ./models.ts; default $STYLECLIP_FACE_MODELS, then the model cache). */
   readonly modelsDir?: string;
   /** Projection settings other than the step count (the start's `projectSteps`, else DEFAULT_PROJECT_STEPS). */
@@ -50,7 +56,7 @@ const rgb = (f: RgbFrame): RgbImage => ({ width: f.width, height: f.height, chan
 export class FacePhotoSource implements PhotoLatentSource {
   private detector?: Promise<FaceDetector>;
   private cached?: { readonly models: PhotoModels; readonly projector: Projector };
-  private encoderCache?: { readonly generator: PhotoModels['generator']; readonly encoder: Promise<PhotoEncoder> };
+  private encoderCache?: { readonly generator: PhotoModels['generator']; readonly encoder: Promise<OnePassInverter> };
 
   constructor(readonly options: FacePhotoOptions = {}) {}
 
@@ -62,13 +68,17 @@ export class FacePhotoSource implements PhotoLatentSource {
     const aligned = await alignPhoto(detector, photo, { size, transformSize, faceIndex: start.faceIndex });
     if (hooks.signal?.aborted) throw new ProjectionCancelled('projection cancelled');
     const projectHooks = { signal: hooks.signal, onProgress: hooks.onProjectProgress };
-    let res: { latent: HostTensor; noise: readonly HostTensor[] };
+    let res: { latent: HostTensor; noise: readonly HostTensor[]; generator?: Generator };
     if (this.options.encoder) {
-      const latent = await (await this.encoder(models)).encodeImages([aligned.image]);
-      const noise = storedNoise(models.generator);
+      const inverter = await this.encoder(models);
       const refine = start.refineSteps ?? DEFAULT_REFINE_STEPS;
-      res = refine > 0 ? await (await this.projector(models)).project(aligned.image, { ...this.options.projection, steps: refine }, projectHooks, { latent, noise }) : { latent, noise };
+      if (refine > 0 && inverter.kind === 'hyperstyle') throw new InputError('refinement steps refine an e4e/pSp code; HyperStyle refines by its iterations (give iterations instead)');
+      const [inv] = await inverter.invertFaces([aligned.image], { iterations: start.iterations });
+      const noise = storedNoise(models.generator);
+      res = refine > 0 ? await (await this.projector(models)).project(aligned.image, { ...this.options.projection, steps: refine }, projectHooks, { latent: inv.latent, noise }) : { latent: inv.latent, noise };
+      if (inv.offsets) res = { ...res, generator: models.generator.withOffsets(inv.offsets) };
     } else {
+      if (start.iterations !== undefined) throw new InputError('iterations apply to HyperStyle inversion: give a HyperStyle encoder (hyperstyle-ffhq)');
       const steps = start.projectSteps ?? DEFAULT_PROJECT_STEPS;
       res = await (await this.projector(models)).project(aligned.image, { ...this.options.projection, steps }, projectHooks);
     }
@@ -78,6 +88,7 @@ export class FacePhotoSource implements PhotoLatentSource {
       noise: res.noise,
       aligned: frame(aligned.image),
       pasteBack: (face) => frame(pasteBack(photo, rgb(face), aligned.quad, feather)),
+      generator: res.generator,
     };
   }
 
@@ -91,12 +102,12 @@ export class FacePhotoSource implements PhotoLatentSource {
     if (this.options.encoder) await this.encoder({ generator });
   }
 
-  /** The encoder over the edit's generator (loaded once per generator; its style count must fit). */
-  private encoder(models: PhotoModels): Promise<PhotoEncoder> {
+  /** The inverter over the edit's generator (loaded once per generator; its style count must fit). */
+  private encoder(models: PhotoModels): Promise<OnePassInverter> {
     const c = this.encoderCache;
     if (c && c.generator === models.generator) return c.encoder;
     const path = this.options.encoder!;
-    const encoder = readCheckpoint(path, 'encoder checkpoint').then((ckpt) => new PhotoEncoder(encoderFromCheckpoint(ckpt, path), models.generator, path));
+    const encoder = readCheckpoint(path, 'encoder checkpoint').then((ckpt) => inverterFor(ckpt, path, models.generator, { wEncoder: this.options.wEncoder }));
     encoder.catch(() => (this.encoderCache = undefined));
     this.encoderCache = { generator: models.generator, encoder };
     void c?.encoder.then((e) => e.dispose()).catch(() => undefined);

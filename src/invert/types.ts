@@ -19,6 +19,8 @@ export interface PhotoInput {
   readonly projectSteps?: number;
   /** With an encoder: projection steps that refine its code (0: the code as it is; the source's default when undefined). */
   readonly refineSteps?: number;
+  /** With a HyperStyle encoder: its passes (hyperstyle.ts DEFAULT_ITERATIONS when undefined). */
+  readonly iterations?: number;
 }
 
 /** One projection (GAN inversion) step; loss terms at the latent before the step's update. */
@@ -53,6 +55,11 @@ export interface ProjectedPhoto {
   readonly aligned: RgbFrame;
   /** The original photo with `face` (square, aligned frame) pasted back where the face was cut out. */
   pasteBack(face: RgbFrame): RgbFrame;
+  /**
+   * The generator this photo renders with when the inversion adapted it (HyperStyle: the edit's generator with the
+   * photo's weight offsets, held fixed while the latent moves). Whoever called `project` owns it and disposes it.
+   */
+  readonly generator?: Generator;
 }
 
 /** The models of the editor a photo source may use (the generator to project into, perceptual nets). */

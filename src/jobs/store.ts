@@ -30,7 +30,7 @@ export const TERMINAL: ReadonlySet<JobStatus> = new Set(['done', 'failed', 'canc
 export type StoredStart =
   | { readonly kind: 'seed'; readonly seed: number; readonly truncation: number }
   | { readonly kind: 'w+' }
-  | { readonly kind: 'image'; readonly projectSteps?: number; readonly refineSteps?: number; readonly faceIndex?: number };
+  | { readonly kind: 'image'; readonly projectSteps?: number; readonly refineSteps?: number; readonly iterations?: number; readonly faceIndex?: number };
 
 interface JobBase {
   readonly id: string;

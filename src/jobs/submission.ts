@@ -22,7 +22,7 @@ import type { RgbImage } from '../io/images/image.js';
 type SubmittedStart =
   | { readonly kind: 'seed'; readonly seed: number; readonly truncation?: number }
   | { readonly kind: 'w+'; readonly bytes: Uint8Array }
-  | { readonly kind: 'image'; readonly bytes: Uint8Array; readonly projectSteps?: number; readonly refineSteps?: number; readonly faceIndex?: number };
+  | { readonly kind: 'image'; readonly bytes: Uint8Array; readonly projectSteps?: number; readonly refineSteps?: number; readonly iterations?: number; readonly faceIndex?: number };
 
 interface EditSubmission {
   readonly prompt: string;
@@ -61,6 +61,7 @@ export interface StartFields {
   readonly image?: string | File;
   readonly project_steps?: number;
   readonly refine_steps?: number;
+  readonly iterations?: number;
   readonly face_index?: number;
 }
 
@@ -74,12 +75,12 @@ async function submittedStart(body: StartFields, read: FileReader): Promise<Subm
     );
   }
   const fields = body as Readonly<Record<string, unknown>>;
-  const o = valuesOf(START_OPTION_SPECS, (spec) => fields[spec.field]) as { seed?: number; truncation?: number; projectSteps?: number; refineSteps?: number; faceIndex?: number };
+  const o = valuesOf(START_OPTION_SPECS, (spec) => fields[spec.field]) as { seed?: number; truncation?: number; projectSteps?: number; refineSteps?: number; iterations?: number; faceIndex?: number };
   return o.seed !== undefined
     ? { kind: 'seed', seed: o.seed, truncation: o.truncation }
     : body.w_plus !== undefined
       ? { kind: 'w+', bytes: await read(body.w_plus, 'w_plus') }
-      : { kind: 'image', bytes: await read(body.image!, 'image'), projectSteps: o.projectSteps, refineSteps: o.refineSteps, faceIndex: o.faceIndex };
+      : { kind: 'image', bytes: await read(body.image!, 'image'), projectSteps: o.projectSteps, refineSteps: o.refineSteps, iterations: o.iterations, faceIndex: o.faceIndex };
 }
 
 /**
@@ -131,7 +132,7 @@ async function prepareStart(s: SubmittedStart, env: Omit<PrepareEnv, 'previewEve
     throw e instanceof InputError ? new InputError(`image: ${e.message}`) : e;
   });
   return {
-    start: { kind: 'image', projectSteps: s.projectSteps, refineSteps: s.refineSteps, faceIndex: s.faceIndex },
+    start: { kind: 'image', projectSteps: s.projectSteps, refineSteps: s.refineSteps, iterations: s.iterations, faceIndex: s.faceIndex },
     startFile: { name: 'start.png', bytes: await encodePng(img) },
   };
 }

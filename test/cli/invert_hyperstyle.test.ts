@@ -19,8 +19,8 @@ import { fixture, maxAbsDiff, sharedPath } from '../helpers/shared.js';
 const dir = mkdtempSync(join(tmpdir(), 'styleclip-hyperstyle-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const OFFICIAL_W_CODES = new URL('../fixtures/hyperstyle/w_codes_official.npy', import.meta.url).pathname;
-const close = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  const d = maxAbsDiff(a, b);
+const close = (a: unknown, b: unknown): number => {
+  const d = maxAbsDiff(a as Float32Array, b as Float32Array);
   return d.maxAbs / d.maxRef;
 };
 

@@ -13,7 +13,7 @@ import { Generator, styleSpaceLayout, type StyleSpaceLayout } from '../../genera
 import { ALPHA_RANGE, BETA_RANGE, GLOBAL_DEFAULTS, applyDirections, boundary, relevance, templateEnsemble, textDirection, type Boundary, type DirectionEdit } from './direction.js';
 import { loadChannelDirections, type ChannelDirections } from './fs3.js';
 import { loadStyleStats, type StyleStats } from './stats.js';
-import { resolveStart } from '../start.js';
+import { releaseStart, resolveStart } from '../start.js';
 import type { EditCall, EditStart, ProjectedPhoto } from '../types.js';
 import { DEFAULT_MODEL_NAMES, resolveModelPath } from '../../io/models/registry.js';
 
@@ -138,12 +138,18 @@ export class GlobalDirections {
    */
   async edit(start: EditStart, edits: readonly DirectionEdit[], call: EditCall = {}): Promise<GlobalEditResult> {
     const boundaries = await Promise.all(edits.map((e) => this.boundaryOf(e)));
-    const { latent0, noise, photo } = await resolveStart(start, 'w+', { generator: this.generator, clip: this.clip }, call);
-    const codes0 = await this.generator.styles(latent0);
-    const codes = await this.apply(codes0, edits);
-    const synth = { noiseMaps: noise };
-    const [before, after] = await Promise.all([this.generator.synthesizeFromStyles(codes0, synth), this.generator.synthesizeFromStyles(codes, synth)]);
-    return { before, after, codes, photo, kept: boundaries.map((b) => b.kept), maxRelevance: boundaries.map((b) => b.maxRelevance) };
+    const resolved = await resolveStart(start, 'w+', { generator: this.generator, clip: this.clip }, call);
+    const { latent0, noise, photo, generator } = resolved;
+    try {
+      // The affines are the edit's generator's (HyperStyle offsets change conv weights only); renders use the photo's.
+      const codes0 = await this.generator.styles(latent0);
+      const codes = await this.apply(codes0, edits);
+      const synth = { noiseMaps: noise };
+      const [before, after] = await Promise.all([generator.synthesizeFromStyles(codes0, synth), generator.synthesizeFromStyles(codes, synth)]);
+      return { before, after, codes, photo, kept: boundaries.map((b) => b.kept), maxRelevance: boundaries.map((b) => b.maxRelevance) };
+    } finally {
+      await releaseStart(resolved);
+    }
   }
 
   async dispose(): Promise<void> {

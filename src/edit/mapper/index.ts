@@ -10,7 +10,7 @@ import type { HostTensor } from '../../engine/tensor.js';
 import { InputError } from '../../errors.js';
 import { Generator, styleSpaceLayout } from '../../generator/index.js';
 import type { EditCall, EditStart, ProjectedPhoto } from '../types.js';
-import { resolveStart } from '../start.js';
+import { releaseStart, resolveStart } from '../start.js';
 import { MAPPER_STRENGTH, buildLatentDelta, buildStyleDelta, type LatentMapper } from './network.js';
 import { mapperFromTensors } from './weights.js';
 import { resolveModelPath } from '../../io/models/registry.js';
@@ -98,17 +98,22 @@ export class LatentMapperEdit {
 
   /** The whole edit from any start (photos through `photos`). */
   async edit(start: EditStart, strength = MAPPER_STRENGTH, call: EditCall = {}): Promise<MapperEditResult> {
-    const { latent0, noise, photo } = await resolveStart(start, 'w+', { generator: this.generator }, call);
+    const resolved = await resolveStart(start, 'w+', { generator: this.generator }, call);
+    const { latent0, noise, photo, generator } = resolved;
     const synth = { noiseMaps: noise };
-    if (this.mapper.kind === 'stylespace') {
-      const s0 = await this.generator.styles(latent0);
-      const s1 = await this.apply(s0, strength);
-      const [before, after] = await Promise.all([this.generator.synthesizeFromStyles(s0, synth), this.generator.synthesizeFromStyles(s1, synth)]);
-      return { before, after, latent: s1, photo };
+    try {
+      if (this.mapper.kind === 'stylespace') {
+        const s0 = await this.generator.styles(latent0);
+        const s1 = await this.apply(s0, strength);
+        const [before, after] = await Promise.all([generator.synthesizeFromStyles(s0, synth), generator.synthesizeFromStyles(s1, synth)]);
+        return { before, after, latent: s1, photo };
+      }
+      const w1 = await this.apply(latent0, strength);
+      const [before, after] = await Promise.all([generator.synthesize(latent0, synth), generator.synthesize(w1, synth)]);
+      return { before, after, latent: w1, photo };
+    } finally {
+      await releaseStart(resolved);
     }
-    const w1 = await this.apply(latent0, strength);
-    const [before, after] = await Promise.all([this.generator.synthesize(latent0, synth), this.generator.synthesize(w1, synth)]);
-    return { before, after, latent: w1, photo };
   }
 
   async dispose(): Promise<void> {

@@ -7,6 +7,7 @@
  * edit starts from the projected w+ and renders with the projected noise maps (so step 0 shows the reconstruction,
  * whatever `noise` says), and the result carries the edited face pasted back into the photo.
  */
+import type { Graph } from '../../engine/graph.js';
 import { SessionCache, type SessionOptions } from '../../engine/session.js';
 import { scalarTensor, type HostTensor } from '../../engine/tensor.js';
 import { Cancelled } from '../../errors.js';
@@ -14,7 +15,7 @@ import { Clip } from '../../clip/clip.js';
 import { ClipTokenizer } from '../../clip/tokenizer.js';
 import { l2Normalize } from '../../clip/zeroshot.js';
 import { Generator, convChannelMask, sampleNoise, styleSpaceLayout, noiseShapes } from '../../generator/index.js';
-import { resolveStart, type ResolvedStart } from '../start.js';
+import { releaseStart, resolveStart, type ResolvedStart } from '../start.js';
 import { tensorToRgb } from '../../io/images/image.js';
 import { optimize } from '../../optimize/loop.js';
 import type { IdentityNet } from '../../faces/identity.js';
@@ -70,7 +71,7 @@ export class Editor {
     readonly clip: Clip,
     readonly tokenizer: ClipTokenizer,
     readonly identity?: IdentityNet,
-    sessionOptions: SessionOptions = {},
+    private readonly sessionOptions: SessionOptions = {},
     /** Where the models came from, for `info()`. */
     readonly sources: { readonly generator: string; readonly clip: string } = { generator: 'in-memory', clip: 'in-memory' },
     /** Photo starts (see `EditorSources.photos`). */
@@ -125,18 +126,30 @@ export class Editor {
    * `EditCancelled` when `call.signal` aborts.
    */
   async edit(start: EditStart, partial: Partial<EditOptions> & { prompt: string }, call: EditCall = {}): Promise<EditResult> {
-    const hooks = call.hooks ?? {};
     const o = resolveEditOptions(partial);
-    const { nLatent, wDim } = this.generator;
+    const { nLatent } = this.generator;
     checkEditFits(o, { nLatent, identity: this.identity !== undefined, start: start.kind }, 'flag');
     const useId = o.id > 0 && this.identity !== undefined;
     const text = await this.textEmbedding(o.prompt);
-    const { latent0, noise, photo } = await this.start(start, o.space, call);
+    const resolved = await this.start(start, o.space, call);
+    // A photo's own generator (HyperStyle offsets held) gets a session of its own, released with the photo.
+    const own = resolved.generator !== this.generator ? new SessionCache(this.sessionOptions) : undefined;
+    try {
+      return await this.run(o, resolved, text, useId, call, own);
+    } finally {
+      await own?.dispose();
+      await releaseStart(resolved);
+    }
+  }
+
+  private async run(o: EditOptions, resolved: ResolvedStart, text: HostTensor, useId: boolean, call: EditCall, own: SessionCache | undefined): Promise<EditResult> {
+    const hooks = call.hooks ?? {};
+    const { nLatent, wDim } = this.generator;
+    const { latent0, noise, photo, generator } = resolved;
     if (call.signal?.aborted) throw new EditCancelled('edit cancelled');
     const noiseMode = noise ? 'random' : o.noise; // explicit noise maps are graph inputs, like random ones
-    const session = await this.sessions.get(`${o.space}:${o.preprocess}:${noiseMode}:${useId}`, () =>
-      buildEditGraph(this.generator, this.clip, { space: o.space, preprocess: o.preprocess, noise: noiseMode, identity: useId ? this.identity : undefined }),
-    );
+    const graph = (): Graph => buildEditGraph(generator, this.clip, { space: o.space, preprocess: o.preprocess, noise: noiseMode, identity: useId ? this.identity : undefined });
+    const session = await (own ? own.get('edit', graph) : this.sessions.get(`${o.space}:${o.preprocess}:${noiseMode}:${useId}`, graph));
     const latent = Float32Array.from(latent0.data as Float32Array);
     const shape = latentShape(o.space, this.generator);
     const feeds: Record<string, HostTensor> = {
