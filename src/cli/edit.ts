@@ -4,6 +4,7 @@
  * outputs only when the run completes — Ctrl-C (or any error) leaves no file behind. `--paste-back` puts the edited
  * face back into the photo.
  */
+import type { PhotoInversion } from '../invert/types.js';
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { dirname, extname } from 'node:path';
@@ -36,7 +37,7 @@ import { writeAllOrNothing } from '../io/atomic.js';
 export const EXIT_INTERRUPTED = 130;
 const START = START_OPTION_SPECS;
 /** Flags that only make sense with a photo start. */
-const PHOTO_FLAGS = [START.faceIndex.flag, START.projectSteps.flag, START.refineSteps.flag, START.iterations.flag, 'paste-back', 'encoder', 'w-encoder'];
+const PHOTO_FLAGS = [START.faceIndex.flag, START.projectSteps.flag, START.refineSteps.flag, START.iterations.flag, START.inversion.flag, 'paste-back', 'encoder', 'w-encoder'];
 const METHODS = Object.keys(EDIT_METHODS) as EditMethodName[];
 /** Frames in `--gif` when the user does not choose a preview interval (about this many, evenly spaced). */
 const GIF_FRAMES = 30;
@@ -67,6 +68,7 @@ async function startOf(args: ParsedArgs): Promise<EditStart> {
       projectSteps: (flagValue(args, START.projectSteps) as number | undefined) ?? DEFAULT_PROJECT_STEPS,
       refineSteps: (flagValue(args, START.refineSteps) as number | undefined) ?? DEFAULT_REFINE_STEPS,
       iterations: flagValue(args, START.iterations) as number | undefined,
+      inversion: flagValue(args, START.inversion) as PhotoInversion | undefined,
     };
   }
   if (given[0] === 'seed') {

@@ -30,11 +30,15 @@ export const MODEL_USAGE = [
   '  --models DIR       face models for photo edits (default $STYLECLIP_FACE_MODELS, else the model cache)',
   '  --identity-model M identity net for the id weight: mobileface, a MobileFace .json or an ArcFace .pth',
   '  --encoder E        e4e/pSp checkpoint (or e4e-ffhq): photo starts are inverted in one pass, not projected',
+  "  --faithful-encoder H  HyperStyle checkpoint (or hyperstyle-ffhq): photos asking for photo_inversion 'faithful'",
+  "                     (the form's choice) keep the likeness; --w-encoder W: its W encoder if not found beside it",
 ];
 export const STORE_USAGE = `  --store DIR        job store: inputs, progress and results of every job (default ./${DEFAULT_STORE})`;
 
 export const MODEL_OPTIONS = {
   encoder: { type: 'string' },
+  'faithful-encoder': { type: 'string' },
+  'w-encoder': { type: 'string' },
   generator: { type: 'string' },
   clip: { type: 'string' },
   vocab: { type: 'string' },
@@ -52,8 +56,16 @@ export async function modelPaths(args: Parameters<Command['run']>[0], io: CliIO)
     vocab: await modelFlag(args, 'vocab', 'vocab', io.stderr),
     faceModels: str(args, 'models'),
     identityModel: str(args, 'identity-model'),
-    encoder: str(args, 'encoder') === undefined ? undefined : await resolveModelPath(str(args, 'encoder')!, 'encoder'),
+    encoder: await encoderFlag(args, 'encoder'),
+    faithfulEncoder: await encoderFlag(args, 'faithful-encoder'),
+    wEncoder: await encoderFlag(args, 'w-encoder'),
   };
+}
+
+/** An encoder flag resolved to a file (path or registry name), if given. */
+function encoderFlag(args: Parameters<Command['run']>[0], name: string): Promise<string | undefined> {
+  const v = str(args, name);
+  return v === undefined ? Promise.resolve(undefined) : resolveModelPath(v, 'encoder');
 }
 
 /** Flags of the one-pass methods (serve, batch). */
@@ -80,7 +92,7 @@ export const serveCommand: Command = {
   summary: 'HTTP API and web form for edits, generation and CLIP (docs/server.md)',
   usage: [
     '  styleclip serve --generator G --clip C --vocab V [--fs3 FS3.npy --stats S_MEAN_STD] [--port 8787] [--host 127.0.0.1] [--store DIR]',
-    '                  [--encoder E] [--mappers M,M] [--identity-model M] [--models DIR]',
+    '                  [--encoder E] [--faithful-encoder H] [--mappers M,M] [--identity-model M] [--models DIR]',
     '                  [--queue redis://host:port] [--concurrency N] [--queue-size N] [--grace SECONDS] [--max-body-mb N]',
     '',
     ...MODEL_USAGE,

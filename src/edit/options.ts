@@ -6,6 +6,7 @@
  * takes; each method declares its own set (src/edit/methods.ts).
  */
 import { DEFAULT_ITERATIONS, MAX_ITERATIONS } from '../invert/hyperstyle.js';
+import { PHOTO_INVERSIONS } from '../invert/types.js';
 import { InputError } from '../errors.js';
 import { MAX_PROJECT_STEPS } from '../invert/project.js';
 
@@ -50,6 +51,7 @@ export const START_OPTION_SPECS = Object.freeze({
   truncation: { kind: 'number', min: 0, max: 1, flag: 'truncation', field: 'truncation', help: 'psi of a seed start (StyleCLIP: 0.7)' },
   projectSteps: { kind: 'integer', min: 1, max: MAX_PROJECT_STEPS, flag: 'project-steps', field: 'project_steps', help: 'photo starts without an encoder: projection steps' },
   refineSteps: { kind: 'integer', min: 0, max: MAX_PROJECT_STEPS, flag: 'refine', field: 'refine_steps', help: "photo starts with an e4e/pSp encoder: projection steps refining its code" },
+  inversion: { kind: 'enum', values: PHOTO_INVERSIONS, flag: 'inversion', field: 'photo_inversion', help: "photo starts where both are loaded: 'fast' (e4e, one pass) or 'faithful' (HyperStyle, keeps the likeness)" },
   iterations: { kind: 'integer', min: 1, max: MAX_ITERATIONS, flag: 'iterations', field: 'iterations', help: `photo starts with a HyperStyle encoder: its passes (default ${DEFAULT_ITERATIONS})` },
   faceIndex: { kind: 'integer', min: 0, max: MAX_FACE_INDEX, flag: 'face-index', field: 'face_index', help: 'which face of the photo, 0 = the largest' },
 } as const satisfies OptionSet);

@@ -8,7 +8,7 @@
  */
 import { readCheckpoint } from '../io/tensors/checkpoint.js';
 import { readImage, type RgbImage } from '../io/images/image.js';
-import type { InversionHooks, PhotoInput, PhotoLatentSource, PhotoModels, ProjectedPhoto } from './types.js';
+import { PHOTO_INVERSIONS, type InversionHooks, type PhotoInput, type PhotoInversion, type PhotoLatentSource, type PhotoModels, type ProjectedPhoto } from './types.js';
 import type { RgbFrame } from '../io/images/image.js';
 import { FFHQ_SIZE, FFHQ_TRANSFORM_SIZE } from '../faces/align.js';
 import { FaceDetector } from '../faces/detect.js';
@@ -40,6 +40,11 @@ export interface FacePhotoOptions {
    * edit renders with) instead of projected; it must fit the edit's generator.
    */
   readonly encoder?: string;
+  /**
+   * A second one-pass checkpoint for photos that ask for `inversion: 'faithful'` (HyperStyle), beside `encoder` for
+   * 'fast' (e4e): a server offers both and each photo picks.
+   */
+  readonly faithfulEncoder?: string;
   /** HyperStyle's W encoder (default: found as hyperstyle.ts `wEncoderFor` says). */
   readonly wEncoder?: string;
   /** Face models directory (see ./models.ts; default $STYLECLIP_FACE_MODELS, then the model cache). */
@@ -50,13 +55,16 @@ export interface FacePhotoOptions {
   readonly feather?: number;
 }
 
+/** What each inversion needs loaded, for error lines. */
+const MODEL_OF: Readonly<Record<PhotoInversion, string>> = { fast: 'an e4e/pSp encoder (e4e-ffhq)', faithful: 'a HyperStyle model (hyperstyle-ffhq)' };
+
 const frame = (img: RgbImage): RgbFrame => ({ width: img.width, height: img.height, data: img.data });
 const rgb = (f: RgbFrame): RgbImage => ({ width: f.width, height: f.height, channels: 3, data: f.data });
 
 export class FacePhotoSource implements PhotoLatentSource {
   private detector?: Promise<FaceDetector>;
   private cached?: { readonly models: PhotoModels; readonly projector: Projector };
-  private encoderCache?: { readonly generator: PhotoModels['generator']; readonly encoder: Promise<OnePassInverter> };
+  private readonly encoders = new Map<PhotoInversion, { readonly generator: PhotoModels['generator']; readonly encoder: Promise<OnePassInverter> }>();
 
   constructor(readonly options: FacePhotoOptions = {}) {}
 
@@ -69,8 +77,11 @@ export class FacePhotoSource implements PhotoLatentSource {
     if (hooks.signal?.aborted) throw new ProjectionCancelled('projection cancelled');
     const projectHooks = { signal: hooks.signal, onProgress: hooks.onProjectProgress };
     let res: { latent: HostTensor; noise: readonly HostTensor[]; generator?: Generator };
-    if (this.options.encoder) {
-      const inverter = await this.encoder(models);
+    const slot = this.slotOf(start);
+    if (slot) {
+      const inverter = await this.encoder(models, slot);
+      const kind: PhotoInversion = inverter.kind === 'hyperstyle' ? 'faithful' : 'fast';
+      if (start.inversion && start.inversion !== kind) throw new InputError(`photo inversion '${start.inversion}' needs ${MODEL_OF[start.inversion]}; the loaded encoder is ${inverter.kind}`);
       const refine = start.refineSteps ?? DEFAULT_REFINE_STEPS;
       if (refine > 0 && inverter.kind === 'hyperstyle') throw new InputError('refinement steps refine an e4e/pSp code; HyperStyle refines by its iterations (give iterations instead)');
       const [inv] = await inverter.invertFaces([aligned.image], { iterations: start.iterations });
@@ -97,26 +108,49 @@ export class FacePhotoSource implements PhotoLatentSource {
     await (await this.faceDetector()).detectOne(rgb(photo), faceIndex);
   }
 
-  /** Loads and checks the encoder for `generator` now (a server does it at start-up); photos then reuse it. */
-  async loadEncoder(generator: PhotoModels['generator']): Promise<void> {
-    if (this.options.encoder) await this.encoder({ generator });
+  /** The inversions this source offers: 'fast' with `encoder`, 'faithful' with `faithfulEncoder` (projection: none). */
+  get inversions(): PhotoInversion[] {
+    return PHOTO_INVERSIONS.filter((c) => this.pathOf(c) !== undefined);
   }
 
-  /** The inverter over the edit's generator (loaded once per generator; its style count must fit). */
-  private encoder(models: PhotoModels): Promise<OnePassInverter> {
-    const c = this.encoderCache;
+  /**
+   * Which loaded checkpoint a photo uses: the one for its choice; with a single one-pass checkpoint, that one (its kind
+   * is checked against the choice once loaded: 'faithful' is HyperStyle); without a choice, 'fast' when offered.
+   */
+  private slotOf(start: PhotoInput): PhotoInversion | undefined {
+    const offered = this.inversions;
+    if (start.inversion === undefined || offered.length === 0) {
+      if (start.inversion !== undefined) throw new InputError(`photo inversion '${start.inversion}' needs a one-pass model here: photos are projected (load ${MODEL_OF[start.inversion]})`);
+      return offered[0];
+    }
+    if (this.pathOf(start.inversion) || offered.length === 1) return this.pathOf(start.inversion) ? start.inversion : offered[0];
+    throw new InputError(`photo inversion '${start.inversion}' is not available here (available: ${offered.join(', ')}); load ${MODEL_OF[start.inversion]}`);
+  }
+
+  private pathOf(c: PhotoInversion): string | undefined {
+    return c === 'fast' ? this.options.encoder : this.options.faithfulEncoder;
+  }
+
+  /** Loads and checks the encoders for `generator` now (a server does it at start-up); photos then reuse them. */
+  async loadEncoder(generator: PhotoModels['generator']): Promise<void> {
+    for (const c of this.inversions) await this.encoder({ generator }, c);
+  }
+
+  /** The inverter over the edit's generator (loaded once per generator and choice; its style count must fit). */
+  private encoder(models: PhotoModels, choice: PhotoInversion): Promise<OnePassInverter> {
+    const c = this.encoders.get(choice);
     if (c && c.generator === models.generator) return c.encoder;
-    const path = this.options.encoder!;
+    const path = this.pathOf(choice)!;
     const encoder = readCheckpoint(path, 'encoder checkpoint').then((ckpt) => inverterFor(ckpt, path, models.generator, { wEncoder: this.options.wEncoder }));
-    encoder.catch(() => (this.encoderCache = undefined));
-    this.encoderCache = { generator: models.generator, encoder };
+    encoder.catch(() => this.encoders.delete(choice));
+    this.encoders.set(choice, { generator: models.generator, encoder });
     void c?.encoder.then((e) => e.dispose()).catch(() => undefined);
     return encoder;
   }
 
   async dispose(): Promise<void> {
-    await this.encoderCache?.encoder.then((e) => e.dispose()).catch(() => undefined);
-    this.encoderCache = undefined;
+    await Promise.all([...this.encoders.values()].map((c) => c.encoder.then((e) => e.dispose()).catch(() => undefined)));
+    this.encoders.clear();
     const detector = this.detector;
     this.detector = undefined;
     await this.cached?.projector.dispose();

@@ -9,6 +9,10 @@ import type { IdentityNet } from '../faces/identity.js';
 import type { Generator } from '../generator/index.js';
 import type { RgbFrame } from '../io/images/image.js';
 
+/** One-pass photo inversions a source may offer: e4e ('fast', one pass) and HyperStyle ('faithful', a few passes). */
+export const PHOTO_INVERSIONS = ['fast', 'faithful'] as const;
+export type PhotoInversion = (typeof PHOTO_INVERSIONS)[number];
+
 /** A photo to invert: which file, which face, how much projection. */
 export interface PhotoInput {
   /** The photo: a file path, or its encoded bytes (PNG, JPEG, WebP). */
@@ -21,6 +25,8 @@ export interface PhotoInput {
   readonly refineSteps?: number;
   /** With a HyperStyle encoder: its passes (hyperstyle.ts DEFAULT_ITERATIONS when undefined). */
   readonly iterations?: number;
+  /** Which one-pass inversion, when the source offers both (default: 'fast' when offered). */
+  readonly inversion?: PhotoInversion;
 }
 
 /** One projection (GAN inversion) step; loss terms at the latent before the step's update. */

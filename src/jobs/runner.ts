@@ -50,7 +50,7 @@ function startOf(store: JobStore, req: JobRequest): Promise<EditStart> | EditSta
     case 'seed':
       return { kind: 'seed', seed: req.start.seed, truncation: req.start.truncation };
     case 'image':
-      return { kind: 'image', path: store.path(req.id, 'start.png'), projectSteps: req.start.projectSteps, refineSteps: req.start.refineSteps, iterations: req.start.iterations, faceIndex: req.start.faceIndex };
+      return { kind: 'image', path: store.path(req.id, 'start.png'), projectSteps: req.start.projectSteps, refineSteps: req.start.refineSteps, iterations: req.start.iterations, inversion: req.start.inversion, faceIndex: req.start.faceIndex };
     case 'w+':
       return readNpy(store.path(req.id, 'start.npy')).then((latent) => ({ kind: 'w+', latent }));
   }

@@ -161,6 +161,9 @@ export const RenderJson = z
     /** A photo (base64): detected, aligned and inverted by the server's encoder; `face_index` picks the face. */
     image: fileText.optional(),
     face_index: numeric(START_OPTION_SPECS.faceIndex).optional(),
+    /** For photos where the server offers both: 'fast' (e4e) or 'faithful' (HyperStyle, `iterations` passes). */
+    photo_inversion: z.enum(START_OPTION_SPECS.inversion.values).optional(),
+    iterations: numeric(START_OPTION_SPECS.iterations).optional(),
     /** For photos: answer the whole photo with the edited face pasted back. */
     paste_back: z.boolean().optional(),
     /** A latent mapper (GET /v1/mappers) applied before the directions: w + strength * M(w). */

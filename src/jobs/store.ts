@@ -12,6 +12,7 @@
  *   photo.png                           photo starts: the edited face pasted back into the uploaded photo
  *   cancel         marker: cancellation was requested (seen by whichever worker runs the job)
  */
+import type { PhotoInversion } from '../invert/types.js';
 import { EventEmitter } from 'node:events';
 import { appendFile, mkdir, open, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
@@ -30,7 +31,7 @@ export const TERMINAL: ReadonlySet<JobStatus> = new Set(['done', 'failed', 'canc
 export type StoredStart =
   | { readonly kind: 'seed'; readonly seed: number; readonly truncation: number }
   | { readonly kind: 'w+' }
-  | { readonly kind: 'image'; readonly projectSteps?: number; readonly refineSteps?: number; readonly iterations?: number; readonly faceIndex?: number };
+  | { readonly kind: 'image'; readonly projectSteps?: number; readonly refineSteps?: number; readonly iterations?: number; readonly inversion?: PhotoInversion; readonly faceIndex?: number };
 
 interface JobBase {
   readonly id: string;

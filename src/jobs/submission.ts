@@ -3,6 +3,7 @@
  * the latent (seed, W+ `.npy`, or photo, decoded and checked now), the fully resolved edit options, and the
  * models it names. Every check that can fail for a user's reason happens here, before anything is queued.
  */
+import type { PhotoInversion } from '../invert/types.js';
 import type { OnePassMethod, OnePassService } from './one_pass.js';
 import { InputError } from '../errors.js';
 import { encodeNpy } from '../io/tensors/npy.js';
@@ -22,7 +23,7 @@ import type { RgbImage } from '../io/images/image.js';
 type SubmittedStart =
   | { readonly kind: 'seed'; readonly seed: number; readonly truncation?: number }
   | { readonly kind: 'w+'; readonly bytes: Uint8Array }
-  | { readonly kind: 'image'; readonly bytes: Uint8Array; readonly projectSteps?: number; readonly refineSteps?: number; readonly iterations?: number; readonly faceIndex?: number };
+  | { readonly kind: 'image'; readonly bytes: Uint8Array; readonly projectSteps?: number; readonly refineSteps?: number; readonly iterations?: number; readonly inversion?: PhotoInversion; readonly faceIndex?: number };
 
 interface EditSubmission {
   readonly prompt: string;
@@ -62,6 +63,7 @@ export interface StartFields {
   readonly project_steps?: number;
   readonly refine_steps?: number;
   readonly iterations?: number;
+  readonly photo_inversion?: PhotoInversion;
   readonly face_index?: number;
 }
 
@@ -75,12 +77,12 @@ async function submittedStart(body: StartFields, read: FileReader): Promise<Subm
     );
   }
   const fields = body as Readonly<Record<string, unknown>>;
-  const o = valuesOf(START_OPTION_SPECS, (spec) => fields[spec.field]) as { seed?: number; truncation?: number; projectSteps?: number; refineSteps?: number; iterations?: number; faceIndex?: number };
+  const o = valuesOf(START_OPTION_SPECS, (spec) => fields[spec.field]) as { seed?: number; truncation?: number; projectSteps?: number; refineSteps?: number; iterations?: number; inversion?: PhotoInversion; faceIndex?: number };
   return o.seed !== undefined
     ? { kind: 'seed', seed: o.seed, truncation: o.truncation }
     : body.w_plus !== undefined
       ? { kind: 'w+', bytes: await read(body.w_plus, 'w_plus') }
-      : { kind: 'image', bytes: await read(body.image!, 'image'), projectSteps: o.projectSteps, refineSteps: o.refineSteps, iterations: o.iterations, faceIndex: o.faceIndex };
+      : { kind: 'image', bytes: await read(body.image!, 'image'), projectSteps: o.projectSteps, refineSteps: o.refineSteps, iterations: o.iterations, inversion: o.inversion, faceIndex: o.faceIndex };
 }
 
 /**
@@ -132,7 +134,7 @@ async function prepareStart(s: SubmittedStart, env: Omit<PrepareEnv, 'previewEve
     throw e instanceof InputError ? new InputError(`image: ${e.message}`) : e;
   });
   return {
-    start: { kind: 'image', projectSteps: s.projectSteps, refineSteps: s.refineSteps, iterations: s.iterations, faceIndex: s.faceIndex },
+    start: { kind: 'image', projectSteps: s.projectSteps, refineSteps: s.refineSteps, iterations: s.iterations, inversion: s.inversion, faceIndex: s.faceIndex },
     startFile: { name: 'start.png', bytes: await encodePng(img) },
   };
 }

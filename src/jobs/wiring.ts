@@ -12,6 +12,7 @@ import { Editor } from '../edit/optimize/editor.js';
 import { GlobalDirections } from '../edit/global/index.js';
 import { LatentMapperEdit, mapperFromTensors } from '../edit/mapper/index.js';
 import type { PhotoLatentSource } from '../edit/types.js';
+import type { PhotoInversion } from '../invert/types.js';
 import type { Generator } from '../generator/index.js';
 import { clipService, generateService } from './adapters.js';
 import { onePassService, type OnePassService } from './one_pass.js';
@@ -29,6 +30,9 @@ export interface ModelPaths {
   readonly directions?: { readonly fs3: string; readonly stats: string };
   /** An e4e/pSp checkpoint: photo starts are inverted in one pass (optional; projection otherwise). */
   readonly encoder?: string;
+  /** A HyperStyle checkpoint for photos asking for the 'faithful' inversion, and its W encoder (optional). */
+  readonly faithfulEncoder?: string;
+  readonly wEncoder?: string;
   /** Latent mapper checkpoints by name for `/v1/mappers` and `/v1/render` (optional). */
   readonly mappers?: ReadonlyMap<string, string>;
 }
@@ -42,9 +46,9 @@ export interface Services {
   /** The editor's generator, for one-pass renders. */
   readonly renderer: Generator;
   readonly mappers: ReadonlyMap<string, LatentMapperEdit>;
-  /** The face pipeline of photo starts, and whether it inverts with an encoder. */
+  /** The face pipeline of photo starts, and the one-pass inversions it offers (none: projection). */
   readonly photos: PhotoLatentSource;
-  readonly encoder: boolean;
+  readonly inversions: readonly PhotoInversion[];
   /** Jobs of the one-pass methods (batch lines with `method` global or mapper) over the directions and mappers above. */
   readonly onePass: OnePassService;
   dispose(): Promise<void>;
@@ -52,7 +56,7 @@ export interface Services {
 
 export async function loadServices(paths: ModelPaths): Promise<Services> {
   const identity = paths.identityModel ? await loadIdentityNet(paths.identityModel, paths.faceModels) : undefined;
-  const photos = new FacePhotoSource({ modelsDir: paths.faceModels, encoder: paths.encoder });
+  const photos = new FacePhotoSource({ modelsDir: paths.faceModels, encoder: paths.encoder, faithfulEncoder: paths.faithfulEncoder, wEncoder: paths.wEncoder });
   const editor = await Editor.load({ ...paths, identity, photos }).catch((e: unknown) => {
     identity?.dispose();
     throw e;
@@ -82,7 +86,7 @@ export async function loadServices(paths: ModelPaths): Promise<Services> {
     renderer: editor.generator,
     mappers,
     photos,
-    encoder: paths.encoder !== undefined,
+    inversions: photos.inversions,
     onePass: onePassService({ directions, mappers, photos, tokenizer: editor.tokenizer }),
     generator: generateService(editor.generator),
     clip: clipService(editor.clip, editor.tokenizer),

@@ -18,6 +18,7 @@ import type { GlobalDirections } from '../edit/global/index.js';
 import type { LatentMapperEdit } from '../edit/mapper/index.js';
 import type { Generator } from '../generator/index.js';
 import type { PhotoLatentSource } from '../edit/types.js';
+import type { PhotoInversion } from '../invert/types.js';
 import { webRoutes } from './routes/web.js';
 import type { ClipService, EditService, GenerateService, PromptTokenizer } from '../jobs/services.js';
 import type { JobStore } from '../jobs/store.js';
@@ -46,9 +47,9 @@ export interface AppDeps {
   readonly renderer?: Generator;
   /** Latent mappers by name over the same generator (`/v1/mappers`, `/v1/render`). */
   readonly mappers?: ReadonlyMap<string, LatentMapperEdit>;
-  /** The face pipeline for photo renders, and whether it inverts with an encoder (serve --encoder). */
+  /** The face pipeline for photo renders, and the one-pass inversions it offers (serve --encoder, --faithful-encoder). */
   readonly photos?: PhotoLatentSource;
-  readonly encoder?: boolean;
+  readonly inversions?: readonly PhotoInversion[];
   /** Jobs of the one-pass methods (`POST /v1/edits/global`, `/v1/edits/mapper`); absent: those answer 404. */
   readonly onePass?: OnePassService;
   readonly maxBodyBytes?: number;
@@ -79,7 +80,9 @@ export function createApp(deps: AppDeps) {
     generator: { name: modelName(info.generator), resolution: info.resolution, n_latent: info.nLatent, style_dim: info.wDim },
     clip: { name: modelName(info.clip) },
     directions: deps.directions ? { covered_channels: deps.directions.fs3.count } : null,
-    photo_inversion: deps.encoder ? 'encoder' : 'projection',
+    photo_inversion: deps.inversions?.length ? 'encoder' : 'projection',
+    /** The choices of a photo's `photo_inversion` field: 'fast' (e4e), 'faithful' (HyperStyle). */
+    photo_inversions: deps.inversions ?? [],
     devices: [defaultDevice()],
   };
 
@@ -96,7 +99,7 @@ export function createApp(deps: AppDeps) {
     .get('/v1/models', async (c) => c.json({ ...models, queue: await deps.queue.stats() }))
     .route('/v1/edits', editRoutes(jobs, limit))
     .route('/v1', toolRoutes(tools, limit))
-    .route('/v1', directionRoutes(new DirectionsApi({ generator: deps.renderer, directions: deps.directions, mappers: deps.mappers ?? new Map(), photos: deps.photos, encoder: deps.encoder, info }), limit))
+    .route('/v1', directionRoutes(new DirectionsApi({ generator: deps.renderer, directions: deps.directions, mappers: deps.mappers ?? new Map(), photos: deps.photos, inversions: deps.inversions ?? [], info }), limit))
     .route('/', webRoutes());
 }
 

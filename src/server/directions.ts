@@ -16,6 +16,7 @@ import { encodePng } from '../jobs/images.js';
 import type { DirectionJsonBody, RenderJsonBody } from '../jobs/schemas.js';
 import type { EditorInfo } from '../jobs/services.js';
 import type { PhotoLatentSource, ProjectedPhoto } from '../edit/types.js';
+import type { PhotoInversion } from '../invert/types.js';
 
 /** Truncation of a seed start when the request gives none (StyleCLIP's sampling truncation). */
 const RENDER_TRUNCATION = 0.7;
@@ -39,8 +40,8 @@ interface DirectionInfo {
 interface OnePassDeps {
   /** Inverts photo starts (the editor's face pipeline); renders of photos need it and an encoder. */
   readonly photos?: PhotoLatentSource;
-  /** Whether photo starts are inverted by an encoder (a render waits for the inversion, so projection is refused). */
-  readonly encoder?: boolean;
+  /** The one-pass inversions photo starts may use (none: projection, which a render refuses: it would wait minutes). */
+  readonly inversions: readonly PhotoInversion[];
   /** The generator renders use; absent (an app without models): renders answer 404. */
   readonly generator?: Generator;
   readonly info: EditorInfo;
@@ -119,7 +120,8 @@ export class DirectionsApi {
       codes = await this.dirs.apply(codes, edits);
       for (const e of edits) channels.push((await this.dirs.boundaryOf(e)).kept);
     }
-    const rgb = tensorToRgb(await gen.synthesizeFromStyles(codes, { noiseMaps: start.photo?.noise }), 0, '[-1,1]');
+    // A HyperStyle photo renders with its own adapted generator (offsets held; the affines, and so the codes, are shared).
+    const rgb = tensorToRgb(await (start.photo?.generator ?? gen).synthesizeFromStyles(codes, { noiseMaps: start.photo?.noise }), 0, '[-1,1]');
     const face = { width: rgb.width, height: rgb.height, data: rgb.data };
     return { png: await encodePng(body.paste_back && start.photo ? start.photo.pasteBack(face) : face), channels };
   }
@@ -143,12 +145,12 @@ export class DirectionsApi {
       load = async () => ({ latent });
     } else {
       const photos = this.deps.photos;
-      if (!photos || !this.deps.encoder) throw new RequestError('invalid_input', 'image: renders of photos need an encoder on the server (serve --encoder e4e-ffhq); without one, use POST /v1/edits');
+      if (!photos || this.deps.inversions.length === 0) throw new RequestError('invalid_input', 'image: renders of photos need an encoder on the server (serve --encoder e4e-ffhq); without one, use POST /v1/edits');
       const bytes = await fileBytes(body.image!, 'image');
-      const faceIndex = body.face_index ?? 0;
-      key = `image:${createHash('sha1').update(bytes).digest('hex')}:${faceIndex}`;
+      const { face_index: faceIndex = 0, photo_inversion: inversion, iterations } = body;
+      key = `image:${createHash('sha1').update(bytes).digest('hex')}:${faceIndex}:${inversion ?? ''}:${iterations ?? ''}`;
       load = async () => {
-        const photo = await photos.project({ path: bytes, faceIndex }, { generator: gen }, {});
+        const photo = await photos.project({ path: bytes, faceIndex, inversion, iterations }, { generator: gen }, {});
         return { latent: photo.latent, photo };
       };
     }
@@ -156,7 +158,12 @@ export class DirectionsApi {
     if (!hit) {
       hit = load();
       hit.catch(() => this.starts.delete(key));
-      if (this.starts.size >= MAX_CACHED_STARTS) this.starts.delete(this.starts.keys().next().value!);
+      if (this.starts.size >= MAX_CACHED_STARTS) {
+        const oldest = this.starts.keys().next().value!;
+        // An evicted photo's adapted generator (HyperStyle) is released with it.
+        void this.starts.get(oldest)!.then((s) => s.photo?.generator?.dispose()).catch(() => undefined);
+        this.starts.delete(oldest);
+      }
       this.starts.set(key, hit);
     }
     return hit;

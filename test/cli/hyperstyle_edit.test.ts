@@ -5,41 +5,30 @@
  * stay fixed while the latent moves. Global directions use seeded random fs3 and S statistics of the decoder's
  * layout (plumbing, not parity), the mapper a 1-step `mapper train` on that decoder.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Clip } from '../../src/clip/clip.js';
 import { GlobalDirections } from '../../src/edit/global/index.js';
-import { styleStatsPickle } from '../../src/edit/global/stats.js';
-import { Generator, styleSpaceLayout } from '../../src/generator/index.js';
+import { Generator } from '../../src/generator/index.js';
 import { ClipTokenizer } from '../../src/clip/tokenizer.js';
 import { FacePhotoSource } from '../../src/invert/photo.js';
-import { readNpy, writeNpy } from '../../src/io/tensors/npy.js';
-import { createRng, normals } from '../../src/random.js';
+import { readNpy } from '../../src/io/tensors/npy.js';
+import { hyperstyleDirections, hyperstyleFixture } from '../helpers/hyperstyle.js';
 import { runCli } from '../helpers/cli.js';
 import { fixture, maxAbsDiff, sharedPath } from '../helpers/shared.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'styleclip-hsedit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const HS = (): string => fixture('hyperstyle_tiny.pt');
+const HS = hyperstyleFixture;
 const clipFlags = (): string[] => ['--clip', fixture('clip_vit_tiny.state_dict.pt'), '--vocab', sharedPath('data', 'clip', 'bpe_simple_vocab_16e6.txt.gz')];
 const photo = (): string => sharedPath('data', 'faces', 'ffhq_2.jpg');
 const faceModels = (): string[] => ['--models', sharedPath('models')];
-const [fs3, stats] = [join(dir, 'fs3.npy'), join(dir, 'S_mean_std')];
-
+let fs3 = '';
+let stats = '';
 beforeAll(async () => {
-  const g = await Generator.load(HS());
-  try {
-    const layout = styleSpaceLayout(g.config);
-    const conv = layout.layers.filter((l) => l.kind === 'conv').reduce((a, l) => a + l.channels, 0);
-    const rng = createRng(7);
-    await writeNpy(fs3, { dtype: 'float32', shape: [conv, 64], data: normals(rng, conv * 64) });
-    const mean = normals(rng, layout.total);
-    writeFileSync(stats, styleStatsPickle({ mean, std: new Float32Array(layout.total).fill(0.5) }, layout));
-  } finally {
-    await g.dispose();
-  }
+  ({ fs3, stats } = await hyperstyleDirections(dir));
 });
 
 describe('photo edits inverted by HyperStyle', () => {

@@ -25,7 +25,8 @@ export function fastMode({ $, showImage, showError, ui, active }) {
         });
         photo = { file, data };
       }
-      return { image: photo.data, paste_back: true };
+      const choice = $('photo-inversion-field').hidden ? {} : { photo_inversion: document.querySelector('input[name="photo_inversion"]:checked').value };
+      return { image: photo.data, paste_back: true, ...choice };
     }
     return { seed: Number($('seed').value || '0') };
   }
@@ -110,7 +111,7 @@ export function fastMode({ $, showImage, showError, ui, active }) {
   }
 
   for (const id of ['alpha', 'beta', 'prompt', 'neutral']) $(id).addEventListener('input', schedule);
-  for (const id of ['seed', 'image', 'start-seed', 'start-image']) {
+  for (const id of ['seed', 'image', 'start-seed', 'start-image', 'inversion-fast', 'inversion-faithful']) {
     $(id).addEventListener(id === 'seed' ? 'input' : 'change', () => {
       ui.before.hidden = true;
       schedule();

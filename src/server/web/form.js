@@ -29,6 +29,11 @@ for (const name of ['l2', 'steps', 'id', 'alpha', 'beta']) {
 
 const isFast = () => form.elements.method.value === 'global';
 let hasEncoder = false;
+/** Both inversions on offer (GET /v1/models photo_inversions): the photo start shows the choice. */
+let inversionChoice = false;
+const showInversionChoice = () => {
+  $('photo-inversion-field').hidden = !inversionChoice || form.elements.start.value !== 'image';
+};
 const fast = fastMode({ $, showImage, showError, ui, active: isFast });
 
 function applyMethod() {
@@ -58,6 +63,8 @@ fetch('/v1/models')
   .then((m) => {
     modelsKnown();
     hasEncoder = m.photo_inversion === 'encoder';
+    inversionChoice = (m.photo_inversions || []).length > 1;
+    showInversionChoice();
     if (hasEncoder) {
       $('inversion-label').textContent = 'Refinement steps after the encoder';
       $('inversion-steps').value = '0';
@@ -82,6 +89,7 @@ for (const radio of form.elements.start) {
     $('seed-field').hidden = photo;
     $('image-field').hidden = !photo;
     $('inversion-field').hidden = !photo || isFast();
+    showInversionChoice();
   });
 }
 
@@ -119,7 +127,10 @@ function buildBody() {
     const file = $('image').files[0];
     if (!file) throw new Error('Choose a photo, or start from a seed.');
     body.set('image', file);
-    body.set(hasEncoder ? 'refine_steps' : 'project_steps', $('inversion-steps').value || (hasEncoder ? '0' : '500'));
+    const faithful = inversionChoice && form.elements.photo_inversion.value === 'faithful';
+    if (inversionChoice) body.set('photo_inversion', form.elements.photo_inversion.value);
+    // Refinement steps refine an e4e code; HyperStyle refines by its own passes.
+    if (!faithful) body.set(hasEncoder ? 'refine_steps' : 'project_steps', $('inversion-steps').value || (hasEncoder ? '0' : '500'));
   } else {
     body.set('seed', $('seed').value || '0');
   }
