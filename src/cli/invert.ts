@@ -109,12 +109,13 @@ export const invertCommand: Command = {
     try {
       if (iterations !== undefined && inverter.kind !== 'hyperstyle') throw new UsageError(`--iterations applies to HyperStyle checkpoints; ${inverter.kind} inverts in one pass`);
       if (offsetsPath !== undefined && inverter.kind !== 'hyperstyle') throw new UsageError(`--save-offsets applies to HyperStyle checkpoints; ${inverter.kind} predicts no weight offsets`);
+      if (!aligned && inverter.domain !== 'faces') throw new UsageError(`${inverter.kind} model of ${inverter.domain}: its images are not faces to detect and align; give them as they are with --aligned`);
       const size = inverter.generator.config.resolution;
       const inv: OnePassInversion[] = [];
       for (const [i, p] of photos.entries()) {
         io.signal.throwIfAborted();
         const img = await readImage(p);
-        if (aligned && img.width !== img.height) throw new InputError(`${p} is ${img.width}x${img.height}; --aligned images are square FFHQ crops`);
+        if (aligned && inverter.domain !== 'cars' && img.width !== img.height) throw new InputError(`${p} is ${img.width}x${img.height}; --aligned images are square FFHQ crops`);
         const face = aligned ? img : (await alignPhoto(detector!, img, { size, transformSize: Math.min(FFHQ_TRANSFORM_SIZE, size * ALIGN_SUPERSAMPLING), faceIndex })).image;
         inv.push(...(await inverter.invertFaces([face], { iterations })));
         bar.update(i + 1, 'inverted');

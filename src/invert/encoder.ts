@@ -80,18 +80,20 @@ export function encoderFromCheckpoint(ckpt: Pick<Checkpoint, 'tensors' | 'values
   return { kind, body, styles, latlayer1: pick('latlayer1'), latlayer2: pick('latlayer2'), latentAvg: toFloat32(avg) };
 }
 
-/** e4e's test transform on an aligned face: Resize((256,256)) bilinear as PIL, ToTensor, Normalize(0.5,0.5). */
-export function encoderInput(images: readonly Pixels[]): HostTensor {
-  const s = ENCODER_INPUT_SIZE;
-  const plane = s * s;
+/**
+ * e4e's test transform on an aligned face: Resize((256,256)) bilinear as PIL, ToTensor, Normalize(0.5,0.5); other
+ * sides for other domains (HyperStyle's cars: Resize((192, 256)), configs/transforms_config.py).
+ */
+export function encoderInput(images: readonly Pixels[], height = ENCODER_INPUT_SIZE, width = ENCODER_INPUT_SIZE): HostTensor {
+  const plane = height * width;
   const out = new Float32Array(images.length * 3 * plane);
   images.forEach((img, n) => {
-    const r = resizeLikePil(img, s, s, 'bilinear');
+    const r = resizeLikePil(img, width, height, 'bilinear');
     for (let i = 0; i < plane; i++) {
       for (let c = 0; c < 3; c++) out[(n * 3 + c) * plane + i] = Math.fround(Math.fround(r.data[i * r.channels + c] / 255 - 0.5) / 0.5);
     }
   });
-  return { dtype: 'float32', shape: [images.length, 3, s, s], data: out };
+  return { dtype: 'float32', shape: [images.length, 3, height, width], data: out };
 }
 
 export class PhotoEncoder {

@@ -15,7 +15,7 @@ import { readCheckpoint, type Checkpoint } from '../io/tensors/checkpoint.js';
 import { Graph, type Value } from '../engine/graph.js';
 import { add, gemm, reduceMean } from '../engine/ops_math.js';
 import { averagePool, upsampleNearest } from '../engine/ops_nn.js';
-import { expand, reshape } from '../engine/ops_shape.js';
+import { expand, reshape, slice } from '../engine/ops_shape.js';
 import { SessionCache, type SessionOptions } from '../engine/session.js';
 import { sliceRows } from '../engine/batching.js';
 import { f32, type HostTensor } from '../engine/tensor.js';
@@ -38,6 +38,8 @@ export const MAX_ITERATIONS = 20;
 const HYPERNET_SIDE = 256;
 /** The registry name of the published FFHQ W encoder (`faces_w_encoder.pt`), used when the checkpoint's path is absent. */
 export const FFHQ_W_ENCODER = 'hyperstyle-w-encoder-ffhq';
+/** The published W encoders by domain (hyperstyle README "Pretrained W-Encoders"; models/manifest.json). */
+const W_ENCODERS: Readonly<Record<string, string>> = { faces: FFHQ_W_ENCODER, cars: 'hyperstyle-w-encoder-cars', animals: 'hyperstyle-w-encoder-afhq-wild' };
 
 /** A HyperStyle inversion of one photo. */
 export interface HyperStyleInversion {
@@ -53,10 +55,32 @@ export interface HyperStyleInversion {
   readonly firstOffsets: ReadonlyMap<string, HostTensor>;
 }
 
+/**
+ * What the checkpoint was trained on (`opts.dataset_type`, configs/data_configs.py): faces (ffhq_*), cars (cars_*:
+ * 4:3 images, the generator's square output cropped, inference_utils.py `if "cars" in opts.dataset_type`), animals
+ * (afhq_wild_*, square like faces). Photo edits align faces, so only 'faces' checkpoints serve them.
+ */
+export type HyperStyleDomain = 'faces' | 'cars' | 'animals';
+const DOMAINS: readonly (readonly [RegExp, HyperStyleDomain])[] = [[/cars/, 'cars'], [/afhq|wild/, 'animals']];
+/** Cars: Resize((192, 256)) input (CarsEncodeTransforms); outputs pooled to 256 keep rows 32:224 (4:3). */
+const CARS_SIDE: readonly [number, number] = [192, 256];
+const CARS_ROWS: readonly [number, number] = [32, 224];
+
+export function domainOf(datasetType: unknown): HyperStyleDomain {
+  const t = String(datasetType ?? 'ffhq_encode');
+  return DOMAINS.find(([re]) => re.test(t))?.[1] ?? 'faces';
+}
+
 /** AdaptiveAvgPool2d to side s for power-of-two sides: a mean over k x k blocks, or nearest up-sampling below s. */
 function facePool(x: Value, s: number): Value {
   const r = x.shape[2];
   return r >= s ? (r === s ? x : averagePool(x, [r / s, r / s])) : upsampleNearest(x, s / r);
+}
+
+/** The hypernet's view of an image: pooled to 256 (hyperstyle.py face_pool), cars cropped to rows 32:224. */
+function hypernetView(image: Value, domain: HyperStyleDomain): Value {
+  const pooled = facePool(image, HYPERNET_SIDE);
+  return domain === 'cars' ? slice(pooled, [2], [CARS_ROWS[0]], [CARS_ROWS[1]]) : pooled;
 }
 
 export class HyperStyle {
@@ -65,6 +89,8 @@ export class HyperStyle {
   private readonly sessions: SessionCache;
   /** Tuned layer index -> generator layer name. */
   readonly layers: ReadonlyMap<number, string>;
+  /** The input side [H, W] (cars 192 x 256, else 256 x 256). */
+  readonly inputSide: readonly [number, number];
 
   constructor(
     readonly weights: HypernetWeights,
@@ -73,7 +99,9 @@ export class HyperStyle {
     readonly name: string,
     opts: SessionOptions = {},
     private readonly ownsGenerator = false,
+    readonly domain: HyperStyleDomain = 'faces',
   ) {
+    this.inputSide = domain === 'cars' ? CARS_SIDE : [HYPERNET_SIDE, HYPERNET_SIDE];
     this.hypernet = new HypernetGraph(weights);
     this.wBody = new IrSeGraph(wEncoder.body, 'w_encoder');
     this.sessions = new SessionCache(opts);
@@ -92,10 +120,10 @@ export class HyperStyle {
     return HyperStyle.fromCheckpoint(await readCheckpoint(path, 'HyperStyle checkpoint'), path, o, opts);
   }
 
-  static async fromCheckpoint(ckpt: Checkpoint, path: string, o: { wEncoder?: string; generator?: string } = {}, opts: SessionOptions = {}): Promise<HyperStyle> {
+  static async fromCheckpoint(ckpt: Pick<Checkpoint, 'tensors' | 'values'>, path: string, o: { wEncoder?: string; generator?: string } = {}, opts: SessionOptions = {}): Promise<HyperStyle> {
     const generator = await Generator.givenOrEmbedded(o.generator, ckpt.tensors, path, opts);
     try {
-      return new HyperStyle(hypernetFromCheckpoint(ckpt, generator.config, path), await wEncoderFor(ckpt, path, o.wEncoder), generator, path, opts, true);
+      return new HyperStyle(hypernetFromCheckpoint(ckpt, generator.config, path), await wEncoderFor(ckpt, path, o.wEncoder), generator, path, opts, true, domainOf(ckpt.values['opts.dataset_type']));
     } catch (e) {
       await generator.dispose();
       throw e;
@@ -105,7 +133,7 @@ export class HyperStyle {
   /** The W encoder's codes and G(codes) pooled to 256: x [1,3,256,256] -> codes [1,L,D], y [1,3,256,256]. */
   private initGraph(): Graph {
     const g = new Graph('hyperstyle_init');
-    const x = g.input('x', 'float32', [1, 3, HYPERNET_SIDE, HYPERNET_SIDE]);
+    const x = g.input('x', 'float32', [1, 3, ...this.inputSide]);
     const { out } = this.wBody.forward(g, x);
     const pooled = reshape(reduceMean(out, [2, 3]), [1, out.shape[1]]); // [1,C]
     const e = this.wEncoder;
@@ -117,7 +145,7 @@ export class HyperStyle {
     g.output(codes, 'codes');
     const gen = this.generator;
     const image = buildSynthesis(g, codes, gen.weights, gen.config, constNoise(g, gen.weights, gen.config));
-    g.output(facePool(image, HYPERNET_SIDE), 'y');
+    g.output(hypernetView(image, this.domain), 'y');
     return g;
   }
 
@@ -126,14 +154,14 @@ export class HyperStyle {
     const g = new Graph('hyperstyle_recon');
     const gen = this.generator;
     const codes = g.input('codes', 'float32', [1, gen.nLatent, gen.wDim]);
-    g.output(facePool(buildSynthesis(g, codes, gen.weights, gen.config, constNoise(g, gen.weights, gen.config)), HYPERNET_SIDE), 'y');
+    g.output(hypernetView(buildSynthesis(g, codes, gen.weights, gen.config, constNoise(g, gen.weights, gen.config)), this.domain), 'y');
     return g;
   }
 
   /** One iteration: (x, y, codes, delta_j) -> delta_j + hypernet_j(cat[x, y]), the image with them, its pooled copy. */
   private stepGraph(): Graph {
     const g = new Graph('hyperstyle_step');
-    const side = [1, 3, HYPERNET_SIDE, HYPERNET_SIDE];
+    const side = [1, 3, ...this.inputSide];
     const x = g.input('x', 'float32', side);
     const y = g.input('y', 'float32', side);
     const gen = this.generator;
@@ -148,12 +176,12 @@ export class HyperStyle {
     }
     const image = buildSynthesis(g, codes, gen.weights, gen.config, constNoise(g, gen.weights, gen.config), offsets);
     g.output(image, 'image');
-    g.output(facePool(image, HYPERNET_SIDE), 'y_next');
+    g.output(hypernetView(image, this.domain), 'y_next');
     return g;
   }
 
   /**
-   * One photo's encoder input x [1,3,256,256] -> codes and offsets after `iterations` passes. `codes` [1,L,D] starts
+   * One photo's encoder input x [1,3,H,W] (`inputSide`) -> codes and offsets after `iterations` passes. `codes` [1,L,D] starts
    * from given codes instead of the W encoder's (another encoder's w+, or a reference's codes in a parity check).
    */
   async invert(x: HostTensor, iterations = DEFAULT_ITERATIONS, o: { codes?: HostTensor; onIteration?: (t: number) => void } = {}): Promise<HyperStyleInversion> {
@@ -182,7 +210,7 @@ export class HyperStyle {
 
   /** Aligned faces -> one inversion each (photos one at a time: the offsets are per photo). */
   async invertImages(faces: readonly Pixels[], iterations = DEFAULT_ITERATIONS): Promise<HyperStyleInversion[]> {
-    const x = encoderInput(faces);
+    const x = encoderInput(faces, ...this.inputSide);
     const out: HyperStyleInversion[] = [];
     for (let i = 0; i < faces.length; i++) out.push(await this.invert(sliceRows(x, i, 1), iterations));
     return out;
@@ -199,22 +227,26 @@ export function checkIterations(n: number): void {
   if (!Number.isInteger(n) || n < 1 || n > MAX_ITERATIONS) throw new InputError(`HyperStyle iterations must be an integer from 1 to ${MAX_ITERATIONS}, got ${n}`);
 }
 
-/** The checkpoint's W encoder path as written when it exists, else the same file name beside the checkpoint, else the registered FFHQ one. */
-function wEncoderBeside(checkpoint: string, written: unknown): string {
-  if (typeof written !== 'string' || written === '') return FFHQ_W_ENCODER;
+/** The checkpoint's W encoder path as written when it exists, else that file name beside the checkpoint, else the registered one of its domain. */
+function wEncoderBeside(checkpoint: string, written: unknown, registered: string): string {
+  if (typeof written !== 'string' || written === '') return registered;
   if (existsSync(written)) return written;
   const beside = join(dirname(checkpoint), basename(written));
-  return existsSync(beside) ? beside : FFHQ_W_ENCODER;
+  return existsSync(beside) ? beside : registered;
 }
 
 /**
  * HyperStyle's W encoder: `given` (a file or registry name), else the checkpoint's `opts.w_encoder_checkpoint_path`
- * (as written, or that file name beside the checkpoint), else the registered FFHQ one (`faces_w_encoder.pt`).
+ * (as written, or that file name beside the checkpoint), else the registered one of its domain (FFHQ:
+ * `faces_w_encoder.pt`, hyperstyle-w-encoder-ffhq).
  */
 export async function wEncoderFor(ckpt: Pick<Checkpoint, 'values'>, path: string, given?: string): Promise<WEncoderWeights> {
-  const wPath = given ?? wEncoderBeside(path, ckpt.values['opts.w_encoder_checkpoint_path']);
+  const registered = W_ENCODERS[domainOf(ckpt.values['opts.dataset_type'])];
+  const written = ckpt.values['opts.w_encoder_checkpoint_path'];
+  const wPath = given ?? wEncoderBeside(path, written, registered);
   const wFile = await resolveModelPath(wPath, 'encoder').catch((e: unknown) => {
-    throw new InputError(`${path} needs its W encoder (faces_w_encoder.pt; registry name ${FFHQ_W_ENCODER}): ${(e as Error).message}; pass --w-encoder FILE`);
+    const file = typeof written === 'string' && written ? basename(written) : 'its W encoder file';
+    throw new InputError(`${path} needs its W encoder (${file}; registry name ${registered}): ${(e as Error).message}; pass --w-encoder FILE`);
   });
   return wEncoderFromCheckpoint(await readCheckpoint(wFile, 'W encoder checkpoint'), wFile);
 }

@@ -13,7 +13,7 @@ import type { Pixels } from '../io/images/image.js';
 import { resolveModelPath } from '../io/models/registry.js';
 import { PhotoEncoder, encoderFromCheckpoint } from './encoder.js';
 import type { EncoderKind } from './encoder_net.js';
-import { HyperStyle, wEncoderFor } from './hyperstyle.js';
+import { HyperStyle, domainOf, wEncoderFor, type HyperStyleDomain } from './hyperstyle.js';
 import { hypernetFromCheckpoint } from './hyperstyle_weights.js';
 
 export type InverterKind = EncoderKind | 'hyperstyle';
@@ -33,6 +33,8 @@ export interface InverterOptions {
 
 export interface OnePassInverter {
   readonly kind: InverterKind;
+  /** What its images show: photo edits (face detection and alignment) need 'faces'. */
+  readonly domain: HyperStyleDomain;
   readonly generator: Generator;
   /** Aligned faces (any size, RGB) -> one inversion each. */
   invertFaces(faces: readonly Pixels[], o?: InverterOptions): Promise<OnePassInversion[]>;
@@ -42,6 +44,7 @@ export interface OnePassInverter {
 const isHyperStyle = (ckpt: Pick<Checkpoint, 'tensors'>): boolean => [...ckpt.tensors.keys()].some((k) => k.startsWith('state_dict.hypernet.'));
 
 class EncoderInverter implements OnePassInverter {
+  readonly domain = 'faces';
   constructor(private readonly encoder: PhotoEncoder) {}
   get kind(): InverterKind {
     return this.encoder.kind;
@@ -62,6 +65,9 @@ class EncoderInverter implements OnePassInverter {
 class HyperStyleInverter implements OnePassInverter {
   readonly kind = 'hyperstyle';
   constructor(private readonly net: HyperStyle) {}
+  get domain(): HyperStyleDomain {
+    return this.net.domain;
+  }
   get generator(): Generator {
     return this.net.generator;
   }
@@ -77,10 +83,10 @@ class HyperStyleInverter implements OnePassInverter {
  * An inverter over an already loaded `generator` (the edit's), from a checkpoint read here; `what` names the file.
  * HyperStyle finds its W encoder as hyperstyle.ts `wEncoderFor` says.
  */
-export async function inverterFor(ckpt: Checkpoint, path: string, generator: Generator, o: { wEncoder?: string } = {}, opts: SessionOptions = {}): Promise<OnePassInverter> {
+export async function inverterFor(ckpt: Pick<Checkpoint, 'tensors' | 'values'>, path: string, generator: Generator, o: { wEncoder?: string } = {}, opts: SessionOptions = {}): Promise<OnePassInverter> {
   if (!isHyperStyle(ckpt)) return new EncoderInverter(new PhotoEncoder(encoderFromCheckpoint(ckpt, path), generator, path, opts));
   const hypernet = hypernetFromCheckpoint(ckpt, generator.config, path);
-  return new HyperStyleInverter(new HyperStyle(hypernet, await wEncoderFor(ckpt, path, o.wEncoder), generator, path, opts));
+  return new HyperStyleInverter(new HyperStyle(hypernet, await wEncoderFor(ckpt, path, o.wEncoder), generator, path, opts, false, domainOf(ckpt.values['opts.dataset_type'])));
 }
 
 /** Loads an e4e / pSp / HyperStyle checkpoint (file or registry name); without `generator` its decoder renders. */

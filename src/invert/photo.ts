@@ -80,6 +80,7 @@ export class FacePhotoSource implements PhotoLatentSource {
     const slot = this.slotOf(start);
     if (slot) {
       const inverter = await this.encoder(models, slot);
+      if (inverter.domain !== 'faces') throw new InputError(`${this.pathOf(slot)} is a HyperStyle model of ${inverter.domain}; photo edits detect and align faces: give a face model (hyperstyle-ffhq), or invert ${inverter.domain} images with 'styleclip invert --aligned'`);
       const kind: PhotoInversion = inverter.kind === 'hyperstyle' ? 'faithful' : 'fast';
       if (start.inversion && start.inversion !== kind) throw new InputError(`photo inversion '${start.inversion}' needs ${MODEL_OF[start.inversion]}; the loaded encoder is ${inverter.kind}`);
       const refine = start.refineSteps ?? DEFAULT_REFINE_STEPS;

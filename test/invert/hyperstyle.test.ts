@@ -14,7 +14,14 @@ import { readImage } from '../../src/io/images/image.js';
 import { readNpy } from '../../src/io/tensors/npy.js';
 import { loadTorchCheckpoint } from '../../src/io/tensors/torch.js';
 import { encoderInput } from '../../src/invert/encoder.js';
-import { HyperStyle, MAX_ITERATIONS } from '../../src/invert/hyperstyle.js';
+import { HyperStyle, MAX_ITERATIONS, domainOf } from '../../src/invert/hyperstyle.js';
+import { inverterFor } from '../../src/invert/one_pass.js';
+import { FacePhotoSource } from '../../src/invert/photo.js';
+import { Generator } from '../../src/generator/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { saveTorch } from '../../src/io/tensors/torch_write.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { hypernetFromCheckpoint } from '../../src/invert/hyperstyle_weights.js';
 import { sliceRows } from '../../src/engine/batching.js';
 import { fixture, maxAbsDiff, sharedPath } from '../helpers/shared.js';
@@ -105,6 +112,44 @@ describe('HyperStyle bad input', () => {
     } finally {
       await hs.dispose();
     }
-    await expect(HyperStyle.load(fixture('hyperstyle_tiny.pt'), { wEncoder: '/nonexistent/faces_w_encoder.pt' })).rejects.toThrow(/needs its W encoder \(faces_w_encoder\.pt; registry name hyperstyle-w-encoder-ffhq\).*--w-encoder/);
+    await expect(HyperStyle.load(fixture('hyperstyle_tiny.pt'), { wEncoder: '/nonexistent/faces_w_encoder.pt' })).rejects.toThrow(/needs its W encoder \(hyperstyle_w_encoder_tiny\.pt; registry name hyperstyle-w-encoder-ffhq\).*--w-encoder/);
   }, 60_000);
 });
+
+describe('HyperStyle domains (opts.dataset_type)', () => {
+  it('a cars checkpoint takes 192x256 input and shows the hypernet the 4:3 crop; the face photo pipeline refuses it in one line', async () => {
+    expect([domainOf('ffhq_hypernet'), domainOf('cars_hypernet'), domainOf('afhq_wild_hypernet'), domainOf(undefined)]).toEqual(['faces', 'cars', 'animals', 'faces']);
+    const ckpt = await loadTorchCheckpoint(fixture('hyperstyle_tiny.pt'));
+    const cars = { ...ckpt, values: { ...ckpt.values, 'opts.dataset_type': 'cars_hypernet', 'opts.w_encoder_checkpoint_path': fixture('hyperstyle_w_encoder_tiny.pt') } };
+    const hs = await HyperStyle.fromCheckpoint(cars, 'cars_tiny.pt');
+    try {
+      expect(hs.inputSide).toEqual([192, 256]);
+      const x = { dtype: 'float32' as const, shape: [1, 3, 192, 256], data: new Float32Array(3 * 192 * 256).map((_, i) => Math.sin(i) * 0.5) };
+      const r = await hs.invert(x, 2);
+      expect(r.initial.shape).toEqual([1, 3, 192, 256]);
+      expect(r.images[1].shape).toEqual([1, 3, 128, 128]);
+      const inv = await inverterFor(cars, 'cars_tiny.pt', hs.generator);
+      expect(inv.domain).toBe('cars');
+      await inv.dispose();
+    } finally {
+      await hs.dispose();
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'styleclip-hscars-'));
+    try {
+      const file = join(dir, 'cars_tiny.pt');
+      const sd = [...cars.tensors].filter(([k]) => k.startsWith('state_dict.')).map(([k, v]) => [k.slice('state_dict.'.length), v] as const);
+      const opts = Object.entries(cars.values).filter(([k]) => k.startsWith('opts.')).map(([k, v]) => [k.slice('opts.'.length), v as string | number | boolean | null] as const);
+      await saveTorch(file, { dict: [['state_dict', { dict: sd }], ['opts', { dict: opts }], ['latent_avg', cars.tensors.get('latent_avg')!]] });
+      const photos = new FacePhotoSource({ faithfulEncoder: file, modelsDir: sharedPath('models') });
+      const g = await Generator.load(fixture('hyperstyle_tiny.pt'));
+      try {
+        await expect(photos.project({ path: sharedPath('data', 'faces', 'ffhq_2.jpg') }, { generator: g }, {})).rejects.toThrow(/is a HyperStyle model of cars; photo edits detect and align faces/);
+      } finally {
+        await Promise.all([photos.dispose(), g.dispose()]);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
