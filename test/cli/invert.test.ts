@@ -50,7 +50,7 @@ describe('styleclip invert', () => {
   it.each([
     [['--encoder', 'FIX:mapper_tiny.pt'], /not an e4e\/pSp encoder checkpoint.*StyleCLIP mapper/],
     [['--encoder', 'FIX:e4e_tiny.pt', '--generator', 'FIX:stylegan2_ada_tiny.pkl', '--aligned', '--face-index', '1'], /--face-index applies to photos that are aligned here/],
-    [['--encoder', 'e4e-nope'], /unknown model 'e4e-nope': known encoders are e4e-ffhq, psp-ffhq/],
+    [['--encoder', 'e4e-nope'], /unknown model 'e4e-nope': known encoders are e4e-ffhq, hyperstyle-ffhq, .*psp-ffhq/],
   ])('bad input %j -> exit 2, nothing written', async (extra, msg) => {
     const args = extra.map((a) => (a.startsWith('FIX:') ? fixture(a.slice(4)) : a));
     const lat = join(dir, 'bad.npy');

@@ -153,6 +153,34 @@ describe('web form in headless Chromium', () => {
     expect(await page.locator('#submit').isDisabled()).toBe(false);
   });
 
+  it('with both inversions on offer, a photo start shows the fast / faithful choice and the edit sends photo_inversion', async () => {
+    await page.route('**/v1/models', async (route) => {
+      const res = await route.fetch();
+      await route.fulfill({ response: res, json: { ...(await res.json()), photo_inversion: 'encoder', photo_inversions: ['fast', 'faithful'] } });
+    });
+    let sent: string | undefined;
+    await page.route('**/v1/edits', async (route) => {
+      sent = route.request().postDataBuffer()?.toString('latin1');
+      await route.fulfill({ status: 422, json: { error: { code: 'invalid_input', message: 'held by the test' } } });
+    });
+    try {
+      await page.goto(server.url);
+      await page.getByLabel('Optimise (slower, any prompt)').check();
+      expect(await page.locator('#photo-inversion-field').isHidden()).toBe(true);
+      await page.getByLabel('A photo').check();
+      await expect.poll(() => page.locator('#photo-inversion-field').isVisible()).toBe(true);
+      await page.getByLabel('Faithful (HyperStyle)').check();
+      await page.locator('#image').setInputFiles(sharedPath('data', 'faces', 'ffhq_2.jpg'));
+      await page.locator('#prompt').fill('a smile');
+      await page.getByRole('button', { name: 'Edit' }).click();
+      await expect.poll(() => sent ?? '').toMatch(/name="photo_inversion"\r\n\r\nfaithful/);
+      expect(sent).not.toMatch(/name="refine_steps"/);
+    } finally {
+      await page.unroute('**/v1/models');
+      await page.unroute('**/v1/edits');
+    }
+  });
+
   it('explains what is missing instead of submitting, and shows server errors', async () => {
     await page.goto(server.url);
     await page.getByLabel('Optimise (slower, any prompt)').check();
