@@ -17,7 +17,7 @@ const WIDTH = 512;
 const SE_REDUCTION = 16;
 
 /** A random e4e state dict (official keys under state_dict.encoder.*), PyTorch-like init scales, BN near identity. */
-export function randomE4eTensors(seed = 5): Map<string, E.HostTensor> {
+export function randomE4eTensors(seed = 5, withHeads = true): Map<string, E.HostTensor> {
   let s = seed;
   const sd = new Map<string, E.HostTensor>();
   const put = (k: string, shape: number[], scale: number, offset = 0): void => {
@@ -55,7 +55,7 @@ export function randomE4eTensors(seed = 5): Map<string, E.HostTensor> {
     }
     cin = depth;
   }
-  for (let k = 0; k < STYLES; k++) {
+  for (let k = 0; k < (withHeads ? STYLES : 0); k++) {
     const convs = Math.log2(k < 3 ? 16 : k < 7 ? 32 : 64);
     for (let c = 0; c < convs; c++) {
       put(`styles.${k}.convs.${2 * c}.weight`, [WIDTH, WIDTH, 3, 3], Math.sqrt(1 / (9 * WIDTH)));
@@ -64,10 +64,12 @@ export function randomE4eTensors(seed = 5): Map<string, E.HostTensor> {
     put(`styles.${k}.linear.weight`, [WIDTH, WIDTH], 1);
     put(`styles.${k}.linear.bias`, [WIDTH], 0.01);
   }
-  put('latlayer1.weight', [WIDTH, 256, 1, 1], Math.sqrt(1 / 256));
-  put('latlayer1.bias', [WIDTH], 0.01);
-  put('latlayer2.weight', [WIDTH, 128, 1, 1], Math.sqrt(1 / 128));
-  put('latlayer2.bias', [WIDTH], 0.01);
+  if (withHeads) {
+    put('latlayer1.weight', [WIDTH, 256, 1, 1], Math.sqrt(1 / 256));
+    put('latlayer1.bias', [WIDTH], 0.01);
+    put('latlayer2.weight', [WIDTH, 128, 1, 1], Math.sqrt(1 / 128));
+    put('latlayer2.bias', [WIDTH], 0.01);
+  }
   sd.set('latent_avg', E.tensor('float32', [STYLES, WIDTH], new Float32Array(STYLES * WIDTH)));
   return sd;
 }

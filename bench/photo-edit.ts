@@ -4,7 +4,9 @@
  * StyleCLIP global-direction edit (FFHQ config-f generator and CLIP ViT-B/32 with random weights, the real FFHQ
  * S_mean_std, random unit fs3 over 5376 channels) and the paste-back into the photo. Figures: ms per stage for a
  * photo seen for the first time with a prompt already typed (the slider case), and a new prompt's cost on top.
- * Flags: --photo PATH (default ../shared/data/faces/ffhq_0.jpg).
+ * With --inversion hyperstyle the photo is inverted by HyperStyle (full size, random weights, 5 iterations) instead of
+ * e4e and rendered by its adapted generator (whose sessions are built per photo: `adapt_ms`).
+ * Flags: --photo PATH (default ../shared/data/faces/ffhq_0.jpg), --inversion e4e|hyperstyle (default e4e).
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -22,12 +24,15 @@ import { readImage, tensorToRgb } from '../src/io/images/image.js';
 import { PhotoEncoder } from '../src/invert/encoder.js';
 import { randomClipWeights } from './clip.js';
 import { randomE4e } from './invert.js';
-import { machine, peakRssMiB, randomNormal } from './util.js';
+import { randomHyperStyle } from './hyperstyle.js';
+import { machine, peakRssMiB, randomNormal, timeMs } from './util.js';
 
 const FS3_ROWS = 5376;
 
 export async function run(argv: string[]): Promise<Record<string, unknown>> {
-  const { values } = parseArgs({ args: argv, options: { photo: { type: 'string' } } });
+  const { values } = parseArgs({ args: argv, options: { photo: { type: 'string' }, inversion: { type: 'string' } } });
+  const inversion = values.inversion ?? 'e4e';
+  if (!['e4e', 'hyperstyle'].includes(inversion)) throw new Error(`--inversion must be e4e or hyperstyle, got ${inversion}`);
   const photoPath = values.photo ?? '../shared/data/faces/ffhq_0.jpg';
   const config = resolveGeneratorConfig({ resolution: 1024, wDim: 512, mappingLayers: 8, channelMultiplier: 2 });
   const generator = Generator.fromWeights(randomWeights(config, 2024), config);
@@ -42,14 +47,23 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
     row.forEach((v, i) => (row[i] = v / n));
   }
   const dirs = new GlobalDirections(generator, clip, tokenizer, stats, channelDirections(E.tensor('float32', [FS3_ROWS, 512], fs3), layout, 512));
-  const encoder = new PhotoEncoder(randomE4e(), generator, 'random e4e');
+  const encoder = inversion === 'e4e' ? new PhotoEncoder(randomE4e(), generator, 'random e4e') : undefined;
+  const hyperstyle = inversion === 'hyperstyle' ? randomHyperStyle(generator) : undefined;
+  /** The photo's codes and the generator that renders it (HyperStyle: adapted by its offsets). */
+  const invert = async (img: Parameters<PhotoEncoder['encodeImages']>[0][number]): Promise<{ codes: E.HostTensor; renderer: Generator }> => {
+    if (encoder) return { codes: await encoder.encodeImages([img]), renderer: generator };
+    const [r] = await hyperstyle!.invertImages([img]);
+    return { codes: r.codes, renderer: generator.withOffsets(r.offsets) };
+  };
   const detector = await FaceDetector.load('../shared/models');
   const edit = { prompt: 'face with purple hair', alpha: 4.1, beta: 0.1 };
 
   // Warm-up on the same photo: sessions built, the direction cached (a typed prompt), as in a running server.
   const photo0 = await readImage(photoPath);
   const warm = await alignPhoto(detector, photo0, { size: 1024, transformSize: FFHQ_TRANSFORM_SIZE });
-  await generator.synthesizeFromStyles(await dirs.apply(await generator.styles(await encoder.encodeImages([warm.image])), [edit]));
+  const w0 = await invert(warm.image);
+  await w0.renderer.synthesizeFromStyles(await dirs.apply(await generator.styles(w0.codes), [edit]));
+  if (w0.renderer !== generator) await w0.renderer.dispose();
 
   const ms: Record<string, number> = {};
   const stage = async <T>(name: string, f: () => Promise<T> | T): Promise<T> => {
@@ -60,17 +74,25 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
   };
   const photo = await stage('decode_ms', () => readImage(photoPath));
   const aligned = await stage('detect_align_ms', () => alignPhoto(detector, photo, { size: 1024, transformSize: FFHQ_TRANSFORM_SIZE }));
-  const codes = await stage('encode_ms', () => encoder.encodeImages([aligned.image]));
+  const { codes, renderer } = await stage('encode_ms', () => invert(aligned.image));
   const moved = await stage('direction_ms', async () => dirs.apply(await generator.styles(codes), [edit]));
-  const image = await stage('render_ms', () => generator.synthesizeFromStyles(moved));
+  const image = await stage('render_ms', () => renderer.synthesizeFromStyles(moved));
+  if (renderer !== generator) {
+    // The adapted generator's session is built on its first render: time a second render apart.
+    const second = (await timeMs(() => renderer.synthesizeFromStyles(moved), 1, 0)).median;
+    ms.adapt_ms = ms.render_ms - second;
+    ms.render_ms = second;
+    await renderer.dispose();
+  }
   await stage('paste_back_ms', () => pasteBack(photo, tensorToRgb(image, 0, '[-1,1]'), aligned.quad, DEFAULT_FEATHER));
   const total = Object.values(ms).reduce((a, b) => a + b, 0);
   const t = performance.now();
   await dirs.direction('a new prompt typed now');
   const newPrompt = performance.now() - t;
   detector.dispose();
-  await encoder.dispose();
+  await encoder?.dispose();
+  await hyperstyle?.dispose();
   await generator.dispose();
   await clip.dispose();
-  return { machine: machine(), threads: E.defaultThreads(), photo: photoPath, ...ms, total_ms: total, new_prompt_extra_ms: newPrompt, peak_rss_mib: peakRssMiB() };
+  return { machine: machine(), threads: E.defaultThreads(), photo: photoPath, inversion, ...ms, total_ms: total, new_prompt_extra_ms: newPrompt, peak_rss_mib: peakRssMiB() };
 }

@@ -10,7 +10,8 @@
  *     shared layers (sec. 3.2 "shared weights"): HyperRefinementBlock: conv3x3 s1, then conv3x3 s2 down to 1x1,
  *       LeakyReLU(0.01) after each, EqualLinear -> z [N,512]; SharedWeightsHypernet:
  *       h_in = z . w2 + b2 viewed [N, in, z_dim];  h_final = h_in . w1 + b1 [N, in, out*k*k], viewed [N,out,in,k,k]
- *       (a plain view, not a transpose: reproduced, shared_weights_hypernet.py forward)
+ *       (a plain view, not a transpose: reproduced, shared_weights_hypernet.py forward); all shared layers go through
+ *       it in one pair of products
  *     other layers: RefinementBlock: conv3x3 s2 (LeakyReLU(0.01)) down to 2x2 (k = 3) or 1x1 (k = 1), then for k = 3
  *       AdaptiveAvgPool(1) + conv1x1 -> [N, out*in] viewed [N,out,in] and repeated over the k x k window (one offset
  *       per channel pair); for ToRGB layers conv1x1 -> [N,out,in,1,1] (refinement_blocks.py RefinementBlock)
@@ -21,7 +22,7 @@ import type { Graph, Value } from '../engine/graph.js';
 import { bindWeights, type Param } from '../engine/bind.js';
 import { add, gemm, leakyRelu, matmul, reduceMean, relu } from '../engine/ops_math.js';
 import { conv } from '../engine/ops_nn.js';
-import { concat, expand, reshape } from '../engine/ops_shape.js';
+import { concat, expand, reshape, slice } from '../engine/ops_shape.js';
 import type { HostTensor } from '../engine/tensor.js';
 import type { ConvLayer } from '../faces/irse_weights.js';
 import { prelu } from '../faces/irse.js';
@@ -88,20 +89,29 @@ export class HypernetGraph {
     } // [N,C,16,16]
     const n = x.shape[0];
     const out = new Map<number, Value>();
+    const shared: { j: number; z: Value }[] = [];
     for (const [j, head] of w.heads) {
       const [o, i, k] = w.shapes.get(j)!;
       let f = h;
       for (const l of head.convs) f = leakyRelu(convL(f, l), REFINEMENT_SLOPE);
       if (head.kind === 'shared') {
-        const s = w.shared!;
-        const z = gemm(reshape(f, [n, f.shape[1]]), c(head.linear.w), c(head.linear.b), { transB: true }); // [N,z]
-        const hIn = reshape(add(matmul(z, c(s.w2)), c(s.b2)), [n, i, s.w2.shape[0]]); // [N,in,z]
-        out.set(j, reshape(add(matmul(hIn, c(s.w1)), c(s.b1)), [n, o, i, k, k])); // [N,out,in,k,k]
+        shared.push({ j, z: gemm(reshape(f, [n, f.shape[1]]), c(head.linear.w), c(head.linear.b), { transB: true }) }); // [N,z]
       } else {
         const pooled = head.pool ? reduceMean(f, [2, 3], true) : f; // [N,C,1,1]
         const y = conv(pooled, c(head.output.w), c(head.output.b)); // [N,out*in,1,1]
         out.set(j, k === 1 ? reshape(y, [n, o, i, 1, 1]) : expand(reshape(y, [n, o, i, 1, 1]), [n, o, i, k, k]));
       }
+    }
+    if (shared.length) {
+      // Every shared layer through the one hypernet in a single product each (w2 is 512 x 262144 at full size: read
+      // once, not once per layer). The shared layers all have [out, in, k, k] = the hypernet's (512, 512, 3, 3).
+      const s = w.shared!;
+      const [o, i, k] = w.shapes.get(shared[0].j)!;
+      const zDim = s.w2.shape[0];
+      const z = concat(shared.map((e) => e.z), 0); // [S*N, z]
+      const hIn = reshape(add(matmul(z, c(s.w2)), c(s.b2)), [shared.length * n * i, zDim]); // [S*N*in, z]
+      const kernels = reshape(add(matmul(hIn, c(s.w1)), c(s.b1)), [shared.length, n, o, i, k, k]); // plain view
+      shared.forEach((e, t) => out.set(e.j, reshape(slice(kernels, [0], [t], [t + 1]), [n, o, i, k, k])));
     }
     return out;
   }
