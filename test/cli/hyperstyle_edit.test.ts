@@ -5,7 +5,7 @@
  * stay fixed while the latent moves. Global directions use seeded random fs3 and S statistics of the decoder's
  * layout (plumbing, not parity), the mapper a 1-step `mapper train` on that decoder.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -72,6 +72,17 @@ describe('photo edits inverted by HyperStyle', () => {
     expect(map.stderr).toBe('');
     expect(map.code).toBe(0);
   }, 180_000);
+
+  it('a batch line with photo_inversion faithful and iterations runs the photo through HyperStyle and writes photo.png', async () => {
+    const jobs = join(dir, 'jobs.jsonl');
+    writeFileSync(jobs, JSON.stringify({ prompt: 'a smile', image: photo(), iterations: 2, photo_inversion: 'faithful', steps: 1 }) + '\n');
+    const out = join(dir, 'batch');
+    const r = await runCli(['batch', jobs, '--generator', HS(), ...clipFlags(), '--encoder', HS(), ...faceModels(), '--out', out, '--quiet']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const [job] = readdirSync(join(out, 'edits'));
+    expect(readdirSync(join(out, 'edits', job))).toContain('photo.png');
+  }, 120_000);
 
   it('--iterations without a HyperStyle encoder and --refine with one are refused in one line', async () => {
     const e4e = await runCli(['edit', '--method', 'global', '--image', photo(), '--encoder', fixture('e4e_tiny.pt'), '--iterations', '3', ...faceModels(), '--generator', fixture('stylegan2_tiny.pt'), ...clipFlags(), '--fs3', fixture('fs3.npy'), '--stats', fixture('S_mean_std'), '--prompt', 'red hair', '--out', join(dir, 'x.png')]);
