@@ -123,11 +123,20 @@ export class HyperStyle {
   static async fromCheckpoint(ckpt: Pick<Checkpoint, 'tensors' | 'values'>, path: string, o: { wEncoder?: string; generator?: string } = {}, opts: SessionOptions = {}): Promise<HyperStyle> {
     const generator = await Generator.givenOrEmbedded(o.generator, ckpt.tensors, path, opts);
     try {
-      return new HyperStyle(hypernetFromCheckpoint(ckpt, generator.config, path), await wEncoderFor(ckpt, path, o.wEncoder), generator, path, opts, true, domainOf(ckpt.values['opts.dataset_type']));
+      return await HyperStyle.over(ckpt, path, generator, o.wEncoder, opts, true);
     } catch (e) {
       await generator.dispose();
       throw e;
     }
+  }
+
+  /**
+   * A checkpoint's hypernet, W encoder (`wEncoderFor`) and domain over a loaded `generator` (its decoder, or the
+   * edit's); `owns`: whether `dispose` releases the generator.
+   */
+  static async over(ckpt: Pick<Checkpoint, 'tensors' | 'values'>, path: string, generator: Generator, wEncoder?: string, opts: SessionOptions = {}, owns = false): Promise<HyperStyle> {
+    const hypernet = hypernetFromCheckpoint(ckpt, generator.config, path);
+    return new HyperStyle(hypernet, await wEncoderFor(ckpt, path, wEncoder), generator, path, opts, owns, domainOf(ckpt.values['opts.dataset_type']));
   }
 
   /** The W encoder's codes and G(codes) pooled to 256: x [1,3,256,256] -> codes [1,L,D], y [1,3,256,256]. */

@@ -13,8 +13,7 @@ import type { Pixels } from '../io/images/image.js';
 import { resolveModelPath } from '../io/models/registry.js';
 import { PhotoEncoder, encoderFromCheckpoint } from './encoder.js';
 import type { EncoderKind } from './encoder_net.js';
-import { HyperStyle, domainOf, wEncoderFor, type HyperStyleDomain } from './hyperstyle.js';
-import { hypernetFromCheckpoint } from './hyperstyle_weights.js';
+import { HyperStyle, type HyperStyleDomain } from './hyperstyle.js';
 
 export type InverterKind = EncoderKind | 'hyperstyle';
 
@@ -85,8 +84,7 @@ class HyperStyleInverter implements OnePassInverter {
  */
 export async function inverterFor(ckpt: Pick<Checkpoint, 'tensors' | 'values'>, path: string, generator: Generator, o: { wEncoder?: string } = {}, opts: SessionOptions = {}): Promise<OnePassInverter> {
   if (!isHyperStyle(ckpt)) return new EncoderInverter(new PhotoEncoder(encoderFromCheckpoint(ckpt, path), generator, path, opts));
-  const hypernet = hypernetFromCheckpoint(ckpt, generator.config, path);
-  return new HyperStyleInverter(new HyperStyle(hypernet, await wEncoderFor(ckpt, path, o.wEncoder), generator, path, opts, false, domainOf(ckpt.values['opts.dataset_type'])));
+  return new HyperStyleInverter(await HyperStyle.over(ckpt, path, generator, o.wEncoder, opts));
 }
 
 /** Loads an e4e / pSp / HyperStyle checkpoint (file or registry name); without `generator` its decoder renders. */
