@@ -108,7 +108,7 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
   for (const [j, v] of outs) g.output(v, `d${j}`);
   const gOff = new E.Graph('offset_generator');
   const offsets = new Map([...hs.weights.shapes].map(([j, s]) => [hs.layers.get(j)!, gOff.input(`delta_${j}`, 'float32', [...s])]));
-  gOff.output(buildSynthesis(gOff, gOff.input('codes', 'float32', [1, 18, 512]), generator.weights, config, constNoise(gOff, generator.weights, config), offsets), 'image');
+  gOff.output(buildSynthesis(gOff, gOff.input('codes', 'float32', [1, 18, 512]), generator.weights, config, constNoise(gOff, generator.weights, config), { offsets }), 'image');
   out.hypernet_gflop = graphFlops(g.nodes) / 1e9;
   out.offset_generator_gflop = graphFlops(gOff.nodes) / 1e9;
 

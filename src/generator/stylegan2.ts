@@ -22,6 +22,11 @@
  * `weight = scale * (self.weight * (1 + weights_delta) * style)`, then demodulation): a layer given an offset delta
  * [Cout,Cin,k,k] in `WeightOffsets` convolves with W * (1 + delta) computed in the graph (transposed and squared there
  * too); the others keep their constant weights. The offsets are shared by the batch (one photo per graph).
+ *
+ * Trainable weights (StyleGAN-NADA, Gal et al. 2022 sec. 4: the generator itself is fine-tuned): any tensor of our
+ * naming may be given as a graph Value in `SynthesisOverrides.trainable` (e.g. a graph input the caller
+ * differentiates with respect to); the constants derived from it on the host (transposed up-conv weight,
+ * demodulation sums, gained noise strength and biases) are then computed in the graph instead.
  */
 import type { Graph, Value } from '../engine/graph.js';
 import { add, gemm, leakyRelu, matmul, mul, reciprocal, reduceMean, reduceSum, sqrt } from '../engine/ops_math.js';
@@ -40,7 +45,7 @@ import {
   type GeneratorConfig,
 } from './config.js';
 import { firKernel2d, flip2d } from './fir.js';
-import { synthesisLayers, type LayerSpec, type WeightMap } from './layout.js';
+import { synthesisLayers, weightShapes, type LayerSpec, type WeightMap } from './layout.js';
 import { styleSpaceLayout } from './stylespace.js';
 
 /** Up-sampling factor between synthesis blocks. */
@@ -94,11 +99,6 @@ function squaredWeightSums(w: HostTensor): HostTensor {
   return { dtype: 'float32', shape: [i, o], data: out };
 }
 
-/** A bias vector [C] as [1,C,1,1] for NCHW broadcasting. */
-function channelBias(b: HostTensor): HostTensor {
-  return { dtype: 'float32', shape: [1, b.shape[0], 1, 1], data: b.data };
-}
-
 /** What a missing weight's error names. Weights become graph constants through `bindWeights` (engine/bind.ts); the
  * constants derived from them (the transposed up-conv weight, demodulation sums, gained biases, FIR kernels) are
  * built on the host and added with `g.constant`. */
@@ -141,23 +141,51 @@ export function buildMapping(g: Graph, z: Value, weights: WeightMap, c: Generato
 }
 
 /** Style s = A(w+[:, row]) [N,Cin] (the learned affine transform "A" of fig. 2). */
-function style(g: Graph, wPlus: Value, layer: LayerSpec, weights: WeightMap): Value {
+function style(wPlus: Value, layer: LayerSpec, p: GraphWeights): Value {
   const [n, , d] = wPlus.shape;
   const w = reshape(slice(wPlus, [1], [layer.latentIndex], [layer.latentIndex + 1]), [n, d]); // [N,D]
-  const p = bindWeights(g, weights, GENERATOR_WEIGHTS);
-  const a = p(`${layer.name}.affine.weight`); // [Cin,D]
-  const b = p(`${layer.name}.affine.bias`); // [Cin]
+  const a = p.value(`${layer.name}.affine.weight`); // [Cin,D]
+  const b = p.value(`${layer.name}.affine.bias`); // [Cin]
   return gemm(w, a, b, { transB: true }); // [N,Cin]
 }
 
 /** Per-layer weight offsets by layer name (layout.ts), each [Cout,Cin,k,k]: the layer convolves with W * (1 + delta). */
 export type WeightOffsets = ReadonlyMap<string, Value>;
 
-/** The layer's effective conv weight: the constant W, or W * (1 + delta) when the layer has an offset. */
-function layerWeight(g: Graph, layer: LayerSpec, weights: WeightMap, offsets: WeightOffsets | undefined): Value {
-  const w = bindWeights(g, weights, GENERATOR_WEIGHTS)(`${layer.name}.weight`);
-  const delta = offsets?.get(layer.name);
-  return delta ? mul(w, add(delta, 1)) : w;
+/** Graph-valued replacements of weights by our name (layout.ts), shapes as `weightShapes` (see the header). */
+export type TrainableWeights = ReadonlyMap<string, Value>;
+
+/** What replaces constant weights in a synthesis graph: HyperStyle offsets and/or trainable tensors. */
+export interface SynthesisOverrides {
+  readonly offsets?: WeightOffsets;
+  readonly trainable?: TrainableWeights;
+}
+
+/**
+ * The generator's weights as one graph sees them: `value(name)` is the constant, the trainable Value, or (a layer's
+ * conv weight with an offset) W * (1 + delta); `host(name)` is the host tensor when the value is that constant, so
+ * host-derived constants can be built from it, and undefined when the value is computed in the graph.
+ */
+interface GraphWeights {
+  value(name: string): Value;
+  host(name: string): HostTensor | undefined;
+}
+
+function graphWeights(g: Graph, weights: WeightMap, o: SynthesisOverrides = {}): GraphWeights {
+  const constant = bindWeights(g, weights, GENERATOR_WEIGHTS);
+  const layerOf = (name: string): string | undefined => (name.endsWith('.weight') && !name.endsWith('.affine.weight') ? name.slice(0, -'.weight'.length) : undefined);
+  const offsetOf = (name: string): Value | undefined => {
+    const layer = layerOf(name);
+    return layer === undefined ? undefined : o.offsets?.get(layer);
+  };
+  return {
+    value(name) {
+      const base = o.trainable?.get(name) ?? constant(name);
+      const delta = offsetOf(name);
+      return delta ? mul(base, add(delta, 1)) : base;
+    },
+    host: (name) => (o.trainable?.has(name) || offsetOf(name) ? undefined : hostWeight(weights, name)),
+  };
 }
 
 /** Per-sample, per-channel scale s [N,C] applied to x [N,C,H,W]. */
@@ -168,24 +196,31 @@ const scaleChannels = (x: Value, s: Value): Value => mul(x, reshape(s, [s.shape[
  * (output 2H+1) then the [1,3,3,1] blur with pads (1,1) (output 2H). Returns the un-demodulated output and the
  * demodulation coefficients d [N,Cout] (eq. 3); the caller applies d together with the activation gain.
  */
-function modulatedConv(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: WeightMap, offsets?: WeightOffsets): { y: Value; d: Value } {
-  const wHost = hostWeight(weights, `${layer.name}.weight`); // [Cout,Cin,3,3]
-  const adapted = offsets?.has(layer.name) ? layerWeight(g, layer, weights, offsets) : undefined; // [Cout,Cin,3,3]
+function modulatedConv(g: Graph, x: Value, s: Value, layer: LayerSpec, p: GraphWeights): { y: Value; d: Value } {
+  const name = `${layer.name}.weight`;
+  const wHost = p.host(name); // [Cout,Cin,3,3], or undefined when graph-valued
+  const w = p.value(name); // [Cout,Cin,3,3]
   const xs = scaleChannels(x, s); // [N,Cin,H,W]
   let y: Value;
   if (layer.kind === 'upconv') {
-    const wt = adapted ? transpose(adapted, [1, 0, 2, 3]) : g.constant(swapOutIn(wHost), `${layer.name}.weight_t`); // [Cin,Cout,3,3]
+    const wt = wHost ? g.constant(swapOutIn(wHost), `${layer.name}.weight_t`) : transpose(w, [1, 0, 2, 3]); // [Cin,Cout,3,3]
     const up = convTranspose(xs, wt, undefined, { strides: [UP, UP] }); // [N,Cout,2H+1,2W+1]
     const blur = g.constant(depthwise(flip2d(firKernel2d(BLUR_KERNEL, UP_GAIN)), layer.outChannels), `${layer.name}.blur`);
     y = conv(up, blur, undefined, { pads: [BLUR_PAD, BLUR_PAD, BLUR_PAD, BLUR_PAD], group: layer.outChannels }); // [N,Cout,2H,2W]
   } else {
-    const k = wHost.shape[2];
-    const p = (k - 1) / 2;
-    y = conv(xs, adapted ?? layerWeight(g, layer, weights, undefined), undefined, { pads: [p, p, p, p] }); // [N,Cout,H,W]
+    const pad = (w.shape[2] - 1) / 2;
+    y = conv(xs, w, undefined, { pads: [pad, pad, pad, pad] }); // [N,Cout,H,W]
   }
-  const sq = adapted ? transpose(reduceSum(mul(adapted, adapted), [2, 3]), [1, 0]) : g.constant(squaredWeightSums(wHost), `${layer.name}.wsq`); // [Cin,Cout]
+  const sq = wHost ? g.constant(squaredWeightSums(wHost), `${layer.name}.wsq`) : transpose(reduceSum(mul(w, w), [2, 3]), [1, 0]); // [Cin,Cout]
   const d = rsqrt(matmul(mul(s, s), sq), DEMOD_EPS); // [N,Cout]
   return { y, d };
+}
+
+/** `t` times `gain` as a graph value: folded on the host for constants, a Mul for graph-valued tensors. */
+function gained(g: Graph, p: GraphWeights, name: string, gain: number, shape: readonly number[]): Value {
+  const host = p.host(name);
+  if (!host) return mul(reshape(p.value(name), shape), gain);
+  return g.constant({ dtype: 'float32', shape: [...shape], data: (host.data as Float32Array).map((v) => v * gain) }, `${name}_gain`);
 }
 
 /**
@@ -194,12 +229,10 @@ function modulatedConv(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: 
  * is folded into d and into the (noise * strength + bias) offset: one per-channel scale, one add, one activation
  * over the full feature map. With constant noise the offset is all constants and onnxruntime folds it.
  */
-function styledConv(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: WeightMap, noise: Value, offsets?: WeightOffsets): Value {
-  const { y, d } = modulatedConv(g, x, s, layer, weights, offsets); // [N,Cout,r,r], [N,Cout]
-  const strength = hostWeight(weights, `${layer.name}.noise_strength`); // []
-  const gainedStrength = g.constant({ dtype: 'float32', shape: [], data: Float32Array.of((strength.data as Float32Array)[0] * ACTIVATION_GAIN) }, `${layer.name}.noise_strength_gain`);
-  const bias = hostWeight(weights, `${layer.name}.bias`);
-  const gainedBias = g.constant(channelBias({ ...bias, data: (bias.data as Float32Array).map((v) => v * ACTIVATION_GAIN) }), `${layer.name}.bias_gain`);
+function styledConv(g: Graph, x: Value, s: Value, layer: LayerSpec, p: GraphWeights, noise: Value): Value {
+  const { y, d } = modulatedConv(g, x, s, layer, p); // [N,Cout,r,r], [N,Cout]
+  const gainedStrength = gained(g, p, `${layer.name}.noise_strength`, ACTIVATION_GAIN, []); // []
+  const gainedBias = gained(g, p, `${layer.name}.bias`, ACTIVATION_GAIN, [1, layer.outChannels, 1, 1]); // [1,Cout,1,1]
   const offset = add(mul(noise, gainedStrength), gainedBias); // [1 or N,Cout,r,r]
   return leakyRelu(add(scaleChannels(y, mul(d, ACTIVATION_GAIN)), offset), LEAKY_SLOPE); // [N,Cout,r,r]
 }
@@ -212,10 +245,10 @@ function upsampleSkip(g: Graph, skip: Value): Value {
 }
 
 /** ToRGB: modulated 1x1 conv without demodulation, bias, plus the up-sampled previous RGB (fig. 7b). */
-function toRgb(g: Graph, x: Value, s: Value, layer: LayerSpec, weights: WeightMap, skip: Value | undefined, offsets?: WeightOffsets): Value {
+function toRgb(g: Graph, x: Value, s: Value, layer: LayerSpec, p: GraphWeights, skip: Value | undefined): Value {
   const xs = scaleChannels(x, s); // [N,Cin,r,r]
-  const w = layerWeight(g, layer, weights, offsets); // [3,Cin,1,1]
-  const b = g.constant(channelBias(hostWeight(weights, `${layer.name}.bias`)), `${layer.name}.bias`); // [1,3,1,1]
+  const w = p.value(`${layer.name}.weight`); // [3,Cin,1,1]
+  const b = gained(g, p, `${layer.name}.bias`, 1, [1, IMAGE_CHANNELS, 1, 1]); // [1,3,1,1]
   const rgb = add(conv(xs, w), b); // [N,3,r,r]
   return skip ? add(rgb, upsampleSkip(g, skip)) : rgb;
 }
@@ -235,16 +268,16 @@ export function noiseShapes(c: GeneratorConfig, batch: number): number[][] {
 }
 
 /** The synthesis given each layer's style s [N,Cin] (`styleOf`), in execution order. */
-function synthesize(g: Graph, n: number, styleOf: (layer: LayerSpec, i: number) => Value, weights: WeightMap, c: GeneratorConfig, noise: readonly Value[], offsets?: WeightOffsets): Value {
+function synthesize(g: Graph, n: number, styleOf: (layer: LayerSpec, i: number) => Value, p: GraphWeights, c: GeneratorConfig, noise: readonly Value[]): Value {
   const { numConvs } = synthesisShape(c);
   if (noise.length !== numConvs) throw new Error(`buildSynthesis: need ${numConvs} noise inputs, got ${noise.length}`);
-  const cst = hostWeight(weights, 'b4.const'); // [1,C4,4,4]
-  let x = expand(bindWeights(g, weights, GENERATOR_WEIGHTS)('b4.const'), [n, ...cst.shape.slice(1)]); // [N,C4,4,4]
+  const cst = p.value('b4.const'); // [1,C4,4,4]
+  let x = expand(cst, [n, ...cst.shape.slice(1)]); // [N,C4,4,4]
   let rgb: Value | undefined;
   synthesisLayers(c).forEach((layer, i) => {
     const s = styleOf(layer, i); // [N,Cin]
-    if (layer.kind === 'torgb') rgb = toRgb(g, x, s, layer, weights, rgb, offsets);
-    else x = styledConv(g, x, s, layer, weights, noise[layer.noiseIndex!], offsets);
+    if (layer.kind === 'torgb') rgb = toRgb(g, x, s, layer, p, rgb);
+    else x = styledConv(g, x, s, layer, p, noise[layer.noiseIndex!]);
   });
   return rgb!; // [N,3,R,R]
 }
@@ -257,21 +290,33 @@ function checkWPlus(wPlus: Value, c: GeneratorConfig): void {
   }
 }
 
+/** Throws unless every override names a layer (offsets) or a tensor (trainable) of `c` with its shape. */
+function checkOverrides(o: SynthesisOverrides, c: GeneratorConfig): void {
+  for (const name of o.offsets?.keys() ?? []) if (!synthesisLayers(c).some((l) => l.name === name)) throw new Error(`buildSynthesis: no layer '${name}' to offset`);
+  const shapes = weightShapes(c);
+  for (const [name, v] of o.trainable ?? []) {
+    const want = shapes.get(name);
+    if (!want || want.length !== v.rank || want.some((d, i) => d !== v.shape[i])) throw new Error(`buildSynthesis: trainable '${name}' ${v} is not a generator tensor of that shape`);
+  }
+}
+
 /**
  * Synthesis network: w+ [N, nLatent, D] -> image [N,3,R,R] (unclamped, about [-1,1]). `noise` holds one Value per
- * styled conv, [1,1,r,r] (shared) or [N,1,r,r], e.g. from `constNoise` or graph inputs of `noiseShapes`; `offsets`:
- * HyperStyle weight offsets of some layers (see the header).
+ * styled conv, [1,1,r,r] (shared) or [N,1,r,r], e.g. from `constNoise` or graph inputs of `noiseShapes`;
+ * `overrides`: HyperStyle weight offsets of some layers and graph-valued (trainable) tensors (see the header).
  */
-export function buildSynthesis(g: Graph, wPlus: Value, weights: WeightMap, c: GeneratorConfig, noise: readonly Value[], offsets?: WeightOffsets): Value {
+export function buildSynthesis(g: Graph, wPlus: Value, weights: WeightMap, c: GeneratorConfig, noise: readonly Value[], overrides: SynthesisOverrides = {}): Value {
   checkWPlus(wPlus, c);
-  for (const name of offsets?.keys() ?? []) if (!synthesisLayers(c).some((l) => l.name === name)) throw new Error(`buildSynthesis: no layer '${name}' to offset`);
-  return synthesize(g, wPlus.shape[0], (layer) => style(g, wPlus, layer, weights), weights, c, noise, offsets);
+  checkOverrides(overrides, c);
+  const p = graphWeights(g, weights, overrides);
+  return synthesize(g, wPlus.shape[0], (layer) => style(wPlus, layer, p), p, c, noise);
 }
 
 /** Every layer's style A(w) concatenated in StyleSpace order (stylespace.ts): w+ [N,L,D] -> S [N, total]. */
 export function buildStyles(g: Graph, wPlus: Value, weights: WeightMap, c: GeneratorConfig): Value {
   checkWPlus(wPlus, c);
-  return concat(synthesisLayers(c).map((layer) => style(g, wPlus, layer, weights)), 1); // [N,S]
+  const p = graphWeights(g, weights);
+  return concat(synthesisLayers(c).map((layer) => style(wPlus, layer, p)), 1); // [N,S]
 }
 
 /** Synthesis from StyleSpace coordinates S [N, total] (stylespace.ts layout): each layer reads its slice as its style. */
@@ -281,5 +326,5 @@ export function buildSynthesisFromStyles(g: Graph, styles: Value, weights: Weigh
   return synthesize(g, styles.shape[0], (_l, i) => {
     const { offset, channels } = layout.layers[i];
     return slice(styles, [1], [offset], [offset + channels]);
-  }, weights, c, noise);
+  }, graphWeights(g, weights), c, noise);
 }

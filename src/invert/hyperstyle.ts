@@ -183,7 +183,7 @@ export class HyperStyle {
       g.output(sum, `next_${j}`);
       offsets.set(this.layers.get(j)!, sum);
     }
-    const image = buildSynthesis(g, codes, gen.weights, gen.config, constNoise(g, gen.weights, gen.config), offsets);
+    const image = buildSynthesis(g, codes, gen.weights, gen.config, constNoise(g, gen.weights, gen.config), { offsets });
     g.output(image, 'image');
     g.output(hypernetView(image, this.domain), 'y_next');
     return g;
