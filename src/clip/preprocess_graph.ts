@@ -14,6 +14,11 @@
  *   when H is a multiple of 32.
  * - `bicubic`: torchvision's Resize(S) of the short side with Pillow's antialiased bicubic filter (the float form of
  *   preprocess.ts `resizeMatrix`, without uint8 rounding), then CenterCrop(S), as `_transform` in openai/CLIP.
+ * - `tensor-bicubic`: the same Resize(S) + CenterCrop(S) applied to a TENSOR, as StyleGAN-NADA's CLIPLoss does
+ *   (`clip_preprocess.transforms[:2]` on the generator output): torchvision 0.14 tensor resize = `F.interpolate(mode=
+ *   'bicubic', align_corners=False)` without antialiasing (the tensor default then), ATen's cubic convolution with
+ *   A = -0.75 (aten/src/ATen/native/UpSample.h `get_cubic_upsample_coefficients`, Keys 1981), source index
+ *   (dst + 0.5) · in/out - 0.5, taps clamped to the border (`upsample_get_value_bounded`).
  *
  * Value mapping:
  * - `styleclip`: none: the generator's [-1,1] output goes straight into CLIP, exactly as StyleCLIP's reference does.
@@ -32,7 +37,7 @@ const STYLECLIP_UPSAMPLE = 7;
 const STYLECLIP_POOL_DIVISOR = 32;
 
 export type ClipInputMode = 'styleclip' | 'normalized';
-type ClipResample = 'avgpool' | 'bicubic';
+type ClipResample = 'avgpool' | 'bicubic' | 'tensor-bicubic';
 
 interface ClipInputConfig {
   readonly mode: ClipInputMode;
@@ -41,13 +46,15 @@ interface ClipInputConfig {
   readonly size: number;
 }
 
+const CLIP_RESAMPLES: readonly ClipResample[] = ['avgpool', 'bicubic', 'tensor-bicubic'];
+
 /** StyleCLIP's reference pipeline. */
 const DEFAULT_CLIP_INPUT: ClipInputConfig = Object.freeze({ mode: 'styleclip', resample: 'avgpool', size: CLIP_IMAGE_SIZE });
 
 export function resolveClipInput(partial: Partial<ClipInputConfig> = {}): ClipInputConfig {
   const c = { ...DEFAULT_CLIP_INPUT, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
   if (c.mode !== 'styleclip' && c.mode !== 'normalized') throw new InputError(`CLIP input mode must be 'styleclip' or 'normalized', got '${c.mode}'`);
-  if (c.resample !== 'avgpool' && c.resample !== 'bicubic') throw new InputError(`CLIP resampling must be 'avgpool' or 'bicubic', got '${c.resample}'`);
+  if (!CLIP_RESAMPLES.includes(c.resample)) throw new InputError(`CLIP resampling must be one of ${CLIP_RESAMPLES.join(', ')}, got '${c.resample}'`);
   if (!Number.isInteger(c.size) || c.size < 1) throw new InputError(`CLIP input size must be a positive integer, got ${c.size}`);
   return Object.freeze(c);
 }
@@ -78,6 +85,39 @@ export function styleclipPoolLands(height: number, width: number, size: number):
   return height === width && k >= 1 && Math.floor((STYLECLIP_UPSAMPLE * height) / k) === size;
 }
 
+/** ATen's bicubic coefficient A (UpSample.h `get_cubic_upsample_coefficients`). */
+const ATEN_CUBIC_A = -0.75;
+
+const f32 = Math.fround;
+
+/** UpSample.h `cubic_convolution1` (|x| <= 1) and `cubic_convolution2` (1 < |x| < 2), in float32 as ATen runs them. */
+const cubic1 = (x: number, a: number): number => f32(f32(f32(f32(f32(f32(a + 2) * x) - f32(a + 3)) * x) * x) + 1);
+const cubic2 = (x: number, a: number): number => f32(f32(f32(f32(f32(f32(a * x) - f32(5 * a)) * x) + f32(8 * a)) * x) - f32(4 * a));
+
+/** UpSample.h `get_cubic_upsample_coefficients`: the 4 tap weights at fractional offset t (Keys 1981). */
+function cubicCoefficients(t: number, a: number): [number, number, number, number] {
+  const t2 = f32(1 - t);
+  return [cubic2(f32(t + 1), a), cubic1(t, a), cubic1(t2, a), cubic2(f32(t2 + 1), a)];
+}
+
+/**
+ * The [out, size] matrix of `F.interpolate(mode='bicubic', align_corners=False)` along one axis (see the header).
+ * ATen computes the source index and the weights in float32 (its `opmath_t` for float tensors), and so does this:
+ * the weights then agree with ATen's (read off by interpolating unit impulses, torch 1.13) within 2.5e-6 for 64 -> 224
+ * and 1e-5 for 256 -> 224, against 3.7e-6 and 1.5e-5 in float64.
+ */
+export function interpolateBicubicMatrix(size: number, out: number): HostTensor {
+  const m = new Float32Array(out * size);
+  const scale = f32(size / out);
+  for (let o = 0; o < out; o++) {
+    const src = f32(scale * (o + 0.5) - 0.5);
+    const i0 = Math.floor(src);
+    const w = cubicCoefficients(f32(src - i0), ATEN_CUBIC_A);
+    for (let k = 0; k < 4; k++) m[o * size + Math.min(Math.max(i0 - 1 + k, 0), size - 1)] += w[k];
+  }
+  return { dtype: 'float32', shape: [out, size], data: m };
+}
+
 /** Rows [start, start + count) of a 2-D matrix. */
 function rowsOf(m: HostTensor, start: number, count: number): HostTensor {
   const cols = m.shape[1];
@@ -98,10 +138,8 @@ export function resampleMatrices(height: number, width: number, resample: ClipRe
   }
   const target = shortSideSize(width, height, size);
   const { left, top } = centerCropOffset(target.width, target.height, size);
-  return {
-    rows: rowsOf(resizeMatrix(height, target.height, 'bicubic'), top, size),
-    cols: rowsOf(resizeMatrix(width, target.width, 'bicubic'), left, size),
-  };
+  const axis = (n: number, to: number): HostTensor => (resample === 'bicubic' ? resizeMatrix(n, to, 'bicubic') : interpolateBicubicMatrix(n, to));
+  return { rows: rowsOf(axis(height, target.height), top, size), cols: rowsOf(axis(width, target.width), left, size) };
 }
 
 /** Per-channel scale and shift of [-1,1] -> [0,1] -> Normalize(mean, std): x · 0.5/std + (0.5 - mean)/std. */

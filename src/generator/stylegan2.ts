@@ -199,19 +199,19 @@ const scaleChannels = (x: Value, s: Value): Value => mul(x, reshape(s, [s.shape[
 function modulatedConv(g: Graph, x: Value, s: Value, layer: LayerSpec, p: GraphWeights): { y: Value; d: Value } {
   const name = `${layer.name}.weight`;
   const wHost = p.host(name); // [Cout,Cin,3,3], or undefined when graph-valued
-  const w = p.value(name); // [Cout,Cin,3,3]
+  const w = wHost && layer.kind === 'upconv' ? undefined : p.value(name); // [Cout,Cin,3,3]; the up-conv reads only W^T
   const xs = scaleChannels(x, s); // [N,Cin,H,W]
   let y: Value;
   if (layer.kind === 'upconv') {
-    const wt = wHost ? g.constant(swapOutIn(wHost), `${layer.name}.weight_t`) : transpose(w, [1, 0, 2, 3]); // [Cin,Cout,3,3]
+    const wt = wHost ? g.constant(swapOutIn(wHost), `${layer.name}.weight_t`) : transpose(w!, [1, 0, 2, 3]); // [Cin,Cout,3,3]
     const up = convTranspose(xs, wt, undefined, { strides: [UP, UP] }); // [N,Cout,2H+1,2W+1]
     const blur = g.constant(depthwise(flip2d(firKernel2d(BLUR_KERNEL, UP_GAIN)), layer.outChannels), `${layer.name}.blur`);
     y = conv(up, blur, undefined, { pads: [BLUR_PAD, BLUR_PAD, BLUR_PAD, BLUR_PAD], group: layer.outChannels }); // [N,Cout,2H,2W]
   } else {
-    const pad = (w.shape[2] - 1) / 2;
-    y = conv(xs, w, undefined, { pads: [pad, pad, pad, pad] }); // [N,Cout,H,W]
+    const pad = (w!.shape[2] - 1) / 2;
+    y = conv(xs, w!, undefined, { pads: [pad, pad, pad, pad] }); // [N,Cout,H,W]
   }
-  const sq = wHost ? g.constant(squaredWeightSums(wHost), `${layer.name}.wsq`) : transpose(reduceSum(mul(w, w), [2, 3]), [1, 0]); // [Cin,Cout]
+  const sq = wHost ? g.constant(squaredWeightSums(wHost), `${layer.name}.wsq`) : transpose(reduceSum(mul(w!, w!), [2, 3]), [1, 0]); // [Cin,Cout]
   const d = rsqrt(matmul(mul(s, s), sq), DEMOD_EPS); // [N,Cout]
   return { y, d };
 }

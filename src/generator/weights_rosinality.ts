@@ -17,7 +17,7 @@ import { InputError } from '../errors.js';
 import { CONST_RESOLUTION, CONV_KERNEL, MAPPING_LR_MUL, TORGB_KERNEL, BLUR_KERNEL, resolveGeneratorConfig, type GeneratorConfig } from './config.js';
 import { synthesisLayers, type LayerSpec, type LoadedWeights } from './layout.js';
 import { firKernel2d } from './fir.js';
-import { FLOAT_DTYPES, applyRules, equals, scaled, type MapRule } from '../io/tensors/weight_map.js';
+import { FLOAT_DTYPES, applyRules, equals, linearPart, scaled, type MapRule } from '../io/tensors/weight_map.js';
 
 /** Top-level key of the EMA generator's state dict in rosinality checkpoints. */
 export const G_EMA = 'g_ema';
@@ -75,13 +75,35 @@ function rosinalityRules(c: GeneratorConfig): MapRule[] {
   return rules;
 }
 
+/** A g_ema tensor that is ours up to a gain: ours (`dst`, `shape`) = gain * source (`srcShape`). */
+export interface RosinalityTensor {
+  readonly dst: string;
+  readonly gain: number;
+  readonly srcShape: readonly number[];
+  readonly shape: readonly number[];
+}
+
+/**
+ * The g_ema keys of `c` that map to one of our tensors by a gain (every parameter and noise buffer; the FIR buffers
+ * are check-only), from the same rule table the loader applies: how trained raw parameters become our weights, and
+ * our gradients theirs (d ours / d source = gain).
+ */
+export function rosinalityTensors(c: GeneratorConfig): Map<string, RosinalityTensor> {
+  const out = new Map<string, RosinalityTensor>();
+  for (const r of rosinalityRules(c)) {
+    const lin = linearPart(r);
+    if (lin && r.dst) out.set(r.src, { dst: r.dst, gain: lin.gain, srcShape: r.shape, shape: lin.shape });
+  }
+  return out;
+}
+
 function dim(t: HostTensor | undefined, axis: number, key: string, what: string): number {
   if (!t || t.shape.length <= axis) throw new InputError(`${what}: cannot read the architecture: '${key}' is missing or malformed`);
   return t.shape[axis];
 }
 
 /** Hyperparameters read from the state dict's shapes (keys relative to g_ema). */
-function inferRosinalityConfig(sd: ReadonlyMap<string, HostTensor>, what: string): GeneratorConfig {
+export function inferRosinalityConfig(sd: ReadonlyMap<string, HostTensor>, what: string): GeneratorConfig {
   const mapping = [...sd.keys()].filter((k) => /^style\.\d+\.weight$/.test(k)).length;
   const toRgbs = [...sd.keys()].filter((k) => /^to_rgbs\.\d+\.conv\.weight$/.test(k)).length;
   const wDim = dim(sd.get('style.1.weight'), 1, 'style.1.weight', what);

@@ -7,10 +7,17 @@
 /** torch.optim.Adam defaults. */
 const ADAM_DEFAULTS = Object.freeze({ beta1: 0.9, beta2: 0.999, eps: 1e-8 });
 
-interface AdamOptions {
+export interface AdamOptions {
   readonly beta1?: number;
   readonly beta2?: number;
   readonly eps?: number;
+}
+
+/** The optimiser's state (torch's `exp_avg`, `exp_avg_sq` and `step`), to save and resume a run. */
+export interface AdamState {
+  readonly m: Float32Array;
+  readonly v: Float32Array;
+  readonly t: number;
 }
 
 export class Adam {
@@ -31,6 +38,23 @@ export class Adam {
 
   get steps(): number {
     return this.t;
+  }
+
+  /** The moments and step count (views: copy them to keep them past the next step). */
+  get state(): AdamState {
+    return { m: this.m, v: this.v, t: this.t };
+  }
+
+  /** Continues from a saved state (its arrays are copied). */
+  restore(s: AdamState): void {
+    if (s.m.length !== this.size || s.v.length !== this.size) throw new Error(`Adam: a state of ${s.m.length} parameters does not fit ${this.size}`);
+    this.m.set(s.m);
+    this.v.set(s.v);
+    this.t = s.t;
+  }
+
+  get options(): Required<AdamOptions> {
+    return { beta1: this.beta1, beta2: this.beta2, eps: this.eps };
   }
 
   /**

@@ -12,6 +12,8 @@ interface LoopSpec<R extends { readonly grad: ArrayLike<number> }> {
   readonly from?: number;
   /** Learning rate of step i (0-based). */
   readonly lr: (i: number) => number;
+  /** The optimiser (default: a fresh Adam with torch's defaults); give one to pick betas or resume its moments. */
+  readonly adam?: Adam;
   /** 0/1 per parameter: frozen elements get no update (adam.ts). */
   readonly mask?: Uint8Array;
   readonly signal?: AbortSignal;
@@ -25,7 +27,7 @@ interface LoopSpec<R extends { readonly grad: ArrayLike<number> }> {
 
 /** Runs the loop on `params` in place. Throws `spec.cancelled()` when the signal aborts (checked before every step). */
 export async function optimize<R extends { readonly grad: ArrayLike<number> }>(params: Float32Array, spec: LoopSpec<R>): Promise<void> {
-  const adam = new Adam(params.length);
+  const adam = spec.adam ?? new Adam(params.length);
   for (let i = spec.from ?? 0; i < spec.steps; i++) {
     if (spec.signal?.aborted) throw spec.cancelled();
     const lr = spec.lr(i);

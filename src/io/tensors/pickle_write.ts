@@ -24,6 +24,9 @@ export class TorchTensor {
   ) {}
 }
 
+/** A dict key: a string, or an int (torch optimiser state dicts key their `state` by parameter index). */
+export type DictKey = string | number;
+
 export type Picklable =
   | number
   | string
@@ -35,7 +38,7 @@ export type Picklable =
   | readonly Picklable[]
   | { readonly tuple: readonly Picklable[] }
   /** A dict (`ordered`: collections.OrderedDict, as state dicts are). */
-  | { readonly dict: readonly (readonly [string, Picklable])[]; readonly ordered?: boolean };
+  | { readonly dict: readonly (readonly [DictKey, Picklable])[]; readonly ordered?: boolean };
 
 const OP = {
   EMPTY_DICT: 0x7d, SETITEMS: 0x75, BINPERSID: 0x51,
@@ -101,7 +104,7 @@ function writeNumpy(w: Writer, a: NumpyFloat32): void {
   w.op(OP.BUILD);
 }
 
-function writeDict(w: Writer, items: readonly (readonly [string, Picklable])[], ordered: boolean): void {
+function writeDict(w: Writer, items: readonly (readonly [DictKey, Picklable])[], ordered: boolean): void {
   if (ordered) {
     w.global('collections', 'OrderedDict');
     w.op(OP.EMPTY_TUPLE, OP.REDUCE);

@@ -7,10 +7,10 @@
 import { crc32 } from 'node:zlib';
 import type { HostTensor } from '../../engine/tensor.js';
 import { writeFileAtomic } from '../atomic.js';
-import { TorchTensor, pickleDump, type Picklable } from './pickle_write.js';
+import { TorchTensor, pickleDump, type DictKey, type Picklable } from './pickle_write.js';
 
 /** A value to save: Picklable, with HostTensors (float32) anywhere a tensor goes. */
-type Saveable = Picklable | HostTensor | readonly Saveable[] | { readonly dict: readonly (readonly [string, Saveable])[]; readonly ordered?: boolean };
+export type Saveable = Picklable | HostTensor | readonly Saveable[] | { readonly tuple: readonly Saveable[] } | { readonly dict: readonly (readonly [DictKey, Saveable])[]; readonly ordered?: boolean };
 
 /** torch storage classes of the dtypes written. */
 const STORAGES: Partial<Record<HostTensor['dtype'], 'FloatStorage' | 'LongStorage'>> = { float32: 'FloatStorage', int64: 'LongStorage' };
@@ -67,6 +67,7 @@ function encodeTorchSave(value: Saveable): Uint8Array {
       return new TorchTensor(key, v.shape, v.data.length, storage);
     }
     if (Array.isArray(v)) return v.map(convert);
+    if (typeof v === 'object' && v !== null && 'tuple' in v) return { tuple: v.tuple.map(convert) };
     if (typeof v === 'object' && v !== null && 'dict' in v) return { dict: v.dict.map(([k, x]) => [k, convert(x)] as const), ordered: v.ordered };
     return v as Picklable;
   };

@@ -65,13 +65,32 @@ export function applyRules(source: ReadonlyMap<string, HostTensor>, rules: reado
   return out;
 }
 
+/** A transform that multiplies by a constant gain and reshapes: linear, so gradients and the inverse map use `gain`. */
+export interface ScaledTransform {
+  (t: HostTensor): HostTensor;
+  readonly gain: number;
+  readonly shape?: readonly number[];
+}
+
 /** Multiplies by a constant gain and reshapes (row-major order is kept). */
-export function scaled(gain: number, shape?: readonly number[]): (t: HostTensor) => HostTensor {
-  return (t) => {
+export function scaled(gain: number, shape?: readonly number[]): ScaledTransform {
+  const f = (t: HostTensor): HostTensor => {
     const src = t.data as Float32Array;
     const data = gain === 1 ? src : src.map((v) => v * gain);
     return { dtype: 'float32', shape: [...(shape ?? t.shape)], data };
   };
+  return Object.assign(f, { gain, shape });
+}
+
+/**
+ * How a rule maps its source when the map is a gain and a reshape (no transform, or `scaled`): ours = gain * source,
+ * viewed as `shape`; undefined for check-only rules and other transforms.
+ */
+export function linearPart(r: MapRule): { readonly gain: number; readonly shape: readonly number[] } | undefined {
+  if (!r.dst) return undefined;
+  if (!r.transform) return { gain: 1, shape: r.shape };
+  const t = r.transform as Partial<ScaledTransform>;
+  return typeof t.gain === 'number' ? { gain: t.gain, shape: t.shape ?? r.shape } : undefined;
 }
 
 /** Fails unless the tensor equals `want` within float32 rounding. */
