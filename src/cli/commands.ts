@@ -14,6 +14,7 @@ import { identityCommand } from './identity.js';
 import { projectCommand } from './project.js';
 import { invertCommand } from './invert.js';
 import { mapperTrainCommand } from './mapper_train.js';
+import { nadaTrainCommand } from './nada.js';
 import { serveCommand } from './serve.js';
 import { workerCommand } from './worker.js';
 
@@ -33,6 +34,7 @@ export const COMMANDS: readonly Command[] = [
   identityCommand,
   invertCommand,
   mapperTrainCommand,
+  nadaTrainCommand,
   projectCommand,
   ...MODELS_COMMANDS,
 ];
