@@ -14,8 +14,8 @@
  */
 import { toFloat32, type HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
-import { CONST_RESOLUTION, CONV_KERNEL, MAPPING_LR_MUL, TORGB_KERNEL, BLUR_KERNEL, resolveGeneratorConfig, type GeneratorConfig } from './config.js';
-import { synthesisLayers, type LayerSpec, type LoadedWeights } from './layout.js';
+import { CONST_RESOLUTION, CONV_KERNEL, MAPPING_LR_MUL, TORGB_KERNEL, BLUR_KERNEL, resolveGeneratorConfig, synthesisShape, type GeneratorConfig } from './config.js';
+import { synthesisLayers, type LayerSpec, type LoadedWeights, type WeightMap } from './layout.js';
 import { firKernel2d } from './fir.js';
 import { FLOAT_DTYPES, applyRules, equals, linearPart, scaled, type MapRule } from '../io/tensors/weight_map.js';
 
@@ -140,4 +140,39 @@ export function fromRosinality(tensors: ReadonlyMap<string, HostTensor>, what: s
   const avg = tensors.get('latent_avg');
   if (avg) weights.set('latent_avg', { dtype: 'float32', shape: [config.wDim], data: latentAvgRow(avg, config.wDim, what) });
   return { config, weights };
+}
+
+/** The g_ema keys in model.py's `state_dict()` order (each module's parameters, then its buffers, then children). */
+function stateDictOrder(c: GeneratorConfig): string[] {
+  const keys: string[] = [];
+  for (let i = 1; i <= c.mappingLayers; i++) keys.push(`style.${i}.weight`, `style.${i}.bias`);
+  keys.push('input.input');
+  const modulated = (p: string, blur: boolean): string[] => [`${p}.conv.weight`, ...(blur ? [`${p}.conv.blur.kernel`] : []), `${p}.conv.modulation.weight`, `${p}.conv.modulation.bias`];
+  const styled = (p: string, up: boolean): string[] => [...modulated(p, up), `${p}.noise.weight`, `${p}.activate.bias`];
+  const rgb = (p: string, up: boolean): string[] => [`${p}.bias`, ...(up ? [`${p}.upsample.kernel`] : []), ...modulated(p, false)];
+  keys.push(...styled('conv1', false), ...rgb('to_rgb1', false));
+  const blocks = synthesisLayers(c).filter((l) => l.kind === 'torgb').length - 1;
+  for (let i = 0; i < 2 * blocks; i++) keys.push(...styled(`convs.${i}`, i % 2 === 0));
+  for (let j = 0; j < blocks; j++) keys.push(...rgb(`to_rgbs.${j}`, true));
+  for (let i = 0; i < synthesisShape(c).numConvs; i++) keys.push(`noises.noise_${i}`);
+  return keys;
+}
+
+/**
+ * Our weights as a rosinality g_ema state dict (keys relative to g_ema, model.py's order): each tensor divided by its
+ * gain and reshaped to the source shape (the inverse of the loader's rule table), the FIR buffers as model.py
+ * registers them. What `nada train` writes when its generator came in another layout.
+ */
+export function toRosinality(weights: WeightMap, c: GeneratorConfig): Map<string, HostTensor> {
+  const rules = new Map(rosinalityRules(c).map((r) => [r.src, r]));
+  const fir = firKernel2d(BLUR_KERNEL, BUFFER_FIR_GAIN);
+  return new Map(stateDictOrder(c).map((k) => {
+    const r = rules.get(k)!;
+    const lin = linearPart(r);
+    if (!lin || !r.dst) return [k, { dtype: 'float32', shape: [...r.shape], data: Float32Array.from(fir) }];
+    const ours = weights.get(r.dst);
+    if (!ours) throw new InputError(`generator weights: no tensor '${r.dst}' for '${k}'`);
+    const src = ours.data as Float32Array;
+    return [k, { dtype: 'float32', shape: [...r.shape], data: lin.gain === 1 ? src.slice() : src.map((v) => v / lin.gain) }];
+  }));
 }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readCheckpoint } from '../../src/io/tensors/checkpoint.js';
 import { readNpy } from '../../src/io/tensors/npy.js';
+import { saveTorch } from '../../src/io/tensors/torch_write.js';
 import { runCli } from '../helpers/cli.js';
 import { fixtureSources } from '../helpers/models.js';
 import { fixture, maxAbsDiff } from '../helpers/shared.js';
@@ -96,9 +97,20 @@ describe('styleclip nada train (fixture case nada)', () => {
   }, 60_000);
 
   it('a generator without a mapping network is refused in one line', async () => {
-    const r = await runCli(['nada', 'train', '--generator', fixture('e4e_tiny.pt'), '--clip', src.clip, '--vocab', src.vocab, '--source', 'photo', '--target', 'sketch', '--out', join(dir, 'x.pt')]);
+    const ck = await readCheckpoint(src.generator, 'x');
+    const noMapping = join(dir, 'no_mapping.pt');
+    await saveTorch(noMapping, { dict: [['g_ema', { dict: [...ck.tensors].filter(([k]) => k.startsWith('g_ema.') && !k.startsWith('g_ema.style.')).map(([k, t]) => [k.slice(6), t] as const), ordered: true }]] });
+    const r = await runCli(['nada', 'train', '--generator', noMapping, '--clip', src.clip, '--vocab', src.vocab, '--source', 'photo', '--target', 'sketch', '--out', join(dir, 'x.pt')]);
     expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/has no mapping network \(g_ema\.style\.\*\)/);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/g_ema|mapping/);
+  }, 60_000);
+
+  it('an e4e checkpoint trains its decoder (another layout, written back as rosinality)', async () => {
+    const out = join(dir, 'from_e4e.pt');
+    const r = await runCli(['nada', 'train', '--generator', fixture('e4e_tiny.pt'), '--clip', src.clip, '--vocab', src.vocab, '--source', 'photo', '--target', 'sketch', '--steps', '1', '--out', out, '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    const g = await runCli(['generate', '--generator', out, '--seed', '1', '--raw', join(dir, 'e4e_img.npy')]);
+    expect(g.code, g.stderr).toBe(0);
   }, 60_000);
 });

@@ -1,6 +1,6 @@
 /**
  * Checkpoint loaders: rosinality key mapping errors (unknown / missing / mis-shaped keys, altered FIR buffers), CLIP
- * checkpoints passed as generators, the config-f layout, and the NVIDIA stylegan2-ada mapping.
+ * checkpoints passed as generators, the config-f layout, the NVIDIA stylegan2-ada mapping, and the way back (toRosinality).
  *
  * Parity of the NVIDIA loader with a pickle written by stylegan2-ada-pytorch itself is in parity.test.ts; here the
  * rosinality fixture's tensors rewritten in the `G_ema` layout of NVlabs/stylegan2-ada-pytorch `training/networks.py`
@@ -22,6 +22,7 @@ import type { HostTensor } from '../../src/engine/tensor.js';
 import { CONFIG_F_FFHQ, Generator, synthesisLayers, weightShapes, weightsFromTensors } from '../../src/generator/index.js';
 import { readNpy } from '../../src/io/tensors/npy.js';
 import { loadTorchCheckpoint } from '../../src/io/tensors/torch.js';
+import { toRosinality } from '../../src/generator/weights_rosinality.js';
 import { fixture, maxAbsDiff } from '../helpers/shared.js';
 
 const REL_TOL = 1e-3;
@@ -169,5 +170,20 @@ describe('NVIDIA stylegan2-ada loader (G_ema)', () => {
     const m = toNvidiaLayout(rosinality);
     m.set('G_ema.mapping.embed.weight', m.get('G_ema.mapping.fc0.weight')!);
     expect(() => weightsFromTensors(m, 'network.pkl')).toThrow(/class-conditional/);
+  });
+});
+
+describe('toRosinality: our weights back to a rosinality g_ema state dict', () => {
+  it('has the fixture file\'s keys in its order and equals its tensors within 1 ulp-scale (1e-6 relative)', async () => {
+    const tensors = rosinality;
+    const sd = new Map([...tensors].filter(([k]) => k.startsWith('g_ema.')).map(([k, t]) => [k.slice(6), t]));
+    const loaded = weightsFromTensors(tensors, 'x');
+    const back = toRosinality(loaded.weights, loaded.config);
+    expect([...back.keys()]).toEqual([...sd.keys()]);
+    for (const [k, t] of sd) {
+      const { maxAbs, maxRef } = maxAbsDiff(back.get(k)!.data as Float32Array, t.data as Float32Array);
+      expect(back.get(k)!.shape, k).toEqual(t.shape);
+      expect(maxAbs, k).toBeLessThanOrEqual(1e-6 * Math.max(maxRef, 1e-30));
+    }
   });
 });

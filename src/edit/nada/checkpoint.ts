@@ -10,8 +10,8 @@
  */
 import type { HostTensor } from '../../engine/tensor.js';
 import { InputError } from '../../errors.js';
-import { G_EMA, inferRosinalityConfig } from '../../generator/weights_rosinality.js';
-import { weightsFromTensors, type GeneratorConfig, type WeightMap } from '../../generator/index.js';
+import { G_EMA, inferRosinalityConfig, toRosinality } from '../../generator/weights_rosinality.js';
+import { loadGeneratorWeights, weightsFromTensors, type GeneratorConfig, type WeightMap } from '../../generator/index.js';
 import { readCheckpoint } from '../../io/tensors/checkpoint.js';
 import { saveTorch, type Saveable } from '../../io/tensors/torch_write.js';
 import type { AdamOptions, AdamState } from '../../optimize/adam.js';
@@ -50,10 +50,14 @@ export interface NadaResume {
 async function readRosinality(path: string, what: string): Promise<{ gen: RosinalityGenerator; tensors: Map<string, HostTensor>; values: Record<string, unknown> }> {
   const ck = await readCheckpoint(path, what);
   const prefix = `${G_EMA}.`;
-  const stateDict = new Map<string, HostTensor>();
+  let stateDict = new Map<string, HostTensor>();
   for (const [k, t] of ck.tensors) if (k.startsWith(prefix)) stateDict.set(k.slice(prefix.length), t);
-  if (stateDict.size === 0) throw new InputError(`${what} ${path} has no '${G_EMA}' state dict: StyleGAN-NADA trains and writes rosinality/stylegan2-pytorch generators (.pt)`);
-  if (!stateDict.has('style.1.weight')) throw new InputError(`${what} ${path} has no mapping network (g_ema.style.*): StyleGAN-NADA samples z through it; give a whole generator checkpoint`);
+  if (stateDict.size > 0 && !stateDict.has('style.1.weight')) throw new InputError(`${what} ${path} has no mapping network (g_ema.style.*): StyleGAN-NADA samples z through it; give a whole generator checkpoint`);
+  if (stateDict.size === 0) {
+    // Another layout (an NVIDIA pickle, an e4e/pSp decoder, a converted file): the trainable copy is written as rosinality.
+    const other = await loadGeneratorWeights(path);
+    stateDict = toRosinality(other.weights, other.config);
+  }
   const config = inferRosinalityConfig(stateDict, path);
   const { weights } = weightsFromTensors(new Map([...stateDict].map(([k, t]) => [`${prefix}${k}`, t])), path);
   return { gen: { stateDict, config, weights }, tensors: ck.tensors, values: ck.values };

@@ -55,3 +55,26 @@ describe.each(['default', 'auto_all'])('StyleGAN-NADA parity with rinongal/Style
     losses.forEach((l, i) => expect(Math.abs(l - c.losses[i])).toBeLessThanOrEqual(1e-4));
   }, 120_000);
 });
+
+describe('StyleGAN-NADA adaptive layer selection with K below the W+ rows (the probe runs)', () => {
+  it('auto:3 with random noise trains exactly 3 modules at a step, and only their tensors change', async () => {
+    const src = fixtureSources();
+    const [frozen, clip, tokenizer] = await Promise.all([readStartGenerator(src.generator), Clip.load(src.clip), ClipTokenizer.load(src.vocab)]);
+    const trainer = await NadaTrainer.create(frozen, frozen, [{ name: 'ViT-B/32', clip, weight: 1 }], tokenizer, { source: 'photo', target: 'sketch', steps: 1, batch: 2, layers: { kind: 'auto', k: 3 }, lr: 0.002, seed: 3, noise: 'random' });
+    const steps: { modules: readonly string[]; loss: number }[] = [];
+    await trainer.train({ onStep: (s) => void steps.push(s) });
+    expect(steps).toHaveLength(1);
+    expect(new Set(steps[0].modules).size).toBe(3);
+    expect(Number.isFinite(steps[0].loss)).toBe(true);
+    const out = '/tmp/nada_auto3.pt';
+    await trainer.save(out);
+    await trainer.dispose();
+    await clip.dispose();
+    const after = (await readCheckpoint(out, 'x')).tensors;
+    for (const [k, t] of frozen.stateDict) {
+      const changed = maxAbsDiff(after.get(`g_ema.${k}`)!.data as Float32Array, t.data as Float32Array).maxAbs > 0;
+      const inChosen = steps[0].modules.some((m) => k.startsWith(`${m}.`)) && !k.endsWith('.kernel');
+      if (!inChosen) expect(changed, k).toBe(false);
+    }
+  }, 120_000);
+});
