@@ -46,6 +46,20 @@ export function slice(x: Value, axes: readonly number[], starts: readonly number
   return g.node('Slice', [x, g.ints(st, 'starts'), g.ints(en, 'ends'), g.ints(ax, 'axes')], [{ dtype: x.dtype, shape }])[0];
 }
 
+/** Every `step`-th element from `start` along each listed axis, `count` of them (ONNX Slice with positive steps). */
+export function stridedSlice(x: Value, axes: readonly number[], starts: readonly number[], counts: readonly number[], steps: readonly number[]): Value {
+  const shape = [...x.shape];
+  const ax = axes.map((a) => normAxis(a, x.rank, 'Slice axis'));
+  const ends = ax.map((a, i) => {
+    const end = starts[i] + steps[i] * (counts[i] - 1) + 1;
+    if (starts[i] < 0 || steps[i] < 1 || counts[i] < 1 || end > x.shape[a]) throw new Error(`stridedSlice: ${counts[i]} elements from ${starts[i]} by ${steps[i]} do not fit axis ${a} of ${x}`);
+    shape[a] = counts[i];
+    return end;
+  });
+  const g = x.graph;
+  return g.node('Slice', [x, g.ints(starts, 'starts'), g.ints(ends, 'ends'), g.ints(ax, 'axes'), g.ints(steps, 'steps')], [{ dtype: x.dtype, shape }])[0];
+}
+
 export function concat(xs: readonly Value[], axis: number): Value {
   if (xs.length === 0) throw new Error('Concat: no inputs');
   if (xs.length === 1) return xs[0];

@@ -169,6 +169,7 @@ const SHAPE: Record<string, VjpRule> = {
   Expand: (n, go) => [unbroadcast(g0(go), inp(n, 0).shape)],
   Slice: (n, go) => {
     const x = inp(n, 0);
+    if (n.inputs[4] && readIntsInput(n, 4).some((v) => v !== 1)) throw new Error('grad: Slice with steps other than 1 is not differentiable here');
     const consts = [1, 2, 3].map((k) => readIntsInput(n, k));
     const [starts, ends, axes] = consts;
     const pads: [number, number][] = x.shape.map(() => [0, 0]);
