@@ -12,7 +12,8 @@ import { InputError } from '../errors.js';
 import { FACE_MODELS_ENV } from '../faces/models.js';
 import { MOBILEFACE_MODEL_NAME, loadIdentityNet } from '../faces/load_identity.js';
 import { DEFAULT_PROJECT_STEPS, DEFAULT_REFINE_STEPS } from '../invert/photo.js';
-import { photoSourceOf } from './photo_flags.js';
+import { domainOf, photoSourceOf } from './photo_flags.js';
+import { runDomainEdit } from './edit_domain.js';
 import type { IdentityNet } from '../faces/identity.js';
 import { sideBySide, writeGif, type Frame } from '../io/images/frames.js';
 import { writeImage } from '../io/images/image.js';
@@ -200,6 +201,9 @@ export const editCommand: Command = {
     '  --iterations N      with a HyperStyle --encoder: its passes (1..20, default 5)',
     "  --w-encoder F       HyperStyle's W encoder (default: named by the checkpoint, beside it, else the registry's)",
     '  --face-index I      which face of the photo, 0 = the largest (default)',
+    '  --domain G          render in a StyleGAN-NADA domain (a `nada train --out` generator or a registry name such as',
+    '                      nada-ffhq-sketch): the start is found with --generator, the edit rendered with G; without',
+    '                      --prompt the start is only rendered in the domain (photo -> sketch, pasted back)',
     '  --paste-back F      the photo with the edited face pasted back (feathered); --out is the aligned edit',
     `  --identity-model M  identity net for --id (and the projection): '${MOBILEFACE_MODEL_NAME}', a MobileFace .json, or`,
     '                      ArcFace IR-SE50 (StyleCLIP\'s model_ir_se50.pth)',
@@ -219,6 +223,7 @@ export const editCommand: Command = {
     image: { type: 'string' },
     encoder: { type: 'string' },
     'w-encoder': { type: 'string' },
+    domain: { type: 'string' },
     'paste-back': { type: 'string' },
     models: { type: 'string' },
     out: { type: 'string' },
@@ -233,6 +238,12 @@ export const editCommand: Command = {
   },
   async run(args, io) {
     const method = oneOf(args, 'method', METHODS, 'optimize');
+    if (str(args, 'domain') !== undefined && strs(args, 'prompt').length === 0 && str(args, 'method') === undefined) {
+      const paths = { out: str(args, 'out'), compare: str(args, 'compare'), raw: str(args, 'raw'), 'save-latent': str(args, 'save-latent'), 'paste-back': str(args, 'paste-back') };
+      if (!Object.values(paths).some(Boolean)) throw new UsageError('nothing to write: give --out, --compare, --raw, --save-latent and/or --paste-back');
+      await checkOutputs(paths);
+      return runDomainEdit(args, io, await startOf(args), paths);
+    }
     checkMethodFlags(method, args);
     if (method !== 'optimize') {
       const paths = { out: str(args, 'out'), compare: str(args, 'compare'), raw: str(args, 'raw'), 'save-latent': str(args, 'save-latent'), 'paste-back': str(args, 'paste-back') };
@@ -274,6 +285,7 @@ export const editCommand: Command = {
       identity?.dispose();
       throw e;
     });
+    const domain = await domainOf(args, io);
     const showBars = !quiet && io.stderr.isTTY === true;
     const projectBar = new ProgressBar(io.stderr, start.kind === 'image' ? (start.projectSteps ?? DEFAULT_PROJECT_STEPS) : 1, showBars);
     const bar = new ProgressBar(io.stderr, steps, showBars);
@@ -282,6 +294,7 @@ export const editCommand: Command = {
     try {
       const res = await editor.edit(start, options, {
         signal: io.signal,
+        domain,
         hooks: {
           onLatent: paths.trajectory
             ? (latent, step) => {
@@ -321,7 +334,7 @@ export const editCommand: Command = {
       }
       throw e;
     } finally {
-      await editor.dispose();
+      await Promise.all([editor.dispose(), domain?.dispose()]);
       identity?.dispose();
     }
   },

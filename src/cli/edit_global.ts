@@ -8,7 +8,7 @@ import { describeInterpretation, interpretationJson, type Interpretation } from 
 import type { EditStart } from '../edit/types.js';
 import { UsageError, flag, modelFlag, strs, type CliIO, type ParsedArgs } from './command.js';
 import { writeOnePassOutputs } from './edit_outputs.js';
-import { photoSourceOf } from './photo_flags.js';
+import { domainOf, photoSourceOf } from './photo_flags.js';
 
 /** Values of a per-prompt flag: none (default), one (every prompt) or one per prompt. */
 function perPrompt(args: ParsedArgs, name: string, prompts: number): string[] | undefined {
@@ -54,8 +54,9 @@ export async function runGlobalEdit(args: ParsedArgs, io: CliIO, start: EditStar
     stats: await modelFlag(args, 'stats', 'directions', io.stderr),
   });
   const photos = start.kind === 'image' ? await photoSourceOf(args) : undefined;
+  const domain = await domainOf(args, io);
   try {
-    const res = await dirs.edit(start, edits, { photos, signal: io.signal });
+    const res = await dirs.edit(start, edits, { photos, signal: io.signal, domain });
     const written = await writeOnePassOutputs({ ...res, latent: res.codes }, paths);
     const report = edits.map((e, i) => ({ ...e, channels: res.kept[i], max_relevance: res.maxRelevance[i], interpreted: interpretationJson(read[i].interpreted) }));
     if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, edits: report }) + '\n');
@@ -66,6 +67,6 @@ export async function runGlobalEdit(args: ParsedArgs, io: CliIO, start: EditStar
     }
     return 0;
   } finally {
-    await Promise.all([dirs.dispose(), photos?.dispose()]);
+    await Promise.all([dirs.dispose(), photos?.dispose(), domain?.dispose()]);
   }
 }

@@ -9,7 +9,7 @@ import { flagValue } from './option_flags.js';
 import type { EditStart } from '../edit/types.js';
 import { flag, modelFlag, str, type CliIO, type ParsedArgs } from './command.js';
 import { writeOnePassOutputs } from './edit_outputs.js';
-import { photoSourceOf } from './photo_flags.js';
+import { domainOf, photoSourceOf } from './photo_flags.js';
 
 
 export async function runMapperEdit(args: ParsedArgs, io: CliIO, start: EditStart, paths: Record<string, string | undefined>): Promise<number> {
@@ -17,13 +17,14 @@ export async function runMapperEdit(args: ParsedArgs, io: CliIO, start: EditStar
   const mapperPath = await modelFlag(args, 'mapper', 'mapper', io.stderr);
   const m = await LatentMapperEdit.load(mapperPath, str(args, 'generator') === undefined ? undefined : await modelFlag(args, 'generator', 'generator', io.stderr));
   const photos = start.kind === 'image' ? await photoSourceOf(args) : undefined;
+  const domain = await domainOf(args, io);
   try {
-    const res = await m.edit(start, strength, { photos, signal: io.signal });
+    const res = await m.edit(start, strength, { photos, signal: io.signal, domain });
     const written = await writeOnePassOutputs(res, paths);
     if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, mapper: m.mapper.kind, strength }) + '\n');
     else if (!flag(args, 'quiet')) io.stdout.write(`edited with the ${m.mapper.kind} mapper at strength ${strength}; wrote ${written.join(', ')}\n`);
     return 0;
   } finally {
-    await Promise.all([m.dispose(), photos?.dispose()]);
+    await Promise.all([m.dispose(), photos?.dispose(), domain?.dispose()]);
   }
 }

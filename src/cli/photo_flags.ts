@@ -1,7 +1,8 @@
 /** The photo-start flags every edit method shares: the face models, the encoder (e4e/pSp) and its refinement. */
 import { FacePhotoSource } from '../invert/photo.js';
 import { resolveModelPath } from '../io/models/registry.js';
-import { str, type ParsedArgs } from './command.js';
+import { Generator } from '../generator/index.js';
+import { modelFlag, str, type CliIO, type ParsedArgs } from './command.js';
 
 /**
  * The photo source of `--image` starts: `--encoder E` inverts in one pass (e4e/pSp, refined by `--refine N` steps;
@@ -13,4 +14,9 @@ export async function photoSourceOf(args: ParsedArgs): Promise<FacePhotoSource> 
     return v === undefined ? Promise.resolve(undefined) : resolveModelPath(v, 'encoder');
   };
   return new FacePhotoSource({ modelsDir: str(args, 'models'), encoder: await name('encoder'), wEncoder: await name('w-encoder') });
+}
+
+/** `--domain G`: a StyleGAN-NADA generator (`nada train --out`, or a registry name) the edit renders with. */
+export async function domainOf(args: ParsedArgs, io: CliIO): Promise<Generator | undefined> {
+  return str(args, 'domain') === undefined ? undefined : Generator.load(await modelFlag(args, 'domain', 'generator', io.stderr));
 }

@@ -15,7 +15,7 @@ export interface ResolvedStart {
   /** The photo's inverted noise maps (photo starts). */
   readonly noise?: readonly HostTensor[];
   readonly photo?: ProjectedPhoto;
-  /** The generator to render the edit with: the photo's own (HyperStyle offsets held) or the models'. */
+  /** The generator to render the edit with: the photo's own (HyperStyle offsets held), the domain, or the models'. */
   readonly generator: Generator;
 }
 
@@ -26,6 +26,20 @@ export async function releaseStart(start: ResolvedStart): Promise<void> {
 
 /** The start as w+ (or w); photo starts go through `photos` (refused without one). */
 export async function resolveStart(start: EditStart, space: 'w' | 'w+', models: PhotoModels, call: EditCall = {}): Promise<ResolvedStart> {
+  const base = models.generator;
+  if (call.domain) checkDomainFits(call.domain, base);
+  const resolved = await resolveLatent(start, space, { ...models, domain: call.domain }, call);
+  return { ...resolved, generator: resolved.photo?.generator ?? call.domain ?? base };
+}
+
+/** Refuses a domain generator of another architecture than the edit's generator. */
+function checkDomainFits(domain: Generator, base: Generator): void {
+  const [a, b] = [domain.config, base.config];
+  const same = a.resolution === b.resolution && a.wDim === b.wDim && Object.keys(b.channels).every((r) => a.channels[Number(r)] === b.channels[Number(r)]);
+  if (!same) throw new InputError(`the domain generator (${a.resolution} px, w ${a.wDim}) is not a fine-tuned copy of the edit's generator (${b.resolution} px, w ${b.wDim}): adapt that generator with 'styleclip nada train --generator ...'`);
+}
+
+async function resolveLatent(start: EditStart, space: 'w' | 'w+', models: PhotoModels, call: EditCall): Promise<ResolvedStart> {
   const { generator } = models;
   const { nLatent, wDim } = generator;
   if (start.kind === 'seed') {

@@ -5,6 +5,7 @@
  * CLI) depend on these types only, never on model internals.
  */
 import type { HostTensor } from '../engine/tensor.js';
+import type { Generator } from '../generator/index.js';
 import type { RgbFrame } from '../io/images/image.js';
 import type { InversionHooks, PhotoInput, PhotoLatentSource } from '../invert/types.js';
 
@@ -57,6 +58,12 @@ export interface EditCall {
   readonly hooks?: EditHooks;
   /** Aborts the edit (the method throws its `Cancelled` error; nothing is written). */
   readonly signal?: AbortSignal;
+  /**
+   * A StyleGAN-NADA domain (src/edit/nada): a fine-tuned copy of the models' generator to render the edit with, the
+   * start still found with the models' generator (Gal et al. 2022 sec. 5: inverted photos rendered by the adapted
+   * generator). With HyperStyle, the photo's weight offsets are applied to the domain (HyperStyle sec. 5.3).
+   */
+  readonly domain?: Generator;
 }
 
 /** The photo side of an edit that started from an image. */

@@ -88,7 +88,7 @@ export class FacePhotoSource implements PhotoLatentSource {
       const [inv] = await inverter.invertFaces([aligned.image], { iterations: start.iterations });
       const noise = storedNoise(models.generator);
       res = refine > 0 ? await (await this.projector(models)).project(aligned.image, { ...this.options.projection, steps: refine }, projectHooks, { latent: inv.latent, noise }) : { latent: inv.latent, noise };
-      if (inv.offsets) res = { ...res, generator: models.generator.withOffsets(inv.offsets) };
+      if (inv.offsets) res = { ...res, generator: (models.domain ?? models.generator).withOffsets(inv.offsets) };
     } else {
       if (start.iterations !== undefined) throw new InputError('iterations apply to HyperStyle inversion: give a HyperStyle encoder (hyperstyle-ffhq)');
       const steps = start.projectSteps ?? DEFAULT_PROJECT_STEPS;

@@ -71,6 +71,8 @@ export interface ProjectedPhoto {
 /** The models of the editor a photo source may use (the generator to project into, perceptual nets). */
 export interface PhotoModels {
   readonly generator: Generator;
+  /** The generator the photo will render with when it is not `generator` (a StyleGAN-NADA domain): HyperStyle's offsets go on it. */
+  readonly domain?: Generator;
   readonly clip?: Clip;
   readonly identity?: IdentityNet;
 }

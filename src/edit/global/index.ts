@@ -141,8 +141,8 @@ export class GlobalDirections {
     const resolved = await resolveStart(start, 'w+', { generator: this.generator, clip: this.clip }, call);
     const { latent0, noise, photo, generator } = resolved;
     try {
-      // The affines are the edit's generator's (HyperStyle offsets change conv weights only); renders use the photo's.
-      const codes0 = await this.generator.styles(latent0);
+      // S codes from the rendering generator's affines: a domain (StyleGAN-NADA) trains them; HyperStyle's offsets do not.
+      const codes0 = await generator.styles(latent0);
       const codes = await this.apply(codes0, edits);
       const synth = { noiseMaps: noise };
       const [before, after] = await Promise.all([generator.synthesizeFromStyles(codes0, synth), generator.synthesizeFromStyles(codes, synth)]);

@@ -103,7 +103,7 @@ export class LatentMapperEdit {
     const synth = { noiseMaps: noise };
     try {
       if (this.mapper.kind === 'stylespace') {
-        const s0 = await this.generator.styles(latent0);
+        const s0 = await generator.styles(latent0);
         const s1 = await this.apply(s0, strength);
         const [before, after] = await Promise.all([generator.synthesizeFromStyles(s0, synth), generator.synthesizeFromStyles(s1, synth)]);
         return { before, after, latent: s1, photo };

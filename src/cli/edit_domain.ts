@@ -1,0 +1,25 @@
+/**
+ * `styleclip edit --domain G` without a --prompt: the start (a photo, a seed, a latent) rendered in a StyleGAN-NADA
+ * domain (src/edit/nada/domain.ts): the photo inverted with --generator, rendered with the adapted G, pasted back.
+ */
+import { renderInDomain } from '../edit/nada/domain.js';
+import type { EditStart } from '../edit/types.js';
+import { Generator } from '../generator/index.js';
+import { flag, modelFlag, type CliIO, type ParsedArgs } from './command.js';
+import { writeOnePassOutputs } from './edit_outputs.js';
+import { domainOf, photoSourceOf } from './photo_flags.js';
+
+export async function runDomainEdit(args: ParsedArgs, io: CliIO, start: EditStart, paths: Record<string, string | undefined>): Promise<number> {
+  const base = await Generator.load(await modelFlag(args, 'generator', 'generator', io.stderr));
+  const domain = (await domainOf(args, io))!;
+  const photos = start.kind === 'image' ? await photoSourceOf(args) : undefined;
+  try {
+    const res = await renderInDomain(start, base, domain, { photos, signal: io.signal });
+    const written = await writeOnePassOutputs(res, paths);
+    if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, domain: true }) + '\n');
+    else if (!flag(args, 'quiet')) io.stdout.write(`rendered in the domain of the adapted generator; wrote ${written.join(', ')}\n`);
+    return 0;
+  } finally {
+    await Promise.all([base.dispose(), domain.dispose(), photos?.dispose()]);
+  }
+}
