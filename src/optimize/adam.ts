@@ -70,11 +70,12 @@ export class Adam {
     const bc1 = 1 - beta1 ** this.t;
     const bc2Sqrt = Math.sqrt(1 - beta2 ** this.t);
     const stepSize = lr / bc1;
+    const [c1, c2] = [1 - beta1, 1 - beta2];
     for (let i = 0; i < params.length; i++) {
-      if (mask && !mask[i]) continue;
+      if (mask !== undefined && !mask[i]) continue;
       const g = grad[i];
-      m[i] = beta1 * m[i] + (1 - beta1) * g;
-      v[i] = beta2 * v[i] + (1 - beta2) * g * g;
+      m[i] = beta1 * m[i] + c1 * g;
+      v[i] = beta2 * v[i] + c2 * g * g;
       params[i] -= (stepSize * m[i]) / (Math.sqrt(v[i]) / bc2Sqrt + eps);
     }
   }

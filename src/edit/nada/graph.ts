@@ -2,9 +2,10 @@
  * The two engine graphs of StyleGAN-NADA training (ZSSGAN.forward and determine_opt_layers):
  *
  * - the training step: z [B, D] -> w = frozen mapping(z) (the same w for both generators, truncation 1) -> the frozen
- *   image (constants) and the trainable image (the candidate tensors as graph inputs in OUR naming, i.e. raw values
- *   times their equalised-lr gains) -> the directional loss of every CLIP model, weighted and summed -> d loss / d
- *   each candidate input. The frozen branch depends on no input that is differentiated, so it adds no backward work.
+ *   image (constants) and the trainable image (the candidate tensors as graph inputs: RAW checkpoint values, viewed in
+ *   our shapes and multiplied by their equalised-lr gains in the graph) -> the directional loss of every CLIP model,
+ *   weighted and summed -> d loss / d each raw input (so the optimiser's gradient needs no host-side rescaling). The
+ *   frozen branch depends on no input that is differentiated, so it adds no backward work.
  * - the layer probe: W+ codes [P, L, D] -> trainable image (current values as inputs) -> weighted global losses ->
  *   d loss / d W+.
  *
@@ -13,7 +14,7 @@
  */
 import { Graph, type Value } from '../../engine/graph.js';
 import { grad } from '../../engine/grad.js';
-import { add } from '../../engine/ops_math.js';
+import { add, mul } from '../../engine/ops_math.js';
 import { expand, reshape } from '../../engine/ops_shape.js';
 import type { HostTensor } from '../../engine/tensor.js';
 import { buildMapping, buildSynthesis, constNoise, noiseShapes, synthesisShape, type GeneratorConfig, type WeightMap } from '../../generator/index.js';
@@ -21,10 +22,11 @@ import { directionalLoss, globalLoss, unitImageEmbedding, weightedSum, type Nada
 
 export type NadaNoise = 'const' | 'random';
 
-/** A candidate tensor as the graphs take it: our name and shape. */
+/** A candidate tensor as the graphs take it: our name and shape, and ours = gain · raw. */
 export interface TrainableInput {
   readonly dst: string;
   readonly shape: readonly number[];
+  readonly gain: number;
 }
 
 /** What both graphs are built from. */
@@ -61,7 +63,7 @@ function noiseOf(g: Graph, spec: NadaGraphSpec, branch: 'frozen' | 'train', weig
 
 function trainableMap(g: Graph, spec: NadaGraphSpec): { values: Value[]; map: Map<string, Value> } {
   const values = spec.inputs.map((t, i) => g.input(NADA_IO.param(i), 'float32', t.shape));
-  return { values, map: new Map(spec.inputs.map((t, i) => [t.dst, values[i]])) };
+  return { values, map: new Map(spec.inputs.map((t, i) => [t.dst, t.gain === 1 ? values[i] : mul(values[i], t.gain)])) };
 }
 
 /** The training-step graph for batch `batch` (see the header). */
@@ -101,13 +103,12 @@ export function buildNadaProbe(spec: NadaGraphSpec, batch: number): Graph {
   return g;
 }
 
-/** The graph's inputs for the candidates at raw values `raw` (flat, offsets per tensor) times their gains. */
-export function effectiveFeeds(inputs: readonly TrainableInput[], raw: Float32Array, offsets: readonly number[], gains: readonly number[]): Record<string, HostTensor> {
+/** The graph's inputs for the candidates at raw values `raw` (flat, `offsets` per tensor), viewed in our shapes. */
+export function rawFeeds(inputs: readonly TrainableInput[], raw: Float32Array, offsets: readonly number[]): Record<string, HostTensor> {
   const feeds: Record<string, HostTensor> = {};
   inputs.forEach((t, i) => {
     const n = t.shape.reduce((a, b) => a * b, 1);
-    const src = raw.subarray(offsets[i], offsets[i] + n);
-    feeds[NADA_IO.param(i)] = { dtype: 'float32', shape: [...t.shape], data: gains[i] === 1 ? src.slice() : src.map((v) => v * gains[i]) };
+    feeds[NADA_IO.param(i)] = { dtype: 'float32', shape: [...t.shape], data: raw.slice(offsets[i], offsets[i] + n) };
   });
   return feeds;
 }

@@ -6,7 +6,7 @@
  * Per step (train.py's loop: forward, zero_grad, backward, step):
  *   1. `auto:K` only: the layer probe (ZSSGAN.determine_opt_layers) picks the modules that train (layers.ts).
  *   2. z [B, D] -> w (frozen mapping) -> both images -> loss -> d loss / d every candidate tensor (graph.ts).
- *   3. Adam over the candidates' RAW values (the checkpoint's, before the equalised-lr gains: d raw = gain · d ours),
+ *   3. Adam over the candidates' RAW values (the checkpoint's, before the equalised-lr gains, applied in the graph),
  *      lr 0.002 · 0.8, betas (0, 0.99 ** 0.8) (train.py: g_reg_ratio = 4 / 5), eps 1e-8.
  * Official details reproduced: modules not chosen at a step still take an Adam step with a zero gradient (torch 1.13's
  * zero_grad keeps zero tensors, and the probe gives every synthesis parameter one), which with beta1 = 0 leaves them
@@ -27,7 +27,7 @@ import { createRng, normals } from '../../random.js';
 import { Adam } from '../../optimize/adam.js';
 import { optimize } from '../../optimize/loop.js';
 import type { ClipTokenizer } from '../../clip/tokenizer.js';
-import { NADA_IO, buildNadaProbe, buildNadaStep, effectiveFeeds, type NadaGraphSpec, type NadaNoise, type TrainableInput } from './graph.js';
+import { NADA_IO, buildNadaProbe, buildNadaStep, rawFeeds, type NadaGraphSpec, type NadaNoise, type TrainableInput } from './graph.js';
 import { candidateModules, chooseModules, moduleKeys, type LayerChoice } from './layers.js';
 import { ZERO_DIRECTION_SHIFT, targetEmbedding, textDirection, type NadaClip } from './loss.js';
 import { saveNadaCheckpoint, type NadaResume, type NadaRunRecord, type RosinalityGenerator } from './checkpoint.js';
@@ -99,7 +99,6 @@ export class NadaTrainer {
   readonly keys: readonly string[];
   private readonly moduleOf: readonly string[];
   private readonly inputs: readonly TrainableInput[];
-  private readonly gains: readonly number[];
   private readonly offsets: readonly number[];
   readonly raw: Float32Array;
   readonly adam: Adam;
@@ -127,8 +126,7 @@ export class NadaTrainer {
     const keys = modules.flatMap((m) => moduleKeys(m, sdKeys).map((k) => [k, m] as const));
     this.keys = keys.map(([k]) => k);
     this.moduleOf = keys.map(([, m]) => m);
-    this.inputs = this.keys.map((k) => ({ dst: table.get(k)!.dst, shape: table.get(k)!.shape }));
-    this.gains = this.keys.map((k) => table.get(k)!.gain);
+    this.inputs = this.keys.map((k) => ({ dst: table.get(k)!.dst, shape: table.get(k)!.shape, gain: table.get(k)!.gain }));
     const sizes = this.keys.map((k) => start.stateDict.get(k)!.data.length);
     this.offsets = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
     const trainable = resume?.generator ?? start;
@@ -174,16 +172,15 @@ export class NadaTrainer {
       cancelled: () => new Cancelled('StyleGAN-NADA training cancelled'),
       run: async (raw, s) => {
         const modules = await this.chooseModules(s);
-        const feeds: Record<string, HostTensor> = { ...effectiveFeeds(this.inputs, raw, this.offsets, this.gains), [NADA_IO.z]: zAt?.(s) ?? this.sampleZ(s), ...this.noiseFeeds(s, batch) };
+        const feeds: Record<string, HostTensor> = { ...rawFeeds(this.inputs, raw, this.offsets), [NADA_IO.z]: zAt?.(s) ?? this.sampleZ(s), ...this.noiseFeeds(s, batch) };
         this.directions.forEach((d, m) => (feeds[NADA_IO.direction(m)] = d));
         feeds[NADA_IO.shift] = scalarTensor(this.isTwin(raw) ? ZERO_DIRECTION_SHIFT : 0);
         const out = await session.run(feeds);
         const chosen = new Set(modules);
         this.keys.forEach((_, i) => {
           const g = out[NADA_IO.grad(i)].data as Float32Array;
-          const dst = gradient.subarray(this.offsets[i], this.offsets[i] + g.length);
-          if (chosen.has(this.moduleOf[i])) for (let j = 0; j < g.length; j++) dst[j] = g[j] * this.gains[i];
-          else dst.fill(0);
+          if (chosen.has(this.moduleOf[i])) gradient.set(g, this.offsets[i]);
+          else gradient.fill(0, this.offsets[i], this.offsets[i] + g.length);
         });
         return { grad: gradient, out, modules };
       },
@@ -233,7 +230,7 @@ export class NadaTrainer {
     const w0 = broadcastW(await this.mapper.map(normalTensor(streamSeed(this.settings.seed, s, STREAMS.probe), [p, this.start.config.wDim])), nLatent);
     const w = (w0.data as Float32Array).slice();
     for (let it = 0; it < NADA_DEFAULTS.autoLayerIters; it++) {
-      const feeds: Record<string, HostTensor> = { ...effectiveFeeds(this.inputs, this.raw, this.offsets, this.gains), [NADA_IO.wPlus]: { ...w0, data: w }, ...this.noiseFeeds(s, p, true) };
+      const feeds: Record<string, HostTensor> = { ...rawFeeds(this.inputs, this.raw, this.offsets), [NADA_IO.wPlus]: { ...w0, data: w }, ...this.noiseFeeds(s, p, true) };
       this.targets.forEach((t, m) => (feeds[NADA_IO.target(m)] = t));
       const g = (await session.run(feeds))[NADA_IO.gradW].data as Float32Array;
       for (let i = 0; i < w.length; i++) w[i] -= NADA_DEFAULTS.probeLr * g[i];
