@@ -12,7 +12,7 @@ import { writeReport } from '../jobs/report.js';
 import { JobStore } from '../jobs/store.js';
 import { loadServices } from '../jobs/wiring.js';
 import { UsageError, flag, num, requireStr, type CliIO, type Command } from './command.js';
-import { MODEL_OPTIONS, MODEL_USAGE, ONE_PASS_OPTIONS, modelPaths, onePassPaths } from './serve.js';
+import { DOMAINS_USAGE, MODEL_OPTIONS, MODEL_USAGE, ONE_PASS_OPTIONS, modelPaths, onePassPaths } from './serve.js';
 
 /** Width of the bar in characters. */
 const BAR_WIDTH = 24;
@@ -79,6 +79,7 @@ export const batchCommand: Command = {
     ...MODEL_USAGE,
     '  --fs3/--stats      global directions (fs3.npy, S_mean_std; files or registry names) for "method":"global" lines',
     '  --mappers M,M      latent mappers (files or registry names) for "method":"mapper" lines, named by file base name',
+    ...DOMAINS_USAGE,
     '  --concurrency N    jobs run at once (default 1)',
     '  --quiet            no progress output',
   ].join('\n'),
@@ -105,6 +106,7 @@ export const batchCommand: Command = {
         editor: services.editor,
         tokenizer: services.tokenizer,
         onePass: services.onePass,
+        domains: services.domains,
         concurrency,
         signal: io.signal,
         events: bar,

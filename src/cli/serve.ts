@@ -69,17 +69,29 @@ function encoderFlag(args: Parameters<Command['run']>[0], name: string): Promise
 }
 
 /** Flags of the one-pass methods (serve, batch). */
-export const ONE_PASS_OPTIONS = { fs3: { type: 'string' }, stats: { type: 'string' }, mappers: { type: 'string' } } as const;
+export const ONE_PASS_OPTIONS = { fs3: { type: 'string' }, stats: { type: 'string' }, mappers: { type: 'string' }, domains: { type: 'string' } } as const;
 
-/** `--fs3`/`--stats` (both or neither) and `--mappers M,M` (files or registry names), resolved to files. */
-export async function onePassPaths(args: Parameters<Command['run']>[0], io: CliIO): Promise<Pick<ModelPaths, 'directions' | 'mappers'>> {
+/** Help of `--domains` (serve, worker, batch). */
+export const DOMAINS_USAGE = [
+  '  --domains D,D      StyleGAN-NADA generators edits may render with (`domain`): NAME=G.pt, a file (named after it)',
+  '                     or a registry name (nada-ffhq-sketch, ...); GET /v1/models lists them, the form offers them',
+];
+
+/** `--fs3`/`--stats` (both or neither), `--mappers M,M` and `--domains D,D` (files or registry names), resolved to files. */
+export async function onePassPaths(args: Parameters<Command['run']>[0], io: CliIO): Promise<Pick<ModelPaths, 'directions' | 'mappers' | 'domains'>> {
   if ((str(args, 'fs3') === undefined) !== (str(args, 'stats') === undefined)) throw new UsageError('global directions need both --fs3 and --stats');
   const directions = str(args, 'fs3') ? { fs3: await modelFlag(args, 'fs3', 'directions', io.stderr), stats: await modelFlag(args, 'stats', 'directions', io.stderr) } : undefined;
   const mappers = new Map<string, string>();
   for (const spec of (str(args, 'mappers') ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
     mappers.set(basename(spec).replace(/\.(pt|pth|safetensors)$/, ''), await resolveModelPath(spec, 'mapper'));
   }
-  return { directions, mappers };
+  const domains = new Map<string, string>();
+  for (const spec of (str(args, 'domains') ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    const [named, file] = spec.includes('=') ? [spec.slice(0, spec.indexOf('=')), spec.slice(spec.indexOf('=') + 1)] : [basename(spec).replace(/\.(pt|pth|pkl|safetensors)$/, ''), spec];
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(named)) throw new UsageError(`--domains: '${named}' is not a usable name (letters, digits, _ . -; NAME=G.pt sets one)`);
+    domains.set(named, await resolveModelPath(file, 'generator'));
+  }
+  return { directions, mappers, domains };
 }
 
 /** Resolves when `signal` aborts. */
@@ -92,7 +104,7 @@ export const serveCommand: Command = {
   summary: 'HTTP API and web form for edits, generation and CLIP (docs/server.md)',
   usage: [
     '  styleclip serve --generator G --clip C --vocab V [--fs3 FS3.npy --stats S_MEAN_STD] [--port 8787] [--host 127.0.0.1] [--store DIR]',
-    '                  [--encoder E] [--faithful-encoder H] [--mappers M,M] [--identity-model M] [--models DIR]',
+    '                  [--encoder E] [--faithful-encoder H] [--mappers M,M] [--domains D,D] [--identity-model M] [--models DIR]',
     '                  [--queue redis://host:port] [--concurrency N] [--queue-size N] [--grace SECONDS] [--max-body-mb N]',
     '',
     ...MODEL_USAGE,
@@ -101,6 +113,7 @@ export const serveCommand: Command = {
     '                     /v1/edits/mapper jobs and the form',
     '  --fs3/--stats      global directions (fs3.npy, S_mean_std) for /v1/directions, /v1/render, /v1/edits/global jobs',
     '                     and the form\'s fast mode',
+    ...DOMAINS_USAGE,
     `  --port N           TCP port (default ${DEFAULT_PORT}; 0 picks a free one)`,
     `  --host H           address to listen on (default ${DEFAULT_HOST}; 0.0.0.0 for all interfaces)`,
     '  --queue URL        redis://host:port: queue jobs in Redis for `styleclip worker` processes (default: in-process)',
@@ -140,7 +153,7 @@ export const serveCommand: Command = {
     if (url) {
       queue = new RedisQueue(url, store, capacity, log);
     } else {
-      const local = new LocalQueue({ store, editor: services.editor, onePass: services.onePass, concurrency, capacity, log });
+      const local = new LocalQueue({ store, editor: services.editor, onePass: services.onePass, domains: services.domains, concurrency, capacity, log });
       const recovered = await local.recover();
       if (recovered) log(`re-queued ${recovered} unfinished job(s) from ${store.root}`);
       queue = local;

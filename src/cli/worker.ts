@@ -8,7 +8,7 @@ import { DEFAULT_STALL_MS, startWorker } from '../jobs/redis_queue.js';
 import { JobStore } from '../jobs/store.js';
 import { loadServices } from '../jobs/wiring.js';
 import { num, requireStr, str, type Command } from './command.js';
-import { DEFAULT_GRACE_SECONDS, DEFAULT_STORE, MODEL_USAGE, ONE_PASS_OPTIONS, SERVICE_OPTIONS, STORE_USAGE, modelPaths, onePassPaths, untilAborted } from './serve.js';
+import { DEFAULT_GRACE_SECONDS, DEFAULT_STORE, DOMAINS_USAGE, MODEL_USAGE, ONE_PASS_OPTIONS, SERVICE_OPTIONS, STORE_USAGE, modelPaths, onePassPaths, untilAborted } from './serve.js';
 
 export const workerCommand: Command = {
   path: ['worker'],
@@ -26,6 +26,7 @@ export const workerCommand: Command = {
     `  --stall-timeout S  a job whose worker is silent this long is retried elsewhere (default ${DEFAULT_STALL_MS / 1000})`,
     '  --fs3/--stats      global directions for /v1/edits/global jobs (the same files as the serving process)',
     '  --mappers M,M      latent mappers for /v1/edits/mapper jobs (the same names as the serving process)',
+    ...DOMAINS_USAGE,
   ].join('\n'),
   options: { ...SERVICE_OPTIONS, ...ONE_PASS_OPTIONS, queue: { type: 'string' }, concurrency: { type: 'string' }, 'stall-timeout': { type: 'string' } },
   async run(args, io) {
@@ -38,7 +39,7 @@ export const workerCommand: Command = {
 
     const store = await new JobStore(str(args, 'store') ?? DEFAULT_STORE).init();
     const services = await loadServices(paths);
-    const worker = await startWorker({ url, store, editor: services.editor, onePass: services.onePass, concurrency, stallMs, log });
+    const worker = await startWorker({ url, store, editor: services.editor, onePass: services.onePass, domains: services.domains, concurrency, stallMs, log });
     io.stdout.write(`styleclip worker: ready (pid ${process.pid}, store ${store.root})\n`);
     await untilAborted(io.signal);
     log('shutting down: running edits get the grace period');

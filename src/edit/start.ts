@@ -33,7 +33,7 @@ export async function resolveStart(start: EditStart, space: 'w' | 'w+', models: 
 }
 
 /** Refuses a domain generator of another architecture than the edit's generator. */
-function checkDomainFits(domain: Generator, base: Generator): void {
+export function checkDomainFits(domain: Generator, base: Generator): void {
   const [a, b] = [domain.config, base.config];
   const same = a.resolution === b.resolution && a.wDim === b.wDim && Object.keys(b.channels).every((r) => a.channels[Number(r)] === b.channels[Number(r)]);
   if (!same) throw new InputError(`the domain generator (${a.resolution} px, w ${a.wDim}) is not a fine-tuned copy of the edit's generator (${b.resolution} px, w ${b.wDim}): adapt that generator with 'styleclip nada train --generator ...'`);

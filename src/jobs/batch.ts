@@ -5,6 +5,7 @@
  * name, or a hash of its line; a line whose text changed runs again. A line that cannot be parsed or checked is
  * reported and skipped; the others still run.
  */
+import type { Generator } from '../generator/index.js';
 import { maxPixelsLimit } from '../io/images/image.js';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -53,6 +54,8 @@ interface BatchOptions {
   readonly tokenizer?: PromptTokenizer;
   /** Runs lines with `method` global or mapper; without it such lines are refused. */
   readonly onePass?: OnePassService;
+  /** StyleGAN-NADA domains by name (`batch --domains`) that lines may render with (`domain`). */
+  readonly domains?: ReadonlyMap<string, Generator>;
   readonly concurrency: number;
   readonly signal?: AbortSignal;
   readonly events?: BatchEvents;
@@ -91,7 +94,7 @@ function parseLine<S extends z.ZodType<{ name?: string }>>(schema: S, value: unk
 
 /** What a line stores: an optimisation's options, or a one-pass method; with its start. */
 async function prepareLine(value: unknown, read: FileReader, opts: BatchOptions): Promise<PreparedJob> {
-  const env = { info: opts.editor.info(), tokenizer: opts.tokenizer, maxPixels: maxPixelsLimit(), previewEvery: 0 };
+  const env = { info: opts.editor.info(), tokenizer: opts.tokenizer, maxPixels: maxPixelsLimit(), previewEvery: 0, domains: [...(opts.domains?.keys() ?? [])] };
   const kind = methodOf(value);
   if (kind === 'optimize') {
     const body = parseLine(BATCH_METHODS.optimize, value);
@@ -178,7 +181,7 @@ export async function runBatch(opts: BatchOptions): Promise<BatchSummary> {
     for (let job = todo.shift(); job && !stop.signal.aborted; job = todo.shift()) {
       opts.events?.onStart?.(job);
       const current = job;
-      const run = { store: opts.store, editor: opts.editor, onePass: opts.onePass, signal: stop.signal, log: opts.log };
+      const run = { store: opts.store, editor: opts.editor, onePass: opts.onePass, domains: opts.domains, signal: stop.signal, log: opts.log };
       try {
         const status = await runEditJob({ ...run, onProgress: (p) => opts.events?.onProgress?.(current, p) }, job.id);
         opts.events?.onFinish?.(job, status);

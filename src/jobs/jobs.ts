@@ -34,6 +34,8 @@ interface EditStatus {
   /** The job's status; `cancelling` while a requested cancel has not landed yet. */
   readonly status: JobStatus | 'cancelling';
   readonly prompt: string;
+  /** The StyleGAN-NADA domain the edit renders with, when one was asked for. */
+  readonly domain?: string;
   readonly step: number;
   readonly steps: number;
   readonly attempts: number;
@@ -128,6 +130,7 @@ export class EditJobs {
       id,
       status: cancelling ? 'cancelling' : state.status,
       prompt: jobPrompt(req),
+      domain: req.domain,
       interpreted: req.interpreted?.map(interpretationJson),
       step: state.step,
       steps: state.steps,

@@ -4,6 +4,7 @@
  * refused with a 429 so memory and latency stay bounded under load. Jobs live in the store, so after a restart
  * `recover()` re-queues whatever was waiting or was interrupted.
  */
+import type { Generator } from '../generator/index.js';
 import { RequestError, QueueFullError } from './errors.js';
 import { JobCancelled, ShutdownAbort, runEditJob } from './runner.js';
 import type { EditService } from './services.js';
@@ -51,6 +52,8 @@ interface LocalQueueOptions {
   readonly editor: EditService;
   /** Runs one-pass jobs (global directions, mappers). */
   readonly onePass?: OnePassService;
+  /** StyleGAN-NADA domains by name (`serve --domains`) that jobs may render with. */
+  readonly domains?: ReadonlyMap<string, Generator>;
   readonly concurrency: number;
   readonly capacity: number;
   readonly log?: (msg: string) => void;
@@ -152,8 +155,8 @@ export class LocalQueue implements JobQueue {
     while (!this.closing && this.running.size < this.opts.concurrency && this.waiting.length > 0) {
       const id = this.waiting.shift() as string;
       const controller = new AbortController();
-      const { store, editor, onePass, log } = this.opts;
-      const done = runEditJob({ store, editor, onePass, signal: controller.signal, log }, id)
+      const { store, editor, onePass, domains, log } = this.opts;
+      const done = runEditJob({ store, editor, onePass, domains, signal: controller.signal, log }, id)
         .then(() => undefined)
         .catch((e: unknown) => {
           if (!(e instanceof ShutdownAbort)) log?.(`job ${id}: ${(e as Error)?.stack ?? String(e)}`);

@@ -8,6 +8,7 @@
  * check puts the job back to wait, so it is retried rather than lost. A worker shutting down moves its unfinished
  * jobs back to wait (BullMQ `moveToWait` + `WaitingError`) without spending an attempt.
  */
+import type { Generator } from '../generator/index.js';
 import { Job, Queue, WaitingError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { InputError } from '../errors.js';
@@ -158,6 +159,8 @@ interface WorkerOptions {
   readonly editor: EditService;
   /** Runs one-pass jobs (global directions, mappers). */
   readonly onePass?: OnePassService;
+  /** StyleGAN-NADA domains by name (`serve --domains`) that jobs may render with. */
+  readonly domains?: ReadonlyMap<string, Generator>;
   readonly concurrency: number;
   readonly stallMs?: number;
   readonly log?: (msg: string) => void;
@@ -177,7 +180,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     async (job, token, signal) => {
       const both = signal ? AbortSignal.any([signal, shutdown.signal]) : shutdown.signal;
       try {
-        return { status: await runEditJob({ store: opts.store, editor: opts.editor, onePass: opts.onePass, signal: both, log: opts.log }, job.data.id) };
+        return { status: await runEditJob({ store: opts.store, editor: opts.editor, onePass: opts.onePass, domains: opts.domains, signal: both, log: opts.log }, job.data.id) };
       } catch (e) {
         if (!(e instanceof ShutdownAbort)) throw e;
         await job.moveToWait(token);

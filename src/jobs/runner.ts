@@ -9,6 +9,7 @@
  * Re-running from the start, rather than from the last latent, keeps a seeded edit deterministic: Adam's moments
  * and the learning-rate ramp are not part of the editor's progress events.
  */
+import type { Generator } from '../generator/index.js';
 import { hostname } from 'node:os';
 import { readNpy } from '../io/tensors/npy.js';
 import { Cancelled, InputError } from '../errors.js';
@@ -36,6 +37,8 @@ interface RunContext {
   readonly editor: EditService;
   /** Runs jobs of the one-pass methods (global directions, mappers); without it such a job fails with a clear error. */
   readonly onePass?: OnePassService;
+  /** StyleGAN-NADA domains by name (`serve --domains`) that jobs may render with. */
+  readonly domains?: ReadonlyMap<string, Generator>;
   /** Aborted with a `ShutdownAbort` (checkpoint) or `JobCancelled` reason. */
   readonly signal?: AbortSignal;
   /** Called with every progress event, after it is recorded (the batch progress bar uses it). */
@@ -54,6 +57,14 @@ function startOf(store: JobStore, req: JobRequest): Promise<EditStart> | EditSta
     case 'w+':
       return readNpy(store.path(req.id, 'start.npy')).then((latent) => ({ kind: 'w+', latent }));
   }
+}
+
+/** The job's domain generator; a name this process did not load is the job's failure, named. */
+function domainOf(ctx: RunContext, req: JobRequest): Generator | undefined {
+  if (req.domain === undefined) return undefined;
+  const g = ctx.domains?.get(req.domain);
+  if (!g) throw new InputError(`domain '${req.domain}' is not loaded in this process: start it with --domains ${req.domain}=G.pt`);
+  return g;
 }
 
 function onePassOf(ctx: RunContext): OnePassService {
@@ -92,7 +103,7 @@ export async function runEditJob(ctx: RunContext, id: string): Promise<JobStatus
     await rec.resetHistory();
     await rec.save({});
     const start = await startOf(store, req);
-    const call = { signal: controller.signal, hooks: { onProgress, onProjectProgress: rec.onProjectProgress } };
+    const call = { signal: controller.signal, hooks: { onProgress, onProjectProgress: rec.onProjectProgress }, domain: domainOf(ctx, req) };
     const result = req.method ? await onePassOf(ctx).edit(req.method, start, call) : await editor.edit(start, req.options, call);
     await rec.writeResults(result);
     await rec.save({ status: 'done', step: jobSteps(req) });

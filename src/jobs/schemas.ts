@@ -23,6 +23,8 @@ const formNum: Num<string> = (s) => z.string().trim().min(1, 'must not be empty'
 
 const prompt = z.string().trim().min(1, 'the prompt is empty: describe the edit').max(MAX_PROMPT_CHARS);
 const name = z.string().max(MAX_NAME_CHARS);
+/** A StyleGAN-NADA domain the server loaded (GET /v1/models `domains`) to render the edit with. */
+const domain = name.min(1).optional();
 
 /** A numeric option's zod type, from its one description (src/edit/options.ts). */
 function numeric(spec: NumericOptionSpec): z.ZodNumber {
@@ -59,7 +61,7 @@ function optionFields<Set extends OptionSet, In>(n: Num<In>, set: Set): FieldsOf
 
 /** Fields of an edit: the prompt, the start's and the method's options (descriptors), the models. */
 function editFields<Set extends OptionSet, In>(n: Num<In>, options: Set) {
-  return { prompt, ...optionFields(n, START_OPTION_SPECS), ...optionFields(n, options), generator: name.optional(), clip: name.optional() };
+  return { prompt, ...optionFields(n, START_OPTION_SPECS), ...optionFields(n, options), generator: name.optional(), clip: name.optional(), domain };
 }
 
 /** A file in a JSON body (base64 or data URL) or batch line (a path). */
@@ -168,6 +170,7 @@ export const RenderJson = z
     paste_back: z.boolean().optional(),
     /** A latent mapper (GET /v1/mappers) applied before the directions: w + strength * M(w). */
     mapper: z.object({ name: name.min(1), strength: z.number().min(-10).max(10).default(0.1) }).strict().optional(),
+    domain,
   })
   .strict();
 export type RenderJsonBody = z.output<typeof RenderJson>;
@@ -178,6 +181,7 @@ export const BatchLine = OPTIMISE.batch;
 /** The start fields of a one-pass job (as an optimisation's; files are base64 in JSON, paths in batch lines). */
 const onePassStart = {
   ...optionFields(jsonNum, START_OPTION_SPECS),
+  domain,
   w_plus: fileText.optional(),
   image: fileText.optional(),
 };

@@ -37,6 +37,8 @@ interface JobBase {
   readonly id: string;
   readonly createdAt: string;
   readonly start: StoredStart;
+  /** A StyleGAN-NADA domain (a name the server loaded) the edit renders with. */
+  readonly domain?: string;
   /** Batch jobs: the job's name from the jobs file. */
   readonly name?: string;
   /** Batch jobs: SHA-256 of the jobs-file line, so a changed line runs again instead of being skipped. */

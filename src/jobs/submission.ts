@@ -50,6 +50,8 @@ export interface PrepareEnv {
   readonly previewEvery: number;
   /** Finds the face a photo start will edit (the server's face pipeline), so a photo without one is a 422 now. */
   readonly checkFace?: (photo: RgbImage, faceIndex: number) => Promise<void>;
+  /** The StyleGAN-NADA domains loaded (`serve --domains`); a job naming another is refused. */
+  readonly domains?: readonly string[];
 }
 
 export type FileReader = (value: string | File, field: string) => Promise<Uint8Array>;
@@ -65,6 +67,7 @@ export interface StartFields {
   readonly iterations?: number;
   readonly photo_inversion?: PhotoInversion;
   readonly face_index?: number;
+  readonly domain?: string;
 }
 
 /** The one start of a body (exactly one of seed, w_plus, image), its files read through `read`. */
@@ -139,6 +142,16 @@ async function prepareStart(s: SubmittedStart, env: Omit<PrepareEnv, 'previewEve
   };
 }
 
+/** The body's domain, checked against the loaded ones (the field names the fix). */
+export function checkedDomain(body: { readonly domain?: string }, env: Pick<PrepareEnv, 'domains'>): string | undefined {
+  if (body.domain === undefined) return undefined;
+  const known = env.domains ?? [];
+  if (!known.includes(body.domain)) {
+    throw new RequestError('unknown_model', `domain '${body.domain}' is not loaded; ${known.length ? `loaded: ${known.join(', ')} (GET /v1/models)` : 'this server loads none (serve --domains NAME=G.pt)'}`);
+  }
+  return body.domain;
+}
+
 /** A job as prepared from a checked body: the request to store and the start file beside it. */
 export interface PreparedJob {
   readonly request: NewJobRequest;
@@ -147,16 +160,18 @@ export interface PreparedJob {
 
 /** An optimisation job from an edit body (API JSON or form, batch line); files read through `read`. */
 export async function prepareOptimiseJob(body: EditJsonBody | EditFormBody, read: FileReader, env: PrepareEnv): Promise<PreparedJob> {
+  const domain = checkedDomain(body, env);
   const prepared = await prepareEdit(await submissionOf(body, read), env);
-  return { request: { start: prepared.start, options: prepared.options, interpreted: prepared.interpreted && [prepared.interpreted] }, startFile: prepared.startFile };
+  return { request: { start: prepared.start, domain, options: prepared.options, interpreted: prepared.interpreted && [prepared.interpreted] }, startFile: prepared.startFile };
 }
 
 /** A one-pass job (global directions, a mapper): the method checked against what `onePass` can run, the start decoded. */
 export async function prepareOnePassJob(method: OnePassMethod, body: StartFields, read: FileReader, env: PrepareEnv, onePass: OnePassService): Promise<PreparedJob> {
   onePass.check(method);
+  const domain = checkedDomain(body, env);
   const prepared = await prepareStart(await submittedStart(body, read), env);
   const interpreted = method.kind === 'global' ? method.interpreted : undefined;
-  return { request: { start: prepared.start, method, interpreted }, startFile: prepared.startFile };
+  return { request: { start: prepared.start, domain, method, interpreted }, startFile: prepared.startFile };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -13,7 +13,9 @@ import { GlobalDirections } from '../edit/global/index.js';
 import { LatentMapperEdit, mapperFromTensors } from '../edit/mapper/index.js';
 import type { PhotoLatentSource } from '../edit/types.js';
 import type { PhotoInversion } from '../invert/types.js';
-import type { Generator } from '../generator/index.js';
+import { Generator } from '../generator/index.js';
+import { checkDomainFits } from '../edit/start.js';
+import { InputError } from '../errors.js';
 import { clipService, generateService } from './adapters.js';
 import { onePassService, type OnePassService } from './one_pass.js';
 import type { ClipService, EditService, GenerateService } from './services.js';
@@ -35,6 +37,8 @@ export interface ModelPaths {
   readonly wEncoder?: string;
   /** Latent mapper checkpoints by name for `/v1/mappers` and `/v1/render` (optional). */
   readonly mappers?: ReadonlyMap<string, string>;
+  /** StyleGAN-NADA generators by name that edits and renders may ask for (`domain`; optional). */
+  readonly domains?: ReadonlyMap<string, string>;
 }
 
 export interface Services {
@@ -46,6 +50,7 @@ export interface Services {
   /** The editor's generator, for one-pass renders. */
   readonly renderer: Generator;
   readonly mappers: ReadonlyMap<string, LatentMapperEdit>;
+  readonly domains: ReadonlyMap<string, Generator>;
   /** The face pipeline of photo starts, and the one-pass inversions it offers (none: projection). */
   readonly photos: PhotoLatentSource;
   readonly inversions: readonly PhotoInversion[];
@@ -80,11 +85,23 @@ export async function loadServices(paths: ModelPaths): Promise<Services> {
       await fail(e);
     }
   }
+  const domains = new Map<string, Generator>();
+  for (const [name, file] of paths.domains ?? []) {
+    const g = await Generator.load(file).catch(fail);
+    domains.set(name, g);
+    try {
+      checkDomainFits(g, editor.generator);
+    } catch (e) {
+      await Promise.all([...domains.values()].map((d) => d.dispose()));
+      await fail(e instanceof InputError ? new InputError(`--domains ${name}: ${e.message}`) : e);
+    }
+  }
   return {
     editor,
     directions,
     renderer: editor.generator,
     mappers,
+    domains,
     photos,
     inversions: photos.inversions,
     onePass: onePassService({ directions, mappers, photos, tokenizer: editor.tokenizer }),
@@ -92,7 +109,7 @@ export async function loadServices(paths: ModelPaths): Promise<Services> {
     clip: clipService(editor.clip, editor.tokenizer),
     tokenizer: editor.tokenizer,
     dispose: async () => {
-      await Promise.all([...mappers.values()].map((m) => m.dispose()));
+      await Promise.all([...mappers.values(), ...domains.values()].map((m) => m.dispose()));
       await editor.dispose();
       identity?.dispose();
     },

@@ -50,6 +50,8 @@ export interface AppDeps {
   /** The face pipeline for photo renders, and the one-pass inversions it offers (serve --encoder, --faithful-encoder). */
   readonly photos?: PhotoLatentSource;
   readonly inversions?: readonly PhotoInversion[];
+  /** StyleGAN-NADA domains by name (serve --domains) that edits and renders may ask for (`domain`). */
+  readonly domains?: ReadonlyMap<string, Generator>;
   /** Jobs of the one-pass methods (`POST /v1/edits/global`, `/v1/edits/mapper`); absent: those answer 404. */
   readonly onePass?: OnePassService;
   readonly maxBodyBytes?: number;
@@ -69,6 +71,7 @@ export function createApp(deps: AppDeps) {
     maxPixels,
     previewEvery: deps.previewEvery ?? DEFAULT_PREVIEW_EVERY,
     checkFace: deps.photos?.checkFace && ((img, i) => deps.photos!.checkFace!({ width: img.width, height: img.height, data: img.data }, i)),
+    domains: [...(deps.domains?.keys() ?? [])],
   }, deps.onePass);
   const tools = new Tools({ generator: deps.generator, clip: deps.clip, info, maxPixels });
   const limit = bodyLimit({
@@ -83,6 +86,7 @@ export function createApp(deps: AppDeps) {
     photo_inversion: deps.inversions?.length ? 'encoder' : 'projection',
     /** The choices of a photo's `photo_inversion` field: 'fast' (e4e), 'faithful' (HyperStyle). */
     photo_inversions: deps.inversions ?? [],
+    domains: [...(deps.domains?.keys() ?? [])],
     devices: [defaultDevice()],
   };
 
@@ -99,7 +103,7 @@ export function createApp(deps: AppDeps) {
     .get('/v1/models', async (c) => c.json({ ...models, queue: await deps.queue.stats() }))
     .route('/v1/edits', editRoutes(jobs, limit))
     .route('/v1', toolRoutes(tools, limit))
-    .route('/v1', directionRoutes(new DirectionsApi({ generator: deps.renderer, directions: deps.directions, mappers: deps.mappers ?? new Map(), photos: deps.photos, inversions: deps.inversions ?? [], info }), limit))
+    .route('/v1', directionRoutes(new DirectionsApi({ generator: deps.renderer, directions: deps.directions, mappers: deps.mappers ?? new Map(), photos: deps.photos, inversions: deps.inversions ?? [], domains: deps.domains, info }), limit))
     .route('/', webRoutes());
 }
 

@@ -48,6 +48,8 @@ interface OnePassDeps {
   readonly directions?: GlobalDirections;
   /** Latent mappers by name (serve --mappers). */
   readonly mappers: ReadonlyMap<string, LatentMapperEdit>;
+  /** StyleGAN-NADA domains by name (serve --domains): a render may ask for one (`domain`). */
+  readonly domains?: ReadonlyMap<string, Generator>;
 }
 
 export class DirectionsApi {
@@ -113,21 +115,31 @@ export class DirectionsApi {
       throw new RequestError('not_found', `mapper.name: no mapper '${body.mapper.name}' on this server (GET /v1/mappers lists them; serve --mappers loads them)`);
     }
     const gen = this.gen;
-    const start = await this.startLatent(body);
-    let codes = mapper ? await mapper.styleCodes(start.latent, body.mapper!.strength) : await gen.styles(start.latent);
+    const domain = this.domainOf(body.domain);
+    const start = await this.startLatent(body, domain);
+    // S codes from the rendering generator's affines (a domain trains them); a mapper's from the generator it edits.
+    let codes = mapper ? await mapper.styleCodes(start.latent, body.mapper!.strength) : await (domain ?? gen).styles(start.latent);
     const channels: number[] = [];
     if (edits.length) {
       codes = await this.dirs.apply(codes, edits);
       for (const e of edits) channels.push((await this.dirs.boundaryOf(e)).kept);
     }
-    // A HyperStyle photo renders with its own adapted generator (offsets held; the affines, and so the codes, are shared).
-    const rgb = tensorToRgb(await (start.photo?.generator ?? gen).synthesizeFromStyles(codes, { noiseMaps: start.photo?.noise }), 0, '[-1,1]');
+    // A HyperStyle photo renders with its own adapted generator (offsets held, on the domain if one is asked for).
+    const rgb = tensorToRgb(await (start.photo?.generator ?? domain ?? gen).synthesizeFromStyles(codes, { noiseMaps: start.photo?.noise }), 0, '[-1,1]');
     const face = { width: rgb.width, height: rgb.height, data: rgb.data };
     return { png: await encodePng(body.paste_back && start.photo ? start.photo.pasteBack(face) : face), channels };
   }
 
-  /** The start's w+ (seed, w+ upload or photo), cached by the start's value. */
-  private async startLatent(body: RenderJsonBody): Promise<{ latent: HostTensor; photo?: ProjectedPhoto }> {
+  /** The loaded domain of that name (undefined for none). */
+  private domainOf(name: string | undefined): Generator | undefined {
+    if (name === undefined) return undefined;
+    const d = this.deps.domains?.get(name);
+    if (!d) throw new RequestError('unknown_model', `domain: no domain '${name}' on this server (GET /v1/models lists them; serve --domains loads them)`);
+    return d;
+  }
+
+  /** The start's w+ (seed, w+ upload or photo), cached by the start's value (and, for photos, the domain). */
+  private async startLatent(body: RenderJsonBody, domain: Generator | undefined): Promise<{ latent: HostTensor; photo?: ProjectedPhoto }> {
     const given = (['seed', 'w_plus', 'image'] as const).filter((k) => body[k] !== undefined);
     if (given.length !== 1) throw new RequestError('invalid_request', `give exactly one of seed, w_plus, image; got ${given.join(' and ') || 'none'}`);
     if (body.paste_back && body.image === undefined) throw new RequestError('invalid_request', 'paste_back applies to image starts');
@@ -148,9 +160,9 @@ export class DirectionsApi {
       if (!photos || this.deps.inversions.length === 0) throw new RequestError('invalid_input', 'image: renders of photos need an encoder on the server (serve --encoder e4e-ffhq); without one, use POST /v1/edits');
       const bytes = await fileBytes(body.image!, 'image');
       const { face_index: faceIndex = 0, photo_inversion: inversion, iterations } = body;
-      key = `image:${createHash('sha1').update(bytes).digest('hex')}:${faceIndex}:${inversion ?? ''}:${iterations ?? ''}`;
+      key = `image:${createHash('sha1').update(bytes).digest('hex')}:${faceIndex}:${inversion ?? ''}:${iterations ?? ''}:${body.domain ?? ''}`;
       load = async () => {
-        const photo = await photos.project({ path: bytes, faceIndex, inversion, iterations }, { generator: gen }, {});
+        const photo = await photos.project({ path: bytes, faceIndex, inversion, iterations }, { generator: gen, domain }, {});
         return { latent: photo.latent, photo };
       };
     }

@@ -181,6 +181,39 @@ describe('web form in headless Chromium', () => {
     }
   });
 
+  it('with StyleGAN-NADA domains loaded, the form offers them and sends domain with the edit and the slider renders', async () => {
+    await page.route('**/v1/models', async (route) => {
+      const res = await route.fetch();
+      await route.fulfill({ response: res, json: { ...(await res.json()), domains: ['sketch'] } });
+    });
+    let sent: string | undefined;
+    const renders: string[] = [];
+    await page.route('**/v1/edits', async (route) => {
+      sent = route.request().postDataBuffer()?.toString('latin1');
+      await route.fulfill({ status: 422, json: { error: { code: 'invalid_input', message: 'held by the test' } } });
+    });
+    await page.route('**/v1/render', async (route) => {
+      renders.push(route.request().postData() ?? '');
+      await route.continue();
+    });
+    try {
+      await page.goto(server.url);
+      await expect.poll(() => page.locator('#domain-field').isVisible()).toBe(true);
+      await page.getByLabel('Domain').selectOption('sketch');
+      await page.getByLabel('Optimise (slower, any prompt)').check();
+      await page.locator('#prompt').fill('a smile');
+      await page.getByRole('button', { name: 'Edit' }).click();
+      await expect.poll(() => sent ?? '').toMatch(/name="domain"\r\n\r\nsketch/);
+      await page.getByLabel('Fast (global direction): live sliders').check();
+      await page.locator('#prompt').fill('red hair');
+      await expect.poll(() => renders.some((b) => JSON.parse(b).domain === 'sketch')).toBe(true);
+    } finally {
+      await page.unroute('**/v1/models');
+      await page.unroute('**/v1/edits');
+      await page.unroute('**/v1/render');
+    }
+  });
+
   it('explains what is missing instead of submitting, and shows server errors', async () => {
     await page.goto(server.url);
     await page.getByLabel('Optimise (slower, any prompt)').check();

@@ -42,7 +42,7 @@ export async function fixtureApp(
   const dir = await mkdtemp(join(tmpdir(), 'styleclip-server-'));
   const store = await new JobStore(dir).init();
   const services = await loadServices({ ...modelPaths(), ...opts.paths });
-  const queue = new LocalQueue({ store, editor: services.editor, onePass: services.onePass, concurrency: opts.concurrency ?? 1, capacity: opts.capacity ?? 16 });
+  const queue = new LocalQueue({ store, editor: services.editor, onePass: services.onePass, domains: services.domains, concurrency: opts.concurrency ?? 1, capacity: opts.capacity ?? 16 });
   const app = createApp({ ...services, store, queue, log: () => {}, ...opts.extra });
   return {
     services,

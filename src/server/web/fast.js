@@ -26,9 +26,9 @@ export function fastMode({ $, showImage, showError, ui, active }) {
         photo = { file, data };
       }
       const choice = $('photo-inversion-field').hidden ? {} : { photo_inversion: document.querySelector('input[name="photo_inversion"]:checked').value };
-      return { image: photo.data, paste_back: true, ...choice };
+      return { image: photo.data, paste_back: true, ...choice, ...domain() };
     }
-    return { seed: Number($('seed').value || '0') };
+    return { seed: Number($('seed').value || '0'), ...domain() };
   }
 
   async function post(path, body) {
@@ -41,6 +41,8 @@ export function fastMode({ $, showImage, showError, ui, active }) {
   }
 
   const mapper = () => ($('mapper').value ? { name: $('mapper').value, strength: Number($('mapper-strength').value) } : undefined);
+  /** The chosen StyleGAN-NADA domain (GET /v1/models domains), if any. */
+  const domain = () => ($('domain').value ? { domain: $('domain').value } : {});
 
   fetch('/v1/mappers')
     .then((r) => r.json())
@@ -111,7 +113,7 @@ export function fastMode({ $, showImage, showError, ui, active }) {
   }
 
   for (const id of ['alpha', 'beta', 'prompt', 'neutral']) $(id).addEventListener('input', schedule);
-  for (const id of ['seed', 'image', 'start-seed', 'start-image', 'inversion-fast', 'inversion-faithful']) {
+  for (const id of ['seed', 'image', 'start-seed', 'start-image', 'inversion-fast', 'inversion-faithful', 'domain']) {
     $(id).addEventListener(id === 'seed' ? 'input' : 'change', () => {
       ui.before.hidden = true;
       schedule();

@@ -65,6 +65,8 @@ fetch('/v1/models')
     hasEncoder = m.photo_inversion === 'encoder';
     inversionChoice = (m.photo_inversions || []).length > 1;
     showInversionChoice();
+    for (const name of m.domains || []) $('domain').add(new Option(name, name));
+    $('domain-field').hidden = !(m.domains || []).length;
     if (hasEncoder) {
       $('inversion-label').textContent = 'Refinement steps after the encoder';
       $('inversion-steps').value = '0';
@@ -134,6 +136,7 @@ function buildBody() {
   } else {
     body.set('seed', $('seed').value || '0');
   }
+  if ($('domain').value) body.set('domain', $('domain').value);
   return body;
 }
 
