@@ -146,7 +146,10 @@ describe('web form in headless Chromium', () => {
     expect(await page.getByLabel('Optimise (slower, any prompt)').isDisabled()).toBe(true);
     expect(await page.locator('#submit').isDisabled()).toBe(true);
     release();
-    await page.getByLabel('Optimise (slower, any prompt)').check(); // waits until enabled, i.e. the models answered
+    // Optimise is the default (checked) while the models are unknown, and check() of a checked radio returns at once:
+    // wait for the answer (the radios enabled, the default switched to fast mode) before choosing.
+    await expect.poll(() => page.getByLabel('Optimise (slower, any prompt)').isEnabled()).toBe(true);
+    await page.getByLabel('Optimise (slower, any prompt)').check();
     await page.unroute('**/v1/models');
     await expect.poll(() => page.locator('#submit').textContent()).toBe('Edit');
     expect(await page.getByLabel('Optimise (slower, any prompt)').isChecked()).toBe(true);
