@@ -48,7 +48,7 @@ describe('papercuts', () => {
 
   it('help texts: batch names the registry mapper, serve lists its model flags in the usage line', async () => {
     expect((await runCli(['batch', '--help'])).stdout).toContain('"mapper":"mapper-afro"');
-    expect((await runCli(['serve', '--help'])).stdout).toMatch(/\[--encoder E\] \[--faithful-encoder H\] \[--mappers M,M\] \[--identity-model M\] \[--models DIR\]/);
+    expect((await runCli(['serve', '--help'])).stdout).toMatch(/\[--encoder E\] \[--faithful-encoder H\] \[--mappers M,M\] \[--domains D,D\] \[--identity-model M\] \[--models DIR\]/);
   });
 
   it('a write that fails after the checks (--raw /proc/x.npy): one line, exit 2, and none of the other outputs left', async () => {
