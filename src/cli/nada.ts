@@ -9,11 +9,33 @@ import { ClipTokenizer } from '../clip/tokenizer.js';
 import { runNadaTraining } from '../edit/nada/run.js';
 import { MAX_NADA_SEED, MAX_NADA_STEPS, NADA_DEFAULTS } from '../edit/nada/trainer.js';
 import { readNpy } from '../io/tensors/npy.js';
-import { UsageError, flag, modelFlag, num, requireStr, str, type Command, type ParsedArgs } from './command.js';
+import { UsageError, distinctOutputs, flag, modelFlag, num, requireStr, str, type Command, type ParsedArgs } from './command.js';
+import { domainSamples } from '../edit/nada/domain.js';
+import type { HostTensor } from '../engine/tensor.js';
+import { Generator } from '../generator/index.js';
+import { aboveBelow, sideBySide, type Frame } from '../io/images/frames.js';
+import { tensorToRgb, writeImage } from '../io/images/image.js';
 import { EXIT_INTERRUPTED } from './edit.js';
 import { ProgressBar } from './progress.js';
 
 const NOISE = ['random', 'const'] as const;
+/** Samples per row of --grid (train.py's sample grid shows n_sample = 64 on a GPU; a few suffice here). */
+const GRID_SAMPLES = 4;
+const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp'];
+
+/** The base-vs-adapted grid (src/edit/nada/domain.ts `domainSamples`): base row above the adapted row. */
+async function writeGrid(generatorPath: string, adaptedPath: string, path: string, count: number, seed: number): Promise<string> {
+  const [base, adapted] = await Promise.all([Generator.load(generatorPath), Generator.load(adaptedPath)]);
+  try {
+    const { before, after } = await domainSamples(base, adapted, count, seed);
+    const row = (t: HostTensor): Frame => sideBySide(Array.from({ length: count }, (_, i) => tensorToRgb(t, i, '[-1,1]')));
+    const g = aboveBelow([row(before), row(after)]);
+    await writeImage(path, g.data, g.width, g.height);
+    return path;
+  } finally {
+    await Promise.all([base.dispose(), adapted.dispose()]);
+  }
+}
 
 export const nadaTrainCommand: Command = {
   path: ['nada', 'train'],
@@ -22,7 +44,7 @@ export const nadaTrainCommand: Command = {
     '  styleclip nada train --source "photo" --target "sketch" --out G_sketch.pt [--generator G] [--clip C[,C2]]',
     `                       [--clip-weights 1[,1]] [--vocab V] [--steps ${NADA_DEFAULTS.steps}] [--batch ${NADA_DEFAULTS.batch}] [--layers default|auto:K]`,
     `                       [--lr ${NADA_DEFAULTS.lr}] [--save-every ${NADA_DEFAULTS.saveEvery}] [--resume CKPT] [--seed 0] [--noise random|const]`,
-    '                       [--start G0] [--z Z.npy] [--json] [--quiet]',
+    '                       [--start G0] [--z Z.npy] [--grid GRID.png [--grid-samples 4]] [--json] [--quiet]',
     '',
     '  --source, --target  the domain now and the one to reach (the directional CLIP loss over 79 ImageNet templates)',
     '  --generator G       the frozen generator (rosinality .pt or a registry name; default stylegan2-ffhq-config-f)',
@@ -36,17 +58,25 @@ export const nadaTrainCommand: Command = {
     '  --start G0          the trainable copy\'s initial weights (default: the generator itself)',
     '  --z Z.npy           training z [steps, batch, dim] instead of the seeded ones (for parity checks)',
     '  --out G.pt          the adapted generator: use it as --generator (generate) or --domain (edit)',
+    '  --grid GRID.png     after training: seeded samples (seeds --seed ..) by the base generator (top row) and the',
+    `                      adapted one (bottom row); --grid-samples N of them (default ${GRID_SAMPLES})`,
   ].join('\n'),
   options: {
     source: { type: 'string' }, target: { type: 'string' }, out: { type: 'string' }, generator: { type: 'string' },
     clip: { type: 'string' }, 'clip-weights': { type: 'string' }, vocab: { type: 'string' }, steps: { type: 'string' },
     batch: { type: 'string' }, layers: { type: 'string' }, lr: { type: 'string' }, 'save-every': { type: 'string' },
     resume: { type: 'string' }, seed: { type: 'string' }, noise: { type: 'string' }, start: { type: 'string' }, z: { type: 'string' },
-    json: { type: 'boolean' }, quiet: { type: 'boolean' },
+    grid: { type: 'string' }, 'grid-samples': { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
   },
   async run(args, io) {
     const out = requireStr(args, 'out');
     if (!['.pt', '.pth'].includes(extname(out))) throw new UsageError(`--out ${out}: use a .pt file (the rosinality checkpoint layout)`);
+    const grid = str(args, 'grid');
+    const gridSamples = num(args, 'grid-samples', GRID_SAMPLES, { min: 1, max: 16, integer: true });
+    if (grid) {
+      distinctOutputs({ out, grid });
+      if (!IMAGE_EXTENSIONS.includes(extname(grid).toLowerCase())) throw new UsageError(`--grid ${grid}: use a .png, .jpg or .webp file`);
+    }
     const resume = str(args, 'resume');
     if (!resume) {
       requireStr(args, 'source');
@@ -88,9 +118,10 @@ export const nadaTrainCommand: Command = {
         io.stderr.write(`styleclip: interrupted at step ${last}; ${last > from ? `saved ${out}; continue with --resume ${out}` : 'nothing was written'}\n`);
         return EXIT_INTERRUPTED;
       }
+      const written = [out, ...(grid ? [await writeGrid(generator, out, grid, gridSamples, optionalNum('seed', MAX_NADA_SEED) ?? 0)] : [])];
       const losses = history.map((h) => h.loss);
-      if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written: out, steps, resumed_from: from, layers: res.layers, losses, clip_models: clips.map((c) => c.name) }) + '\n');
-      else if (!flag(args, 'quiet')) io.stdout.write(`trained ${steps - from} steps (${res.layers} layers): loss ${losses[0]?.toFixed(4)} -> ${losses[losses.length - 1]?.toFixed(4)}; wrote ${out}\n`);
+      if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, steps, resumed_from: from, layers: res.layers, losses, clip_models: clips.map((c) => c.name) }) + '\n');
+      else if (!flag(args, 'quiet')) io.stdout.write(`trained ${steps - from} steps (${res.layers} layers): loss ${losses[0]?.toFixed(4)} -> ${losses[losses.length - 1]?.toFixed(4)}; wrote ${written.join(', ')}\n`);
       return 0;
     } finally {
       await Promise.all(clips.map((c) => c.clip.dispose()));

@@ -5,6 +5,7 @@
 import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { readCheckpoint } from '../../src/io/tensors/checkpoint.js';
 import { readNpy } from '../../src/io/tensors/npy.js';
@@ -41,6 +42,16 @@ describe('styleclip nada train (fixture case nada)', () => {
     const { maxAbs, maxRef } = maxAbsDiff((await readNpy(raw)).data as Float32Array, (await readNpy(fixture(`nada_${variant}_adapted_img.npy`))).data as Float32Array);
     console.log(`${variant} adapted image: max abs err ${maxAbs.toExponential(3)}, max|expected| ${maxRef.toFixed(3)}`);
     expect(maxAbs).toBeLessThanOrEqual(1e-3 * maxRef);
+  }, 120_000);
+
+  it('--grid writes the base row above the adapted row (4 seeded samples, 8 px gaps) and --json names it', async () => {
+    const out = join(dir, 'grid.pt');
+    const grid = join(dir, 'grid.png');
+    const r = await runCli([...base('default', out, 1), '--grid', grid, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).written).toEqual([out, grid]);
+    const meta = await sharp(grid).metadata();
+    expect([meta.width, meta.height]).toEqual([4 * 64 + 3 * 8, 2 * 64 + 8]);
   }, 120_000);
 
   it('a run resumed after 2 steps ends equal to the 3-step run (generator and optimiser restored)', async () => {

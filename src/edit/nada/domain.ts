@@ -4,7 +4,7 @@
  * Text edits in a domain go through every method's `EditCall.domain` instead.
  */
 import type { HostTensor } from '../../engine/tensor.js';
-import type { Generator } from '../../generator/index.js';
+import { broadcastW, sampleZ, type Generator } from '../../generator/index.js';
 import { releaseStart, resolveStart } from '../start.js';
 import type { EditCall, EditStart, ProjectedPhoto } from '../types.js';
 
@@ -14,6 +14,16 @@ export interface DomainRender {
   readonly after: HostTensor;
   readonly latent: HostTensor;
   readonly photo?: ProjectedPhoto;
+}
+
+/**
+ * `count` seeded samples (seeds seed .. seed+count-1, truncation 1, stored noise) rendered by both generators, [n,3,R,R]
+ * each: the base-vs-adapted grid of a training run (train.py saves the adapted row every output_interval).
+ */
+export async function domainSamples(base: Generator, domain: Generator, count: number, seed: number): Promise<{ before: HostTensor; after: HostTensor }> {
+  const wPlus = broadcastW(await base.map(sampleZ(seed, count, base.wDim)), base.nLatent);
+  const [before, after] = await Promise.all([base.synthesize(wPlus), domain.synthesize(wPlus)]);
+  return { before, after };
 }
 
 /** Renders `start` with `base` and with `domain` (photos inverted through `call.photos` with `base`). */

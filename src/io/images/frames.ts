@@ -36,6 +36,21 @@ export function sideBySide(frames: readonly Frame[]): Frame {
   return { width, height, data };
 }
 
+/** Frames of equal width one above the other, `COMPARE_GAP` white rows between them (a grid of sideBySide rows). */
+export function aboveBelow(frames: readonly Frame[]): Frame {
+  if (frames.length === 0) throw new Error('aboveBelow: no frames');
+  const width = frames[0].width;
+  if (frames.some((f) => f.width !== width)) throw new Error('aboveBelow: frames must have equal widths');
+  const height = frames.reduce((s, f) => s + f.height, 0) + COMPARE_GAP * (frames.length - 1);
+  const data = new Uint8Array(width * height * 3).fill(COMPARE_BACKGROUND);
+  let y0 = 0;
+  for (const f of frames) {
+    data.set(f.data, y0 * width * 3);
+    y0 += f.height + COMPARE_GAP;
+  }
+  return { width, height, data };
+}
+
 /** Default delay between GIF frames. */
 const GIF_FRAME_DELAY_MS = 100;
 
