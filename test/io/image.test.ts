@@ -113,6 +113,17 @@ describe('readImage', () => {
     await expect(readImage(jpg.subarray(0, jpg.length >> 1))).rejects.toThrow(/cannot decode/);
   });
 
+  it("says what is wrong with a file in the user's terms, never the decoder library's text", async () => {
+    const png = await noisyImage('png');
+    const notImage = await readImage(new TextEncoder().encode('hello, this is a text file, not a photo'.repeat(20))).catch((e: Error) => e.message);
+    expect(notImage).toMatch(/cannot decode .*: it is not an image, or not in a format this reads; pass a complete PNG/);
+    for (const cut of [png.subarray(0, png.length >> 1), (await noisyImage('jpeg')).subarray(0, 600)]) {
+      const msg = await readImage(cut).catch((e: Error) => e.message);
+      expect(msg).toMatch(/cannot decode .*: the file is damaged or incomplete/);
+      expect(msg).not.toMatch(/vips|libpng|Input buffer|jpeg:/i);
+    }
+  });
+
   it('refuses a 20000x20000 PNG from its header, naming the limit', async () => {
     expect(DEFAULT_MAX_PIXELS).toBe(50_000_000);
     const err = await readImage(hugePngHeader(20000, 20000)).catch((e: unknown) => e);

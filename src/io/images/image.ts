@@ -84,9 +84,19 @@ async function loadBytes(src: string | Uint8Array): Promise<{ bytes: Uint8Array;
   }
 }
 
+/**
+ * What a decoder failure means for the file, in the user's terms (libvips' own texts, e.g. "Input buffer contains
+ * unsupported image format" or "vipspng: libpng read error", name the library, not the problem).
+ */
+const DECODE_PROBLEMS: readonly (readonly [RegExp, string])[] = [
+  [/unsupported image format/i, 'it is not an image, or not in a format this reads'],
+  [/premature end|truncat|read error|end of file|corrupt|not enough data|unexpected end|incomplete|invalid/i, 'the file is damaged or incomplete (cut off while saving or downloading?)'],
+];
+
 function decodeError(name: string, e: unknown): ImageError {
-  const why = (e as Error).message.split('\n')[0];
-  return new ImageError(`cannot decode ${name} (${why}); pass a complete PNG, JPEG, WebP, GIF, TIFF or AVIF image`);
+  const message = (e as Error).message ?? '';
+  const why = DECODE_PROBLEMS.find(([re]) => re.test(message))?.[1] ?? 'the image data could not be read';
+  return new ImageError(`cannot decode ${name}: ${why}; pass a complete PNG, JPEG, WebP, GIF, TIFF or AVIF image`);
 }
 
 async function decode(src: string | Uint8Array, mode: 'flatten' | 'keep' | 'auto', options: ReadImageOptions): Promise<Pixels> {
