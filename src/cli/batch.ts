@@ -5,7 +5,8 @@
  * input, 1 for an internal failure, 130 when interrupted (unfinished jobs run again next time).
  */
 import { constants } from 'node:fs';
-import { access, mkdir } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
+import { makeDirs } from '../io/atomic.js';
 import { InputError } from '../errors.js';
 import { runBatch, type BatchJob } from '../jobs/batch.js';
 import { writeReport } from '../jobs/report.js';
@@ -95,7 +96,7 @@ export const batchCommand: Command = {
     });
     const paths = { ...(await onePassPaths(args, io)), ...(await modelPaths(args, io)) };
     const concurrency = num(args, 'concurrency', 1, { min: 1, max: 64, integer: true });
-    await mkdir(out, { recursive: true });
+    await makeDirs(out);
     const store = await new JobStore(out).init();
     const services = await loadServices(paths);
     try {

@@ -6,8 +6,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, extname, join } from 'node:path';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 
 /** errno codes of writes that fail for the user's reason (disk, permissions, path), with what they mean. */
@@ -39,6 +39,38 @@ export class WriteFault extends InputError {
 export function writeFault(e: unknown, path: string): unknown {
   const code = e instanceof WriteFault ? e.code : (e as NodeJS.ErrnoException)?.code;
   return code && WRITE_FAULTS[code] ? new WriteFault(path, code) : e;
+}
+
+/** A directory the system refused to create, named by the directory the user asked for. */
+export class DirectoryFault extends InputError {
+  override name = 'DirectoryFault';
+  constructor(path: string, code: string) {
+    super(`cannot create directory ${path}: ${WRITE_FAULTS[code] ?? code} (${code})`);
+  }
+}
+
+/**
+ * `mkdir -p`, one level at a time. Node's own `mkdir(p, { recursive: true })` never returns when a parent exists but
+ * refuses new entries with ENOENT (e.g. /proc: measured spinning at full CPU, deaf to SIGTERM): here that is a
+ * DirectoryFault at once.
+ */
+export async function makeDirs(path: string): Promise<void> {
+  const missing: string[] = [];
+  for (let p = resolve(path); ; p = dirname(p)) {
+    const st = await stat(p).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return undefined;
+      throw new DirectoryFault(path, e.code ?? 'EIO');
+    });
+    if (st && !st.isDirectory()) throw new DirectoryFault(path, 'ENOTDIR');
+    if (st) break;
+    missing.push(p);
+    if (dirname(p) === p) break;
+  }
+  for (const p of missing.reverse()) {
+    await mkdir(p).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw new DirectoryFault(path, e.code ?? 'EIO');
+    });
+  }
 }
 
 /** This machine in temporary names (a short hash of the host name: stores may be shared between machines). */

@@ -17,7 +17,7 @@ import { EventEmitter } from 'node:events';
 import { appendFile, mkdir, open, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
-import { HOST_TAG, partialOwner, writeFileAtomic } from '../io/atomic.js';
+import { HOST_TAG, makeDirs, partialOwner, writeFileAtomic } from '../io/atomic.js';
 import type { EditOptions } from '../edit/optimize/types.js';
 import type { Interpretation } from '../edit/instruction.js';
 import { describeMethod, type OnePassMethod } from './one_pass.js';
@@ -177,7 +177,7 @@ export class JobStore {
    */
   async init(): Promise<this> {
     const edits = join(this.root, EDITS_DIR);
-    await mkdir(edits, { recursive: true });
+    await makeDirs(edits);
     const now = Date.now();
     for (const id of await readdir(edits)) {
       const dir = join(edits, id);
@@ -319,7 +319,7 @@ export class JobStore {
    */
   async claimKey(key: string): Promise<string | 'pending' | undefined> {
     const file = this.keyPath(key);
-    await mkdir(dirname(file), { recursive: true });
+    await makeDirs(dirname(file));
     try {
       await writeFile(file, '', { flag: 'wx' });
       return undefined;

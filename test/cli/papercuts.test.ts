@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
+import { makeDirs } from '../../src/io/atomic.js';
 import { fixture, sharedPath } from '../helpers/shared.js';
 import { fixtureModelFlags } from '../helpers/models.js';
 import { fixtureApp, json, type TestServer } from '../server/helpers.js';
@@ -61,6 +62,21 @@ describe('papercuts', () => {
     expect(edit.stderr.trim().split('\n')).toHaveLength(1);
     expect(edit.stderr).toMatch(/cannot write \/proc\/w\.npy/);
     expect(readdirSync(out)).toEqual([]);
+  });
+
+  it('batch --out /proc/bo fails at once (it spun forever in Node\'s recursive mkdir): one line, exit 2; a file in the way is named', async () => {
+    const jobs = join(dir, 'proc_jobs.jsonl');
+    await writeFile(jobs, JSON.stringify({ prompt: 'a smile', seed: 1, steps: 1 }) + '\n');
+    const t0 = Date.now();
+    const r = await runCli(['batch', jobs, '--out', '/proc/bo/run', ...fixtureModelFlags()]);
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('styleclip: cannot create directory /proc/bo/run: no such directory (ENOENT)\n');
+    const file = join(dir, 'a-file');
+    await writeFile(file, 'x');
+    await expect(makeDirs(join(file, 'sub'))).rejects.toThrow(/cannot create directory .*a-file\/sub: a part of the path is not a directory \(ENOTDIR\)/);
+    await makeDirs(join(dir, 'new', 'deeper'));
+    expect(existsSync(join(dir, 'new', 'deeper'))).toBe(true);
   });
 
   it('edit --help describes every flag people asked about (--fs3, --stats, --neutral, --beta, --strength, --out, --compare, --gif, --save-latent)', async () => {

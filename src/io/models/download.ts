@@ -12,11 +12,11 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { writeFileAtomic } from '../atomic.js';
+import { makeDirs, writeFileAtomic } from '../atomic.js';
 import { InputError } from '../../errors.js';
 
 /** A download that cannot complete; the message names the URL and what to do. */
@@ -372,7 +372,7 @@ async function existing(dest: string, bytes: number, opts: DownloadOptions): Pro
  * the same `dest` (the second caller waits for the first and then returns the finished file).
  */
 export async function downloadFile(url: string, dest: string, opts: DownloadOptions = {}): Promise<DownloadResult> {
-  await mkdir(dirname(dest), { recursive: true });
+  await makeDirs(dirname(dest));
   const release = await acquireLock(lockPath(dest), opts);
   try {
     const have = await fileSize(dest);
