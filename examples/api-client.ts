@@ -55,7 +55,7 @@ await follow(`${base}/v1/edits/${id}/events`, (event, data) => {
 });
 
 const status = await (await client.v1.edits[':id'].$get({ param: { id } })).json();
-console.log(`\n${status.status} after ${status.history.length} steps`);
+console.log(`\n${status.status} after ${status.history_points} steps (final loss ${status.last?.loss.toFixed(4)})`);
 for (const file of ['result.png', 'compare.png'] as const) {
   const res = await fetch(`${base}/v1/edits/${id}/${file}`);
   await writeFile(`${id}-${file}`, new Uint8Array(await res.arrayBuffer()));

@@ -39,7 +39,11 @@ interface EditStatus {
   readonly step: number;
   readonly steps: number;
   readonly attempts: number;
-  readonly history: readonly LossPoint[];
+  /** The loss history, only when asked for (GET ?history=all); `historyPage` pages it, SSE streams it. */
+  readonly history?: readonly LossPoint[];
+  /** How many loss points the history holds, and the latest one. */
+  readonly history_points: number;
+  readonly last?: LossPoint;
   /** Photo starts: the latest projection step. */
   readonly projection?: JobState['projection'];
   readonly error?: JobState['error'];
@@ -120,9 +124,12 @@ export class EditJobs {
     }
   }
 
-  /** The job's status; `withHistory` false leaves the loss history out (followers read it with `historySince`). */
-  async status(id: string, withHistory = true): Promise<EditStatus> {
-    const [req, state, history] = await Promise.all([this.store.request(id), this.store.state(id), withHistory ? this.store.readHistory(id) : { points: [] }]);
+  /**
+   * The job's status with a summary of its loss history (count, latest point); `withHistory` adds the whole history
+   * (GET ?history=all: 300 kB for a 3000-step job, so not by default; `historyPage` pages it).
+   */
+  async status(id: string, withHistory = false): Promise<EditStatus> {
+    const [req, state, history] = await Promise.all([this.store.request(id), this.store.state(id), this.store.readHistory(id)]);
     if (!req || !state) throw notFound(`edit ${id}`);
     const done = state.status === 'done';
     const cancelling = !TERMINAL.has(state.status) && (await this.store.cancelRequested(id));
@@ -135,7 +142,9 @@ export class EditJobs {
       step: state.step,
       steps: state.steps,
       attempts: state.attempts,
-      history: history.points,
+      history: withHistory ? history.points : undefined,
+      history_points: history.points.length,
+      last: history.points[history.points.length - 1],
       projection: state.projection,
       error: state.error,
       before: state.beforeReady || done ? editUrl(id, 'before.png') : undefined,
@@ -153,6 +162,14 @@ export class EditJobs {
       createdAt: req.createdAt,
       updatedAt: state.updatedAt,
     };
+  }
+
+  /** Points `from` .. `from + limit - 1` of the loss history, the total, and where the next page starts (null: none). */
+  async historyPage(id: string, from: number, limit: number): Promise<{ points: LossPoint[]; from: number; total: number; next: number | null }> {
+    if (!(await this.store.request(id))) throw notFound(`edit ${id}`);
+    const { points } = await this.store.readHistory(id);
+    const page = points.slice(from, from + limit);
+    return { points: page, from, total: points.length, next: from + page.length < points.length ? from + page.length : null };
   }
 
   /** Loss points appended after byte `offset` of the history, and the new offset (-1: the history restarted). */

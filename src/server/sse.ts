@@ -7,7 +7,7 @@
  *   projection {step, steps, loss, mse}                 photo starts: projection progress (a few per second at most)
  *   progress  {step, steps, lr, loss, clipLoss, l2Loss, idLoss}   once per completed step
  *   preview   {step, url}                               a new preview frame (a URL of a PNG)
- *   done | failed | cancelled   the final status (as GET /v1/edits/:id), then the stream ends
+ *   done | failed | cancelled   the final status (as GET /v1/edits/:id: the history summarised), then the stream ends
  * A restarted job (after a crash or shutdown) sends a status event and its progress from step 1 again.
  */
 import type { Context } from 'hono';
@@ -31,7 +31,7 @@ export async function editEvents(c: Context, jobs: EditJobs, id: string): Promis
     let lastBeat = Date.now();
     const send = (event: string, data: unknown): Promise<void> => stream.writeSSE({ event, data: JSON.stringify(data) });
     while (!stream.aborted) {
-      const s = await jobs.status(id, false);
+      const s = await jobs.status(id);
       const fresh = await jobs.historySince(id, offset);
       const restarted = fresh.offset < 0;
       if (s.status !== lastStatus || restarted) {

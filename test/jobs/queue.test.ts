@@ -44,7 +44,7 @@ const statusOf = async (app: ReturnType<typeof createApp>, id: string) => (await
   status: string;
   step: number;
   attempts: number;
-  history: unknown[];
+  history_points: number;
 };
 
 describe('in-process queue', () => {

@@ -26,7 +26,7 @@ interface Status {
   error?: { message: string };
 }
 
-const status = async (id: string): Promise<Status> => (await (await t.app.request(`/v1/edits/${id}`)).json()) as Status;
+const status = async (id: string): Promise<Status> => (await (await t.app.request(`/v1/edits/${id}?history=all`)).json()) as Status;
 const finished = (id: string) => waitFor(async () => {
   const s = await status(id);
   return s.status !== 'queued' && s.status !== 'running' && s;
@@ -62,6 +62,17 @@ describe('API with the fixture models', () => {
     expect(s.status).toBe('done');
     expect(s.history.map((h) => h.step)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(s.history.every((h) => Number.isFinite(h.loss) && h.loss > 0)).toBe(true);
+    // Polls get a summary, not the whole history (300 kB for a 3000-step job); pages and ?history=all give it.
+    const summary = (await (await t.app.request(`/v1/edits/${id}`)).json()) as Record<string, unknown>;
+    expect(summary.history).toBeUndefined();
+    expect(summary).toMatchObject({ history_points: 6, last: s.history[5] });
+    const page = await (await t.app.request(`/v1/edits/${id}/history?from=2&limit=3`)).json();
+    expect(page).toEqual({ points: s.history.slice(2, 5), from: 2, total: 6, next: 5 });
+    expect(await (await t.app.request(`/v1/edits/${id}/history?from=5`)).json()).toMatchObject({ points: [s.history[5]], next: null });
+    expect((await t.app.request(`/v1/edits/${id}/history?limit=0`)).status).toBe(400);
+    expect((await t.app.request(`/v1/edits/${id}?history=yes`)).status).toBe(400);
+    const cancelled = (await (await t.app.request(`/v1/edits/${id}`, { method: 'DELETE' })).json()) as Record<string, unknown>;
+    expect(cancelled.history).toBeUndefined();
     for (const [file, width] of [['result.png', 64], ['before.png', 64], ['compare.png', 64 * 2 + 8]] as const) {
       const r = await t.app.request(`/v1/edits/${id}/${file}`);
       expect(r.status).toBe(200);

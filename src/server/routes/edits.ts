@@ -1,6 +1,7 @@
 /**
  * `/v1/edits`: submit (202 {id}) an optimisation (`POST /v1/edits`) or a one-pass method (`POST /v1/edits/global`,
- * `/v1/edits/mapper`), status with loss history, Server-Sent Events, result files, cancel.
+ * `/v1/edits/mapper`), status (the loss history summarised; `?history=all` for all of it), the history in pages
+ * (`/:id/history?from=K&limit=N`), Server-Sent Events, result files, cancel.
  * Each handler validates, calls one `EditJobs` method and returns its result.
  */
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
@@ -11,6 +12,29 @@ import type { JobFile } from '../../jobs/store.js';
 import { editForm, editJson, globalEditJson, mapperEditJson, oneBody } from '../validate.js';
 import { globalMethod, mapperMethod } from '../../jobs/one_pass.js';
 import { EditJson } from '../../jobs/schemas.js';
+import { RequestError } from '../../jobs/errors.js';
+
+/** Largest page of `GET /v1/edits/:id/history` (about 100 bytes a point). */
+const MAX_HISTORY_PAGE = 10_000;
+const DEFAULT_HISTORY_PAGE = 1_000;
+
+/** `?history=all` includes the whole loss history in a status; nothing else is accepted. */
+function historyQuery(v: string | undefined): boolean {
+  if (v === undefined) return false;
+  if (v === 'all') return true;
+  throw new RequestError('invalid_request', `history: use history=all (the whole loss history) or leave it out (a summary); GET /v1/edits/:id/history pages it`);
+}
+
+/** `from` (0-based point index) and `limit` of a history page. */
+function pageQuery(from: string | undefined, limit: string | undefined): { from: number; limit: number } {
+  const int = (name: string, v: string | undefined, def: number, min: number, max: number): number => {
+    if (v === undefined) return def;
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < min || n > max) throw new RequestError('invalid_request', `${name}: an integer in ${min}..${max}, got '${v}'`);
+    return n;
+  };
+  return { from: int('from', from, 0, 0, Number.MAX_SAFE_INTEGER), limit: int('limit', limit, DEFAULT_HISTORY_PAGE, 1, MAX_HISTORY_PAGE) };
+}
 
 const CONTENT_TYPES: Readonly<Record<JobFile, string>> = {
   'result.png': 'image/png',
@@ -46,7 +70,11 @@ export function editRoutes(jobs: EditJobs, bodyLimit: MiddlewareHandler) {
       const body = c.req.valid('json');
       return c.json(await jobs.submitOnePass(mapperMethod(body.mapper, body.strength), body, c.req.header('idempotency-key')), 202);
     })
-    .get('/:id', async (c) => c.json(await jobs.status(checkId(c.req.param('id')))))
+    .get('/:id', async (c) => c.json(await jobs.status(checkId(c.req.param('id')), historyQuery(c.req.query('history')))))
+    .get('/:id/history', async (c) => {
+      const { from, limit } = pageQuery(c.req.query('from'), c.req.query('limit'));
+      return c.json(await jobs.historyPage(checkId(c.req.param('id')), from, limit));
+    })
     .delete('/:id', async (c) => c.json(await jobs.cancel(checkId(c.req.param('id')))))
     .get('/:id/events', (c) => editEvents(c, jobs, checkId(c.req.param('id'))))
     .get('/:id/result.png', file('result.png'))

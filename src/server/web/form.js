@@ -209,7 +209,7 @@ function finish(s) {
   setRunning(false);
   if (s.status === 'done') {
     ui.progress.value = 1;
-    const last = s.history[s.history.length - 1];
+    const last = s.last;
     ui.status.textContent = `Done: ${s.steps} steps${last ? `, final loss ${fmt(last.loss)}` : ''}.`;
     showImage(ui.before, s.results.before);
     showImage(ui.current, s.results.result);
