@@ -7,6 +7,10 @@
  * it renews while the job runs; a worker that dies stops renewing, and after `stallMs` another worker's stalled
  * check puts the job back to wait, so it is retried rather than lost. A worker shutting down moves its unfinished
  * jobs back to wait (BullMQ `moveToWait` + `WaitingError`) without spending an attempt.
+ *
+ * The job store is the record: Redis may lose its data (a restart without persistence, a flush). Whenever the
+ * producer (re)connects, and every RECONCILE_EVERY_MS, jobs the store holds as queued but Redis does not know are
+ * added again (`reconcile`); a cancel of a queued job Redis no longer holds cancels it in the store at once.
  */
 import type { Generator } from '../generator/index.js';
 import { Job, Queue, WaitingError, Worker } from 'bullmq';
@@ -53,6 +57,14 @@ export function redisOptions(url: string): { host: string; port: number; usernam
 
 /** How long an API call waits for Redis before answering 503 (ms): a few seconds, not a hang. */
 const REDIS_TIMEOUT_MS = 3000;
+/** Tries, and the pause between them (ms), of the reconcile after a reconnect. */
+const RECONNECT_RETRIES = 20;
+const RECONNECT_RETRY_MS = 500;
+/** How often the producer checks the store's queued jobs against Redis (ms). */
+const RECONCILE_EVERY_MS = 30_000;
+/** A queued job younger than this may still be on its way into Redis (submit in flight): reconcile leaves it (ms). */
+const RECONCILE_MIN_AGE_MS = 10_000;
+
 /** A reservation (admitted, not yet added) older than this belongs to a crashed server and stops counting (ms). */
 const RESERVATION_TTL_MS = 30_000;
 
@@ -88,12 +100,16 @@ export class RedisQueue implements JobQueue {
   /** Our own connection for the admission script and the up/down log (BullMQ's client type hides EVAL). */
   private readonly redis: Redis;
   private down = false;
+  private closing = false;
+  private readonly reconciler: NodeJS.Timeout;
+  private reconciling?: Promise<number>;
 
   constructor(
     url: string,
     private readonly store: JobStore,
     private readonly capacity: number,
     private readonly log: (msg: string) => void = () => undefined,
+    private readonly timing: { readonly reconcileMinAgeMs?: number; readonly reconcileEveryMs?: number } = {},
   ) {
     // No offline queue: while Redis is unreachable a command fails at once instead of being replayed on reconnect,
     // so a request that got a 503 never turns into a job later.
@@ -102,7 +118,52 @@ export class RedisQueue implements JobQueue {
     this.queue.on('error', (e) => this.markDown(e.message));
     this.redis = new Redis(connection);
     this.redis.on('error', (e) => this.markDown(e.message));
-    this.redis.on('ready', () => this.markUp());
+    this.redis.on('close', () => this.closing || this.markDown('the connection closed'));
+    this.redis.on('ready', () => {
+      this.markUp();
+      void this.reconcileSoon();
+    });
+    this.reconciler = setInterval(() => void this.reconcile().catch(() => undefined), timing.reconcileEveryMs ?? RECONCILE_EVERY_MS);
+    this.reconciler.unref();
+  }
+
+  /** Adds again the queued jobs of the store that Redis does not hold (see the header); returns how many. */
+  reconcile(): Promise<number> {
+    this.reconciling ??= this.reconcileOnce().finally(() => (this.reconciling = undefined));
+    return this.reconciling;
+  }
+
+  /**
+   * Reconciles once BullMQ's own connection is back too (it reconnects on its own schedule): a few tries, RECONNECT_RETRY_MS
+   * apart; what they miss the periodic check catches.
+   */
+  private async reconcileSoon(): Promise<void> {
+    for (let attempt = 0; attempt < RECONNECT_RETRIES; attempt++) {
+      try {
+        await this.reconcile();
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, RECONNECT_RETRY_MS).unref());
+      }
+    }
+  }
+
+  private async reconcileOnce(): Promise<number> {
+    const minAge = this.timing.reconcileMinAgeMs ?? RECONCILE_MIN_AGE_MS;
+    let added = 0;
+    for (const id of await this.store.list()) {
+      const state = await this.store.state(id);
+      if (state?.status !== 'queued' || Date.now() - Date.parse(state.updatedAt) < minAge) continue;
+      if (await bounded(Job.fromId(this.queue, id))) continue;
+      if (await this.store.cancelRequested(id)) {
+        await this.store.writeState(id, { ...state, status: 'cancelled', updatedAt: new Date().toISOString() });
+        continue;
+      }
+      await bounded(this.addJob(id));
+      added++;
+    }
+    if (added) this.log(`re-queued ${added} job(s) that Redis had lost (the job store is the record)`);
+    return added;
   }
 
   /** Logs once when Redis becomes unreachable (and not again on every reconnect attempt). */
@@ -118,6 +179,11 @@ export class RedisQueue implements JobQueue {
     this.log('Redis is reachable again');
   }
 
+  /** The one way a job id goes into Redis: its id as jobId (a repeated add is ignored), one attempt. */
+  private addJob(id: string): Promise<Job> {
+    return this.queue.add('edit', { id }, { jobId: id, attempts: 1, removeOnComplete: KEEP_FINISHED, removeOnFail: KEEP_FINISHED });
+  }
+
   async submit(id: string): Promise<void> {
     const k = this.queue.keys;
     const client = this.redis;
@@ -125,7 +191,7 @@ export class RedisQueue implements JobQueue {
     const waiting = (await bounded(client.eval(ADMIT_SCRIPT, 5, k.wait, k.paused, k.prioritized, k.delayed, reservations, this.capacity, id, Date.now(), RESERVATION_TTL_MS))) as number;
     if (waiting >= 0) throw queueFullError({ kind: 'redis', running: 0, waiting, capacity: this.capacity });
     try {
-      await bounded(this.queue.add('edit', { id }, { jobId: id, attempts: 1, removeOnComplete: KEEP_FINISHED, removeOnFail: KEEP_FINISHED }));
+      await bounded(this.addJob(id));
     } finally {
       await bounded(client.zrem(reservations, id)).catch(() => undefined);
     }
@@ -133,7 +199,12 @@ export class RedisQueue implements JobQueue {
 
   async cancel(id: string): Promise<void> {
     const job = await bounded(Job.fromId(this.queue, id));
-    if (!job) return;
+    if (!job) {
+      // Redis lost it (see the header): nobody will run it, so a queued job is cancelled here and now.
+      const current = await this.store.state(id);
+      if (current?.status === 'queued') await this.store.writeState(id, { ...current, status: 'cancelled', updatedAt: new Date().toISOString() });
+      return;
+    }
     const state = await bounded(job.getState());
     if (!(WAITING_STATES as readonly string[]).includes(state)) return;
     await job.remove().catch(() => undefined);
@@ -148,6 +219,9 @@ export class RedisQueue implements JobQueue {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
+    clearInterval(this.reconciler);
+    await this.reconciling?.catch(() => undefined);
     this.redis.disconnect();
     await this.queue.close();
   }

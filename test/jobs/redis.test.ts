@@ -4,10 +4,9 @@
  * complete exactly once; one worker is SIGKILLed mid-job and that job is retried by the other. Then a DELETE reaches
  * a job running on a worker, and a SIGTERMed worker puts its unfinished job back in the queue.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
@@ -17,6 +16,7 @@ import { QUEUE_NAME, RedisQueue, redisOptions } from '../../src/jobs/redis_queue
 import { JobStore, type JobState } from '../../src/jobs/store.js';
 import { loadServices, type Services } from '../../src/jobs/wiring.js';
 import { PROJECT_ROOT } from '../helpers/shared.js';
+import { exited, freePort, start } from '../helpers/processes.js';
 import { json, modelFlags, modelPaths, waitFor } from '../server/helpers.js';
 
 const REDIS = '/usr/bin/redis-server';
@@ -31,41 +31,12 @@ let queue: RedisQueue;
 let app: ReturnType<typeof createApp>;
 const workers: ChildProcess[] = [];
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Spawns a process and resolves once a line of its stdout matches `ready`. */
-function start(cmd: string, args: string[], ready: RegExp): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stderr!.on('data', (d) => (err += String(d)));
-    child.stdout!.on('data', (d) => {
-      out += String(d);
-      if (ready.test(out)) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`${cmd} exited with ${code} before it was ready:\n${out}\n${err}`)));
-  });
-}
-
 const startWorker = (): Promise<ChildProcess> =>
   start(
     process.execPath,
     [join(PROJECT_ROOT, 'bin', 'styleclip.js'), 'worker', '--queue', url, '--store', dir, ...modelFlags(), '--stall-timeout', '2', '--grace', '0.5'],
     /ready/,
   ).then((w) => (workers.push(w), w));
-
-const exited = (p: ChildProcess): Promise<number | null> =>
-  p.exitCode !== null || p.signalCode !== null ? Promise.resolve(p.exitCode) : new Promise((r) => p.once('exit', (code) => r(code)));
 
 beforeAll(async () => {
   if (!existsSync(REDIS)) throw new Error(`${REDIS} is missing: install Debian's redis-server (.ci/run does)`);
