@@ -92,14 +92,41 @@ function bounded<T>(p: Promise<T>, ms = REDIS_TIMEOUT_MS): Promise<T> {
   return Promise.race([p.catch((e: unknown) => Promise.reject(e instanceof RequestError ? e : queueDown((e as Error).message))), timeout]).finally(() => clearTimeout(timer)) as Promise<T>;
 }
 
-const queueDown = (why: string): RequestError => new RequestError('not_ready', `the job queue (Redis) is unreachable (${why}); retry in a few seconds`);
+/** ioredis / BullMQ messages in plain words (their own texts name options and internals). */
+export function redisReason(message: string): string {
+  const refused = /ECONNREFUSED\s*([\w.:[\]-]+)?/.exec(message);
+  if (refused) return `connection refused${refused[1] ? ` at ${refused[1]}` : ''}`;
+  if (/enableOfflineQueue|Stream isn't writeable|Connection is closed|closed/i.test(message)) return 'not connected';
+  if (/ETIMEDOUT|timed? ?out|no answer/i.test(message)) return 'no answer in time';
+  if (/ENOTFOUND|EAI_AGAIN/.test(message)) return 'host not found';
+  if (/NOAUTH|WRONGPASS|invalid password/i.test(message)) return 'authentication failed (check the password in the redis:// URL)';
+  return 'connection error';
+}
+
+const queueDown = (why: string): RequestError => new RequestError('not_ready', `the job queue (Redis) is unreachable (${redisReason(why)}); retry in a few seconds`);
+
+/** Logs a connection's up/down transitions once each, not every failed retry (ioredis retries many times a second). */
+class LinkLog {
+  private down = false;
+  constructor(private readonly meanwhile: string, private readonly log: (msg: string) => void) {}
+  lost(why: string): void {
+    if (this.down) return;
+    this.down = true;
+    this.log(`Redis is unreachable (${redisReason(why)}); ${this.meanwhile}`);
+  }
+  back(): void {
+    if (!this.down) return;
+    this.down = false;
+    this.log('Redis is reachable again');
+  }
+}
 
 /** The producer side used by `styleclip serve --queue`: submits, cancels, counts. */
 export class RedisQueue implements JobQueue {
   private readonly queue: Queue;
   /** Our own connection for the admission script and the up/down log (BullMQ's client type hides EVAL). */
   private readonly redis: Redis;
-  private down = false;
+  private readonly link: LinkLog;
   private closing = false;
   private readonly reconciler: NodeJS.Timeout;
   private reconciling?: Promise<number>;
@@ -114,13 +141,14 @@ export class RedisQueue implements JobQueue {
     // No offline queue: while Redis is unreachable a command fails at once instead of being replayed on reconnect,
     // so a request that got a 503 never turns into a job later.
     const connection = { ...redisOptions(url), enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: REDIS_TIMEOUT_MS };
+    this.link = new LinkLog('edits get 503 until it is back', log);
     this.queue = new Queue(QUEUE_NAME, { connection });
-    this.queue.on('error', (e) => this.markDown(e.message));
+    this.queue.on('error', (e) => this.link.lost(e.message));
     this.redis = new Redis(connection);
-    this.redis.on('error', (e) => this.markDown(e.message));
-    this.redis.on('close', () => this.closing || this.markDown('the connection closed'));
+    this.redis.on('error', (e) => this.link.lost(e.message));
+    this.redis.on('close', () => this.closing || this.link.lost('Connection is closed'));
     this.redis.on('ready', () => {
-      this.markUp();
+      this.link.back();
       void this.reconcileSoon();
     });
     this.reconciler = setInterval(() => void this.reconcile().catch(() => undefined), timing.reconcileEveryMs ?? RECONCILE_EVERY_MS);
@@ -166,19 +194,6 @@ export class RedisQueue implements JobQueue {
     return added;
   }
 
-  /** Logs once when Redis becomes unreachable (and not again on every reconnect attempt). */
-  private markDown(why: string): void {
-    if (this.down) return;
-    this.down = true;
-    this.log(`Redis is unreachable (${why}); edits get 503 until it is back`);
-  }
-
-  private markUp(): void {
-    if (!this.down) return;
-    this.down = false;
-    this.log('Redis is reachable again');
-  }
-
   /** The one way a job id goes into Redis: its id as jobId (a repeated add is ignored), one attempt. */
   private addJob(id: string): Promise<Job> {
     return this.queue.add('edit', { id }, { jobId: id, attempts: 1, removeOnComplete: KEEP_FINISHED, removeOnFail: KEEP_FINISHED });
@@ -213,6 +228,8 @@ export class RedisQueue implements JobQueue {
   }
 
   async stats(): Promise<QueueStats> {
+    // /health answers as submissions would: both connections must be up (they reconnect on their own schedules).
+    if (this.redis.status !== 'ready') throw queueDown(`admission connection ${this.redis.status}`);
     const c = await bounded(this.queue.getJobCounts('active', ...WAITING_STATES));
     const waiting = WAITING_STATES.reduce((n, s) => n + (c[s] ?? 0), 0);
     return { kind: 'redis', running: c.active ?? 0, waiting, capacity: this.capacity };
@@ -269,8 +286,14 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
       maxStalledCount: MAX_STALLS,
     },
   );
-  worker.on('error', (e) => opts.log?.(`worker: ${e.message}`));
-  await worker.waitUntilReady();
+  // BullMQ reports every failed retry as an error and says nothing when it is back: a watch connection of our own
+  // gives the transitions, each logged once.
+  const link = new LinkLog('jobs wait until it is back', opts.log ?? (() => undefined));
+  worker.on('error', (e) => link.lost(e.message));
+  const watch = new Redis({ ...redisOptions(opts.url), lazyConnect: true });
+  watch.on('error', (e) => link.lost(e.message));
+  watch.on('ready', () => link.back());
+  await Promise.all([worker.waitUntilReady(), watch.connect()]);
   return {
     async close(graceMs: number): Promise<void> {
       const timer = setTimeout(() => shutdown.abort(new ShutdownAbort('worker shutting down')), graceMs);
@@ -278,6 +301,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
         await worker.close();
       } finally {
         clearTimeout(timer);
+        watch.disconnect();
       }
     },
   };

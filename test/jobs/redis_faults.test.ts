@@ -117,7 +117,9 @@ describe('Redis queue under faults', () => {
     const res = await app.request('/v1/edits', json({ prompt: 'red hair', seed: 99, steps: 5 }));
     const took = Date.now() - t0;
     expect(res.status).toBe(503);
-    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/job queue \(Redis\) is unreachable/);
+    const message = ((await res.json()) as { error: { message: string } }).error.message;
+    expect(message).toMatch(/job queue \(Redis\) is unreachable \((connection refused|not connected)[^)]*\); retry in a few seconds/);
+    expect(message).not.toMatch(/ECONNREFUSED|enableOfflineQueue|Stream isn't writeable/);
     const health = await app.request('/health');
     expect(health.status).toBe(503);
     expect(await health.json()).toMatchObject({ status: 'degraded', queue: { status: 'down' } });
@@ -131,6 +133,8 @@ describe('Redis queue under faults', () => {
     redis = await startRedis();
     const t1 = Date.now();
     await waitFor(async () => (await app.request('/health')).status === 200, 'the queue to come back', 20_000);
+    // /health and submissions agree: once /health says 200, a POST is not refused for the queue being down.
+    expect((await app.request('/v1/edits', json({ prompt: 'red hair', seed: 101, steps: 5 }))).status).not.toBe(503);
     // The restarted Redis is empty (no persistence): there is room again once every connection is back.
     await waitFor(async () => (await app.request('/v1/edits', json({ prompt: 'red hair', seed: 100, steps: 5 }))).status === 202, 'an accepted edit', 20_000);
     console.log(`Redis back: edits accepted again after ${Date.now() - t1} ms`);

@@ -2,7 +2,8 @@
  * Redis losing its data (issue 25: `redis-server --save "" --appendonly no` killed and restarted empty, or flushed):
  * jobs that got 202 are added again from the job store when the producer reconnects (and by its periodic check),
  * and a DELETE of a queued job Redis no longer holds cancels it instead of leaving it `cancelling` forever.
- * No workers here, so the jobs stay queued and what Redis holds can be counted.
+ * No workers at first, so the jobs stay queued and what Redis holds can be counted; then a worker rides out a Redis
+ * restart saying so once each way (it used to log every failed retry and never that it was back).
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -12,7 +13,7 @@ import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/server/app.js';
-import { RedisQueue } from '../../src/jobs/redis_queue.js';
+import { RedisQueue, startWorker } from '../../src/jobs/redis_queue.js';
 import { JobStore } from '../../src/jobs/store.js';
 import { loadServices, type Services } from '../../src/jobs/wiring.js';
 import { exited, freePort, start } from '../helpers/processes.js';
@@ -77,5 +78,29 @@ describe('the job store is the record when Redis loses its data', () => {
     expect(logs.some((l) => /re-queued 3 job\(s\) that Redis had lost/.test(l))).toBe(true);
     expect(logs.some((l) => /Redis is reachable again/.test(l))).toBe(true);
     for (const id of ids.slice(1)) expect((await store.state(id))?.status).toBe('queued');
+  }, 120_000);
+
+  it('a worker logs one line when Redis goes away and one when it is back, in plain words, and then runs the jobs', async () => {
+    const workerLogs: string[] = [];
+    const worker = await startWorker({ url: `redis://127.0.0.1:${port}`, store, editor: services.editor, onePass: services.onePass, concurrency: 1, stallMs: 2000, log: (m) => workerLogs.push(m) });
+    try {
+      redis.kill('SIGKILL');
+      await exited(redis);
+      await new Promise((r) => setTimeout(r, 2500));
+      await startRedis();
+      await waitFor(async () => workerLogs.some((l) => /reachable again/.test(l)), 'the worker saying Redis is back', 30_000);
+      const down = workerLogs.filter((l) => /unreachable/.test(l));
+      expect(down).toHaveLength(1);
+      expect(down[0]).toMatch(/^Redis is unreachable \((connection refused|not connected)[^)]*\); jobs wait until it is back$/);
+      expect(workerLogs.filter((l) => /reachable again/.test(l))).toHaveLength(1);
+      expect(workerLogs.join('\n')).not.toMatch(/ECONNREFUSED/);
+      // The producer re-added the store's queued jobs to the empty Redis; the worker runs them.
+      await waitFor(async () => {
+        const states = await Promise.all((await store.list()).map((id) => store.state(id)));
+        return states.filter((st) => st?.status === 'done').length === 3;
+      }, 'the three re-added jobs done', 60_000);
+    } finally {
+      await worker.close(0);
+    }
   }, 120_000);
 });
