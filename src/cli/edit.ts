@@ -31,7 +31,7 @@ import { runGlobalEdit } from './edit_global.js';
 import { runMapperEdit } from './edit_mapper.js';
 import { ALPHA_RANGE, GLOBAL_DEFAULTS } from '../edit/global/index.js';
 import { MAPPER_STRENGTH } from '../edit/mapper/index.js';
-import { ProgressBar } from './progress.js';
+import { ProgressBar, statusLine } from './progress.js';
 import { writeAllOrNothing } from '../io/atomic.js';
 
 /** Exit code of a command stopped by SIGINT (128 + 2, the shell convention). */
@@ -277,6 +277,7 @@ export const editCommand: Command = {
       vocab: await modelFlag(args, 'vocab', 'vocab', io.stderr),
     };
     const quiet = flag(args, 'quiet');
+    statusLine(io.stderr, quiet, `loading the generator, CLIP${start.kind === 'image' ? ' and the face models' : ''}...`);
     const models = str(args, 'models');
     const idArg = str(args, 'identity-model');
     const identity: IdentityNet | undefined = idArg ? await loadIdentityNet(idArg, models) : undefined;

@@ -8,7 +8,8 @@ import { describeInterpretation, interpretationJson, type Interpretation } from 
 import type { EditStart } from '../edit/types.js';
 import { UsageError, flag, modelFlag, strs, type CliIO, type ParsedArgs } from './command.js';
 import { writeOnePassOutputs } from './edit_outputs.js';
-import { domainOf, photoSourceOf } from './photo_flags.js';
+import { domainOf, photoSourceOf, projectSteps } from './photo_flags.js';
+import { projectionBar, showsProgress, statusLine } from './progress.js';
 
 /** Values of a per-prompt flag: none (default), one (every prompt) or one per prompt. */
 function perPrompt(args: ParsedArgs, name: string, prompts: number): string[] | undefined {
@@ -46,6 +47,8 @@ function directionEdits(args: ParsedArgs): { edit: Required<DirectionEdit>; inte
 export async function runGlobalEdit(args: ParsedArgs, io: CliIO, start: EditStart, paths: Record<string, string | undefined>): Promise<number> {
   const read = directionEdits(args);
   const edits = read.map((r) => r.edit);
+  const quiet = flag(args, 'quiet');
+  statusLine(io.stderr, quiet, 'loading the generator, CLIP and the global directions...');
   const dirs = await GlobalDirections.load({
     generator: await modelFlag(args, 'generator', 'generator', io.stderr),
     clip: await modelFlag(args, 'clip', 'clip', io.stderr),
@@ -56,7 +59,8 @@ export async function runGlobalEdit(args: ParsedArgs, io: CliIO, start: EditStar
   const photos = start.kind === 'image' ? await photoSourceOf(args) : undefined;
   const domain = await domainOf(args, io);
   try {
-    const res = await dirs.edit(start, edits, { photos, signal: io.signal, domain });
+    const bar = projectionBar(io.stderr, projectSteps(start, args), showsProgress(io.stderr, quiet));
+    const res = await dirs.edit(start, edits, { photos, signal: io.signal, domain, hooks: { onProjectProgress: bar.onProjectProgress } }).finally(bar.done);
     const written = await writeOnePassOutputs({ ...res, latent: res.codes }, paths);
     const report = edits.map((e, i) => ({ ...e, channels: res.kept[i], max_relevance: res.maxRelevance[i], interpreted: interpretationJson(read[i].interpreted) }));
     if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, edits: report }) + '\n');

@@ -16,7 +16,7 @@ import { Generator } from '../generator/index.js';
 import { aboveBelow, sideBySide, type Frame } from '../io/images/frames.js';
 import { tensorToRgb, writeImage } from '../io/images/image.js';
 import { EXIT_INTERRUPTED } from './edit.js';
-import { ProgressBar } from './progress.js';
+import { ProgressBar, statusLine } from './progress.js';
 
 const NOISE = ['random', 'const'] as const;
 /** Samples per row of --grid (train.py's sample grid shows n_sample = 64 on a GPU; a few suffice here). */
@@ -92,6 +92,7 @@ export const nadaTrainCommand: Command = {
     const steps = num(args, 'steps', NADA_DEFAULTS.steps, { min: 1, max: MAX_NADA_STEPS, integer: true });
     const optionalNum = (name: string, max: number): number | undefined => (str(args, name) === undefined ? undefined : num(args, name, 0, { min: name === 'seed' ? 0 : 1, max, integer: true }));
     const zPath = str(args, 'z');
+    statusLine(io.stderr, flag(args, 'quiet'), 'loading the generator and CLIP; the first step also builds the training graph (tens of seconds at full size)...');
     const one = (name: string): ParsedArgs => ({ ...args, values: { ...args.values, clip: name || undefined } });
     const [generator, tokenizer, ...clipPaths] = await Promise.all([
       modelFlag(args, 'generator', 'generator', io.stderr),

@@ -2,6 +2,8 @@
 import { FacePhotoSource } from '../invert/photo.js';
 import { resolveModelPath } from '../io/models/registry.js';
 import { Generator } from '../generator/index.js';
+import type { EditStart } from '../edit/types.js';
+import { DEFAULT_PROJECT_STEPS } from '../invert/photo.js';
 import { modelFlag, str, type CliIO, type ParsedArgs } from './command.js';
 
 /**
@@ -14,6 +16,12 @@ export async function photoSourceOf(args: ParsedArgs): Promise<FacePhotoSource> 
     return v === undefined ? Promise.resolve(undefined) : resolveModelPath(v, 'encoder');
   };
   return new FacePhotoSource({ modelsDir: str(args, 'models'), encoder: await name('encoder'), wEncoder: await name('w-encoder') });
+}
+
+/** Projection steps a photo start may report: its refinement with --encoder, else the projection (1 for other starts). */
+export function projectSteps(start: EditStart, args: ParsedArgs): number {
+  if (start.kind !== 'image') return 1;
+  return str(args, 'encoder') !== undefined ? Math.max(start.refineSteps ?? 0, 1) : (start.projectSteps ?? DEFAULT_PROJECT_STEPS);
 }
 
 /** `--domain G`: a StyleGAN-NADA generator (`nada train --out`, or a registry name) the edit renders with. */

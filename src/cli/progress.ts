@@ -40,3 +40,17 @@ export class ProgressBar {
     this.drawn = false;
   }
 }
+
+/** Whether long phases draw progress: on a TTY, unless --quiet (pipes and logs stay clean). */
+export const showsProgress = (stream: { isTTY?: boolean }, quiet: boolean): boolean => !quiet && stream.isTTY === true;
+
+/** A one-line note of what a long start-up is doing (loading models), where progress is shown. */
+export function statusLine(stream: NodeJS.WritableStream & { isTTY?: boolean }, quiet: boolean, text: string): void {
+  if (showsProgress(stream, quiet)) stream.write(`styleclip: ${text}\n`);
+}
+
+/** The `onProjectProgress` hook of a photo start as a bar of `total` steps; `done()` ends its line. */
+export function projectionBar(stream: NodeJS.WritableStream & { isTTY?: boolean }, total: number, enabled: boolean): { onProjectProgress(p: { step: number; mse: number }): void; done(): void } {
+  const bar = new ProgressBar(stream, total, enabled);
+  return { onProjectProgress: (p) => bar.update(p.step, `projecting: mse ${p.mse.toFixed(4)}`), done: () => bar.finish() };
+}

@@ -137,3 +137,21 @@ describe('serve checks its encoder at start-up', () => {
     expect(r.stderr).toMatch(/notes\.txt: not a PyTorch checkpoint/);
   });
 });
+
+describe('long phases say what they do on a terminal, and nothing on a pipe', () => {
+  const photoEdit = (out: string): string[] => [
+    'edit', '--method', 'global', '--image', sharedPath('data', 'faces', 'ffhq_1.jpg'), '--models', sharedPath('models'), '--project-steps', '3',
+    ...fixtureModelFlags(), '--fs3', fixture('fs3.npy'), '--stats', fixture('S_mean_std'), '--prompt', 'red hair', '--out', out,
+  ];
+  it('edit --method global --image without an encoder: a loading line and a projection bar on a TTY; a pipe gets neither', async () => {
+    const tty = await runCli(photoEdit(join(dir, 'g_tty.png')), undefined, { tty: true });
+    expect(tty.code, tty.stderr).toBe(0);
+    expect(tty.stderr).toMatch(/^styleclip: loading the generator, CLIP and the global directions\.\.\.\n/);
+    expect(tty.stderr).toMatch(/\r\[#+-*\] 3\/3 projecting: mse \d/);
+    const pipe = await runCli(photoEdit(join(dir, 'g_pipe.png')));
+    expect(pipe.code).toBe(0);
+    expect(pipe.stderr).toBe('');
+    const quiet = await runCli([...photoEdit(join(dir, 'g_quiet.png')), '--quiet'], undefined, { tty: true });
+    expect(quiet.stderr).toBe('');
+  }, 120_000);
+});

@@ -8,7 +8,8 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-export async function runCli(argv: string[], signal?: AbortSignal): Promise<CliResult> {
+/** `tty`: stderr claims to be a terminal (progress bars and status lines are drawn only there). */
+export async function runCli(argv: string[], signal?: AbortSignal, opts: { readonly tty?: boolean } = {}): Promise<CliResult> {
   let stdout = '';
   let stderr = '';
   const sink = (append: (s: string) => void): Writable =>
@@ -20,7 +21,7 @@ export async function runCli(argv: string[], signal?: AbortSignal): Promise<CliR
     });
   const code = await main(argv, {
     stdout: sink((s) => (stdout += s)),
-    stderr: sink((s) => (stderr += s)),
+    stderr: Object.assign(sink((s) => (stderr += s)), opts.tty ? { isTTY: true } : {}),
     signal: signal ?? new AbortController().signal,
   });
   return { code, stdout, stderr };
