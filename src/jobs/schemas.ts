@@ -162,6 +162,8 @@ export const RenderJson = z
       .max(MAX_RENDER_EDITS),
     /** A photo (base64): detected, aligned and inverted by the server's encoder; `face_index` picks the face. */
     image: fileText.optional(),
+    /** A photo uploaded once with POST /v1/photos, by its id (slider moves then send no image). */
+    photo_id: z.string().regex(/^[0-9a-f]{16}$/, 'a photo id from POST /v1/photos (16 hex digits)').optional(),
     face_index: numeric(START_OPTION_SPECS.faceIndex).optional(),
     /** For photos where the server offers both: 'fast' (e4e) or 'faithful' (HyperStyle, `iterations` passes). */
     photo_inversion: z.enum(START_OPTION_SPECS.inversion.values).optional(),
@@ -177,6 +179,10 @@ export type RenderJsonBody = z.output<typeof RenderJson>;
 
 /** One line of a batch jobs file: the API's JSON fields, files as paths, plus an optional output name. */
 export const BatchLine = OPTIMISE.batch;
+
+/** `POST /v1/photos`: a photo (base64) to render by id (`photo_id` of /v1/render). */
+export const PhotoJson = z.object({ image: fileText }).strict();
+export type PhotoJsonBody = z.output<typeof PhotoJson>;
 
 /** The start fields of a one-pass job (as an optimisation's; files are base64 in JSON, paths in batch lines). */
 const onePassStart = {

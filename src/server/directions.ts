@@ -2,18 +2,19 @@
  * `POST /v1/directions`, `GET /v1/mappers` and `POST /v1/render`: the one-pass edit methods at slider speed. A global
  * direction is created once per (prompt, neutral) (the CLIP text ensemble, ~79 text encodings) and named by a stable
  * id; a render takes the start's w+ (cached per start), applies a latent mapper if one is named, moves its S codes by
- * every {direction, alpha, beta} and runs one synthesis.
+ * every {direction, alpha, beta} and runs one synthesis. A photo can be uploaded once (`POST /v1/photos` -> an id,
+ * the first 16 hex digits of its SHA-1) and rendered by id, so slider moves carry no image.
  */
 import { createHash } from 'node:crypto';
 import { GLOBAL_DEFAULTS, type GlobalDirections } from '../edit/global/index.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { broadcastW, sampleZ, truncate, type Generator } from '../generator/index.js';
 import type { LatentMapperEdit } from '../edit/mapper/index.js';
-import { tensorToRgb } from '../io/images/image.js';
 import { RequestError } from '../jobs/errors.js';
-import { decodeLatent, fileBytes } from '../jobs/decode.js';
+import { decodeImage, decodeLatent, fileBytes } from '../jobs/decode.js';
+import { maxPixelsLimit, tensorToRgb } from '../io/images/image.js';
 import { encodePng } from '../jobs/images.js';
-import type { DirectionJsonBody, RenderJsonBody } from '../jobs/schemas.js';
+import type { DirectionJsonBody, PhotoJsonBody, RenderJsonBody } from '../jobs/schemas.js';
 import type { EditorInfo } from '../jobs/services.js';
 import type { PhotoLatentSource, ProjectedPhoto } from '../edit/types.js';
 import type { PhotoInversion } from '../invert/types.js';
@@ -22,6 +23,8 @@ import type { PhotoInversion } from '../invert/types.js';
 const RENDER_TRUNCATION = 0.7;
 /** Start latents kept for slider moves (each w+ [1, 18, 512] float32, 36 KB for FFHQ). */
 const MAX_CACHED_STARTS = 64;
+/** Photos kept for renders by id (each as uploaded; a phone photo is a few MB). */
+const MAX_STORED_PHOTOS = 8;
 /** Channels listed as a direction's strongest. */
 const TOP_CHANNELS = 10;
 
@@ -55,6 +58,7 @@ interface OnePassDeps {
 export class DirectionsApi {
   private readonly known = new Map<string, { prompt: string; neutral: string }>();
   private readonly starts = new Map<string, Promise<{ latent: HostTensor; photo?: ProjectedPhoto }>>();
+  private readonly photoStore = new Map<string, Uint8Array>();
 
   constructor(private readonly deps: OnePassDeps) {}
 
@@ -71,6 +75,23 @@ export class DirectionsApi {
   /** The latent mappers this server has, for the form's list. */
   mappers(): { mappers: { name: string; kind: string }[] } {
     return { mappers: [...this.deps.mappers].map(([name, m]) => ({ name, kind: m.mapper.kind })) };
+  }
+
+  /** Keeps a photo for renders by id (checked to decode now, so a bad file is a 422 at upload, not at the first move). */
+  async addPhoto(body: PhotoJsonBody): Promise<{ photo_id: string; width: number; height: number }> {
+    const bytes = await fileBytes(body.image, 'image');
+    const img = await decodeImage(bytes, maxPixelsLimit());
+    const id = createHash('sha1').update(bytes).digest('hex').slice(0, 16);
+    this.photoStore.delete(id);
+    this.photoStore.set(id, bytes);
+    if (this.photoStore.size > MAX_STORED_PHOTOS) this.photoStore.delete(this.photoStore.keys().next().value!);
+    return { photo_id: id, width: img.width, height: img.height };
+  }
+
+  private photoBytes(id: string): Uint8Array {
+    const bytes = this.photoStore.get(id);
+    if (!bytes) throw new RequestError('not_found', `photo_id: no photo '${id}' on this server (it keeps the last ${MAX_STORED_PHOTOS}): upload it again with POST /v1/photos`);
+    return bytes;
   }
 
   async create(body: DirectionJsonBody): Promise<DirectionInfo> {
@@ -140,9 +161,9 @@ export class DirectionsApi {
 
   /** The start's w+ (seed, w+ upload or photo), cached by the start's value (and, for photos, the domain). */
   private async startLatent(body: RenderJsonBody, domain: Generator | undefined): Promise<{ latent: HostTensor; photo?: ProjectedPhoto }> {
-    const given = (['seed', 'w_plus', 'image'] as const).filter((k) => body[k] !== undefined);
-    if (given.length !== 1) throw new RequestError('invalid_request', `give exactly one of seed, w_plus, image; got ${given.join(' and ') || 'none'}`);
-    if (body.paste_back && body.image === undefined) throw new RequestError('invalid_request', 'paste_back applies to image starts');
+    const given = (['seed', 'w_plus', 'image', 'photo_id'] as const).filter((k) => body[k] !== undefined);
+    if (given.length !== 1) throw new RequestError('invalid_request', `give exactly one of seed, w_plus, image, photo_id; got ${given.join(' and ') || 'none'}`);
+    if (body.paste_back && body.image === undefined && body.photo_id === undefined) throw new RequestError('invalid_request', 'paste_back applies to photo starts (image or photo_id)');
     const gen = this.gen;
     let key: string;
     let load: () => Promise<{ latent: HostTensor; photo?: ProjectedPhoto }>;
@@ -158,7 +179,7 @@ export class DirectionsApi {
     } else {
       const photos = this.deps.photos;
       if (!photos || this.deps.inversions.length === 0) throw new RequestError('invalid_input', 'image: renders of photos need an encoder on the server (serve --encoder e4e-ffhq); without one, use POST /v1/edits');
-      const bytes = await fileBytes(body.image!, 'image');
+      const bytes = body.photo_id !== undefined ? this.photoBytes(body.photo_id) : await fileBytes(body.image!, 'image');
       const { face_index: faceIndex = 0, photo_inversion: inversion, iterations } = body;
       key = `image:${createHash('sha1').update(bytes).digest('hex')}:${faceIndex}:${inversion ?? ''}:${iterations ?? ''}:${body.domain ?? ''}`;
       load = async () => {

@@ -17,6 +17,7 @@ import {
   GenerateJson,
   DirectionJson,
   RenderJson,
+  PhotoJson,
   GlobalEditJson,
   MapperEditJson,
   describeIssues,
@@ -52,6 +53,7 @@ export const classifyForm = zValidator('form', ClassifyForm.optional(), hook, ab
 export const embedJson = zValidator('json', EmbedJson.optional(), hook, absentWhenEmpty);
 export const directionJson = zValidator('json', DirectionJson, hook);
 export const renderJson = zValidator('json', RenderJson, hook);
+export const photoJson = zValidator('json', PhotoJson, hook);
 export const globalEditJson = zValidator('json', GlobalEditJson, hook);
 export const mapperEditJson = zValidator('json', MapperEditJson, hook);
 export const embedForm = zValidator('form', EmbedForm.optional(), hook, absentWhenEmpty);

@@ -115,7 +115,7 @@ describe('latent mappers in the API', () => {
 });
 
 describe('photos in /v1/render (serve --encoder)', () => {
-  it('a photo is detected, aligned and e4e-inverted once, then rendered with directions; paste_back answers the whole photo', async () => {
+  it('a photo is detected, aligned and e4e-inverted once, then rendered with directions; paste_back answers the whole photo; uploaded once (POST /v1/photos) it renders by id', async () => {
     const e = await fixtureApp({ paths: { encoder: fixture('e4e_tiny.pt') } });
     try {
       const models = (await (await e.app.request('/v1/models')).json()) as { photo_inversion: string };
@@ -131,6 +131,22 @@ describe('photos in /v1/render (serve --encoder)', () => {
       const meta = await sharp(Buffer.from(await whole.arrayBuffer())).metadata();
       expect([meta.width, meta.height]).toEqual([1024, 1024]);
       console.log(`photo render from the cached inversion: ${cachedMs.toFixed(0)} ms (incl. the 1024 px paste-back)`);
+      // Upload once, render by id: the same image as sending the photo each time.
+      const up = await e.app.request('/v1/photos', json({ image }));
+      expect(up.status).toBe(201);
+      const { photo_id: id, width } = (await up.json()) as { photo_id: string; width: number };
+      expect(id).toMatch(/^[0-9a-f]{16}$/);
+      expect(width).toBe(1024);
+      const byId = await e.app.request('/v1/render', json({ photo_id: id, edits: [{ direction: d.id, alpha: 3, beta: 0.1 }] }));
+      expect(byId.status).toBe(200);
+      expect(Buffer.from(await byId.arrayBuffer()).equals(Buffer.from(await (await e.app.request('/v1/render', json({ image, edits: [{ direction: d.id, alpha: 3, beta: 0.1 }] }))).arrayBuffer()))).toBe(true);
+      const unknown = await e.app.request('/v1/render', json({ photo_id: '0123456789abcdef', edits: [] }));
+      expect(unknown.status).toBe(404);
+      expect(await unknown.text()).toMatch(/upload it again with POST \/v1\/photos/);
+      const bad = await e.app.request('/v1/photos', json({ image: Buffer.from('not a photo at all').toString('base64') }));
+      expect(bad.status).toBe(422);
+      expect(await bad.text()).toMatch(/it is not an image/);
+      expect((await e.app.request('/v1/render', json({ photo_id: id, image, edits: [] }))).status).toBe(400);
     } finally {
       await e.close();
     }

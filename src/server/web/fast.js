@@ -11,7 +11,7 @@ export function fastMode({ $, showImage, showError, ui, active }) {
   let shownSeq = 0;
   let timer = null;
 
-  let photo = { file: null, data: null };
+  let photo = { file: null, id: null };
   async function start() {
     if (document.getElementById('start-image').checked) {
       const file = $('image').files[0];
@@ -23,10 +23,12 @@ export function fastMode({ $, showImage, showError, ui, active }) {
           r.onerror = () => reject(new Error('Could not read the photo.'));
           r.readAsDataURL(file);
         });
-        photo = { file, data };
+        // Uploaded once; every slider move then renders it by id (no image in the request).
+        const { photo_id: id } = await (await post('/v1/photos', { image: data })).json();
+        photo = { file, id };
       }
       const choice = $('photo-inversion-field').hidden ? {} : { photo_inversion: document.querySelector('input[name="photo_inversion"]:checked').value };
-      return { image: photo.data, paste_back: true, ...choice, ...domain() };
+      return { photo_id: photo.id, paste_back: true, ...choice, ...domain() };
     }
     return { seed: Number($('seed').value || '0'), ...domain() };
   }
@@ -75,7 +77,7 @@ export function fastMode({ $, showImage, showError, ui, active }) {
     return directionId;
   }
 
-  async function render() {
+  async function render(retried = false) {
     const seq = ++renderSeq;
     ui.error.hidden = true;
     try {
@@ -99,6 +101,11 @@ export function fastMode({ $, showImage, showError, ui, active }) {
       ui.status.textContent = 'Move a slider to re-render.';
       ui.progress.value = 1;
     } catch (e) {
+      // The server keeps a few photos; one it dropped (or lost in a restart) is uploaded again on the next render.
+      if (/photo_id: no photo/.test(e.message)) {
+        photo = { file: null, id: null };
+        if (!retried) return render(true);
+      }
       if (seq >= shownSeq) {
         $('channels').textContent = '';
         showError(e.message);
