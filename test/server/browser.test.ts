@@ -3,7 +3,7 @@
  * server with the fixture models: submit an edit from a seed, watch live progress, see before/after, download the
  * result; a screenshot is saved to tmp/web-form.png. Also: the form's own error messages.
  */
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Listening } from '../../src/server/http.js';
-import { PROJECT_ROOT, sharedPath } from '../helpers/shared.js';
+import { PROJECT_ROOT, fixture, sharedPath } from '../helpers/shared.js';
 import { fixtureApp, listenLocal, type TestServer } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -276,4 +276,55 @@ describe('web form in headless Chromium', () => {
     expect(await page.locator('#dl-photo').isHidden()).toBe(true);
     expect((await page.request.get(`${server.url}/favicon.ico`)).status()).toBe(200);
   });
+});
+
+describe('web form with a photo encoder (serve --encoder), fast mode', () => {
+  it('Before is the reconstruction, not the upload; a bad upload clears the old result; switching to Optimise leaves no fast-mode text', async () => {
+    const e = await fixtureApp({ paths: { encoder: fixture('e4e_tiny.pt') } });
+    const s = await listenLocal(e.app);
+    const uploads: number[] = [];
+    await page.route('**/v1/photos', async (route) => {
+      uploads.push(route.request().postData()?.length ?? 0);
+      await route.continue();
+    });
+    const renders: string[] = [];
+    await page.route('**/v1/render', async (route) => {
+      renders.push(route.request().postData() ?? '');
+      await route.continue();
+    });
+    try {
+      await page.goto(s.url);
+      await expect.poll(() => page.getByLabel('Fast (global direction): live sliders').isChecked()).toBe(true);
+      await page.getByLabel('A photo').check();
+      await page.locator('#prompt').fill('face with purple hair');
+      await page.locator('#image').setInputFiles(sharedPath('data', 'faces', 'ffhq_2.jpg'));
+      // Before is the server's reconstruction (a render without edits, pasted back like the result), not the upload.
+      await expect.poll(() => renders.some((b) => JSON.parse(b).edits.length === 0), { timeout: 60_000 }).toBe(true);
+      await expect.poll(() => page.locator('#current').isVisible(), { timeout: 60_000 }).toBe(true);
+      expect(await page.locator('#before').evaluate((el: HTMLImageElement) => !el.hidden && el.complete && el.naturalWidth)).toBe(1024);
+      await page.locator('#alpha').fill('-6');
+      await expect.poll(() => renders.length, { timeout: 30_000 }).toBeGreaterThanOrEqual(3);
+      expect(uploads).toHaveLength(1);
+      expect(renders.every((b) => !JSON.parse(b).image && /^[0-9a-f]{16}$/.test(JSON.parse(b).photo_id))).toBe(true);
+
+      const bad = join(t.dir, 'not-a-photo.png');
+      await writeFile(bad, 'this is text, not a PNG');
+      await page.locator('#image').setInputFiles(bad);
+      await expect.poll(() => page.getByRole('alert').textContent(), { timeout: 30_000 }).toMatch(/it is not an image/);
+      expect(await page.locator('#current').isHidden()).toBe(true);
+      expect(await page.locator('#current-caption').textContent()).toBe('');
+      expect(await page.locator('#before').isHidden()).toBe(true);
+
+      await page.getByLabel('Optimise (slower, any prompt)').check();
+      expect(await page.locator('#status').textContent()).toBe('');
+      expect(await page.locator('#method-help').textContent()).toMatch(/^Optimise runs StyleCLIP latent optimisation/);
+      expect(await page.getByRole('alert').isHidden()).toBe(true);
+    } finally {
+      await page.unroute('**/v1/photos');
+      await page.unroute('**/v1/render');
+      s.stopAccepting();
+      s.closeAll();
+      await e.close();
+    }
+  }, 120_000);
 });

@@ -4,7 +4,7 @@
 
 const DEBOUNCE_MS = 120;
 
-export function fastMode({ $, showImage, showError, ui, active }) {
+export function fastMode({ $, showImage, showError, clear, ui, active }) {
   let directionId = null;
   let directionKey = '';
   let renderSeq = 0;
@@ -107,7 +107,9 @@ export function fastMode({ $, showImage, showError, ui, active }) {
         if (!retried) return render(true);
       }
       if (seq >= shownSeq) {
-        $('channels').textContent = '';
+        // Nothing of the previous photo or render stays beside the error.
+        clear();
+        ui.before.hidden = true;
         showError(e.message);
       }
     }

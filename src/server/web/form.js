@@ -34,10 +34,22 @@ let inversionChoice = false;
 const showInversionChoice = () => {
   $('photo-inversion-field').hidden = !inversionChoice || form.elements.start.value !== 'image';
 };
-const fast = fastMode({ $, showImage, showError, ui, active: isFast });
+const fast = fastMode({ $, showImage, showError, clear: clearResult, ui, active: isFast });
 
-function applyMethod() {
+const METHOD_HELP = {
+  fast: 'Fast mode moves the image along a text direction in StyleSpace: one generator pass per slider move.',
+  optimise: 'Optimise runs StyleCLIP latent optimisation: any prompt, a few seconds per step on a CPU.',
+};
+
+function applyMethod(event) {
   const on = isFast();
+  if (event) {
+    // The user switched modes: nothing of the other mode's result or help stays.
+    clearResult();
+    ui.error.hidden = true;
+    ui.before.hidden = true;
+    $('method-help').textContent = on ? METHOD_HELP.fast : METHOD_HELP.optimise;
+  }
   $('fast-fields').hidden = !on;
   $('optimise-fields').hidden = on;
   $('start-image').disabled = on && !hasEncoder;
@@ -74,7 +86,7 @@ fetch('/v1/models')
     }
     if (m.directions) {
       $('method-fast').checked = true;
-      $('method-help').textContent = 'Fast mode moves the image along a text direction in StyleSpace: one generator pass per slider move.';
+      $('method-help').textContent = METHOD_HELP.fast;
     } else {
       $('method-fast').disabled = true;
     }
@@ -95,10 +107,23 @@ for (const radio of form.elements.start) {
   });
 }
 
+// Optimise mode shows the upload at once; fast mode shows the server's reconstruction (fast.js renders it), so the
+// inversion's error is never mistaken for the edit's.
 $('image').addEventListener('change', () => {
   const file = $('image').files[0];
-  if (file) showImage(ui.before, URL.createObjectURL(file));
+  if (file && !isFast()) showImage(ui.before, URL.createObjectURL(file));
 });
+// A file the browser cannot show (not an image) leaves no broken-image icon: the error line says what is wrong.
+ui.before.addEventListener('error', () => (ui.before.hidden = true));
+
+/** Clears what the other mode (or a failed render) left on screen: result, caption, status, channel note. */
+function clearResult() {
+  ui.current.hidden = true;
+  ui.currentCaption.textContent = '';
+  ui.status.textContent = '';
+  $('channels').textContent = '';
+  ui.run.hidden = true;
+}
 
 function showImage(img, src) {
   img.src = src;
