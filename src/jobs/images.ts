@@ -1,5 +1,5 @@
 /**
- * PNG encoding of edit frames for the API and the batch report (sharp/libvips): single frames and small thumbnails
+ * PNG (and, for renders, JPEG/WebP) encoding of edit frames for the API and the batch report (sharp/libvips): single frames and small thumbnails
  * for HTML reports (the before|after strip is `sideBySide` of io/frames.ts, shared with the CLI).
  */
 import sharp, { type Sharp } from 'sharp';
@@ -21,6 +21,18 @@ export async function encodePng(frame: RgbFrame, fast = false): Promise<Buffer> 
   return raw(frame)
     .png({ compressionLevel: fast ? PREVIEW_COMPRESSION : PNG_COMPRESSION })
     .toBuffer();
+}
+
+/** Image formats a render can be answered in, and their MIME types. */
+export const RENDER_FORMATS = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp' } as const;
+export type RenderFormat = keyof typeof RENDER_FORMATS;
+/** Quality of JPEG/WebP renders (libvips' scale; 90 keeps faces free of visible artefacts at a tenth of the PNG). */
+const LOSSY_QUALITY = 90;
+
+/** A frame encoded as `format` (PNG as `encodePng`). */
+export async function encodeFrame(frame: RgbFrame, format: RenderFormat): Promise<Buffer> {
+  if (format === 'png') return encodePng(frame);
+  return format === 'jpeg' ? raw(frame).jpeg({ quality: LOSSY_QUALITY }).toBuffer() : raw(frame).webp({ quality: LOSSY_QUALITY }).toBuffer();
 }
 
 /** A PNG file scaled to fit `size` x `size` (never enlarged), as a data URL for self-contained HTML. */

@@ -170,6 +170,8 @@ export const RenderJson = z
     iterations: numeric(START_OPTION_SPECS.iterations).optional(),
     /** For photos: answer the whole photo with the edited face pasted back. */
     paste_back: z.boolean().optional(),
+    /** The answer's image format (default png; jpeg/webp are a tenth of the size for whole photos). */
+    format: z.enum(['png', 'jpeg', 'webp']).optional(),
     /** A latent mapper (GET /v1/mappers) applied before the directions: w + strength * M(w). */
     mapper: z.object({ name: name.min(1), strength: z.number().min(-10).max(10).default(0.1) }).strict().optional(),
     domain,

@@ -13,7 +13,7 @@ import type { LatentMapperEdit } from '../edit/mapper/index.js';
 import { RequestError } from '../jobs/errors.js';
 import { decodeImage, decodeLatent, fileBytes } from '../jobs/decode.js';
 import { maxPixelsLimit, tensorToRgb } from '../io/images/image.js';
-import { encodePng } from '../jobs/images.js';
+import { RENDER_FORMATS, encodeFrame } from '../jobs/images.js';
 import type { DirectionJsonBody, PhotoJsonBody, RenderJsonBody } from '../jobs/schemas.js';
 import type { EditorInfo } from '../jobs/services.js';
 import type { PhotoLatentSource, ProjectedPhoto } from '../edit/types.js';
@@ -125,7 +125,7 @@ export class DirectionsApi {
    * PNG of the start moved by the mapper (if any) and every direction, and the channels each direction keeps; for a
    * photo with `paste_back`, the whole photo with the edited face pasted back.
    */
-  async render(body: RenderJsonBody): Promise<{ png: Uint8Array; channels: number[] }> {
+  async render(body: RenderJsonBody): Promise<{ bytes: Uint8Array; type: string; channels: number[] }> {
     const edits = body.edits.map((e, i) => {
       const d = this.known.get(e.direction);
       if (!d) throw new RequestError('not_found', `edits.${i}.direction: unknown direction id '${e.direction}'; create it with POST /v1/directions`);
@@ -148,7 +148,8 @@ export class DirectionsApi {
     // A HyperStyle photo renders with its own adapted generator (offsets held, on the domain if one is asked for).
     const rgb = tensorToRgb(await (start.photo?.generator ?? domain ?? gen).synthesizeFromStyles(codes, { noiseMaps: start.photo?.noise }), 0, '[-1,1]');
     const face = { width: rgb.width, height: rgb.height, data: rgb.data };
-    return { png: await encodePng(body.paste_back && start.photo ? start.photo.pasteBack(face) : face), channels };
+    const format = body.format ?? 'png';
+    return { bytes: await encodeFrame(body.paste_back && start.photo ? start.photo.pasteBack(face) : face, format), type: RENDER_FORMATS[format], channels };
   }
 
   /** The loaded domain of that name (undefined for none). */

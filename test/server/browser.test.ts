@@ -306,6 +306,8 @@ describe('web form with a photo encoder (serve --encoder), fast mode', () => {
       await expect.poll(() => renders.length, { timeout: 30_000 }).toBeGreaterThanOrEqual(3);
       expect(uploads).toHaveLength(1);
       expect(renders.every((b) => !JSON.parse(b).image && /^[0-9a-f]{16}$/.test(JSON.parse(b).photo_id))).toBe(true);
+      // Released, the slider's render is the whole photo as JPEG (while dragging it would be the face alone).
+      await expect.poll(() => renders.map((b) => JSON.parse(b)).some((b) => b.edits.length === 1 && b.edits[0].alpha === -6 && b.paste_back === true && b.format === 'jpeg'), { timeout: 30_000 }).toBe(true);
 
       const bad = join(t.dir, 'not-a-photo.png');
       await writeFile(bad, 'this is text, not a PNG');

@@ -140,6 +140,12 @@ describe('photos in /v1/render (serve --encoder)', () => {
       const byId = await e.app.request('/v1/render', json({ photo_id: id, edits: [{ direction: d.id, alpha: 3, beta: 0.1 }] }));
       expect(byId.status).toBe(200);
       expect(Buffer.from(await byId.arrayBuffer()).equals(Buffer.from(await (await e.app.request('/v1/render', json({ image, edits: [{ direction: d.id, alpha: 3, beta: 0.1 }] }))).arrayBuffer()))).toBe(true);
+      const jpeg = await e.app.request('/v1/render', json({ photo_id: id, paste_back: true, format: 'jpeg', edits: [] }));
+      expect(jpeg.headers.get('content-type')).toBe('image/jpeg');
+      const jpegBytes = (await jpeg.arrayBuffer()).byteLength;
+      const pngBytes = (await (await e.app.request('/v1/render', json({ photo_id: id, paste_back: true, edits: [] }))).arrayBuffer()).byteLength;
+      console.log(`whole 1024 px photo: PNG ${pngBytes} bytes, JPEG ${jpegBytes} bytes`);
+      expect(jpegBytes).toBeLessThan(pngBytes / 3);
       const unknown = await e.app.request('/v1/render', json({ photo_id: '0123456789abcdef', edits: [] }));
       expect(unknown.status).toBe(404);
       expect(await unknown.text()).toMatch(/upload it again with POST \/v1\/photos/);

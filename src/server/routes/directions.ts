@@ -12,9 +12,9 @@ export function directionRoutes(api: DirectionsApi, bodyLimit: MiddlewareHandler
     .get('/mappers', (c) => c.json(api.mappers()))
     .post('/photos', bodyLimit, photoJson, async (c) => c.json(await api.addPhoto(c.req.valid('json')), 201))
     .post('/render', bodyLimit, renderJson, async (c) => {
-      const { png, channels } = await api.render(c.req.valid('json'));
-      c.header('Content-Type', 'image/png');
+      const { bytes, type, channels } = await api.render(c.req.valid('json'));
+      c.header('Content-Type', type);
       c.header('X-Channels', channels.join(','));
-      return c.body(new Uint8Array(png));
+      return c.body(new Uint8Array(bytes));
     });
 }

@@ -77,15 +77,21 @@ export function fastMode({ $, showImage, showError, clear, ui, active }) {
     return directionId;
   }
 
-  async function render(retried = false) {
+  /**
+   * One render. While a slider is dragged (`dragging`) a photo renders as its aligned face only (no paste-back: a
+   * small PNG); on release the whole photo comes back, pasted, as JPEG (a tenth of a 1024 px PNG).
+   */
+  async function render(retried = false, dragging = false) {
     const seq = ++renderSeq;
     ui.error.hidden = true;
     try {
       const direction = await ensureDirection();
       const beta = Number($('beta').value);
-      const from = await start();
+      const start0 = await start();
+      const whole = start0.photo_id !== undefined && !dragging;
+      const from = { ...start0, paste_back: whole || undefined, format: whole ? 'jpeg' : undefined };
       const [before, after] = await Promise.all([
-        seq === 1 || ui.before.hidden ? post('/v1/render', { ...from, edits: [] }) : null,
+        seq === 1 || ui.before.hidden ? post('/v1/render', { ...start0, format: start0.photo_id ? 'jpeg' : undefined, edits: [] }) : null,
         post('/v1/render', { ...from, mapper: mapper(), edits: direction ? [{ direction, alpha: Number($('alpha').value), beta }] : [] }),
       ]);
       if (seq < shownSeq) return; // a newer render is already on screen
@@ -104,7 +110,7 @@ export function fastMode({ $, showImage, showError, clear, ui, active }) {
       // The server keeps a few photos; one it dropped (or lost in a restart) is uploaded again on the next render.
       if (/photo_id: no photo/.test(e.message)) {
         photo = { file: null, id: null };
-        if (!retried) return render(true);
+        if (!retried) return render(true, dragging);
       }
       if (seq >= shownSeq) {
         // Nothing of the previous photo or render stays beside the error.
@@ -115,13 +121,17 @@ export function fastMode({ $, showImage, showError, clear, ui, active }) {
     }
   }
 
-  function schedule() {
+  function schedule(dragging = false) {
     if (!active()) return;
     clearTimeout(timer);
-    timer = setTimeout(render, DEBOUNCE_MS);
+    timer = setTimeout(() => render(false, dragging === true), DEBOUNCE_MS);
   }
 
-  for (const id of ['alpha', 'beta', 'prompt', 'neutral']) $(id).addEventListener('input', schedule);
+  for (const id of ['alpha', 'beta']) {
+    $(id).addEventListener('input', () => schedule(true));
+    $(id).addEventListener('change', () => schedule(false));
+  }
+  for (const id of ['prompt', 'neutral']) $(id).addEventListener('input', () => schedule());
   for (const id of ['seed', 'image', 'start-seed', 'start-image', 'inversion-fast', 'inversion-faithful', 'domain']) {
     $(id).addEventListener(id === 'seed' ? 'input' : 'change', () => {
       ui.before.hidden = true;
