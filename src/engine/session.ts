@@ -2,7 +2,9 @@
  * Runs engine graphs with onnxruntime-node. A `Session` owns one ORT InferenceSession; `SessionCache` shares sessions
  * between callers that build the same model (keyed by the caller's key, or the model bytes' SHA-1).
  *
- * Devices: `cpu` (default; bundled with onnxruntime-node) or `cuda` (needs the CUDA EP binaries, see README).
+ * Devices: `cpu` (default; bundled with onnxruntime-node), `cuda` (needs the CUDA EP binaries, see README) or `webgpu`
+ * (bundled since onnxruntime-node 1.30: Dawn over Vulkan on Linux, D3D12 on Windows, Metal on macOS; nodes it has no
+ * kernel for run on the CPU EP). A machine without a WebGPU adapter gets one line naming the fix.
  * Threads: `STYLECLIP_THREADS` or the number of CPU cores.
  */
 import { createHash } from 'node:crypto';
@@ -13,7 +15,16 @@ import type { Graph } from './graph.js';
 import { toOnnx } from './onnx.js';
 import { shapeStr, type DType, type HostTensor, type TypedData } from './tensor.js';
 
-export type Device = 'cpu' | 'cuda';
+export const DEVICES = ['cpu', 'cuda', 'webgpu'] as const;
+export type Device = (typeof DEVICES)[number];
+
+/** Execution providers per device, the CPU EP last for what a GPU EP cannot run. */
+const PROVIDERS: Readonly<Record<Device, string[]>> = { cpu: ['cpu'], cuda: ['cuda', 'cpu'], webgpu: ['webgpu', 'cpu'] };
+
+/** What ORT's WebGPU EP says when Dawn finds no adapter (webgpu_context.cc). */
+const NO_WEBGPU_ADAPTER = /Failed to get a WebGPU adapter|No supported adapters/;
+const WEBGPU_HELP =
+  "STYLECLIP_DEVICE=webgpu: this machine has no WebGPU adapter (Dawn needs a GPU with Vulkan drivers on Linux, D3D12 on Windows or Metal on macOS, and refuses CPU adapters such as Mesa's lavapipe): install the GPU's Vulkan driver (libvulkan1 and the vendor's ICD), or unset STYLECLIP_DEVICE to run on the CPU";
 
 export interface SessionOptions {
   readonly device?: Device;
@@ -23,8 +34,8 @@ export interface SessionOptions {
 
 export function defaultDevice(): Device {
   const d = process.env.STYLECLIP_DEVICE ?? 'cpu';
-  if (d !== 'cpu' && d !== 'cuda') throw new InputError(`STYLECLIP_DEVICE must be 'cpu' or 'cuda', got '${d}'`);
-  return d;
+  if (!(DEVICES as readonly string[]).includes(d)) throw new InputError(`STYLECLIP_DEVICE must be one of ${DEVICES.join(', ')}, got '${d}'`);
+  return d as Device;
 }
 
 export function defaultThreads(): number {
@@ -81,7 +92,7 @@ export class Session {
   static async open(bytes: Uint8Array, inputs: readonly InputSpec[], opts: SessionOptions = {}): Promise<Session> {
     const device = opts.device ?? defaultDevice();
     const s = await ort.InferenceSession.create(bytes, {
-      executionProviders: device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
+      executionProviders: PROVIDERS[device],
       intraOpNumThreads: opts.threads ?? defaultThreads(),
       interOpNumThreads: 1,
       executionMode: 'sequential',
@@ -92,6 +103,8 @@ export class Session {
       // MLAS pre-packs constant matrix/conv weights into a second copy; without it the 1024 px edit step peaks at
       // 6.4 GB instead of 7.2 GB at the same speed (measured, see bench/edit-step.ts).
       extra: { session: { disable_prepacking: '1' } },
+    }).catch((e: unknown) => {
+      throw device === 'webgpu' && NO_WEBGPU_ADAPTER.test(String((e as Error)?.message)) ? new InputError(WEBGPU_HELP) : e;
     });
     return new Session(s, inputs, s.outputNames);
   }
