@@ -96,6 +96,7 @@ function bounded<T>(p: Promise<T>, ms = REDIS_TIMEOUT_MS): Promise<T> {
 export function redisReason(message: string): string {
   const refused = /ECONNREFUSED\s*([\w.:[\]-]+)?/.exec(message);
   if (refused) return `connection refused${refused[1] ? ` at ${refused[1]}` : ''}`;
+  if (/ECONNRESET|EPIPE|socket hang up/i.test(message)) return 'the connection was reset';
   if (/enableOfflineQueue|Stream isn't writeable|Connection is closed|closed/i.test(message)) return 'not connected';
   if (/ETIMEDOUT|timed? ?out|no answer/i.test(message)) return 'no answer in time';
   if (/ENOTFOUND|EAI_AGAIN/.test(message)) return 'host not found';
@@ -229,7 +230,7 @@ export class RedisQueue implements JobQueue {
 
   async stats(): Promise<QueueStats> {
     // /health answers as submissions would: both connections must be up (they reconnect on their own schedules).
-    if (this.redis.status !== 'ready') throw queueDown(`admission connection ${this.redis.status}`);
+    if (this.redis.status !== 'ready') throw queueDown('Connection is closed');
     const c = await bounded(this.queue.getJobCounts('active', ...WAITING_STATES));
     const waiting = WAITING_STATES.reduce((n, s) => n + (c[s] ?? 0), 0);
     return { kind: 'redis', running: c.active ?? 0, waiting, capacity: this.capacity };
