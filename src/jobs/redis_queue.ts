@@ -106,18 +106,24 @@ export function redisReason(message: string): string {
 
 const queueDown = (why: string): RequestError => new RequestError('not_ready', `the job queue (Redis) is unreachable (${redisReason(why)}); retry in a few seconds`);
 
+/** After Redis is back, how long errors of connections still reconnecting are not a new outage (ms). */
+const RECONNECT_SETTLE_MS = 3000;
+
 /** Logs a connection's up/down transitions once each, not every failed retry (ioredis retries many times a second). */
 class LinkLog {
   private down = false;
+  private backAt = 0;
   constructor(private readonly meanwhile: string, private readonly log: (msg: string) => void) {}
   lost(why: string): void {
-    if (this.down) return;
+    // Errors right after the return come from the other connections of the same client still reconnecting.
+    if (this.down || Date.now() - this.backAt < RECONNECT_SETTLE_MS) return;
     this.down = true;
     this.log(`Redis is unreachable (${redisReason(why)}); ${this.meanwhile}`);
   }
   back(): void {
     if (!this.down) return;
     this.down = false;
+    this.backAt = Date.now();
     this.log('Redis is reachable again');
   }
 }
