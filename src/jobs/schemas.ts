@@ -170,6 +170,8 @@ export const RenderJson = z
     iterations: numeric(START_OPTION_SPECS.iterations).optional(),
     /** For photos: answer the whole photo with the edited face pasted back. */
     paste_back: z.boolean().optional(),
+    /** A client's own id (the form's page): a newer render of the same client supersedes one still waiting (409). */
+    client: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - (1..64)').optional(),
     /** The answer's image format (default png; jpeg/webp are a tenth of the size for whole photos). */
     format: z.enum(['png', 'jpeg', 'webp']).optional(),
     /** A latent mapper (GET /v1/mappers) applied before the directions: w + strength * M(w). */

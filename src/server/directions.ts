@@ -3,7 +3,9 @@
  * direction is created once per (prompt, neutral) (the CLIP text ensemble, ~79 text encodings) and named by a stable
  * id; a render takes the start's w+ (cached per start), applies a latent mapper if one is named, moves its S codes by
  * every {direction, alpha, beta} and runs one synthesis. A photo can be uploaded once (`POST /v1/photos` -> an id,
- * the first 16 hex digits of its SHA-1) and rendered by id, so slider moves carry no image.
+ * the first 16 hex digits of its SHA-1) and rendered by id, so slider moves carry no image. Renders run one at a time
+ * (each is a whole synthesis on every core); a render of a `client` still waiting when a newer one of the same client
+ * arrives is answered 409 without being rendered: the newest slider position wins.
  */
 import { createHash } from 'node:crypto';
 import { GLOBAL_DEFAULTS, type GlobalDirections } from '../edit/global/index.js';
@@ -59,6 +61,10 @@ export class DirectionsApi {
   private readonly known = new Map<string, { prompt: string; neutral: string }>();
   private readonly starts = new Map<string, Promise<{ latent: HostTensor; photo?: ProjectedPhoto }>>();
   private readonly photoStore = new Map<string, Uint8Array>();
+  /** Renders in arrival order, one at a time; each client's newest render by sequence number. */
+  private renderChain: Promise<unknown> = Promise.resolve();
+  private renderSeq = 0;
+  private readonly newest = new Map<string, number>();
 
   constructor(private readonly deps: OnePassDeps) {}
 
@@ -125,7 +131,23 @@ export class DirectionsApi {
    * PNG of the start moved by the mapper (if any) and every direction, and the channels each direction keeps; for a
    * photo with `paste_back`, the whole photo with the edited face pasted back.
    */
-  async render(body: RenderJsonBody): Promise<{ bytes: Uint8Array; type: string; channels: number[] }> {
+  render(body: RenderJsonBody): Promise<{ bytes: Uint8Array; type: string; channels: number[] }> {
+    const seq = ++this.renderSeq;
+    const client = body.client;
+    if (client) this.newest.set(client, seq);
+    const run = this.renderChain.then(async () => {
+      if (client && this.newest.get(client) !== seq) throw new RequestError('conflict', 'superseded: a newer render of this client arrived before this one started');
+      try {
+        return await this.renderNow(body);
+      } finally {
+        if (client && this.newest.get(client) === seq) this.newest.delete(client);
+      }
+    });
+    this.renderChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async renderNow(body: RenderJsonBody): Promise<{ bytes: Uint8Array; type: string; channels: number[] }> {
     const edits = body.edits.map((e, i) => {
       const d = this.known.get(e.direction);
       if (!d) throw new RequestError('not_found', `edits.${i}.direction: unknown direction id '${e.direction}'; create it with POST /v1/directions`);

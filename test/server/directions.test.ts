@@ -71,6 +71,22 @@ describe('global directions API', () => {
     expect(one.equals(both)).toBe(false);
   });
 
+  it('newest wins per client: renders of a client still waiting when a newer one arrives are 409, other clients are not', async () => {
+    const a = await direction('face with purple hair');
+    const body = (client: string, alpha: number) => json({ seed: 4, client, edits: [{ direction: a.id, alpha, beta: 0.1 }] });
+    const answers = await Promise.all([body('page-a', 1), body('page-a', 2), body('page-a', 3), body('page-a', 4), body('page-b', 5)].map((b) => t.app.request('/v1/render', b)));
+    const statuses = answers.map((r) => r.status);
+    console.log(`client page-a x4 + page-b at once: ${statuses.join(', ')}`);
+    // Which of page-a's older renders had started is a matter of timing; the newest of each client is always rendered.
+    expect(statuses.slice(3)).toEqual([200, 200]);
+    expect(statuses.slice(0, 3).every((st) => st === 200 || st === 409)).toBe(true);
+    expect(statuses.slice(1, 3)).toEqual([409, 409]);
+    expect(((await answers[1].json()) as { error: { message: string } }).error.message).toMatch(/^superseded: a newer render of this client arrived/);
+    const alone = await t.app.request('/v1/render', body('page-a', 6));
+    expect(alone.status).toBe(200);
+    expect((await t.app.request('/v1/render', json({ seed: 4, client: 'bad id!', edits: [] }))).status).toBe(400);
+  });
+
   it.each([
     [{ seed: 1, edits: [{ direction: '0123456789abcdef', alpha: 1 }] }, 404, /unknown direction id '0123456789abcdef'; create it with POST \/v1\/directions/],
     [{ seed: 1, edits: [{ direction: 'x', alpha: 11 }] }, 400, /edits\.0\.alpha/],

@@ -43,6 +43,8 @@ export function fastMode({ $, showImage, showError, clear, ui, active }) {
   }
 
   const mapper = () => ($('mapper').value ? { name: $('mapper').value, strength: Number($('mapper-strength').value) } : undefined);
+  /** This page's id for /v1/render: the server drops our renders that a newer one superseded before they started. */
+  const client = (crypto.randomUUID?.() ?? String(Math.random()).slice(2)).replace(/[^A-Za-z0-9_-]/g, '').slice(0, 64);
   /** The chosen StyleGAN-NADA domain (GET /v1/models domains), if any. */
   const domain = () => ($('domain').value ? { domain: $('domain').value } : {});
 
@@ -89,7 +91,7 @@ export function fastMode({ $, showImage, showError, clear, ui, active }) {
       const beta = Number($('beta').value);
       const start0 = await start();
       const whole = start0.photo_id !== undefined && !dragging;
-      const from = { ...start0, paste_back: whole || undefined, format: whole ? 'jpeg' : undefined };
+      const from = { ...start0, client, paste_back: whole || undefined, format: whole ? 'jpeg' : undefined };
       const [before, after] = await Promise.all([
         seq === 1 || ui.before.hidden ? post('/v1/render', { ...start0, format: start0.photo_id ? 'jpeg' : undefined, edits: [] }) : null,
         post('/v1/render', { ...from, mapper: mapper(), edits: direction ? [{ direction, alpha: Number($('alpha').value), beta }] : [] }),
@@ -107,6 +109,7 @@ export function fastMode({ $, showImage, showError, clear, ui, active }) {
       ui.status.textContent = 'Move a slider to re-render.';
       ui.progress.value = 1;
     } catch (e) {
+      if (/^superseded/.test(e.message)) return; // a newer render of ours is on its way
       // The server keeps a few photos; one it dropped (or lost in a restart) is uploaded again on the next render.
       if (/photo_id: no photo/.test(e.message)) {
         photo = { file: null, id: null };
