@@ -238,18 +238,14 @@ export const editCommand: Command = {
   },
   async run(args, io) {
     const method = oneOf(args, 'method', METHODS, 'optimize');
-    if (str(args, 'domain') !== undefined && strs(args, 'prompt').length === 0 && str(args, 'method') === undefined) {
+    // --domain without a prompt or method: the start rendered in the domain, written like a one-pass edit.
+    const domainOnly = str(args, 'domain') !== undefined && strs(args, 'prompt').length === 0 && str(args, 'method') === undefined;
+    if (!domainOnly) checkMethodFlags(method, args);
+    if (domainOnly || method !== 'optimize') {
       const paths = { out: str(args, 'out'), compare: str(args, 'compare'), raw: str(args, 'raw'), 'save-latent': str(args, 'save-latent'), 'paste-back': str(args, 'paste-back') };
       if (!Object.values(paths).some(Boolean)) throw new UsageError('nothing to write: give --out, --compare, --raw, --save-latent and/or --paste-back');
       await checkOutputs(paths);
-      return runDomainEdit(args, io, await startOf(args), paths);
-    }
-    checkMethodFlags(method, args);
-    if (method !== 'optimize') {
-      const paths = { out: str(args, 'out'), compare: str(args, 'compare'), raw: str(args, 'raw'), 'save-latent': str(args, 'save-latent'), 'paste-back': str(args, 'paste-back') };
-      if (!Object.values(paths).some(Boolean)) throw new UsageError('nothing to write: give --out, --compare, --raw, --save-latent and/or --paste-back');
-      await checkOutputs(paths);
-      const run = method === 'global' ? runGlobalEdit : runMapperEdit;
+      const run = domainOnly ? runDomainEdit : method === 'global' ? runGlobalEdit : runMapperEdit;
       return run(args, io, await startOf(args), paths);
     }
     if (strs(args, 'prompt').length > 1) throw new UsageError('--method optimize takes one --prompt; stacked prompts need --method global');

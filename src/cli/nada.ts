@@ -92,6 +92,7 @@ export const nadaTrainCommand: Command = {
     const steps = num(args, 'steps', NADA_DEFAULTS.steps, { min: 1, max: MAX_NADA_STEPS, integer: true });
     const optionalNum = (name: string, max: number): number | undefined => (str(args, name) === undefined ? undefined : num(args, name, 0, { min: name === 'seed' ? 0 : 1, max, integer: true }));
     const zPath = str(args, 'z');
+    const seed = optionalNum('seed', MAX_NADA_SEED);
     statusLine(io.stderr, flag(args, 'quiet'), 'loading the generator and CLIP; the first step also builds the training graph (tens of seconds at full size)...');
     const one = (name: string): ParsedArgs => ({ ...args, values: { ...args.values, clip: name || undefined } });
     const [generator, tokenizer, ...clipPaths] = await Promise.all([
@@ -106,7 +107,7 @@ export const nadaTrainCommand: Command = {
         {
           generator, start: str(args, 'start'), resume, clips, tokenizer, out, steps, noise,
           source: str(args, 'source'), target: str(args, 'target'), layers: str(args, 'layers'),
-          batch: optionalNum('batch', 64), seed: optionalNum('seed', MAX_NADA_SEED),
+          batch: optionalNum('batch', 64), seed,
           lr: num(args, 'lr', NADA_DEFAULTS.lr, { min: 0, max: 1, exclusiveMin: true }),
           saveEvery: num(args, 'save-every', NADA_DEFAULTS.saveEvery, { min: 1, integer: true }),
           z: zPath ? await readNpy(zPath) : undefined,
@@ -119,7 +120,7 @@ export const nadaTrainCommand: Command = {
         io.stderr.write(`styleclip: interrupted at step ${last}; ${last > from ? `saved ${out}; continue with --resume ${out}` : 'nothing was written'}\n`);
         return EXIT_INTERRUPTED;
       }
-      const written = [out, ...(grid ? [await writeGrid(generator, out, grid, gridSamples, optionalNum('seed', MAX_NADA_SEED) ?? 0)] : [])];
+      const written = [out, ...(grid ? [await writeGrid(generator, out, grid, gridSamples, seed ?? 0)] : [])];
       const losses = history.map((h) => h.loss);
       if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, steps, resumed_from: from, layers: res.layers, losses, clip_models: clips.map((c) => c.name) }) + '\n');
       else if (!flag(args, 'quiet')) io.stdout.write(`trained ${steps - from} steps (${res.layers} layers): loss ${losses[0]?.toFixed(4)} -> ${losses[losses.length - 1]?.toFixed(4)}; wrote ${written.join(', ')}\n`);

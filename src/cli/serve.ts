@@ -77,17 +77,20 @@ export const DOMAINS_USAGE = [
   '                     or a registry name (nada-ffhq-sketch, ...); GET /v1/models lists them, the form offers them',
 ];
 
+/** The name a model file or registry name goes by in --mappers / --domains: its base name without the extension. */
+const fileStem = (spec: string): string => basename(spec).replace(/\.(pt|pth|pkl|safetensors)$/, '');
+
 /** `--fs3`/`--stats` (both or neither), `--mappers M,M` and `--domains D,D` (files or registry names), resolved to files. */
 export async function onePassPaths(args: Parameters<Command['run']>[0], io: CliIO): Promise<Pick<ModelPaths, 'directions' | 'mappers' | 'domains'>> {
   if ((str(args, 'fs3') === undefined) !== (str(args, 'stats') === undefined)) throw new UsageError('global directions need both --fs3 and --stats');
   const directions = str(args, 'fs3') ? { fs3: await modelFlag(args, 'fs3', 'directions', io.stderr), stats: await modelFlag(args, 'stats', 'directions', io.stderr) } : undefined;
   const mappers = new Map<string, string>();
   for (const spec of (str(args, 'mappers') ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
-    mappers.set(basename(spec).replace(/\.(pt|pth|safetensors)$/, ''), await resolveModelPath(spec, 'mapper'));
+    mappers.set(fileStem(spec), await resolveModelPath(spec, 'mapper'));
   }
   const domains = new Map<string, string>();
   for (const spec of (str(args, 'domains') ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
-    const [named, file] = spec.includes('=') ? [spec.slice(0, spec.indexOf('=')), spec.slice(spec.indexOf('=') + 1)] : [basename(spec).replace(/\.(pt|pth|pkl|safetensors)$/, ''), spec];
+    const [named, file] = spec.includes('=') ? [spec.slice(0, spec.indexOf('=')), spec.slice(spec.indexOf('=') + 1)] : [fileStem(spec), spec];
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(named)) throw new UsageError(`--domains: '${named}' is not a usable name (letters, digits, _ . -; NAME=G.pt sets one)`);
     domains.set(named, await resolveModelPath(file, 'generator'));
   }

@@ -103,7 +103,7 @@ function dim(t: HostTensor | undefined, axis: number, key: string, what: string)
 }
 
 /** Hyperparameters read from the state dict's shapes (keys relative to g_ema). */
-export function inferRosinalityConfig(sd: ReadonlyMap<string, HostTensor>, what: string): GeneratorConfig {
+function inferRosinalityConfig(sd: ReadonlyMap<string, HostTensor>, what: string): GeneratorConfig {
   const mapping = [...sd.keys()].filter((k) => /^style\.\d+\.weight$/.test(k)).length;
   const toRgbs = [...sd.keys()].filter((k) => /^to_rgbs\.\d+\.conv\.weight$/.test(k)).length;
   const wDim = dim(sd.get('style.1.weight'), 1, 'style.1.weight', what);

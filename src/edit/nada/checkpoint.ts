@@ -10,8 +10,8 @@
  */
 import type { HostTensor } from '../../engine/tensor.js';
 import { InputError } from '../../errors.js';
-import { G_EMA, inferRosinalityConfig, toRosinality } from '../../generator/weights_rosinality.js';
-import { loadGeneratorWeights, weightsFromTensors, type GeneratorConfig, type WeightMap } from '../../generator/index.js';
+import { G_EMA, fromRosinality, toRosinality } from '../../generator/weights_rosinality.js';
+import { loadGeneratorWeights, type GeneratorConfig, type WeightMap } from '../../generator/index.js';
 import { readCheckpoint } from '../../io/tensors/checkpoint.js';
 import { saveTorch, type Saveable } from '../../io/tensors/torch_write.js';
 import type { AdamOptions, AdamState } from '../../optimize/adam.js';
@@ -57,9 +57,9 @@ async function readRosinality(path: string, what: string): Promise<{ gen: Rosina
     // Another layout (an NVIDIA pickle, an e4e/pSp decoder, a converted file): the trainable copy is written as rosinality.
     const other = await loadGeneratorWeights(path);
     stateDict = toRosinality(other.weights, other.config);
+    return { gen: { stateDict, config: other.config, weights: other.weights }, tensors: ck.tensors, values: ck.values };
   }
-  const config = inferRosinalityConfig(stateDict, path);
-  const { weights } = weightsFromTensors(new Map([...stateDict].map(([k, t]) => [`${prefix}${k}`, t])), path);
+  const { config, weights } = fromRosinality(ck.tensors, path);
   return { gen: { stateDict, config, weights }, tensors: ck.tensors, values: ck.values };
 }
 

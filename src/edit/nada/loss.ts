@@ -22,7 +22,7 @@ import { add, div, mul, normalizeRows, reduceSum, sub } from '../../engine/ops_m
 import type { HostTensor } from '../../engine/tensor.js';
 import { clipLoss } from '../../optimize/losses.js';
 
-/** One CLIP model of the loss: its weight (`--clip_model_weights`) and, once computed, its text direction. */
+/** One CLIP model of the loss, by the name it was given, with its weight (`--clip_model_weights`). */
 export interface NadaClip {
   readonly name: string;
   readonly clip: Clip;
@@ -41,10 +41,12 @@ export const NADA_TEMPLATES = STYLECLIP_IMAGENET_TEMPLATES;
  */
 export const ZERO_DIRECTION_SHIFT = 1e-6;
 
+/** `CLIPLoss.preprocess` of generator images x [N,3,H,W] in [-1,1] (see the header): [N,3,R,R]. */
+const nadaPixels = (clip: Clip, x: Value): Value => clipInput(x, { mode: 'normalized', resample: 'tensor-bicubic', size: clip.config.imageResolution });
+
 /** unit(E_I(preprocess(x))) for generator images x [N,3,H,W] in [-1,1]: [N, E]. */
 export function unitImageEmbedding(g: Graph, clip: Clip, x: Value): Value {
-  const pixels = clipInput(x, { mode: 'normalized', resample: 'tensor-bicubic', size: clip.config.imageResolution });
-  return normalizeRows(clip.imageEncoder(g, pixels));
+  return normalizeRows(clip.imageEncoder(g, nadaPixels(clip, x)));
 }
 
 /** mean over the batch of 1 - cos(unit(train - frozen), textDir) for unit embeddings [N, E] and a unit text direction [1, E]. */
@@ -55,8 +57,7 @@ export function directionalLoss(train: Value, frozen: Value, textDir: Value): Va
 
 /** The probe's global loss of one CLIP model: 1 - logits / 100, batch mean (optimize/losses.ts `clipLoss`). */
 export function globalLoss(g: Graph, clip: Clip, x: Value, targetUnit: Value): Value {
-  const pixels = clipInput(x, { mode: 'normalized', resample: 'tensor-bicubic', size: clip.config.imageResolution });
-  return clipLoss(clip.imageEncoder(g, pixels), targetUnit, clip.config.logitScale);
+  return clipLoss(clip.imageEncoder(g, nadaPixels(clip, x)), targetUnit, clip.config.logitScale);
 }
 
 /** sum_m weight_m · value_m of scalar terms (the losses of several CLIP models). */

@@ -136,7 +136,7 @@ export class NadaTrainer {
     this.adam = new Adam(this.raw.length, { beta1: 0 ** ratio, beta2: NADA_DEFAULTS.beta2Base ** ratio });
     if (resume) this.adam.restore(resume.adam(this.keys));
     this.step = resume?.record.step ?? 0;
-    this.twinStart = sameTensors(start.stateDict, frozen.stateDict);
+    this.twinStart = start === frozen || sameTensors(start.stateDict, frozen.stateDict);
     this.spec = { config: start.config, frozen: frozen.weights, start: start.weights, inputs: this.inputs, clips, noise: settings.noise };
   }
 
