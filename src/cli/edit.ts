@@ -28,6 +28,7 @@ import type { EditOptions, EditResult } from '../edit/optimize/types.js';
 import type { EditStart, ProjectionProgress } from '../edit/types.js';
 import { UsageError, distinctOutputs, flag, modelFlag, str, strs, type Command, type ParsedArgs } from './command.js';
 import { runGlobalEdit } from './edit_global.js';
+import { photoOutputPaths, withEditDefaults } from './edit_defaults.js';
 import { runMapperEdit } from './edit_mapper.js';
 import { ALPHA_RANGE, GLOBAL_DEFAULTS } from '../edit/global/index.js';
 import { MAPPER_STRENGTH } from '../edit/mapper/index.js';
@@ -38,7 +39,7 @@ import { writeAllOrNothing } from '../io/atomic.js';
 export const EXIT_INTERRUPTED = 130;
 const START = START_OPTION_SPECS;
 /** Flags that only make sense with a photo start. */
-const PHOTO_FLAGS = [START.faceIndex.flag, START.projectSteps.flag, START.refineSteps.flag, START.iterations.flag, START.inversion.flag, 'paste-back', 'encoder', 'w-encoder'];
+const PHOTO_FLAGS = [START.faceIndex.flag, START.projectSteps.flag, START.refineSteps.flag, START.iterations.flag, START.inversion.flag, 'paste-back', 'crop', 'encoder', 'w-encoder'];
 const METHODS = Object.keys(EDIT_METHODS) as EditMethodName[];
 /** Frames in `--gif` when the user does not choose a preview interval (about this many, evenly spaced). */
 const GIF_FRAMES = 30;
@@ -153,15 +154,17 @@ async function writeOutputs(res: EditResult, kept: Kept, paths: Record<string, s
 
 export const editCommand: Command = {
   path: ['edit'],
-  summary: 'edit an image toward a text prompt (StyleCLIP: latent optimisation, or global directions with --method global)',
+  summary: 'edit a photo or a generated image toward a text prompt (StyleCLIP global directions, optimisation, mappers)',
   usage: [
+    '  styleclip edit --image selfie.jpg --prompt "make the hair red" --out edited.jpg',
+    '                 (the fast path: FFHQ models by name, global directions, e4e inversion, pasted back into the photo)',
     '  styleclip edit [--method optimize] --generator G --clip C --vocab BPE.txt.gz',
     '                 (--seed N | --w W.npy | --w-plus WP.npy | --image PHOTO)',
     '                 --prompt "make the hair red"',
     `                 ${synopsis()} [--truncation ${DEFAULT_TRUNCATION}]`,
     '                 [--out result.png] [--compare before_after.png] [--gif progress.gif] [--save-latent final.npy]',
     '                 [--trajectory traj.npy] [--quiet] [--json]',
-    '                 [--face-index 0] [--project-steps ' + DEFAULT_PROJECT_STEPS + '] [--paste-back photo_edited.png]',
+    '                 [--face-index 0] [--project-steps ' + DEFAULT_PROJECT_STEPS + '] [--crop [--paste-back photo_edited.png]]',
     '                 [--identity-model mobileface|PATH] [--models DIR]',
     '  styleclip edit --method global --generator G --clip C --vocab V --fs3 FS3.npy --stats S_MEAN_STD',
     '                 (--seed N | --w-plus WP.npy | --image PHOTO) --prompt "face with red hair" [--neutral "face"]',
@@ -169,14 +172,16 @@ export const editCommand: Command = {
     '  styleclip edit --method mapper --mapper M.pt [--generator G] (--seed N | --w-plus WP.npy | --image PHOTO)',
     `                 [--strength ${MAPPER_STRENGTH}] [--out OUT.png] [--compare C.png] [--raw OUT.npy] [--save-latent W.npy]`,
     '',
-    '  --method            optimize (default: StyleCLIP sec. 4, works for any generator and prompt, ~300 steps) or',
-    '                      global (sec. 6: one generator pass per edit, needs the generator\'s fs3 and S statistics,',
-    "                      'styleclip directions'; FFHQ's are the registry's fs3-ffhq-vit-b32 and stylespace-stats-ffhq) or",
-    '                      mapper (sec. 5: one mapper pass per edit, a network trained for one text, e.g. hairstyles)',
+    '  --method            global (sec. 6: one generator pass per edit; the default when the generator has registered',
+    "                      directions for the CLIP in use: FFHQ's fs3-ffhq-vit-b32 and stylespace-stats-ffhq, pulled on",
+    "                      first use), optimize (sec. 4: any generator and prompt, ~300 steps; the default otherwise) or",
+    '                      mapper (sec. 5: one mapper pass per edit, a network trained for one text, e.g. hairstyles);',
+    '                      a flag only one method takes (--steps, --fs3, --mapper, ...) picks it; a terminal shows the choice',
     '  --generator G       the StyleGAN2 generator: a model name (stylegan2-ffhq-config-f, the default) or a checkpoint',
     '  --clip C / --vocab V  CLIP (default ViT-B/32; any name of \'styleclip models list\' or a checkpoint) and its BPE merges',
     '  --prompt P          the edit: an instruction ("make the hair red", "remove the glasses") or a description',
-    '  --out F             the edited image (.png, .jpg, .webp); --compare F: before | after side by side',
+    '  --out F             the edited image (.png, .jpg, .webp); for a photo: the whole photo with the edited face',
+    '                      pasted back (--crop: the aligned face); --compare F: before | after side by side (the face)',
     '  --gif F             optimize: the run as an animated GIF; --save-latent F: the edited latent as .npy',
     '  --fs3 F / --stats F global: the per-channel CLIP directions (fs3.npy) and StyleSpace statistics (S_mean_std)',
     '  --neutral T         global: the text the target is measured against (default from the prompt\'s reading)',
@@ -192,7 +197,8 @@ export const editCommand: Command = {
     "                      StyleCLIP's; 'styleclip generate' defaults to 1: the same seed there shows a less average face)",
     '  --w / --w-plus      start from a w [D] / w+ [L,D] latent (.npy; the first row of a batch)',
     '  --image PHOTO       start from a photo: its face is detected, FFHQ-aligned at the generator\'s resolution and',
-    '                      inverted into W+: with --encoder in one pass, else projected (--project-steps, default ' + DEFAULT_PROJECT_STEPS + ');',
+    '                      inverted into W+: in one pass by --encoder (default: the generator\'s registered encoder,',
+    '                      e4e-ffhq for FFHQ\'s), else projected (--project-steps N asks for it; default ' + DEFAULT_PROJECT_STEPS + ' steps);',
     '                      the edit keeps the inversion\'s noise. Works with every --method',
     '  --encoder E         invert photos in one pass instead of projection: e4e/pSp (e4e-ffhq), or HyperStyle',
     '                      (hyperstyle-ffhq: a few passes that also adapt the generator to the photo; the edit',
@@ -204,7 +210,7 @@ export const editCommand: Command = {
     '  --domain G          render in a StyleGAN-NADA domain (a `nada train --out` generator or a registry name such as',
     '                      nada-ffhq-sketch): the start is found with --generator, the edit rendered with G; without',
     '                      --prompt the start is only rendered in the domain (photo -> sketch, pasted back)',
-    '  --paste-back F      the photo with the edited face pasted back (feathered); --out is the aligned edit',
+    '  --crop              photo edits: --out is the aligned face; --paste-back F then writes the whole photo',
     `  --identity-model M  identity net for --id (and the projection): '${MOBILEFACE_MODEL_NAME}', a MobileFace .json, or`,
     '                      ArcFace IR-SE50 (StyleCLIP\'s model_ir_se50.pth)',
     `  --models DIR        face models directory (default $${FACE_MODELS_ENV}, else the model cache)`,
@@ -225,6 +231,7 @@ export const editCommand: Command = {
     'w-encoder': { type: 'string' },
     domain: { type: 'string' },
     'paste-back': { type: 'string' },
+    crop: { type: 'boolean' },
     models: { type: 'string' },
     out: { type: 'string' },
     compare: { type: 'string' },
@@ -236,31 +243,35 @@ export const editCommand: Command = {
     ...flagOptions(START_OPTION_SPECS, ...METHODS.map((m) => EDIT_METHODS[m].options)),
     ...methodInputFlags(),
   },
-  async run(args, io) {
-    const method = oneOf(args, 'method', METHODS, 'optimize');
+  async run(cliArgs, io) {
     // --domain without a prompt or method: the start rendered in the domain, written like a one-pass edit.
-    const domainOnly = str(args, 'domain') !== undefined && strs(args, 'prompt').length === 0 && str(args, 'method') === undefined;
+    const domainOnly = str(cliArgs, 'domain') !== undefined && strs(cliArgs, 'prompt').length === 0 && str(cliArgs, 'method') === undefined;
+    const { args, said, chosen } = await withEditDefaults(cliArgs);
+    const sayChoice = (): void => statusLine(io.stderr, flag(args, 'quiet'), said ?? '');
+    const method = oneOf(args, 'method', METHODS, 'optimize');
     if (!domainOnly) checkMethodFlags(method, args);
     if (domainOnly || method !== 'optimize') {
-      const paths = { out: str(args, 'out'), compare: str(args, 'compare'), raw: str(args, 'raw'), 'save-latent': str(args, 'save-latent'), 'paste-back': str(args, 'paste-back') };
+      const paths = photoOutputPaths({ out: str(args, 'out'), compare: str(args, 'compare'), raw: str(args, 'raw'), 'save-latent': str(args, 'save-latent'), 'paste-back': str(args, 'paste-back') }, args);
       if (!Object.values(paths).some(Boolean)) throw new UsageError('nothing to write: give --out, --compare, --raw, --save-latent and/or --paste-back');
       await checkOutputs(paths);
       const run = domainOnly ? runDomainEdit : method === 'global' ? runGlobalEdit : runMapperEdit;
-      return run(args, io, await startOf(args), paths);
+      const start = await startOf(args);
+      if (said) sayChoice();
+      return run(args, io, start, paths, chosen);
     }
     if (strs(args, 'prompt').length > 1) throw new UsageError('--method optimize takes one --prompt; stacked prompts need --method global');
     const steps = (flagValue(args, EDIT_OPTION_SPECS.steps) as number | undefined) ?? EDIT_DEFAULTS.steps;
     const given = optionsOf(args, steps);
     const interpreted = interpretInstruction(given.prompt);
     const options = resolveEditOptions({ ...given, prompt: interpreted.optimizeText });
-    const paths = {
+    const paths = photoOutputPaths({
       out: str(args, 'out'),
       compare: str(args, 'compare'),
       gif: str(args, 'gif'),
       'save-latent': str(args, 'save-latent'),
       trajectory: str(args, 'trajectory'),
       'paste-back': str(args, 'paste-back'),
-    };
+    }, args);
     if (!Object.values(paths).some(Boolean)) {
       throw new UsageError('nothing to write: give --out, --compare, --gif, --save-latent, --trajectory and/or --paste-back');
     }
@@ -273,11 +284,12 @@ export const editCommand: Command = {
       vocab: await modelFlag(args, 'vocab', 'vocab', io.stderr),
     };
     const quiet = flag(args, 'quiet');
+    if (said) sayChoice();
     statusLine(io.stderr, quiet, `loading the generator, CLIP${start.kind === 'image' ? ' and the face models' : ''}...`);
     const models = str(args, 'models');
     const idArg = str(args, 'identity-model');
     const identity: IdentityNet | undefined = idArg ? await loadIdentityNet(idArg, models) : undefined;
-    const photos = start.kind === 'image' ? await photoSourceOf(args) : undefined;
+    const photos = start.kind === 'image' ? await photoSourceOf(args, io) : undefined;
     const editor = await Editor.load({ ...sources, identity, photos }).catch((e: unknown) => {
       identity?.dispose();
       throw e;
@@ -315,7 +327,7 @@ export const editCommand: Command = {
       if (flag(args, 'json')) {
         const history = res.history;
         const reading = interpretationJson(interpreted);
-        io.stdout.write(JSON.stringify(start.kind === 'image' ? { written, interpreted: reading, history, projection } : { written, interpreted: reading, history }) + '\n');
+        io.stdout.write(JSON.stringify({ written, ...(chosen ? { defaults: chosen } : {}), interpreted: reading, history, ...(start.kind === 'image' ? { projection } : {}) }) + '\n');
       } else if (!quiet) {
         const last = res.history[res.history.length - 1];
         io.stdout.write(`${describeInterpretation(given.prompt, interpreted)}\n`);

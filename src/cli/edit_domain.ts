@@ -7,20 +7,21 @@ import type { EditStart } from '../edit/types.js';
 import { Generator } from '../generator/index.js';
 import { flag, modelFlag, type CliIO, type ParsedArgs } from './command.js';
 import { writeOnePassOutputs } from './edit_outputs.js';
+import type { Chosen } from './edit_defaults.js';
 import { domainOf, photoSourceOf, projectSteps } from './photo_flags.js';
 import { projectionBar, showsProgress, statusLine } from './progress.js';
 
-export async function runDomainEdit(args: ParsedArgs, io: CliIO, start: EditStart, paths: Record<string, string | undefined>): Promise<number> {
+export async function runDomainEdit(args: ParsedArgs, io: CliIO, start: EditStart, paths: Record<string, string | undefined>, chosen?: Chosen): Promise<number> {
   const quiet = flag(args, 'quiet');
   statusLine(io.stderr, quiet, 'loading the generator and the domain...');
   const base = await Generator.load(await modelFlag(args, 'generator', 'generator', io.stderr));
   const domain = (await domainOf(args, io))!;
-  const photos = start.kind === 'image' ? await photoSourceOf(args) : undefined;
+  const photos = start.kind === 'image' ? await photoSourceOf(args, io) : undefined;
   try {
     const bar = projectionBar(io.stderr, projectSteps(start, args), showsProgress(io.stderr, quiet));
     const res = await renderInDomain(start, base, domain, { photos, signal: io.signal, hooks: { onProjectProgress: bar.onProjectProgress } }).finally(bar.done);
     const written = await writeOnePassOutputs(res, paths);
-    if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, domain: true }) + '\n');
+    if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, ...(chosen ? { defaults: chosen } : {}), domain: true }) + '\n');
     else if (!flag(args, 'quiet')) io.stdout.write(`rendered in the domain of the adapted generator; wrote ${written.join(', ')}\n`);
     return 0;
   } finally {

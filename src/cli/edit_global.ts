@@ -8,6 +8,7 @@ import { describeInterpretation, interpretationJson, type Interpretation } from 
 import type { EditStart } from '../edit/types.js';
 import { UsageError, flag, modelFlag, strs, type CliIO, type ParsedArgs } from './command.js';
 import { writeOnePassOutputs } from './edit_outputs.js';
+import type { Chosen } from './edit_defaults.js';
 import { domainOf, photoSourceOf, projectSteps } from './photo_flags.js';
 import { projectionBar, showsProgress, statusLine } from './progress.js';
 
@@ -44,7 +45,7 @@ function directionEdits(args: ParsedArgs): { edit: Required<DirectionEdit>; inte
   }));
 }
 
-export async function runGlobalEdit(args: ParsedArgs, io: CliIO, start: EditStart, paths: Record<string, string | undefined>): Promise<number> {
+export async function runGlobalEdit(args: ParsedArgs, io: CliIO, start: EditStart, paths: Record<string, string | undefined>, chosen?: Chosen): Promise<number> {
   const read = directionEdits(args);
   const edits = read.map((r) => r.edit);
   const quiet = flag(args, 'quiet');
@@ -56,14 +57,14 @@ export async function runGlobalEdit(args: ParsedArgs, io: CliIO, start: EditStar
     fs3: await modelFlag(args, 'fs3', 'directions', io.stderr),
     stats: await modelFlag(args, 'stats', 'directions', io.stderr),
   });
-  const photos = start.kind === 'image' ? await photoSourceOf(args) : undefined;
+  const photos = start.kind === 'image' ? await photoSourceOf(args, io) : undefined;
   const domain = await domainOf(args, io);
   try {
     const bar = projectionBar(io.stderr, projectSteps(start, args), showsProgress(io.stderr, quiet));
     const res = await dirs.edit(start, edits, { photos, signal: io.signal, domain, hooks: { onProjectProgress: bar.onProjectProgress } }).finally(bar.done);
     const written = await writeOnePassOutputs({ ...res, latent: res.codes }, paths);
     const report = edits.map((e, i) => ({ ...e, channels: res.kept[i], max_relevance: res.maxRelevance[i], interpreted: interpretationJson(read[i].interpreted) }));
-    if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, edits: report }) + '\n');
+    if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, ...(chosen ? { defaults: chosen } : {}), edits: report }) + '\n');
     else if (!flag(args, 'quiet')) {
       for (const r of read) io.stdout.write(`${describeInterpretation(r.text, r.interpreted)}\n`);
       const what = report.map((r) => `'${r.prompt}' alpha ${r.alpha} beta ${r.beta} (${r.channels} channels)`).join(' + ');

@@ -9,23 +9,24 @@ import { flagValue } from './option_flags.js';
 import type { EditStart } from '../edit/types.js';
 import { flag, modelFlag, str, type CliIO, type ParsedArgs } from './command.js';
 import { writeOnePassOutputs } from './edit_outputs.js';
+import type { Chosen } from './edit_defaults.js';
 import { domainOf, photoSourceOf, projectSteps } from './photo_flags.js';
 import { projectionBar, showsProgress, statusLine } from './progress.js';
 
 
-export async function runMapperEdit(args: ParsedArgs, io: CliIO, start: EditStart, paths: Record<string, string | undefined>): Promise<number> {
+export async function runMapperEdit(args: ParsedArgs, io: CliIO, start: EditStart, paths: Record<string, string | undefined>, chosen?: Chosen): Promise<number> {
   const strength = (flagValue(args, MAPPER_OPTION_SPECS.strength) as number | undefined) ?? MAPPER_STRENGTH;
   const mapperPath = await modelFlag(args, 'mapper', 'mapper', io.stderr);
   const quiet = flag(args, 'quiet');
   statusLine(io.stderr, quiet, 'loading the mapper and its generator...');
   const m = await LatentMapperEdit.load(mapperPath, str(args, 'generator') === undefined ? undefined : await modelFlag(args, 'generator', 'generator', io.stderr));
-  const photos = start.kind === 'image' ? await photoSourceOf(args) : undefined;
+  const photos = start.kind === 'image' ? await photoSourceOf(args, io) : undefined;
   const domain = await domainOf(args, io);
   try {
     const bar = projectionBar(io.stderr, projectSteps(start, args), showsProgress(io.stderr, quiet));
     const res = await m.edit(start, strength, { photos, signal: io.signal, domain, hooks: { onProjectProgress: bar.onProjectProgress } }).finally(bar.done);
     const written = await writeOnePassOutputs(res, paths);
-    if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, mapper: m.mapper.kind, strength }) + '\n');
+    if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, ...(chosen ? { defaults: chosen } : {}), mapper: m.mapper.kind, strength }) + '\n');
     else if (!flag(args, 'quiet')) io.stdout.write(`edited with the ${m.mapper.kind} mapper at strength ${strength}; wrote ${written.join(', ')}\n`);
     return 0;
   } finally {

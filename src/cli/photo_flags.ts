@@ -1,6 +1,5 @@
 /** The photo-start flags every edit method shares: the face models, the encoder (e4e/pSp) and its refinement. */
 import { FacePhotoSource } from '../invert/photo.js';
-import { resolveModelPath } from '../io/models/registry.js';
 import { Generator } from '../generator/index.js';
 import type { EditStart } from '../edit/types.js';
 import { DEFAULT_PROJECT_STEPS } from '../invert/photo.js';
@@ -10,11 +9,9 @@ import { modelFlag, str, type CliIO, type ParsedArgs } from './command.js';
  * The photo source of `--image` starts: `--encoder E` inverts in one pass (e4e/pSp, refined by `--refine N` steps;
  * HyperStyle, `--iterations N` passes with its W encoder from `--w-encoder` or found beside it), else projection.
  */
-export async function photoSourceOf(args: ParsedArgs): Promise<FacePhotoSource> {
-  const name = (flag: string): Promise<string | undefined> => {
-    const v = str(args, flag);
-    return v === undefined ? Promise.resolve(undefined) : resolveModelPath(v, 'encoder');
-  };
+export async function photoSourceOf(args: ParsedArgs, io: CliIO): Promise<FacePhotoSource> {
+  // A registry name is pulled on first use, said on stderr like every model flag.
+  const name = (flag: string): Promise<string | undefined> => (str(args, flag) === undefined ? Promise.resolve(undefined) : modelFlag(args, flag, 'encoder', io.stderr));
   return new FacePhotoSource({ modelsDir: str(args, 'models'), encoder: await name('encoder'), wEncoder: await name('w-encoder') });
 }
 

@@ -13,6 +13,7 @@ import { loadServices, type ModelPaths } from '../jobs/wiring.js';
 import { basename } from 'node:path';
 import { resolveModelPath } from '../io/models/registry.js';
 import { UsageError, modelFlag, num, str, type CliIO, type Command } from './command.js';
+import { withRegisteredModels } from './service_defaults.js';
 
 /** Default port: the issue's example (`--port 8787`). */
 const DEFAULT_PORT = 8787;
@@ -30,6 +31,7 @@ export const MODEL_USAGE = [
   '  --models DIR       face models for photo edits (default $STYLECLIP_FACE_MODELS, else the model cache)',
   '  --identity-model M identity net for the id weight: mobileface, a MobileFace .json or an ArcFace .pth',
   '  --encoder E        e4e/pSp checkpoint (or e4e-ffhq): photo starts are inverted in one pass, not projected',
+  "                     (serve/worker default: the generator's registered encoder, e4e-ffhq for FFHQ's)",
   "  --faithful-encoder H  HyperStyle checkpoint (or hyperstyle-ffhq): photos asking for photo_inversion 'faithful'",
   "                     (the form's choice) keep the likeness; --w-encoder W: its W encoder if not found beside it",
 ];
@@ -106,7 +108,7 @@ export const serveCommand: Command = {
   path: ['serve'],
   summary: 'HTTP API and web form for edits, generation and CLIP (docs/server.md)',
   usage: [
-    '  styleclip serve --generator G --clip C --vocab V [--fs3 FS3.npy --stats S_MEAN_STD] [--port 8787] [--host 127.0.0.1] [--store DIR]',
+    '  styleclip serve [--generator G] [--clip C] [--vocab V] [--fs3 FS3.npy --stats S_MEAN_STD] [--port 8787] [--host 127.0.0.1] [--store DIR]',
     '                  [--encoder E] [--faithful-encoder H] [--mappers M,M] [--domains D,D] [--identity-model M] [--models DIR]',
     '                  [--queue redis://host:port] [--concurrency N] [--queue-size N] [--grace SECONDS] [--max-body-mb N]',
     '',
@@ -115,7 +117,8 @@ export const serveCommand: Command = {
     '  --mappers M,M      latent mappers (files or registry names, e.g. mapper-afro,mapper-bobcut) for /v1/render,',
     '                     /v1/edits/mapper jobs and the form',
     '  --fs3/--stats      global directions (fs3.npy, S_mean_std) for /v1/directions, /v1/render, /v1/edits/global jobs',
-    '                     and the form\'s fast mode',
+    '                     and the form\'s fast mode (default: the generator\'s registered ones, FFHQ\'s by name; with',
+    '                     no flags at all the form opens in fast mode with photo uploads, every model pulled on first use)',
     ...DOMAINS_USAGE,
     `  --port N           TCP port (default ${DEFAULT_PORT}; 0 picks a free one)`,
     `  --host H           address to listen on (default ${DEFAULT_HOST}; 0.0.0.0 for all interfaces)`,
@@ -135,7 +138,8 @@ export const serveCommand: Command = {
     'max-body-mb': { type: 'string' },
     ...ONE_PASS_OPTIONS,
   },
-  async run(args, io) {
+  async run(given, io) {
+    const { args, said } = await withRegisteredModels(given);
     const port = num(args, 'port', DEFAULT_PORT, { min: 0, max: 65535, integer: true });
     const host = str(args, 'host') ?? DEFAULT_HOST;
     const concurrency = num(args, 'concurrency', 1, { min: 1, max: 64, integer: true });
@@ -148,6 +152,7 @@ export const serveCommand: Command = {
     const onePass = await onePassPaths(args, io);
     const paths = await modelPaths(args, io);
 
+    if (said) log(said);
     for (const [what, path] of Object.entries(paths)) if (typeof path === 'string') log(`model ${what}: ${path}`);
     const store = await new JobStore(str(args, 'store') ?? DEFAULT_STORE).init();
     const services = await loadServices({ ...paths, ...onePass });

@@ -8,6 +8,7 @@ import { DEFAULT_STALL_MS, startWorker } from '../jobs/redis_queue.js';
 import { JobStore } from '../jobs/store.js';
 import { loadServices } from '../jobs/wiring.js';
 import { num, requireStr, str, type Command } from './command.js';
+import { withRegisteredModels } from './service_defaults.js';
 import { DEFAULT_GRACE_SECONDS, DEFAULT_STORE, DOMAINS_USAGE, MODEL_USAGE, ONE_PASS_OPTIONS, SERVICE_OPTIONS, STORE_USAGE, modelPaths, onePassPaths, untilAborted } from './serve.js';
 
 export const workerCommand: Command = {
@@ -29,8 +30,10 @@ export const workerCommand: Command = {
     ...DOMAINS_USAGE,
   ].join('\n'),
   options: { ...SERVICE_OPTIONS, ...ONE_PASS_OPTIONS, queue: { type: 'string' }, concurrency: { type: 'string' }, 'stall-timeout': { type: 'string' } },
-  async run(args, io) {
-    const url = requireStr(args, 'queue');
+  async run(given, io) {
+    const url = requireStr(given, 'queue');
+    // The serving process's defaults: the generator's registered directions and encoder (src/cli/service_defaults.ts).
+    const { args } = await withRegisteredModels(given);
     const paths = { ...(await modelPaths(args, io)), ...(await onePassPaths(args, io)) };
     const concurrency = num(args, 'concurrency', 1, { min: 1, max: 64, integer: true });
     const graceMs = num(args, 'grace', DEFAULT_GRACE_SECONDS, { min: 0, max: 3600 }) * 1000;

@@ -46,3 +46,8 @@ export function misplacedFlag(method: EditMethodName, given: readonly string[]):
   }
   return undefined;
 }
+
+/** The methods that take every flag of `given` (in EDIT_METHODS order): what a call without a method can mean. */
+export function compatibleMethods(given: readonly string[]): EditMethodName[] {
+  return (Object.keys(EDIT_METHODS) as EditMethodName[]).filter((m) => misplacedFlag(m, given) === undefined);
+}

@@ -88,7 +88,7 @@ describe('styleclip edit --method global', () => {
   it('optimize refuses global-only flags and stacked prompts', async () => {
     const r = await runCli(['edit', ...fixtureModelFlags(), '--seed', '1', '--prompt', 'a', '--prompt', 'b', '--out', join(dir, 'x.png')]);
     expect(r.stderr).toMatch(/takes one --prompt; stacked prompts need --method global/);
-    const r2 = await runCli(['edit', ...fixtureModelFlags(), '--seed', '1', '--prompt', 'a', '--alpha', '3', '--out', join(dir, 'x.png')]);
+    const r2 = await runCli(['edit', '--method', 'optimize', ...fixtureModelFlags(), '--seed', '1', '--prompt', 'a', '--alpha', '3', '--out', join(dir, 'x.png')]);
     expect(r2.stderr).toMatch(/--alpha belongs to --method global/);
   });
 });

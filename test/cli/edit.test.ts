@@ -117,7 +117,7 @@ describe('styleclip edit', () => {
     const r = await runCli([
       'edit', ...models(), '--image', photo, '--prompt', 'a person with red hair', '--steps', '3', '--project-steps', '5',
       '--identity-model', 'mobileface', '--models', sharedPath('models'), '--id', '0.005',
-      '--out', out, '--paste-back', pasted, '--save-latent', lat, '--json',
+      '--crop', '--out', out, '--paste-back', pasted, '--save-latent', lat, '--json',
     ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);

@@ -59,16 +59,16 @@ describe('photo edits inverted by HyperStyle', () => {
   it('every method from the CLI with --encoder HYPERSTYLE.pt --iterations 2: optimisation, global directions, a mapper; each writes its edit and the pasted photo', async () => {
     const photoFlags = ['--generator', HS(), '--image', photo(), '--encoder', HS(), '--iterations', '2', ...faceModels()];
     const base = [...photoFlags, ...clipFlags()];
-    const opt = await runCli(['edit', '--method', 'optimize', ...base, '--prompt', 'a smile', '--steps', '2', '--out', join(dir, 'o.png'), '--paste-back', join(dir, 'op.png'), '--quiet']);
+    const opt = await runCli(['edit', '--method', 'optimize', ...base, '--prompt', 'a smile', '--steps', '2', '--crop', '--out', join(dir, 'o.png'), '--paste-back', join(dir, 'op.png'), '--quiet']);
     expect(opt.stderr).toBe('');
     expect(opt.code).toBe(0);
-    const glob = await runCli(['edit', '--method', 'global', ...base, '--fs3', fs3, '--stats', stats, '--prompt', 'make the hair red', '--beta', '0.05', '--out', join(dir, 'g.png'), '--paste-back', join(dir, 'gp.png'), '--quiet']);
+    const glob = await runCli(['edit', '--method', 'global', ...base, '--fs3', fs3, '--stats', stats, '--prompt', 'make the hair red', '--beta', '0.05', '--crop', '--out', join(dir, 'g.png'), '--paste-back', join(dir, 'gp.png'), '--quiet']);
     expect(glob.stderr).toBe('');
     expect(glob.code).toBe(0);
     const mapper = join(dir, 'm.pt');
     const train = await runCli(['mapper', 'train', '--prompt', 'purple hair', '--generator', HS(), ...clipFlags(), '--samples', '2', '--steps', '1', '--batch', '1', '--out', mapper, '--quiet']);
     expect(train.code).toBe(0);
-    const map = await runCli(['edit', '--method', 'mapper', '--mapper', mapper, ...photoFlags, '--out', join(dir, 'm.png'), '--paste-back', join(dir, 'mp.png'), '--quiet']);
+    const map = await runCli(['edit', '--method', 'mapper', '--mapper', mapper, ...photoFlags, '--crop', '--out', join(dir, 'm.png'), '--paste-back', join(dir, 'mp.png'), '--quiet']);
     expect(map.stderr).toBe('');
     expect(map.code).toBe(0);
   }, 180_000);

@@ -86,7 +86,7 @@ describe('photo edits with the encoder', () => {
     const r = await runCli([
       'edit', '--method', 'global', ...fixtureModelFlags(), '--fs3', fixture('fs3.npy'), '--stats', fixture('S_mean_std'),
       '--image', face('ffhq_2.jpg'), '--encoder', fixture('e4e_tiny.pt'), ...faceModels(), '--prompt', 'face with purple hair', '--beta', '0.1',
-      '--out', out, '--paste-back', pasted, '--quiet',
+      '--crop', '--out', out, '--paste-back', pasted, '--quiet',
     ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);

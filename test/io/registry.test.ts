@@ -122,6 +122,11 @@ describe('parseManifest', () => {
     [{ ...good, models: [model({}, { url: 'ftp://x' })] }, /url must be http/],
     [{ ...good, models: [model({ entry: 'b.pt' })] }, /entry "b.pt" is not one of its files/],
     [{ ...good, models: [model(), model({ name: 'n', aliases: ['m'] })] }, /"m" is used twice/],
+    [{ ...good, models: [model({ companions: { encoder: 'e' } })] }, /companions: only generators have companions/],
+    [{ ...good, models: [model({ kind: 'generator', companions: { encoder: 'nope' } })] }, /companions: 'nope' is not in the manifest/],
+    [{ ...good, models: [model({ kind: 'generator', companions: { encoder: 'c' } }), model({ name: 'c' })] }, /'c' is a clip model, not an encoder/],
+    [{ ...good, models: [model({ kind: 'generator', companions: { directions: { clip: 'c' } } })] }, /directions must be \{clip, fs3, stats\}/],
+    [{ ...good, models: [model({ kind: 'generator', companions: { mappers: [] } })] }, /unknown key 'mappers'/],
   ])('rejects %j', (value, message) => {
     expect(() => parseManifest(value)).toThrow(message);
   });

@@ -26,6 +26,7 @@ import {
   type LockHolder,
 } from './download.js';
 import { InputError } from '../../errors.js';
+import { checkCompanionNames, parseCompanions, type Companions } from './companions.js';
 
 const MODEL_KINDS = Object.freeze(['generator', 'clip', 'vocab', 'face', 'directions', 'mapper', 'encoder'] as const);
 export type ModelKind = (typeof MODEL_KINDS)[number];
@@ -56,6 +57,8 @@ export interface ModelEntry {
   readonly entry?: string;
   readonly files: readonly ModelFile[];
   readonly notes?: string;
+  /** Generators: the encoder and global directions made for it (./companions.ts), the fast path's defaults. */
+  readonly companions?: Companions;
 }
 
 export interface Manifest {
@@ -141,7 +144,8 @@ function parseEntry(v: unknown, where: string): ModelEntry {
   const files = (m.files as unknown[]).map((f) => parseFile(f, at));
   check(new Set(files.map((f) => f.name)).size === files.length, at, 'file names must be unique');
   check(m.entry === undefined || files.some((f) => f.name === m.entry), at, `entry ${JSON.stringify(m.entry)} is not one of its files`);
-  return Object.freeze({ ...(m as object), aliases: Object.freeze([...(aliases as string[])]), files: Object.freeze(files) }) as ModelEntry;
+  const companions = parseCompanions(m.companions, m.kind as string, at);
+  return Object.freeze({ ...(m as object), aliases: Object.freeze([...(aliases as string[])]), files: Object.freeze(files), companions }) as ModelEntry;
 }
 
 /** Validates a parsed manifest; `where` names its source in errors. */
@@ -154,6 +158,7 @@ export function parseManifest(value: unknown, where = 'manifest'): Manifest {
   const names = models.flatMap((e) => [e.name, ...e.aliases]);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   check(dup === undefined, where, `name or alias ${JSON.stringify(dup)} is used twice`);
+  checkCompanionNames(models, where);
   return Object.freeze({ version: 1, mirrorLayout: m.mirrorLayout as string, models: Object.freeze(models) });
 }
 
@@ -169,7 +174,7 @@ export async function loadManifest(path?: string, env: NodeJS.ProcessEnv = proce
   try {
     return parseManifest(JSON.parse(text), file);
   } catch (e) {
-    if (e instanceof ManifestError) throw e;
+    if (e instanceof InputError) throw e;
     throw new ManifestError(`${file}: not valid JSON (${(e as Error).message})`);
   }
 }
