@@ -68,11 +68,21 @@ afterAll(async () => {
   if (profile) await rm(profile, { recursive: true, force: true });
 });
 
+/**
+ * Chooses Optimise once the form knows the server's models: Optimise is checked (and disabled) until /v1/models
+ * answers, and check() of a checked radio returns at once, so without the wait the answer could switch the form to
+ * fast mode after the choice.
+ */
+async function chooseOptimise(): Promise<void> {
+  await expect.poll(() => page.getByLabel('Optimise (slower, any prompt)').isEnabled()).toBe(true);
+  await page.getByLabel('Optimise (slower, any prompt)').check();
+}
+
 describe('web form in headless Chromium', () => {
   it('submits an edit, shows live progress and before/after, and downloads the result', async () => {
     await page.goto(server.url);
     expect(await page.title()).toMatch(/styleclip/);
-    await page.getByLabel('Optimise (slower, any prompt)').check();
+    await chooseOptimise();
     await page.getByLabel('Prompt', { exact: true }).fill('a person with purple hair');
     await page.getByRole('spinbutton', { name: 'Seed' }).fill('4');
     await page.locator('#steps').fill('40');
@@ -148,8 +158,7 @@ describe('web form in headless Chromium', () => {
     release();
     // Optimise is the default (checked) while the models are unknown, and check() of a checked radio returns at once:
     // wait for the answer (the radios enabled, the default switched to fast mode) before choosing.
-    await expect.poll(() => page.getByLabel('Optimise (slower, any prompt)').isEnabled()).toBe(true);
-    await page.getByLabel('Optimise (slower, any prompt)').check();
+    await chooseOptimise();
     await page.unroute('**/v1/models');
     await expect.poll(() => page.locator('#submit').textContent()).toBe('Edit');
     expect(await page.getByLabel('Optimise (slower, any prompt)').isChecked()).toBe(true);
@@ -168,7 +177,7 @@ describe('web form in headless Chromium', () => {
     });
     try {
       await page.goto(server.url);
-      await page.getByLabel('Optimise (slower, any prompt)').check();
+      await chooseOptimise();
       expect(await page.locator('#photo-inversion-field').isHidden()).toBe(true);
       await page.getByLabel('A photo').check();
       await expect.poll(() => page.locator('#photo-inversion-field').isVisible()).toBe(true);
@@ -203,7 +212,7 @@ describe('web form in headless Chromium', () => {
       await page.goto(server.url);
       await expect.poll(() => page.locator('#domain-field').isVisible()).toBe(true);
       await page.getByLabel('Domain').selectOption('sketch');
-      await page.getByLabel('Optimise (slower, any prompt)').check();
+      await chooseOptimise();
       await page.locator('#prompt').fill('a smile');
       await page.getByRole('button', { name: 'Edit' }).click();
       await expect.poll(() => sent ?? '').toMatch(/name="domain"\r\n\r\nsketch/);
@@ -219,7 +228,7 @@ describe('web form in headless Chromium', () => {
 
   it('explains what is missing instead of submitting, and shows server errors', async () => {
     await page.goto(server.url);
-    await page.getByLabel('Optimise (slower, any prompt)').check();
+    await chooseOptimise();
     await page.getByRole('button', { name: 'Edit' }).click();
     await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/Type a prompt/);
     await page.getByLabel('Prompt', { exact: true }).fill('x '.repeat(200));
@@ -238,7 +247,7 @@ describe('web form in headless Chromium', () => {
       it(`layout at ${width} px, ${mode} start: no horizontal overflow, every control labelled; screenshot saved`, async () => {
         await page.setViewportSize({ width, height: 900 });
         await page.goto(server.url);
-        await page.getByLabel('Optimise (slower, any prompt)').check();
+        await chooseOptimise();
         if (mode === 'photo') {
           await page.getByLabel('A photo').check();
           await page.locator('#image').setInputFiles(sharedPath('data', 'faces', 'ffhq_0.jpg'));
@@ -264,7 +273,7 @@ describe('web form in headless Chromium', () => {
   it('keyboard only: Tab to the prompt, type, Enter submits an optimise edit; the Before image appears with the first step', async () => {
     await page.setViewportSize({ width: 1280, height: 900 });
     await page.goto(server.url);
-    await page.getByLabel('Optimise (slower, any prompt)').check();
+    await chooseOptimise();
     await page.locator('#steps').fill('500');
     await page.getByLabel('Prompt', { exact: true }).focus();
     await page.keyboard.type('a person with purple hair');
@@ -317,7 +326,7 @@ describe('web form with a photo encoder (serve --encoder), fast mode', () => {
       expect(await page.locator('#current-caption').textContent()).toBe('');
       expect(await page.locator('#before').isHidden()).toBe(true);
 
-      await page.getByLabel('Optimise (slower, any prompt)').check();
+      await chooseOptimise();
       expect(await page.locator('#status').textContent()).toBe('');
       expect(await page.locator('#method-help').textContent()).toMatch(/^Optimise runs StyleCLIP latent optimisation/);
       expect(await page.getByRole('alert').isHidden()).toBe(true);
