@@ -3,9 +3,10 @@
  * direction is created once per (prompt, neutral) (the CLIP text ensemble, ~79 text encodings) and named by a stable
  * id; a render takes the start's w+ (cached per start), applies a latent mapper if one is named, moves its S codes by
  * every {direction, alpha, beta} and runs one synthesis. A photo can be uploaded once (`POST /v1/photos` -> an id,
- * the first 16 hex digits of its SHA-1) and rendered by id, so slider moves carry no image. Renders run one at a time
- * (each is a whole synthesis on every core); a render of a `client` still waiting when a newer one of the same client
- * arrives is answered 409 without being rendered: the newest slider position wins.
+ * the first 16 hex digits of its SHA-1) and rendered by id, so slider moves carry no image. Syntheses run one at a
+ * time (each uses every core), renders waiting meanwhile share the next one (render_batch.ts), and a render of a
+ * `client` that a newer one of the same client superseded before its synthesis is answered 409 without being
+ * rendered: the newest slider position wins.
  */
 import { createHash } from 'node:crypto';
 import { GLOBAL_DEFAULTS, type GlobalDirections } from '../edit/global/index.js';
@@ -20,6 +21,7 @@ import type { DirectionJsonBody, PhotoJsonBody, RenderJsonBody } from '../jobs/s
 import type { EditorInfo } from '../jobs/services.js';
 import type { PhotoLatentSource, ProjectedPhoto } from '../edit/types.js';
 import type { PhotoInversion } from '../invert/types.js';
+import { RenderBatcher, type RenderTicket } from './render_batch.js';
 
 /** Truncation of a seed start when the request gives none (StyleCLIP's sampling truncation). */
 const RENDER_TRUNCATION = 0.7;
@@ -61,10 +63,8 @@ export class DirectionsApi {
   private readonly known = new Map<string, { prompt: string; neutral: string }>();
   private readonly starts = new Map<string, Promise<{ latent: HostTensor; photo?: ProjectedPhoto }>>();
   private readonly photoStore = new Map<string, Uint8Array>();
-  /** Renders in arrival order, one at a time; each client's newest render by sequence number. */
-  private renderChain: Promise<unknown> = Promise.resolve();
-  private renderSeq = 0;
-  private readonly newest = new Map<string, number>();
+  /** The synthesis queue of every render: compatible renders batched, superseded ones dropped (render_batch.ts). */
+  readonly batcher = new RenderBatcher();
 
   constructor(private readonly deps: OnePassDeps) {}
 
@@ -131,23 +131,16 @@ export class DirectionsApi {
    * PNG of the start moved by the mapper (if any) and every direction, and the channels each direction keeps; for a
    * photo with `paste_back`, the whole photo with the edited face pasted back.
    */
-  render(body: RenderJsonBody): Promise<{ bytes: Uint8Array; type: string; channels: number[] }> {
-    const seq = ++this.renderSeq;
-    const client = body.client;
-    if (client) this.newest.set(client, seq);
-    const run = this.renderChain.then(async () => {
-      if (client && this.newest.get(client) !== seq) throw new RequestError('conflict', 'superseded: a newer render of this client arrived before this one started');
-      try {
-        return await this.renderNow(body);
-      } finally {
-        if (client && this.newest.get(client) === seq) this.newest.delete(client);
-      }
-    });
-    this.renderChain = run.catch(() => undefined);
-    return run;
+  async render(body: RenderJsonBody): Promise<{ bytes: Uint8Array; type: string; channels: number[] }> {
+    const ticket = this.batcher.ticket(body.client);
+    try {
+      return await this.renderNow(body, ticket);
+    } finally {
+      this.batcher.done(ticket);
+    }
   }
 
-  private async renderNow(body: RenderJsonBody): Promise<{ bytes: Uint8Array; type: string; channels: number[] }> {
+  private async renderNow(body: RenderJsonBody, ticket: RenderTicket): Promise<{ bytes: Uint8Array; type: string; channels: number[] }> {
     const edits = body.edits.map((e, i) => {
       const d = this.known.get(e.direction);
       if (!d) throw new RequestError('not_found', `edits.${i}.direction: unknown direction id '${e.direction}'; create it with POST /v1/directions`);
@@ -168,7 +161,8 @@ export class DirectionsApi {
       for (const e of edits) channels.push((await this.dirs.boundaryOf(e)).kept);
     }
     // A HyperStyle photo renders with its own adapted generator (offsets held, on the domain if one is asked for).
-    const rgb = tensorToRgb(await (start.photo?.generator ?? domain ?? gen).synthesizeFromStyles(codes, { noiseMaps: start.photo?.noise }), 0, '[-1,1]');
+    const image = await this.batcher.synthesize(ticket, start.photo?.generator ?? domain ?? gen, codes, start.photo?.noise);
+    const rgb = tensorToRgb(image, 0, '[-1,1]');
     const face = { width: rgb.width, height: rgb.height, data: rgb.data };
     const format = body.format ?? 'png';
     return { bytes: await encodeFrame(body.paste_back && start.photo ? start.photo.pasteBack(face) : face, format), type: RENDER_FORMATS[format], channels };
