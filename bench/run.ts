@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- <name> [flags]`: runs bench/<name>.ts and prints its figures as JSON on stdout.
- * Each benchmark module exports `run(argv: string[]): Promise<Record<string, unknown>>`.
+ * Each benchmark module exports `run(argv: string[]): Promise<Record<string, unknown>>`; util.ts and files named with
+ * an underscore (helpers of one benchmark) are not benchmarks.
  */
 import { readdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -8,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const names = readdirSync(here)
-  .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && f !== 'util.ts')
+  .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && f !== 'util.ts' && !f.includes('_'))
   .map((f) => f.slice(0, -3));
 
 const [name, ...rest] = process.argv.slice(2);

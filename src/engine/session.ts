@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { InputError } from '../errors.js';
+import { trace } from './trace.js';
 import type { Graph } from './graph.js';
 import { toOnnx } from './onnx.js';
 import { shapeStr, type DType, type HostTensor, type TypedData } from './tensor.js';
@@ -76,6 +77,9 @@ function specsOf(g: Graph): InputSpec[] {
   return g.inputs.map((v) => ({ name: v.name, dtype: v.dtype, shape: v.shape }));
 }
 
+/** `STYLECLIP_ORT_PROFILE=/tmp/prefix`: every session writes onnxruntime's per-node profile `<prefix>_<date>.json`. */
+export const PROFILE_ENV = 'STYLECLIP_ORT_PROFILE';
+
 export class Session {
   private constructor(
     private readonly ort: ort.InferenceSession,
@@ -84,8 +88,13 @@ export class Session {
   ) {}
 
   /** Builds an ORT session from a graph. */
-  static create(g: Graph, opts: SessionOptions = {}): Promise<Session> {
-    return Session.open(toOnnx(g), specsOf(g), opts);
+  static async create(g: Graph, opts: SessionOptions = {}): Promise<Session> {
+    const t0 = performance.now();
+    const bytes = toOnnx(g);
+    const t1 = performance.now();
+    const s = await Session.open(bytes, specsOf(g), opts);
+    trace(`session ${g.name}: serialise ${(t1 - t0).toFixed(0)} ms, build ${(performance.now() - t1).toFixed(0)} ms`);
+    return s;
   }
 
   /** Opens serialised ONNX bytes; `inputs` are the feeds `run` checks. */
@@ -103,6 +112,8 @@ export class Session {
       // MLAS pre-packs constant matrix/conv weights into a second copy; without it the 1024 px edit step peaks at
       // 6.4 GB instead of 7.2 GB at the same speed (measured, see bench/edit-step.ts).
       extra: { session: { disable_prepacking: '1' } },
+      // Debugging aid: ORT's per-node trace (JSON, one file per session, written when the session is released).
+      ...(process.env[PROFILE_ENV] ? { enableProfiling: true, profileFilePrefix: process.env[PROFILE_ENV] } : {}),
     }).catch((e: unknown) => {
       throw device === 'webgpu' && NO_WEBGPU_ADAPTER.test(String((e as Error)?.message)) ? new InputError(WEBGPU_HELP) : e;
     });
@@ -127,6 +138,7 @@ export class Session {
   }
 
   async dispose(): Promise<void> {
+    if (process.env[PROFILE_ENV]) this.ort.endProfiling();
     await this.ort.release();
   }
 }

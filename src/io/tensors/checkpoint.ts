@@ -8,6 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { HostTensor } from '../../engine/tensor.js';
+import { trace } from '../../engine/trace.js';
 import { InputError } from '../../errors.js';
 import { convertedFromSafetensors, isConverted, type ConvertedCheckpoint } from './converted.js';
 import { looksLikeSafetensors, parseSafetensors, type Safetensors } from './safetensors.js';
@@ -47,10 +48,14 @@ export function convertedOf(ckpt: Checkpoint, where: string): ConvertedCheckpoin
 export async function readCheckpoint(src: string | Uint8Array, what: string): Promise<Checkpoint> {
   if (typeof src !== 'string') return parseCheckpoint(src, what);
   let bytes: Uint8Array;
+  const t0 = performance.now();
   try {
     bytes = await readFile(src);
   } catch (e) {
     throw new InputError(`cannot read ${what} ${src}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; check the path`);
   }
-  return parseCheckpoint(bytes, src);
+  const t1 = performance.now();
+  const ckpt = parseCheckpoint(bytes, src);
+  trace(`read ${src}: file ${(t1 - t0).toFixed(0)} ms, parse ${(performance.now() - t1).toFixed(0)} ms`);
+  return ckpt;
 }
