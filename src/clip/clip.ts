@@ -110,7 +110,7 @@ export class Clip {
       });
       const cut = leadingColumns(chunk, length);
       return (await s.run({ tokens: cut, eot: eotRowIndices(cut) })).text_embeds;
-    });
+    }, { pad: true }); // one session per text length (a prompt's 79 templates: 80 rows in chunks of 16)
   }
 
   /** CLIP.forward's logits: logit_scale.exp() × cosine similarity, per image and per text. */

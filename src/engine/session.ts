@@ -12,12 +12,14 @@ import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { InputError } from '../errors.js';
 import { trace } from './trace.js';
+import { compiledSession } from './compiled.js';
+import { DEVICES, specsOf, type Device, type InputSpec, type SessionOptions } from './session_options.js';
+
+export { DEVICES, specsOf, type CompiledCache, type Device, type InputSpec, type SessionOptions } from './session_options.js';
 import type { Graph } from './graph.js';
 import { toOnnx } from './onnx.js';
 import { shapeStr, type DType, type HostTensor, type TypedData } from './tensor.js';
 
-export const DEVICES = ['cpu', 'cuda', 'webgpu'] as const;
-export type Device = (typeof DEVICES)[number];
 
 /** Execution providers per device, the CPU EP last for what a GPU EP cannot run. */
 const PROVIDERS: Readonly<Record<Device, string[]>> = { cpu: ['cpu'], cuda: ['cuda', 'cpu'], webgpu: ['webgpu', 'cpu'] };
@@ -27,11 +29,6 @@ const NO_WEBGPU_ADAPTER = /Failed to get a WebGPU adapter|No supported adapters/
 const WEBGPU_HELP =
   "STYLECLIP_DEVICE=webgpu: this machine has no WebGPU adapter (Dawn needs a GPU with Vulkan drivers on Linux, D3D12 on Windows or Metal on macOS, and refuses CPU adapters such as Mesa's lavapipe): install the GPU's Vulkan driver (libvulkan1 and the vendor's ICD), or unset STYLECLIP_DEVICE to run on the CPU";
 
-export interface SessionOptions {
-  readonly device?: Device;
-  /** Intra-op threads; default `STYLECLIP_THREADS` or all cores. */
-  readonly threads?: number;
-}
 
 export function defaultDevice(): Device {
   const d = process.env.STYLECLIP_DEVICE ?? 'cpu';
@@ -67,15 +64,7 @@ function fromOrt(t: ort.Tensor): HostTensor {
   return { dtype, shape: [...t.dims], data: t.data as TypedData };
 }
 
-export interface InputSpec {
-  readonly name: string;
-  readonly dtype: DType;
-  readonly shape: readonly number[];
-}
 
-function specsOf(g: Graph): InputSpec[] {
-  return g.inputs.map((v) => ({ name: v.name, dtype: v.dtype, shape: v.shape }));
-}
 
 /** `STYLECLIP_ORT_PROFILE=/tmp/prefix`: every session writes onnxruntime's per-node profile `<prefix>_<date>.json`. */
 export const PROFILE_ENV = 'STYLECLIP_ORT_PROFILE';
@@ -97,15 +86,16 @@ export class Session {
     return s;
   }
 
-  /** Opens serialised ONNX bytes; `inputs` are the feeds `run` checks. */
-  static async open(bytes: Uint8Array, inputs: readonly InputSpec[], opts: SessionOptions = {}): Promise<Session> {
+  /** Opens serialised ONNX bytes (or an .onnx file, read by onnxruntime); `inputs` are the feeds `run` checks. */
+  static async open(bytes: Uint8Array | string, inputs: readonly InputSpec[], opts: SessionOptions = {}): Promise<Session> {
     const device = opts.device ?? defaultDevice();
-    const s = await ort.InferenceSession.create(bytes, {
+    const s = await ort.InferenceSession.create(bytes as Uint8Array, {
       executionProviders: PROVIDERS[device],
       intraOpNumThreads: opts.threads ?? defaultThreads(),
       interOpNumThreads: 1,
       executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
+      graphOptimizationLevel: opts.optimization ?? 'all',
+      ...(opts.saveOptimizedTo ? { optimizedModelFilePath: opts.saveOptimizedTo } : {}),
       // Memory patterns pre-plan one block per run shape; with the arena on, a gradient graph then holds both the
       // planned block and arena chunks (measured at 1024 px: 9.0 GB peak with patterns, 7.2 GB without, same speed).
       enableMemPattern: false,
@@ -155,7 +145,8 @@ export class SessionCache {
 
   /** Returns the session for `key`, building the graph only on a miss. */
   get(key: string, build: () => Graph): Promise<Session> {
-    return this.memo(key, () => Session.create(build(), this.opts));
+    const compiled = this.opts.compiled;
+    return this.memo(key, () => (compiled ? compiledSession(compiled, key, build, this.opts, (m, i, o) => Session.open(m, i, o)) : Session.create(build(), this.opts)));
   }
 
   /** Keyed by the serialised model's SHA-1: identical graphs share one session. */

@@ -19,6 +19,7 @@ import { Generator } from '../generator/index.js';
 import type { Pixels } from '../io/images/image.js';
 import { applyRules, scaled, type MapRule } from '../io/tensors/weight_map.js';
 import { EncoderGraph, type EncoderKind, type EncoderWeights, type StyleBlock } from './encoder_net.js';
+import { compiledCacheFor } from '../io/models/compiled.js';
 import { resolveModelPath } from '../io/models/registry.js';
 
 /** The encoders' input side (e4e/pSp `transforms.Resize((256, 256))`). */
@@ -112,7 +113,8 @@ export class PhotoEncoder {
     if (this.net.styleCount !== generator.nLatent || d !== generator.wDim) {
       throw new InputError(`${name} predicts ${this.net.styleCount} styles of ${d} dims, but the generator takes w+ [${generator.nLatent}, ${generator.wDim}]: use the generator the encoder was trained with`);
     }
-    this.sessions = new SessionCache(opts);
+    // The encoder's session is compiled once per machine (a 7.5 s build at full size; src/engine/compiled.ts).
+    this.sessions = new SessionCache({ ...opts, compiled: opts.compiled ?? compiledCacheFor(name) });
   }
 
   get kind(): EncoderKind {

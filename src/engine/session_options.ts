@@ -1,0 +1,36 @@
+/** What a session is built with, shared by ./session.ts and ./compiled.ts. */
+import type { Graph } from './graph.js';
+import type { DType } from './tensor.js';
+
+export const DEVICES = ['cpu', 'cuda', 'webgpu'] as const;
+export type Device = (typeof DEVICES)[number];
+
+/** Where compiled sessions of one set of weights are kept (./compiled.ts). */
+export interface CompiledCache {
+  /** Directory of the entries (created on first write). */
+  readonly dir: string;
+  /** Identity of the weights the graph holds (e.g. a checkpoint's path, size and mtime, or its digest). */
+  readonly source: string;
+}
+
+export interface SessionOptions {
+  readonly device?: Device;
+  /** Intra-op threads; default `STYLECLIP_THREADS` or all cores. */
+  readonly threads?: number;
+  /** SessionCache: keep compiled sessions of these weights on disk (./compiled.ts). */
+  readonly compiled?: CompiledCache;
+  /** onnxruntime's graph optimisation ('disabled' for models it optimised already); default 'all'. */
+  readonly optimization?: 'all' | 'disabled';
+  /** Where onnxruntime saves the optimised model (./compiled.ts). */
+  readonly saveOptimizedTo?: string;
+}
+
+export interface InputSpec {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+}
+
+export function specsOf(g: Graph): InputSpec[] {
+  return g.inputs.map((v) => ({ name: v.name, dtype: v.dtype, shape: v.shape }));
+}

@@ -1,0 +1,87 @@
+/**
+ * Compiled sessions (src/engine/compiled.ts): the first build saves onnxruntime's optimised model, the next open
+ * reads it with optimisation off and gives the same outputs; a damaged entry is detected by its digest and rebuilt;
+ * an unwritable cache directory only means no entry.
+ */
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import * as E from '../../src/engine/index.js';
+import { compiledSession } from '../../src/engine/compiled.js';
+import { Session } from '../../src/engine/session.js';
+import { rng } from './gradcheck.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'styleclip-compiled-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const r = rng(3);
+const weights = E.tensor('float32', [16, 8, 3, 3], Float32Array.from({ length: 16 * 8 * 9 }, () => r() - 0.5));
+const x = E.tensor('float32', [1, 8, 12, 12], Float32Array.from({ length: 8 * 144 }, () => r() - 0.5));
+let builds = 0;
+function build(): E.Graph {
+  builds++;
+  const g = new E.Graph('compiled_test');
+  g.output(E.leakyRelu(E.conv(g.input('x', 'float32', [1, 8, 12, 12]), g.constant(weights, 'w'), undefined, { pads: [1, 1, 1, 1] }), 0.2), 'y');
+  return g;
+}
+const open = (b: Uint8Array | string, i: Parameters<typeof Session.open>[1], o: Parameters<typeof Session.open>[2]) => Session.open(b, i, o);
+async function output(s: Session): Promise<Float32Array> {
+  const y = (await s.run({ x })).y.data as Float32Array;
+  await s.dispose();
+  return y;
+}
+
+describe('compiled sessions', () => {
+  it('a miss builds and saves the optimised model; a hit opens it without building, same outputs (bit-equal)', async () => {
+    const cache = { dir: join(dir, 'a'), source: 'weights-1' };
+    const plain = await output(await Session.create(build()));
+    builds = 0;
+    const first = await output(await compiledSession(cache, 'conv:1', build, {}, open));
+    expect(builds).toBe(1);
+    expect(readdirSync(cache.dir).sort().map((f) => f.replace(/^[0-9a-f]{32}/, 'ID'))).toEqual(['ID.json', 'ID.onnx']);
+    const second = await output(await compiledSession(cache, 'conv:1', build, {}, open));
+    expect(builds).toBe(1);
+    expect(Buffer.from(first.buffer).equals(Buffer.from(plain.buffer))).toBe(true);
+    expect(Buffer.from(second.buffer).equals(Buffer.from(plain.buffer))).toBe(true);
+    await compiledSession({ ...cache, source: 'weights-2' }, 'conv:1', build, {}, open).then((s) => s.dispose());
+    expect(builds).toBe(2); // other weights: another entry
+  });
+
+  it('a damaged entry is found by its digest, removed and rebuilt; the answer stays right', async () => {
+    const cache = { dir: join(dir, 'b'), source: 'weights-1' };
+    const good = await output(await compiledSession(cache, 'conv:1', build, {}, open));
+    const onnx = join(cache.dir, readdirSync(cache.dir).find((f) => f.endsWith('.onnx'))!);
+    const bytes = readFileSync(onnx);
+    bytes[bytes.length - 10] ^= 0xff;
+    writeFileSync(onnx, bytes);
+    builds = 0;
+    const again = await output(await compiledSession(cache, 'conv:1', build, {}, open));
+    expect(builds).toBe(1);
+    expect(Buffer.from(again.buffer).equals(Buffer.from(good.buffer))).toBe(true);
+    expect(readFileSync(onnx).equals(bytes)).toBe(false);
+  });
+
+  it.skipIf(process.getuid?.() === 0)('an unwritable cache directory: the session is built, nothing is written', async () => {
+    const ro = join(dir, 'ro');
+    rmSync(ro, { recursive: true, force: true });
+    writeFileSync(join(dir, 'ro-file'), '');
+    chmodSync(dir, 0o555);
+    try {
+      builds = 0;
+      await output(await compiledSession({ dir: ro, source: 's' }, 'conv:1', build, {}, open));
+      expect(builds).toBe(1);
+    } finally {
+      chmodSync(dir, 0o755);
+    }
+  });
+
+  it('a cache path that cannot be a directory (a file is there): built, nothing written, no error', async () => {
+    const blocked = join(dir, 'blocked');
+    writeFileSync(blocked, 'a file where the cache directory would be');
+    builds = 0;
+    await output(await compiledSession({ dir: blocked, source: 's' }, 'conv:1', build, {}, open));
+    expect(builds).toBe(1);
+    expect(readFileSync(blocked, 'utf8')).toBe('a file where the cache directory would be');
+  });
+});
