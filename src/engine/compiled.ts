@@ -88,7 +88,7 @@ async function openEntry<S extends { dispose(): Promise<void> }>(path: string, s
  * The session of `build()`'s graph, opened from the compiled cache when it holds this key, else built (at level
  * 'all') and saved there for the next process.
  */
-export async function compiledSession<S extends { dispose(): Promise<void> }>(cache: CompiledCache, graphKey: string, build: () => Graph, opts: SessionOptions, open: OpenSession<S>): Promise<S> {
+export async function compiledSession<S extends { dispose(): Promise<void> }>(cache: CompiledCache, graphKey: string, build: () => Graph | Promise<Graph>, opts: SessionOptions, open: OpenSession<S>): Promise<S> {
   const key = keyOf(cache, graphKey, opts);
   const id = sha256(key).slice(0, 32);
   const path = join(cache.dir, `${id}.onnx`);
@@ -99,7 +99,7 @@ export async function compiledSession<S extends { dispose(): Promise<void> }>(ca
     trace(`session ${graphKey}: compiled, open ${(performance.now() - t0).toFixed(0)} ms`);
     return hit;
   }
-  const g = build();
+  const g = await build();
   const tmp = `${path}.${process.pid}.tmp`;
   let writable = true;
   try {

@@ -144,9 +144,9 @@ export class SessionCache {
   }
 
   /** Returns the session for `key`, building the graph only on a miss. */
-  get(key: string, build: () => Graph): Promise<Session> {
+  get(key: string, build: () => Graph | Promise<Graph>): Promise<Session> {
     const compiled = this.opts.compiled;
-    return this.memo(key, () => (compiled ? compiledSession(compiled, key, build, this.opts, (m, i, o) => Session.open(m, i, o)) : Session.create(build(), this.opts)));
+    return this.memo(key, async () => (compiled ? compiledSession(compiled, key, build, this.opts, (m, i, o) => Session.open(m, i, o)) : Session.create(await build(), this.opts)));
   }
 
   /** Keyed by the serialised model's SHA-1: identical graphs share one session. */

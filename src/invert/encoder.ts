@@ -97,28 +97,54 @@ export function encoderInput(images: readonly Pixels[], height = ENCODER_INPUT_S
   return { dtype: 'float32', shape: [images.length, 3, height, width], data: out };
 }
 
-export class PhotoEncoder {
-  private readonly net: EncoderGraph;
-  private readonly sessions: SessionCache;
+/** An encoder without its weights: what its compiled session and the generator check need (./one_pass.ts). */
+export interface EncoderInfo {
+  readonly kind: EncoderKind;
+  readonly styleCount: number;
+  readonly wDim: number;
+}
 
+export class PhotoEncoder {
+  private net?: Promise<EncoderGraph>;
+  private readonly sessions: SessionCache;
+  readonly info: EncoderInfo;
+
+  /**
+   * `weights`, or (`PhotoEncoder.lazy`) what they are and how to read them: the checkpoint is read only if the
+   * compiled session is missing.
+   */
   constructor(
-    readonly weights: EncoderWeights,
+    weights: EncoderWeights | { readonly info: EncoderInfo; readonly load: () => Promise<EncoderWeights> },
     readonly generator: Generator,
     readonly name: string,
     opts: SessionOptions = {},
     private readonly ownsGenerator = false,
   ) {
-    this.net = new EncoderGraph(weights);
-    const d = weights.styles[0].linear.w.shape[0];
-    if (this.net.styleCount !== generator.nLatent || d !== generator.wDim) {
-      throw new InputError(`${name} predicts ${this.net.styleCount} styles of ${d} dims, but the generator takes w+ [${generator.nLatent}, ${generator.wDim}]: use the generator the encoder was trained with`);
+    if ('load' in weights) {
+      this.info = weights.info;
+      this.loadWeights = weights.load;
+    } else {
+      const net = new EncoderGraph(weights);
+      this.info = { kind: weights.kind, styleCount: net.styleCount, wDim: weights.styles[0].linear.w.shape[0] };
+      this.net = Promise.resolve(net);
+    }
+    if (this.info.styleCount !== generator.nLatent || this.info.wDim !== generator.wDim) {
+      throw new InputError(`${name} predicts ${this.info.styleCount} styles of ${this.info.wDim} dims, but the generator takes w+ [${generator.nLatent}, ${generator.wDim}]: use the generator the encoder was trained with`);
     }
     // The encoder's session is compiled once per machine (a 7.5 s build at full size; src/engine/compiled.ts).
     this.sessions = new SessionCache({ ...opts, compiled: opts.compiled ?? compiledCacheFor(name) });
   }
 
+  private readonly loadWeights?: () => Promise<EncoderWeights>;
+
   get kind(): EncoderKind {
-    return this.weights.kind;
+    return this.info.kind;
+  }
+
+  /** The network, its weights read on first need. */
+  private network(): Promise<EncoderGraph> {
+    this.net ??= this.loadWeights!().then((w) => new EncoderGraph(w));
+    return this.net;
   }
 
   /** Reads an e4e/pSp checkpoint; without `generatorPath` its decoder is the generator. */
@@ -142,9 +168,10 @@ export class PhotoEncoder {
   /** Encoder input [N,3,256,256] in [-1,1] -> w+ codes [N, L, D]. */
   encode(x: HostTensor): Promise<HostTensor> {
     return mapBatches([x], ENCODER_BATCHES, async ([chunk], n) => {
-      const s = await this.sessions.get(`encode:${n}`, () => {
+      const s = await this.sessions.get(`encode:${n}`, async () => {
+        const net = await this.network();
         const g = new Graph(`${this.kind}_encoder`);
-        g.output(this.net.build(g, g.input('x', 'float32', [n, 3, ENCODER_INPUT_SIZE, ENCODER_INPUT_SIZE])), 'codes');
+        g.output(net.build(g, g.input('x', 'float32', [n, 3, ENCODER_INPUT_SIZE, ENCODER_INPUT_SIZE])), 'codes');
         return g;
       });
       return (await s.run({ x: chunk })).codes;

@@ -6,7 +6,6 @@
  * feathered mask). `FacePhotoSource` implements `PhotoLatentSource`, so edit methods take photo starts without knowing
  * about faces; the face models and the encoder load on the first photo, not before.
  */
-import { readCheckpoint } from '../io/tensors/checkpoint.js';
 import { readImage, type RgbImage } from '../io/images/image.js';
 import { PHOTO_INVERSIONS, type InversionHooks, type PhotoInput, type PhotoInversion, type PhotoLatentSource, type PhotoModels, type ProjectedPhoto } from './types.js';
 import type { RgbFrame } from '../io/images/image.js';
@@ -18,7 +17,7 @@ import type { HostTensor } from '../engine/tensor.js';
 import type { Generator } from '../generator/index.js';
 import { InputError } from '../errors.js';
 import { synthesisLayers } from '../generator/index.js';
-import { inverterFor, type OnePassInverter } from './one_pass.js';
+import { inverterForPath, type OnePassInverter } from './one_pass.js';
 import { ProjectionCancelled, Projector, type ProjectOptions } from './project.js';
 
 /**
@@ -142,7 +141,7 @@ export class FacePhotoSource implements PhotoLatentSource {
     const c = this.encoders.get(choice);
     if (c && c.generator === models.generator) return c.encoder;
     const path = this.pathOf(choice)!;
-    const encoder = readCheckpoint(path, 'encoder checkpoint').then((ckpt) => inverterFor(ckpt, path, models.generator, { wEncoder: this.options.wEncoder }));
+    const encoder = inverterForPath(path, models.generator, { wEncoder: this.options.wEncoder });
     encoder.catch(() => this.encoders.delete(choice));
     this.encoders.set(choice, { generator: models.generator, encoder });
     void c?.encoder.then((e) => e.dispose()).catch(() => undefined);
