@@ -11,7 +11,7 @@ import { readCheckpoint, type Checkpoint } from '../io/tensors/checkpoint.js';
 import { resizeLikePil } from '../io/images/resample.js';
 import { mapBatches } from '../engine/batching.js';
 import { Graph } from '../engine/graph.js';
-import { SessionCache, type SessionOptions } from '../engine/session.js';
+import { SessionCache, type Session, type SessionOptions } from '../engine/session.js';
 import { toFloat32, type HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
 import { parseIrSeBody } from '../faces/irse_weights.js';
@@ -167,14 +167,20 @@ export class PhotoEncoder {
 
   /** Encoder input [N,3,256,256] in [-1,1] -> w+ codes [N, L, D]. */
   encode(x: HostTensor): Promise<HostTensor> {
-    return mapBatches([x], ENCODER_BATCHES, async ([chunk], n) => {
-      const s = await this.sessions.get(`encode:${n}`, async () => {
-        const net = await this.network();
-        const g = new Graph(`${this.kind}_encoder`);
-        g.output(net.build(g, g.input('x', 'float32', [n, 3, ENCODER_INPUT_SIZE, ENCODER_INPUT_SIZE])), 'codes');
-        return g;
-      });
-      return (await s.run({ x: chunk })).codes;
+    return mapBatches([x], ENCODER_BATCHES, async ([chunk], n) => (await (await this.session(n)).run({ x: chunk })).codes);
+  }
+
+  /** Builds (or opens) the session of one photo now. */
+  async prepare(): Promise<void> {
+    await this.session(1);
+  }
+
+  private session(n: number): Promise<Session> {
+    return this.sessions.get(`encode:${n}`, async () => {
+      const net = await this.network();
+      const g = new Graph(`${this.kind}_encoder`);
+      g.output(net.build(g, g.input('x', 'float32', [n, 3, ENCODER_INPUT_SIZE, ENCODER_INPUT_SIZE])), 'codes');
+      return g;
     });
   }
 

@@ -38,6 +38,8 @@ export interface OnePassInverter {
   readonly generator: Generator;
   /** Aligned faces (any size, RGB) -> one inversion each. */
   invertFaces(faces: readonly Pixels[], o?: InverterOptions): Promise<OnePassInversion[]>;
+  /** Builds (or opens) the sessions one photo needs, so the first inversion does not wait for them. */
+  prepare(): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -60,6 +62,9 @@ class EncoderInverter implements OnePassInverter {
     const codes = await this.encoder.encodeImages(faces);
     return faces.map((_, i) => ({ latent: sliceRows(codes, i, 1) }));
   }
+  prepare(): Promise<void> {
+    return this.encoder.prepare();
+  }
   dispose(): Promise<void> {
     return this.encoder.dispose();
   }
@@ -76,6 +81,9 @@ class HyperStyleInverter implements OnePassInverter {
   }
   async invertFaces(faces: readonly Pixels[], o: InverterOptions = {}): Promise<OnePassInversion[]> {
     return (await this.net.invertImages(faces, o.iterations)).map((r) => ({ latent: r.codes, offsets: r.offsets }));
+  }
+  async prepare(): Promise<void> {
+    // Its sessions depend on the iteration count asked for; they are built by the first inversion.
   }
   dispose(): Promise<void> {
     return this.net.dispose();

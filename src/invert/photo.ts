@@ -68,6 +68,10 @@ export class FacePhotoSource implements PhotoLatentSource {
   constructor(readonly options: FacePhotoOptions = {}) {}
 
   async project(start: PhotoInput, models: PhotoModels, hooks: InversionHooks = {}): Promise<ProjectedPhoto> {
+    const slot = this.slotOf(start);
+    // The encoder loads (its compiled session opened and digest-checked) while the face is found and aligned.
+    const loading = slot ? this.encoder(models, slot).then(async (inv) => (await inv.prepare(), inv)) : undefined;
+    loading?.catch(() => undefined);
     const photo = await readImage(start.path);
     const detector = await this.faceDetector();
     const size = models.generator.config.resolution;
@@ -76,9 +80,8 @@ export class FacePhotoSource implements PhotoLatentSource {
     if (hooks.signal?.aborted) throw new ProjectionCancelled('projection cancelled');
     const projectHooks = { signal: hooks.signal, onProgress: hooks.onProjectProgress };
     let res: { latent: HostTensor; noise: readonly HostTensor[]; generator?: Generator };
-    const slot = this.slotOf(start);
-    if (slot) {
-      const inverter = await this.encoder(models, slot);
+    if (slot && loading) {
+      const inverter = await loading;
       if (inverter.domain !== 'faces') throw new InputError(`${this.pathOf(slot)} is a HyperStyle model of ${inverter.domain}; photo edits detect and align faces: give a face model (hyperstyle-ffhq), or invert ${inverter.domain} images with 'styleclip invert --aligned'`);
       const kind: PhotoInversion = inverter.kind === 'hyperstyle' ? 'faithful' : 'fast';
       if (start.inversion && start.inversion !== kind) throw new InputError(`photo inversion '${start.inversion}' needs ${MODEL_OF[start.inversion]}; the loaded encoder is ${inverter.kind}`);
