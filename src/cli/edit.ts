@@ -12,7 +12,7 @@ import { InputError } from '../errors.js';
 import { FACE_MODELS_ENV } from '../faces/models.js';
 import { MOBILEFACE_MODEL_NAME, loadIdentityNet } from '../faces/load_identity.js';
 import { DEFAULT_PROJECT_STEPS, DEFAULT_REFINE_STEPS } from '../invert/photo.js';
-import { domainOf, photoSourceOf } from './photo_flags.js';
+import { domainOf, facesJson, photoSourceOf, sayFaces } from './photo_flags.js';
 import { runDomainEdit } from './edit_domain.js';
 import type { IdentityNet } from '../faces/identity.js';
 import { sideBySide, writeGif, type Frame } from '../io/images/frames.js';
@@ -327,12 +327,13 @@ export const editCommand: Command = {
       if (flag(args, 'json')) {
         const history = res.history;
         const reading = interpretationJson(interpreted);
-        io.stdout.write(JSON.stringify({ written, ...(chosen ? { defaults: chosen } : {}), interpreted: reading, history, ...(start.kind === 'image' ? { projection } : {}) }) + '\n');
+        io.stdout.write(JSON.stringify({ written, ...(chosen ? { defaults: chosen } : {}), ...facesJson(res.photo), interpreted: reading, history, ...(start.kind === 'image' ? { projection } : {}) }) + '\n');
       } else if (!quiet) {
         const last = res.history[res.history.length - 1];
         io.stdout.write(`${describeInterpretation(given.prompt, interpreted)}\n`);
         io.stdout.write(`edited in ${steps} steps: loss ${res.history[0].loss.toFixed(4)} -> ${last.loss.toFixed(4)}; wrote ${written.join(', ')}\n`);
       }
+      sayFaces(io, args, res.photo);
       return 0;
     } catch (e) {
       projectBar.finish();

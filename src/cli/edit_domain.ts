@@ -8,7 +8,7 @@ import { Generator } from '../generator/index.js';
 import { flag, modelFlag, type CliIO, type ParsedArgs } from './command.js';
 import { writeOnePassOutputs } from './edit_outputs.js';
 import type { Chosen } from './edit_defaults.js';
-import { domainOf, photoSourceOf, projectSteps } from './photo_flags.js';
+import { domainOf, facesJson, photoSourceOf, projectSteps, sayFaces } from './photo_flags.js';
 import { projectionBar, showsProgress, statusLine } from './progress.js';
 
 export async function runDomainEdit(args: ParsedArgs, io: CliIO, start: EditStart, paths: Record<string, string | undefined>, chosen?: Chosen): Promise<number> {
@@ -21,8 +21,9 @@ export async function runDomainEdit(args: ParsedArgs, io: CliIO, start: EditStar
     const bar = projectionBar(io.stderr, projectSteps(start, args), showsProgress(io.stderr, quiet));
     const res = await renderInDomain(start, base, domain, { photos, signal: io.signal, hooks: { onProjectProgress: bar.onProjectProgress } }).finally(bar.done);
     const written = await writeOnePassOutputs(res, paths);
-    if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, ...(chosen ? { defaults: chosen } : {}), domain: true }) + '\n');
+    if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, ...(chosen ? { defaults: chosen } : {}), ...facesJson(res.photo), domain: true }) + '\n');
     else if (!flag(args, 'quiet')) io.stdout.write(`rendered in the domain of the adapted generator; wrote ${written.join(', ')}\n`);
+    sayFaces(io, args, res.photo);
     return 0;
   } finally {
     await Promise.all([base.dispose(), domain.dispose(), photos?.dispose()]);

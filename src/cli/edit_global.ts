@@ -9,7 +9,7 @@ import type { EditStart } from '../edit/types.js';
 import { UsageError, flag, modelFlag, strs, type CliIO, type ParsedArgs } from './command.js';
 import { writeOnePassOutputs } from './edit_outputs.js';
 import type { Chosen } from './edit_defaults.js';
-import { domainOf, photoSourceOf, projectSteps } from './photo_flags.js';
+import { domainOf, facesJson, photoSourceOf, projectSteps, sayFaces } from './photo_flags.js';
 import { projectionBar, showsProgress, statusLine } from './progress.js';
 
 /** Values of a per-prompt flag: none (default), one (every prompt) or one per prompt. */
@@ -64,12 +64,13 @@ export async function runGlobalEdit(args: ParsedArgs, io: CliIO, start: EditStar
     const res = await dirs.edit(start, edits, { photos, signal: io.signal, domain, hooks: { onProjectProgress: bar.onProjectProgress } }).finally(bar.done);
     const written = await writeOnePassOutputs({ ...res, latent: res.codes }, paths);
     const report = edits.map((e, i) => ({ ...e, channels: res.kept[i], max_relevance: res.maxRelevance[i], interpreted: interpretationJson(read[i].interpreted) }));
-    if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, ...(chosen ? { defaults: chosen } : {}), edits: report }) + '\n');
+    if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, ...(chosen ? { defaults: chosen } : {}), ...facesJson(res.photo), edits: report }) + '\n');
     else if (!flag(args, 'quiet')) {
       for (const r of read) io.stdout.write(`${describeInterpretation(r.text, r.interpreted)}\n`);
       const what = report.map((r) => `'${r.prompt}' alpha ${r.alpha} beta ${r.beta} (${r.channels} channels)`).join(' + ');
       io.stdout.write(`edited with ${what}; wrote ${written.join(', ')}\n`);
     }
+    sayFaces(io, args, res.photo);
     return 0;
   } finally {
     await Promise.all([dirs.dispose(), photos?.dispose(), domain?.dispose()]);

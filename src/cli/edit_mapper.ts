@@ -10,7 +10,7 @@ import type { EditStart } from '../edit/types.js';
 import { flag, modelFlag, str, type CliIO, type ParsedArgs } from './command.js';
 import { writeOnePassOutputs } from './edit_outputs.js';
 import type { Chosen } from './edit_defaults.js';
-import { domainOf, photoSourceOf, projectSteps } from './photo_flags.js';
+import { domainOf, facesJson, photoSourceOf, projectSteps, sayFaces } from './photo_flags.js';
 import { projectionBar, showsProgress, statusLine } from './progress.js';
 
 
@@ -26,8 +26,9 @@ export async function runMapperEdit(args: ParsedArgs, io: CliIO, start: EditStar
     const bar = projectionBar(io.stderr, projectSteps(start, args), showsProgress(io.stderr, quiet));
     const res = await m.edit(start, strength, { photos, signal: io.signal, domain, hooks: { onProjectProgress: bar.onProjectProgress } }).finally(bar.done);
     const written = await writeOnePassOutputs(res, paths);
-    if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, ...(chosen ? { defaults: chosen } : {}), mapper: m.mapper.kind, strength }) + '\n');
+    if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, ...(chosen ? { defaults: chosen } : {}), ...facesJson(res.photo), mapper: m.mapper.kind, strength }) + '\n');
     else if (!flag(args, 'quiet')) io.stdout.write(`edited with the ${m.mapper.kind} mapper at strength ${strength}; wrote ${written.join(', ')}\n`);
+    sayFaces(io, args, res.photo);
     return 0;
   } finally {
     await Promise.all([m.dispose(), photos?.dispose(), domain?.dispose()]);

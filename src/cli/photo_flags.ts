@@ -3,7 +3,7 @@ import { FacePhotoSource } from '../invert/photo.js';
 import { Generator } from '../generator/index.js';
 import type { EditStart } from '../edit/types.js';
 import { DEFAULT_PROJECT_STEPS } from '../invert/photo.js';
-import { modelFlag, str, type CliIO, type ParsedArgs } from './command.js';
+import { flag, modelFlag, str, type CliIO, type ParsedArgs } from './command.js';
 
 /**
  * The photo source of `--image` starts: `--encoder E` inverts in one pass (e4e/pSp, refined by `--refine N` steps;
@@ -25,3 +25,17 @@ export function projectSteps(start: EditStart, args: ParsedArgs): number {
 export async function domainOf(args: ParsedArgs, io: CliIO): Promise<Generator | undefined> {
   return str(args, 'domain') === undefined ? undefined : Generator.load(await modelFlag(args, 'domain', 'generator', io.stderr));
 }
+
+/**
+ * After a photo edit with several faces, the line saying which one was edited (stdout; not with --quiet or
+ * --json, whose report has `faces`).
+ */
+export function sayFaces(io: CliIO, args: ParsedArgs, photo: { readonly faces?: number } | undefined): void {
+  const n = photo?.faces ?? 1;
+  if (n < 2 || flag(args, 'quiet') || flag(args, 'json')) return;
+  const i = Number(str(args, 'face-index') ?? 0);
+  io.stdout.write(`the photo has ${n} faces: edited face ${i}${i === 0 ? ' (the largest)' : ''}; --face-index 0..${n - 1} picks another\n`);
+}
+
+/** `faces` of a photo edit's --json report. */
+export const facesJson = (photo: { readonly faces?: number } | undefined): { faces?: number } => (photo?.faces === undefined ? {} : { faces: photo.faces });

@@ -72,4 +72,6 @@ export interface PhotoEditResult {
   readonly aligned: RgbFrame;
   /** The original photo with the edited face pasted back (inverse alignment transform, feathered mask). */
   readonly pasted: RgbFrame;
+  /** Faces found in the photo. */
+  readonly faces?: number;
 }

@@ -101,6 +101,7 @@ export class FacePhotoSource implements PhotoLatentSource {
       latent: res.latent,
       noise: res.noise,
       aligned: frame(aligned.image),
+      faces: aligned.faces,
       pasteBack: (face) => frame(pasteBack(photo, rgb(face), aligned.quad, feather)),
       generator: res.generator,
     };

@@ -59,6 +59,8 @@ export interface ProjectedPhoto {
   /** Noise maps [1,1,r,r] in synthesis order; the edit renders with them. */
   readonly noise: readonly HostTensor[];
   readonly aligned: RgbFrame;
+  /** Faces found in the photo (the one edited is `faceIndex` of them, 0 = the largest). */
+  readonly faces?: number;
   /** The original photo with `face` (square, aligned frame) pasted back where the face was cut out. */
   pasteBack(face: RgbFrame): RgbFrame;
   /**

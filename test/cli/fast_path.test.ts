@@ -60,6 +60,23 @@ describe('the fast path is the default', () => {
     expect(report.projection).toHaveLength(2);
   });
 
+  it('a photo with two faces: the largest is edited and the line says so (--face-index picks the other; --json has faces)', async () => {
+    const sharp = (await import('sharp')).default;
+    const two = join(reg.dir, 'two.jpg');
+    const left = await sharp(sharedPath('data', 'faces', 'ffhq_0.jpg')).resize(600, 600).toBuffer();
+    const right = await sharp(sharedPath('data', 'faces', 'ffhq_3.jpg')).resize(400, 400).toBuffer();
+    await sharp({ create: { width: 1000, height: 600, channels: 3, background: { r: 128, g: 128, b: 128 } } })
+      .composite([{ input: left, left: 0, top: 0 }, { input: right, left: 600, top: 100 }])
+      .jpeg()
+      .toFile(two);
+    const r = await runCli(['edit', '--image', two, '--prompt', 'make the hair red', '--out', join(reg.dir, 'two_out.jpg')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^the photo has 2 faces: edited face 0 \(the largest\); --face-index 0\.\.1 picks another$/m);
+    const other = await runCli(['edit', '--image', two, '--face-index', '1', '--prompt', 'make the hair red', '--out', join(reg.dir, 'two_out1.jpg'), '--json']);
+    expect(other.code, other.stderr).toBe(0);
+    expect(JSON.parse(other.stdout).faces).toBe(2);
+  });
+
   it('--out and a different --paste-back for a photo without --crop: one line naming --crop, nothing written', async () => {
     const r = await runCli(['edit', '--image', photo, '--prompt', 'red hair', '--out', join(reg.dir, 'a.png'), '--paste-back', join(reg.dir, 'b.png')]);
     expect(r.code).toBe(2);

@@ -207,7 +207,7 @@ export class Editor {
       after,
       latent: final,
       history,
-      photo: photo && { aligned: photo.aligned, pasted: photo.pasteBack(after) },
+      photo: photo && { aligned: photo.aligned, pasted: photo.pasteBack(after), faces: photo.faces },
     };
   }
 
