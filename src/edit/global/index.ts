@@ -6,7 +6,10 @@
  */
 import { Clip } from '../../clip/clip.js';
 import { ClipTokenizer } from '../../clip/tokenizer.js';
-import type { SessionOptions } from '../../engine/session.js';
+import { createHash } from 'node:crypto';
+import { STYLECLIP_IMAGENET_TEMPLATES } from '../../clip/templates.js';
+import type { CompiledCache, SessionOptions } from '../../engine/session.js';
+import { compiledCacheFor, readCompiledRecord, writeCompiledRecord } from '../../io/models/compiled.js';
 import type { HostTensor } from '../../engine/tensor.js';
 import { InputError } from '../../errors.js';
 import { Generator, styleSpaceLayout, type StyleSpaceLayout } from '../../generator/index.js';
@@ -65,6 +68,8 @@ export class GlobalDirections {
     readonly fs3: ChannelDirections,
     /** Whether `dispose` releases the generator and CLIP (true when `load` created them; false when shared). */
     private readonly ownsModels = false,
+    /** Where template ensembles of this CLIP are kept across processes (io/models/compiled.ts records). */
+    private readonly textCache?: CompiledCache,
   ) {
     this.layout = styleSpaceLayout(generator.config);
   }
@@ -72,12 +77,13 @@ export class GlobalDirections {
   /** Loads and cross-checks the five files (fs3 rows vs the generator's layout and CLIP's width; stats layer count). */
   static async load(sources: GlobalSources = {}, opts: SessionOptions = {}): Promise<GlobalDirections> {
     const src = { ...DEFAULT_MODEL_NAMES, ...Object.fromEntries(Object.entries(sources).filter(([, v]) => v !== undefined)) };
-    const [generator, clip, tokenizer] = await Promise.all([Generator.load(src.generator, opts), Clip.load(src.clip, opts), ClipTokenizer.load(src.vocab)]);
+    const clipPath = await resolveModelPath(src.clip, 'clip');
+    const [generator, clip, tokenizer] = await Promise.all([Generator.load(src.generator, opts), Clip.load(clipPath, opts), ClipTokenizer.load(src.vocab)]);
     try {
       const layout = styleSpaceLayout(generator.config);
       const [statsPath, fs3Path] = await Promise.all([resolveModelPath(src.stats, 'directions'), resolveModelPath(src.fs3, 'directions')]);
       const [stats, fs3] = await Promise.all([loadStyleStats(statsPath, layout), loadChannelDirections(fs3Path, layout, clip.config.embedDim)]);
-      return new GlobalDirections(generator, clip, tokenizer, stats, fs3, true);
+      return new GlobalDirections(generator, clip, tokenizer, stats, fs3, true, compiledCacheFor(clipPath));
     } catch (e) {
       await Promise.all([generator.dispose(), clip.dispose()]);
       throw e;
@@ -94,12 +100,26 @@ export class GlobalDirections {
   private ensemble(text: string): Promise<Float32Array> {
     let hit = this.ensembles.get(text);
     if (!hit) {
-      hit = templateEnsemble(this.clip, this.tokenizer, text);
+      hit = this.storedEnsemble(text);
       hit.catch(() => this.ensembles.delete(text));
       if (this.ensembles.size >= MAX_CACHED_TEXTS) this.ensembles.delete(this.ensembles.keys().next().value!);
       this.ensembles.set(text, hit);
     }
     return hit;
+  }
+
+  /**
+   * t(text) from the disk record of an earlier process with this CLIP checkpoint, else computed (79 text encodings,
+   * ~1 s each for a prompt and its neutral text at ViT-B/32 size) and recorded.
+   */
+  private async storedEnsemble(text: string): Promise<Float32Array> {
+    const cache = this.textCache;
+    const name = `ensemble.${createHash('sha256').update(JSON.stringify([STYLECLIP_IMAGENET_TEMPLATES, text])).digest('hex').slice(0, 32)}`;
+    const stored = cache && (await readCompiledRecord<number[]>(cache, name));
+    if (stored && stored.length === this.clip.config.embedDim) return Float32Array.from(stored);
+    const t = await templateEnsemble(this.clip, this.tokenizer, text);
+    if (cache) await writeCompiledRecord(cache, name, Array.from(t));
+    return t;
   }
 
   /** Loads the statistics and fs3 for models that are already loaded (a server shares its editor's). */
