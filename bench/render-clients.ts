@@ -90,7 +90,7 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = { machine: machine(), threads: E.defaultThreads() };
   for (const kind of kinds) {
     const { generator, dirs } = kind === 'full' ? await fullModels() : await fixtureModels();
-    const info = { generator: kind, clip: kind, resolution: generator.config.resolution, nLatent: generator.nLatent, wDim: generator.wDim, clipEmbedDim: dirs.clip.config.embedDim };
+    const info = { generator: kind, clip: kind, resolution: generator.config.resolution, nLatent: generator.nLatent, wDim: generator.wDim, clipEmbedDim: dirs.embedDim };
     const api = new DirectionsApi({ generator, info, directions: dirs, mappers: new Map(), inversions: [] });
     const { id } = await api.create({ prompt: 'make the hair red' });
     const renders = Number(values.renders ?? (kind === 'full' ? 3 : 12));

@@ -121,6 +121,14 @@ export class FacePhotoSource implements PhotoLatentSource {
    * Which loaded checkpoint a photo uses: the one for its choice; with a single one-pass checkpoint, that one (its kind
    * is checked against the choice once loaded: 'faithful' is HyperStyle); without a choice, 'fast' when offered.
    */
+  projects(start: PhotoInput): boolean {
+    try {
+      return this.slotOf(start) === undefined || (start.refineSteps ?? DEFAULT_REFINE_STEPS) > 0;
+    } catch {
+      return true; // the error is the project call's to give
+    }
+  }
+
   private slotOf(start: PhotoInput): PhotoInversion | undefined {
     const offered = this.inversions;
     if (start.inversion === undefined || offered.length === 0) {

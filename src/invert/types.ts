@@ -84,5 +84,7 @@ export interface PhotoLatentSource {
   project(photo: PhotoInput, models: PhotoModels, hooks: InversionHooks): Promise<ProjectedPhoto>;
   /** Throws an InputError when the photo has no face `faceIndex` (a quick check before a job is queued). */
   checkFace?(photo: RgbFrame, faceIndex: number): Promise<void>;
+  /** Whether `project` will optimise (and so use `models.clip`) for this photo; callers may skip loading CLIP. */
+  projects?(photo: PhotoInput): boolean;
   dispose(): void | Promise<void>;
 }

@@ -94,7 +94,7 @@ describe('global directions parity (global_torch on the tiny fixtures)', () => {
   it('fs3 of the first 8 gd_z images (alpha 5, uint8 truncation, set-to-mean quirk) vs fs3.npy (<= 2e-3 abs)', async () => {
     const z = await npy('gd_z.npy');
     const codes = await stylesOfZ(dirs.generator, { dtype: 'float32', shape: [8, 64], data: (z.data as Float32Array).slice(0, 8 * 64) });
-    const rows = await computeChannelDirections(dirs.generator, dirs.clip, dirs.stats, codes, coveredLayers(dirs.layout, 304));
+    const rows = await computeChannelDirections(dirs.generator, await dirs.clip(), dirs.stats, codes, coveredLayers(dirs.layout, 304));
     const e = err(rows, dirs.fs3.rows);
     console.log(`fs3: ${e.abs.toExponential(2)} abs`);
     expect(e.abs).toBeLessThanOrEqual(2e-3);

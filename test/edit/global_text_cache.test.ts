@@ -1,9 +1,9 @@
 /**
  * Template ensembles of the global directions are recorded beside the compiled sessions of the CLIP checkpoint
  * (src/edit/global/index.ts): a second load answers a known prompt from the record, bit-equal, and a damaged record
- * (wrong length) is recomputed.
+ * (wrong length) is recomputed; a load whose texts are all recorded does not read the CLIP checkpoint at all.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -58,5 +58,26 @@ describe('recorded template ensembles', () => {
     for (const f of records) writeFileSync(join(dir, f), JSON.stringify({ source: 'x', value: [1, 2, 3] }));
     const third = await direction(prompt, neutral);
     expect(Buffer.from(third.buffer).equals(Buffer.from(first.buffer))).toBe(true);
+  });
+
+  it('recorded texts and a recorded CLIP: the checkpoint is not read (zeroed, same size and mtime: still answers); a new text reads it', async () => {
+    const clip = join(home, 'clip.pt');
+    copyFileSync(fixture('clip_vit_tiny.state_dict.pt'), clip);
+    const at = { ...sources(), clip };
+    const dirs = await GlobalDirections.load(at);
+    const first = (await dirs.direction('a face with deferred hair', 'a face')).dt;
+    await dirs.dispose();
+    const st = statSync(clip);
+    writeFileSync(clip, new Uint8Array(st.size));
+    utimesSync(clip, st.atimeMs / 1000, st.mtimeMs / 1000);
+    const again = await GlobalDirections.load(at);
+    try {
+      expect(Buffer.from((await again.direction('a face with deferred hair', 'a face')).dt.buffer).equals(Buffer.from(first.buffer))).toBe(true);
+      const res = await again.edit({ kind: 'seed', seed: 1, truncation: 0.7 }, [{ prompt: 'a face with deferred hair', neutral: 'a face', alpha: 2, beta: 0.1 }]);
+      expect(res.after.shape).toEqual([1, 3, 64, 64]);
+      await expect(again.direction('a text never seen', 'a face')).rejects.toThrow(/not a PyTorch checkpoint/);
+    } finally {
+      await again.dispose();
+    }
   });
 });

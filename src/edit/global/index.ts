@@ -55,14 +55,26 @@ function checkRange(name: string, v: number, [lo, hi]: readonly [number, number]
   if (!Number.isFinite(v) || v < lo || v > hi) throw new InputError(`${name} must be a number in ${lo}..${hi}, got ${v}`);
 }
 
+/** CLIP read only when a text must be encoded (every text of the edit recorded already: never). */
+export interface DeferredClip {
+  readonly embedDim: number;
+  load(): Promise<Clip>;
+}
+
+/** The record of what a CLIP checkpoint is, so a later process can defer reading it. */
+const CLIP_RECORD = 'clip';
+
 export class GlobalDirections {
   readonly layout: StyleSpaceLayout;
   /** t(text) per text: a new prompt costs 79 text encodings once; the neutral text is shared. */
   private readonly ensembles = new Map<string, Promise<Float32Array>>();
+  private loadedClip?: Promise<Clip>;
+  /** Width of CLIP's embeddings (fs3's rows). */
+  readonly embedDim: number;
 
   constructor(
     readonly generator: Generator,
-    readonly clip: Clip,
+    clip: Clip | DeferredClip,
     readonly tokenizer: ClipTokenizer,
     readonly stats: StyleStats,
     readonly fs3: ChannelDirections,
@@ -72,20 +84,49 @@ export class GlobalDirections {
     private readonly textCache?: CompiledCache,
   ) {
     this.layout = styleSpaceLayout(generator.config);
+    if (clip instanceof Clip) {
+      this.loadedClip = Promise.resolve(clip);
+      this.embedDim = clip.config.embedDim;
+    } else {
+      this.embedDim = clip.embedDim;
+      this.deferred = clip;
+    }
+  }
+
+  private readonly deferred?: DeferredClip;
+
+  /** CLIP, read on first need when deferred. */
+  clip(): Promise<Clip> {
+    this.loadedClip ??= this.deferred!.load();
+    return this.loadedClip;
   }
 
   /** Loads and cross-checks the five files (fs3 rows vs the generator's layout and CLIP's width; stats layer count). */
   static async load(sources: GlobalSources = {}, opts: SessionOptions = {}): Promise<GlobalDirections> {
     const src = { ...DEFAULT_MODEL_NAMES, ...Object.fromEntries(Object.entries(sources).filter(([, v]) => v !== undefined)) };
     const clipPath = await resolveModelPath(src.clip, 'clip');
-    const [generator, clip, tokenizer] = await Promise.all([Generator.load(src.generator, opts), Clip.load(clipPath, opts), ClipTokenizer.load(src.vocab)]);
+    // A CLIP checkpoint read by an earlier process has a record of its width: it is then read only if a text of
+    // the edit has no recorded ensemble (a 0.6 GB read and its memory for ViT-B/32).
+    const textCache = compiledCacheFor(clipPath);
+    const known = textCache && (await readCompiledRecord<{ embedDim: number }>(textCache, CLIP_RECORD));
+    const loadClip = async (): Promise<Clip> => {
+      const c = await Clip.load(clipPath, opts);
+      if (textCache) await writeCompiledRecord(textCache, CLIP_RECORD, { embedDim: c.config.embedDim });
+      return c;
+    };
+    const [generator, clip, tokenizer] = await Promise.all([
+      Generator.load(src.generator, opts),
+      known ? { embedDim: known.embedDim, load: loadClip } : loadClip(),
+      ClipTokenizer.load(src.vocab),
+    ]);
+    const dims = clip instanceof Clip ? clip.config.embedDim : clip.embedDim;
     try {
       const layout = styleSpaceLayout(generator.config);
       const [statsPath, fs3Path] = await Promise.all([resolveModelPath(src.stats, 'directions'), resolveModelPath(src.fs3, 'directions')]);
-      const [stats, fs3] = await Promise.all([loadStyleStats(statsPath, layout), loadChannelDirections(fs3Path, layout, clip.config.embedDim)]);
-      return new GlobalDirections(generator, clip, tokenizer, stats, fs3, true, compiledCacheFor(clipPath));
+      const [stats, fs3] = await Promise.all([loadStyleStats(statsPath, layout), loadChannelDirections(fs3Path, layout, dims)]);
+      return new GlobalDirections(generator, clip, tokenizer, stats, fs3, true, textCache);
     } catch (e) {
-      await Promise.all([generator.dispose(), clip.dispose()]);
+      await Promise.all([generator.dispose(), clip instanceof Clip ? clip.dispose() : undefined]);
       throw e;
     }
   }
@@ -116,8 +157,8 @@ export class GlobalDirections {
     const cache = this.textCache;
     const name = `ensemble.${createHash('sha256').update(JSON.stringify([STYLECLIP_IMAGENET_TEMPLATES, text])).digest('hex').slice(0, 32)}`;
     const stored = cache && (await readCompiledRecord<number[]>(cache, name));
-    if (stored && stored.length === this.clip.config.embedDim) return Float32Array.from(stored);
-    const t = await templateEnsemble(this.clip, this.tokenizer, text);
+    if (stored && stored.length === this.embedDim) return Float32Array.from(stored);
+    const t = await templateEnsemble(await this.clip(), this.tokenizer, text);
     if (cache) await writeCompiledRecord(cache, name, Array.from(t));
     return t;
   }
@@ -158,7 +199,10 @@ export class GlobalDirections {
    */
   async edit(start: EditStart, edits: readonly DirectionEdit[], call: EditCall = {}): Promise<GlobalEditResult> {
     const boundaries = await Promise.all(edits.map((e) => this.boundaryOf(e)));
-    const resolved = await resolveStart(start, 'w+', { generator: this.generator, clip: this.clip }, call);
+    // CLIP only for a photo that will be projected (its CLIP term); an encoder's photo and a seed need none.
+    const image = start.kind === 'image' ? start : undefined;
+    const clip = image && (call.photos?.projects?.(image) ?? true) ? await this.clip() : undefined;
+    const resolved = await resolveStart(start, 'w+', { generator: this.generator, clip }, call);
     const { latent0, noise, photo, generator } = resolved;
     try {
       // S codes from the rendering generator's affines: a domain (StyleGAN-NADA) trains them; HyperStyle's offsets do not.
@@ -173,6 +217,8 @@ export class GlobalDirections {
   }
 
   async dispose(): Promise<void> {
-    if (this.ownsModels) await Promise.all([this.generator.dispose(), this.clip.dispose()]);
+    const clip = this.loadedClip;
+    this.loadedClip = undefined;
+    if (this.ownsModels) await Promise.all([this.generator.dispose(), clip?.then((c) => c.dispose()).catch(() => undefined)]);
   }
 }
