@@ -20,6 +20,7 @@ import { meanLatentZ, rowMean, sampleNoise } from './sample.js';
 import { buildMapping, buildStyles, buildSynthesis, buildSynthesisFromStyles, constNoise, noiseShapes } from './stylegan2.js';
 import { styleSpaceLayout } from './stylespace.js';
 import { InputError } from '../errors.js';
+import { compiledCacheFor } from '../io/models/compiled.js';
 import { resolveModelPath } from '../io/models/registry.js';
 
 export { CONFIG_F_FFHQ, channelTable, synthesisShape, resolveGeneratorConfig, type SynthesisShape, type GeneratorConfig } from './config.js';
@@ -89,8 +90,10 @@ export class Generator {
    * (`stylegan2-ffhq-config-f`, downloaded on first use); hyperparameters come from its tensor shapes.
    */
   static async load(pathOrName: string, opts: SessionOptions = {}): Promise<Generator> {
-    const { config, weights } = await loadGeneratorWeights(await resolveModelPath(pathOrName, 'generator'));
-    return Generator.fromWeights(weights, config, opts);
+    const path = await resolveModelPath(pathOrName, 'generator');
+    const { config, weights } = await loadGeneratorWeights(path);
+    // Its sessions are compiled once per machine (src/engine/compiled.ts), keyed by the checkpoint they hold.
+    return Generator.fromWeights(weights, config, { ...opts, compiled: opts.compiled ?? compiledCacheFor(path) });
   }
 
   /**
@@ -108,7 +111,8 @@ export class Generator {
    * by HyperStyle is rendered and edited with. Offsets [Cout,Cin,k,k] by layer name; sessions are its own.
    */
   withOffsets(offsets: ReadonlyMap<string, HostTensor>): Generator {
-    return new Generator(this.config, applyOffsets(this.weights, offsets, this.config), this.opts);
+    // Other weights than the checkpoint's: no compiled sessions of it.
+    return new Generator(this.config, applyOffsets(this.weights, offsets, this.config), { ...this.opts, compiled: undefined });
   }
 
   /** Synthesis chunk sizes for this resolution (see SYNTHESIS_PIXEL_BUDGET). */
