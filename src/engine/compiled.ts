@@ -7,16 +7,17 @@
  *
  * Entries live in `<dir>/<id>.onnx` with a sidecar `<id>.json` (the key, the file's size and SHA-256, the graph's
  * inputs); `id` is the SHA-256 of the key, which names the weights' source (the caller's identity of its checkpoint),
- * the graph and its shapes, this cache's format, the onnxruntime version and the CPU (the optimised layout is
- * specific to the machine's vector width). An entry whose digest does not match, or that onnxruntime cannot open, is
+ * the graph and its shapes, a digest of this program's code (builders change), this cache's format, the
+ * onnxruntime version and the CPU (the optimised layout is specific to the machine's vector width). An entry whose digest does not match, or that onnxruntime cannot open, is
  * removed and rebuilt; a cache directory that cannot be written is skipped (the session is built as before). Files
  * are written under temporary names and renamed, so a killed process leaves no partial entry.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import type { Graph } from './graph.js';
 import { toOnnx } from './onnx.js';
@@ -38,9 +39,31 @@ interface Sidecar {
 
 const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
 
-/** The full key of one session: weights, graph, shapes, format, runtime and CPU. */
+let fingerprint: string | undefined;
+
+/**
+ * A digest of this program's own code (every .js/.ts file of the tree this module was loaded from: src/ or dist/):
+ * graph keys name shapes, not how graphs are built, so any change of the builders must miss the cache. ~10 ms.
+ */
+function codeFingerprint(): string {
+  if (fingerprint) return fingerprint;
+  const root = dirname(dirname(fileURLToPath(import.meta.url)));
+  const h = createHash('sha256');
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.(js|ts)$/.test(e.name)) h.update(e.name).update(readFileSync(p));
+    }
+  };
+  walk(root);
+  fingerprint = h.digest('hex');
+  return fingerprint;
+}
+
+/** The full key of one session: weights, graph, shapes, the code that built it, format, runtime and CPU. */
 function keyOf(cache: CompiledCache, graphKey: string, opts: SessionOptions): string {
-  return JSON.stringify({ format: COMPILED_FORMAT, source: cache.source, graph: graphKey, ort: ort.env.versions?.common ?? '', cpu: cpus()[0]?.model ?? '', device: opts.device ?? 'cpu' });
+  return JSON.stringify({ format: COMPILED_FORMAT, source: cache.source, graph: graphKey, code: codeFingerprint(), ort: ort.env.versions?.common ?? '', cpu: cpus()[0]?.model ?? '', device: opts.device ?? 'cpu' });
 }
 
 /** An entry's session if it is present and intact; undefined (and the entry removed when damaged) otherwise. */

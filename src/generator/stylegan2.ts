@@ -224,17 +224,29 @@ function gained(g: Graph, p: GraphWeights, name: string, gain: number, shape: re
 }
 
 /**
+ * Largest (noise * strength + bias) offset, in elements, left for onnxruntime to fold into a constant when the noise
+ * is constant: a [1, Cout, r, r] tensor per layer. Folded everywhere, config-f at 1024 px held ~500 MB of them in
+ * every constant-noise session (the 1024 px layers alone 2 x 128 MB); past this size the bias is added separately.
+ */
+const FOLDED_OFFSET_ELEMENTS = 2 ** 22;
+
+/**
  * Styled conv block layer (fig. 2c, model.py `StyledConv`): modulated conv, demodulation, noise * strength, bias,
  * leaky ReLU * sqrt 2. Because leaky ReLU is positively homogeneous, leaky(z) * gain = leaky(z * gain), so the gain
  * is folded into d and into the (noise * strength + bias) offset: one per-channel scale, one add, one activation
- * over the full feature map. With constant noise the offset is all constants and onnxruntime folds it.
+ * over the full feature map. With constant noise the offset is all constants and onnxruntime folds it — up to
+ * FOLDED_OFFSET_ELEMENTS; larger layers add the [.,1,r,r] noise term and the [1,Cout,1,1] bias in two adds.
  */
 function styledConv(g: Graph, x: Value, s: Value, layer: LayerSpec, p: GraphWeights, noise: Value): Value {
   const { y, d } = modulatedConv(g, x, s, layer, p); // [N,Cout,r,r], [N,Cout]
   const gainedStrength = gained(g, p, `${layer.name}.noise_strength`, ACTIVATION_GAIN, []); // []
   const gainedBias = gained(g, p, `${layer.name}.bias`, ACTIVATION_GAIN, [1, layer.outChannels, 1, 1]); // [1,Cout,1,1]
-  const offset = add(mul(noise, gainedStrength), gainedBias); // [1 or N,Cout,r,r]
-  return leakyRelu(add(scaleChannels(y, mul(d, ACTIVATION_GAIN)), offset), LEAKY_SLOPE); // [N,Cout,r,r]
+  const scaled = scaleChannels(y, mul(d, ACTIVATION_GAIN)); // [N,Cout,r,r]
+  const noiseTerm = mul(noise, gainedStrength); // [1 or N,1,r,r]
+  const z = layer.outChannels * layer.res * layer.res <= FOLDED_OFFSET_ELEMENTS
+    ? add(scaled, add(noiseTerm, gainedBias)) // the offset [1 or N,Cout,r,r]: one constant with constant noise
+    : add(add(scaled, gainedBias), noiseTerm);
+  return leakyRelu(z, LEAKY_SLOPE); // [N,Cout,r,r]
 }
 
 /** Skip up-sampling of the RGB image: depthwise ConvTranspose with the [1,3,3,1] filter (see SKIP_PAD). */
