@@ -12,7 +12,7 @@
  * and Adam's per-entry normalisation turns that into a latent step of 1e-4. The fixture script also writes that
  * branch: the same float64 run with that one element taking the other slope at that one step
  * (`*_trajectory_f64_flip<step>.npy`). A float32 run must then follow one of the two float64 trajectories within the
- * target at every step. PyTorch's float32 runs cross such kinks as often as ours (6 of 24 scanned runs each; the
+ * target at every step. PyTorch's float32 runs cross such kinks as often as ours (8 and 7 of 24 scanned runs; the
  * note lists them), so which branch a run takes is rounding, not an operation losing precision.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
