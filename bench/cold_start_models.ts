@@ -16,7 +16,7 @@ import { toRosinality } from '../src/generator/weights_rosinality.js';
 import { encodeNpy } from '../src/io/tensors/npy.js';
 import { saveTorch, saveTorchStateDict } from '../src/io/tensors/torch_write.js';
 import { randomE4eTensors } from './invert.js';
-import { randomNormal } from './util.js';
+import { randomNormal, randomUnitRows } from './util.js';
 
 const SHARED = '../shared';
 /** FFHQ fs3 rows: the conv channels at <= 128 px of config-f (StyleCLIP global_torch). */
@@ -77,16 +77,6 @@ function generatorTensors(): { gEma: Map<string, E.HostTensor>; latentAvg: E.Hos
   return { gEma: toRosinality(randomWeights(config, 2024), config), latentAvg: rnd([512], 0.5) };
 }
 
-function unitRows(rows: number, dim: number): E.HostTensor {
-  const data = randomNormal(rows * dim, 11);
-  for (let r = 0; r < rows; r++) {
-    const row = data.subarray(r * dim, (r + 1) * dim);
-    const n = Math.hypot(...row);
-    row.forEach((v, i) => (row[i] = v / n));
-  }
-  return E.tensor('float32', [rows, dim], data);
-}
-
 /** The cache's files: registry name -> [file, writer]. */
 function writers(): Record<string, [string, Writer]> {
   let gen: ReturnType<typeof generatorTensors> | undefined;
@@ -95,7 +85,7 @@ function writers(): Record<string, [string, Writer]> {
     'stylegan2-ffhq-config-f': ['stylegan2-ffhq-config-f.pt', (p) => saveTorch(p, { dict: [['g_ema', { dict: [...g().gEma], ordered: true }], ['latent_avg', g().latentAvg]] })],
     'clip-vit-b32': ['ViT-B-32.pt', (p) => saveTorchStateDict(p, clipStateDict())],
     'clip-bpe-vocab': ['bpe_simple_vocab_16e6.txt.gz', (p) => copyFile(join(SHARED, 'data', 'clip', 'bpe_simple_vocab_16e6.txt.gz'), p)],
-    'fs3-ffhq-vit-b32': ['fs3.npy', (p) => writeFile(p, encodeNpy(unitRows(FS3_ROWS, 512)))],
+    'fs3-ffhq-vit-b32': ['fs3.npy', (p) => writeFile(p, encodeNpy(randomUnitRows(FS3_ROWS, 512)))],
     'stylespace-stats-ffhq': ['S_mean_std', (p) => copyFile(join(SHARED, 'data', 'stylespace', 'ffhq_S_mean_std'), p)],
     'e4e-ffhq': ['e4e_ffhq_encode.pt', (p) => {
       const enc = randomE4eTensors();

@@ -16,22 +16,12 @@ import { FS3_IMAGES, GlobalDirections, channelDirections, computeChannelDirectio
 import * as E from '../src/engine/index.js';
 import { Generator, randomWeights, resolveGeneratorConfig, sampleZ, styleSpaceLayout } from '../src/generator/index.js';
 import { randomClipWeights } from './clip.js';
-import { machine, peakRssMiB, randomNormal, timeMs } from './util.js';
+import { machine, peakRssMiB, randomNormal, randomUnitRows, timeMs } from './util.js';
 
 const WEIGHT_SEED = 2024;
 /** Resolution up to which FFHQ's fs3 covers conv layers (StyleCLIP global_torch). */
 const FS3_MAX_RESOLUTION = 128;
 const PROMPTS = ['face with purple hair', 'a smiling face', 'face with a beard', 'an old face', 'face with glasses', 'a surprised face'];
-
-function randomFs3(rows: number, dim: number): E.HostTensor {
-  const data = randomNormal(rows * dim, 11);
-  for (let r = 0; r < rows; r++) {
-    const row = data.subarray(r * dim, (r + 1) * dim);
-    const n = Math.hypot(...row);
-    row.forEach((v, i) => (row[i] = v / n));
-  }
-  return E.tensor('float32', [rows, dim], data);
-}
 
 export async function run(argv: string[]): Promise<Record<string, unknown>> {
   const { values } = parseArgs({ args: argv, options: { sizes: { type: 'string' }, reps: { type: 'string' }, vocab: { type: 'string' } } });
@@ -48,7 +38,7 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
       ? parseStyleStats(await readFile('../shared/data/stylespace/ffhq_S_mean_std'), layout)
       : await computeStyleStats(generator, sampleZ(0, 256, 512));
     const rows = layout.layers.filter((l) => l.kind === 'conv' && l.resolution <= FS3_MAX_RESOLUTION).reduce((n, l) => n + l.channels, 0);
-    const dirs = new GlobalDirections(generator, clip, tokenizer, stats, channelDirections(randomFs3(rows, 512), layout, 512));
+    const dirs = new GlobalDirections(generator, clip, tokenizer, stats, channelDirections(randomUnitRows(rows, 512), layout, 512));
     const start = await generator.styles(E.tensor('float32', [1, generator.nLatent, 512], randomNormal(generator.nLatent * 512, 7, 0.5)));
     await dirs.direction('warm-up prompt'); // builds the text sessions and caches the neutral text
     let p = 0;

@@ -25,7 +25,7 @@ import { PhotoEncoder } from '../src/invert/encoder.js';
 import { randomClipWeights } from './clip.js';
 import { randomE4e } from './invert.js';
 import { randomHyperStyle } from './hyperstyle.js';
-import { machine, peakRssMiB, randomNormal, timeMs } from './util.js';
+import { machine, peakRssMiB, randomUnitRows, timeMs } from './util.js';
 
 const FS3_ROWS = 5376;
 
@@ -40,13 +40,7 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
   const tokenizer = await ClipTokenizer.load('../shared/data/clip/bpe_simple_vocab_16e6.txt.gz');
   const layout = styleSpaceLayout(config);
   const stats = parseStyleStats(await readFile('../shared/data/stylespace/ffhq_S_mean_std'), layout);
-  const fs3 = randomNormal(FS3_ROWS * 512, 11);
-  for (let r = 0; r < FS3_ROWS; r++) {
-    const row = fs3.subarray(r * 512, (r + 1) * 512);
-    const n = Math.hypot(...row);
-    row.forEach((v, i) => (row[i] = v / n));
-  }
-  const dirs = new GlobalDirections(generator, clip, tokenizer, stats, channelDirections(E.tensor('float32', [FS3_ROWS, 512], fs3), layout, 512));
+  const dirs = new GlobalDirections(generator, clip, tokenizer, stats, channelDirections(randomUnitRows(FS3_ROWS, 512), layout, 512));
   const encoder = inversion === 'e4e' ? new PhotoEncoder(randomE4e(), generator, 'random e4e') : undefined;
   const hyperstyle = inversion === 'hyperstyle' ? randomHyperStyle(generator) : undefined;
   /** The photo's codes and the generator that renders it (HyperStyle: adapted by its offsets). */

@@ -18,7 +18,7 @@ import * as E from '../src/engine/index.js';
 import { Generator, randomWeights, resolveGeneratorConfig, styleSpaceLayout } from '../src/generator/index.js';
 import { DirectionsApi } from '../src/server/directions.js';
 import { randomClipWeights } from './clip.js';
-import { machine, peakRssMiB, randomNormal } from './util.js';
+import { machine, peakRssMiB, randomUnitRows } from './util.js';
 
 const SHARED = '../shared';
 const VOCAB = `${SHARED}/data/clip/bpe_simple_vocab_16e6.txt.gz`;
@@ -43,14 +43,8 @@ async function fullModels(): Promise<{ generator: Generator; dirs: GlobalDirecti
   const layout = styleSpaceLayout(config);
   const stats = parseStyleStats(await readFile(`${SHARED}/data/stylespace/ffhq_S_mean_std`), layout);
   const rows = layout.layers.filter((l) => l.kind === 'conv' && l.resolution <= FS3_MAX_RESOLUTION).reduce((n, l) => n + l.channels, 0);
-  const fs3 = randomNormal(rows * 512, 11);
-  for (let r = 0; r < rows; r++) {
-    const row = fs3.subarray(r * 512, (r + 1) * 512);
-    const n = Math.hypot(...row);
-    row.forEach((v, i) => (row[i] = v / n));
-  }
   const clip = new Clip(randomClipWeights(VIT_B_32), VIT_B_32);
-  const dirs = new GlobalDirections(generator, clip, await ClipTokenizer.load(VOCAB), stats, channelDirections(E.tensor('float32', [rows, 512], fs3), layout, 512));
+  const dirs = new GlobalDirections(generator, clip, await ClipTokenizer.load(VOCAB), stats, channelDirections(randomUnitRows(rows, 512), layout, 512));
   return { generator, dirs };
 }
 

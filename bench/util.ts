@@ -1,6 +1,7 @@
 /** Shared helpers for benchmarks: timing, peak memory, deterministic random weights. */
 import { cpus } from 'node:os';
 import { readFileSync } from 'node:fs';
+import type { HostTensor } from '../src/engine/tensor.js';
 
 /** Median wall time in ms of `fn` over `reps` runs after `warmup` runs. */
 export async function timeMs(fn: () => Promise<unknown>, reps = 5, warmup = 1): Promise<{ median: number; min: number; all: number[] }> {
@@ -47,6 +48,17 @@ export function randomNormal(n: number, seed: number, scale = 1): Float32Array {
     if (i + 1 < n) out[i + 1] = scale * r * Math.sin(th);
   }
   return out;
+}
+
+/** `rows` random unit vectors of `dim` (seeded normal draws, each row L2-normalised): a stand-in fs3 [rows, dim]. */
+export function randomUnitRows(rows: number, dim: number, seed = 11): HostTensor {
+  const data = randomNormal(rows * dim, seed);
+  for (let r = 0; r < rows; r++) {
+    const row = data.subarray(r * dim, (r + 1) * dim);
+    const n = Math.hypot(...row);
+    row.forEach((v, i) => (row[i] = v / n));
+  }
+  return { dtype: 'float32', shape: [rows, dim], data };
 }
 
 /** FLOPs (2 x multiply-accumulates) of the Conv, MatMul and Gemm nodes of a built graph, from their static shapes. */

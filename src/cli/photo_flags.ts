@@ -11,7 +11,7 @@ import { flag, modelFlag, str, type CliIO, type ParsedArgs } from './command.js'
  */
 export async function photoSourceOf(args: ParsedArgs, io: CliIO): Promise<FacePhotoSource> {
   // A registry name is pulled on first use, said on stderr like every model flag.
-  const name = (flag: string): Promise<string | undefined> => (str(args, flag) === undefined ? Promise.resolve(undefined) : modelFlag(args, flag, 'encoder', io.stderr));
+  const name = (option: string): Promise<string | undefined> => (str(args, option) === undefined ? Promise.resolve(undefined) : modelFlag(args, option, 'encoder', io.stderr));
   return new FacePhotoSource({ modelsDir: str(args, 'models'), encoder: await name('encoder'), wEncoder: await name('w-encoder') });
 }
 

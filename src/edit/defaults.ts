@@ -78,8 +78,9 @@ export async function editDefaults(req: DefaultsRequest, manifest?: Manifest): P
       method !== preferred ? 'the flags given' : dirs ? `the generator's registered ${dirs.fs3} and ${dirs.stats}` : 'no global directions are registered for this generator and CLIP';
     words.push(`method: ${METHOD_WORDS[method]} (${why}; --method ${method === 'optimize' ? 'global' : 'optimize'} for ${method === 'optimize' ? 'the fast path, with --fs3/--stats' : 'StyleCLIP optimisation'})`);
   }
-  const encoder = req.photo && req.encoder === undefined && !req.projection ? registeredEncoder(m, req.generator) : undefined;
-  if (req.photo && req.encoder === undefined && !req.projection) {
+  const inversionOpen = req.photo && req.encoder === undefined && !req.projection;
+  const encoder = inversionOpen ? registeredEncoder(m, req.generator) : undefined;
+  if (inversionOpen) {
     words.push(encoder ? `photo inverted by ${encoder} in one pass (--project-steps N projects instead)` : 'photo projected (no encoder is registered for this generator; --encoder E inverts in one pass)');
   }
   return Object.freeze({

@@ -8,8 +8,8 @@
  * Entries live in `<dir>/<id>.onnx` with a sidecar `<id>.json` (the key, the file's size and SHA-256, the graph's
  * inputs); `id` is the SHA-256 of the key, which names the weights' source (the caller's identity of its checkpoint),
  * the graph and its shapes, a digest of this program's code (builders change), this cache's format, the
- * onnxruntime version and the CPU (the optimised layout is specific to the machine's vector width). An entry whose digest does not match, or that onnxruntime cannot open, is
- * removed and rebuilt; a cache directory that cannot be written is skipped (the session is built as before). Files
+ * onnxruntime version and the CPU (the optimised layout is specific to the machine's vector width). An entry whose
+ * digest does not match, or that onnxruntime cannot open, is removed and rebuilt; a cache directory that cannot be written is skipped (the session is built as before). Files
  * are written under temporary names and renamed, so a killed process leaves no partial entry.
  */
 import { createHash } from 'node:crypto';
@@ -66,7 +66,6 @@ function keyOf(cache: CompiledCache, graphKey: string, opts: SessionOptions): st
   return JSON.stringify({ format: COMPILED_FORMAT, source: cache.source, graph: graphKey, code: codeFingerprint(), ort: ort.env.versions?.common ?? '', cpu: cpus()[0]?.model ?? '', device: opts.device ?? 'cpu' });
 }
 
-/** An entry's session if it is present and intact; undefined (and the entry removed when damaged) otherwise. */
 /** Read size of the digest stream: 64 KiB (the default) costs 3.7 s per GB in a busy process, 8 MiB about 0.8 s. */
 const DIGEST_CHUNK = 8 * 2 ** 20;
 

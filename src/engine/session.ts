@@ -11,15 +11,14 @@ import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { InputError } from '../errors.js';
-import { trace } from './trace.js';
 import { compiledSession } from './compiled.js';
-import { DEVICES, specsOf, type Device, type InputSpec, type SessionOptions } from './session_options.js';
-
-export { DEVICES, specsOf, type CompiledCache, type Device, type InputSpec, type SessionOptions } from './session_options.js';
 import type { Graph } from './graph.js';
 import { toOnnx } from './onnx.js';
+import { DEVICES, specsOf, type Device, type InputSpec, type SessionOptions } from './session_options.js';
 import { shapeStr, type DType, type HostTensor, type TypedData } from './tensor.js';
+import { trace } from './trace.js';
 
+export { DEVICES, specsOf, type CompiledCache, type Device, type InputSpec, type SessionOptions } from './session_options.js';
 
 /** Execution providers per device, the CPU EP last for what a GPU EP cannot run. */
 const PROVIDERS: Readonly<Record<Device, string[]>> = { cpu: ['cpu'], cuda: ['cuda', 'cpu'], webgpu: ['webgpu', 'cpu'] };
@@ -28,7 +27,6 @@ const PROVIDERS: Readonly<Record<Device, string[]>> = { cpu: ['cpu'], cuda: ['cu
 const NO_WEBGPU_ADAPTER = /Failed to get a WebGPU adapter|No supported adapters/;
 const WEBGPU_HELP =
   "STYLECLIP_DEVICE=webgpu: this machine has no WebGPU adapter (Dawn needs a GPU with Vulkan drivers on Linux, D3D12 on Windows or Metal on macOS, and refuses CPU adapters such as Mesa's lavapipe): install the GPU's Vulkan driver (libvulkan1 and the vendor's ICD), or unset STYLECLIP_DEVICE to run on the CPU";
-
 
 export function defaultDevice(): Device {
   const d = process.env.STYLECLIP_DEVICE ?? 'cpu';
@@ -63,8 +61,6 @@ function fromOrt(t: ort.Tensor): HostTensor {
   const dtype = (t.type === 'float16' ? 'float16' : t.type) as DType;
   return { dtype, shape: [...t.dims], data: t.data as TypedData };
 }
-
-
 
 /** `STYLECLIP_ORT_PROFILE=/tmp/prefix`: every session writes onnxruntime's per-node profile `<prefix>_<date>.json`. */
 export const PROFILE_ENV = 'STYLECLIP_ORT_PROFILE';

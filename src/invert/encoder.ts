@@ -106,12 +106,13 @@ export interface EncoderInfo {
 
 export class PhotoEncoder {
   private net?: Promise<EncoderGraph>;
+  private readonly loadWeights?: () => Promise<EncoderWeights>;
   private readonly sessions: SessionCache;
   readonly info: EncoderInfo;
 
   /**
-   * `weights`, or (`PhotoEncoder.lazy`) what they are and how to read them: the checkpoint is read only if the
-   * compiled session is missing.
+   * `weights`, or what they are and how to read them (one_pass.ts `inverterForPath`): the checkpoint is then read
+   * only if the compiled session is missing.
    */
   constructor(
     weights: EncoderWeights | { readonly info: EncoderInfo; readonly load: () => Promise<EncoderWeights> },
@@ -134,8 +135,6 @@ export class PhotoEncoder {
     // The encoder's session is compiled once per machine (a 7.5 s build at full size; src/engine/compiled.ts).
     this.sessions = new SessionCache({ ...opts, compiled: opts.compiled ?? compiledCacheFor(name) });
   }
-
-  private readonly loadWeights?: () => Promise<EncoderWeights>;
 
   get kind(): EncoderKind {
     return this.info.kind;

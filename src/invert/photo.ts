@@ -117,10 +117,7 @@ export class FacePhotoSource implements PhotoLatentSource {
     return PHOTO_INVERSIONS.filter((c) => this.pathOf(c) !== undefined);
   }
 
-  /**
-   * Which loaded checkpoint a photo uses: the one for its choice; with a single one-pass checkpoint, that one (its kind
-   * is checked against the choice once loaded: 'faithful' is HyperStyle); without a choice, 'fast' when offered.
-   */
+  /** Whether `project` optimises for this photo (no encoder for it, or refinement steps), and so uses CLIP. */
   projects(start: PhotoInput): boolean {
     try {
       return this.slotOf(start) === undefined || (start.refineSteps ?? DEFAULT_REFINE_STEPS) > 0;
@@ -129,6 +126,10 @@ export class FacePhotoSource implements PhotoLatentSource {
     }
   }
 
+  /**
+   * Which loaded checkpoint a photo uses: the one for its choice; with a single one-pass checkpoint, that one (its kind
+   * is checked against the choice once loaded: 'faithful' is HyperStyle); without a choice, 'fast' when offered.
+   */
   private slotOf(start: PhotoInput): PhotoInversion | undefined {
     const offered = this.inversions;
     if (start.inversion === undefined || offered.length === 0) {

@@ -69,6 +69,7 @@ export class GlobalDirections {
   /** t(text) per text: a new prompt costs 79 text encodings once; the neutral text is shared. */
   private readonly ensembles = new Map<string, Promise<Float32Array>>();
   private loadedClip?: Promise<Clip>;
+  private readonly deferred?: DeferredClip;
   /** Width of CLIP's embeddings (fs3's rows). */
   readonly embedDim: number;
 
@@ -92,8 +93,6 @@ export class GlobalDirections {
       this.deferred = clip;
     }
   }
-
-  private readonly deferred?: DeferredClip;
 
   /** CLIP, read on first need when deferred. */
   clip(): Promise<Clip> {

@@ -27,7 +27,6 @@ export interface Companions {
 type Kind = 'clip' | 'directions' | 'encoder';
 interface Named {
   readonly name: string;
-  readonly aliases: readonly string[];
   readonly kind: string;
   readonly companions?: Companions;
 }
@@ -56,9 +55,8 @@ export function parseCompanions(v: unknown, kind: string, where: string): Compan
   return Object.freeze({ ...(c.encoder === undefined ? {} : { encoder: c.encoder as string }), ...(directions ? { directions } : {}) });
 }
 
-/** Every companion name is a model of the right kind in the manifest. */
-export function checkCompanionNames(models: readonly Named[], where: string): void {
-  const find = (name: string): Named | undefined => models.find((m) => m.name === name) ?? models.find((m) => m.aliases.includes(name));
+/** Every companion name is a model of the right kind in the manifest (`find`: the registry's lookup by name or alias). */
+export function checkCompanionNames(models: readonly Named[], find: (name: string) => Named | undefined, where: string): void {
   const expect = (owner: string, name: string, kind: Kind): void => {
     const m = find(name);
     if (!m) fail(`${where} model "${owner}"`, `'${name}' is not in the manifest`);

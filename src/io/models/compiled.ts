@@ -5,7 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { realpathSync, statSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../atomic.js';
 import { join } from 'node:path';
 import type { CompiledCache } from '../../engine/session.js';
 import { cacheHome } from './registry.js';
@@ -40,12 +41,10 @@ export async function readCompiledRecord<T>(cache: CompiledCache, name: string):
 
 /** Writes the record (atomically); a cache that cannot be written is skipped. */
 export async function writeCompiledRecord(cache: CompiledCache, name: string, value: unknown): Promise<void> {
-  const path = recordPath(cache, name);
   try {
     await mkdir(cache.dir, { recursive: true });
-    await writeFile(`${path}.${process.pid}.tmp`, JSON.stringify({ source: cache.source, value }));
-    await rename(`${path}.${process.pid}.tmp`, path);
+    await writeFileAtomic(recordPath(cache, name), JSON.stringify({ source: cache.source, value }));
   } catch {
-    await rm(`${path}.${process.pid}.tmp`, { force: true });
+    // a cache that cannot be written only means no record
   }
 }

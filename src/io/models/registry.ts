@@ -158,7 +158,7 @@ export function parseManifest(value: unknown, where = 'manifest'): Manifest {
   const names = models.flatMap((e) => [e.name, ...e.aliases]);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   check(dup === undefined, where, `name or alias ${JSON.stringify(dup)} is used twice`);
-  checkCompanionNames(models, where);
+  checkCompanionNames(models, (name) => findIn(models, name), where);
   return Object.freeze({ version: 1, mirrorLayout: m.mirrorLayout as string, models: Object.freeze(models) });
 }
 
@@ -186,9 +186,9 @@ export function cacheHome(env: NodeJS.ProcessEnv = process.env): string {
   return join(homedir(), '.cache', 'styleclip');
 }
 
-export function findModel(manifest: Manifest, name: string): ModelEntry | undefined {
-  return manifest.models.find((m) => m.name === name) ?? manifest.models.find((m) => m.aliases.includes(name));
-}
+/** The model of that name, else the one with that alias. */
+const findIn = (models: readonly ModelEntry[], name: string): ModelEntry | undefined => models.find((m) => m.name === name) ?? models.find((m) => m.aliases.includes(name));
+export const findModel = (manifest: Manifest, name: string): ModelEntry | undefined => findIn(manifest.models, name);
 
 const knownNames = (manifest: Manifest, kind?: ModelKind): string =>
   manifest.models.filter((m) => kind === undefined || m.kind === kind).map((m) => m.name).join(', ');
