@@ -4,8 +4,12 @@
  * - conv3x3, 512 -> 512 channels at 32x32, batch 1: forward, and forward + input-gradient (the latent-optimisation
  *   case: constant weight, so the input gradient is a flipped Conv), and the ConvTranspose form of the same gradient.
  * - matmul 1024 x 1024 x 1024.
+ * - the Winograd lowering table (./engine_winograd.ts): direct vs F(2x2,3x3) vs F(4x4,3x3) per conv shape;
+ *   `--write-table` regenerates src/engine/winograd_table.ts.
  */
 import * as E from '../src/engine/index.js';
+import { parseArgs } from 'node:util';
+import { measureWinogradTable, writeWinogradTable } from './engine_winograd.js';
 import { machine, peakRssMiB, randomNormal, timeMs } from './util.js';
 
 const C = 512;
@@ -15,7 +19,7 @@ const CONV_FLOP = 2 * C * C * K * K * HW * HW;
 const MM = 1024;
 const MM_FLOP = 2 * MM * MM * MM;
 
-async function convBench(withGrad: 'none' | 'flipped' | 'transpose'): Promise<{ ms: number; gflops: number }> {
+async function convBench(withGrad: 'none' | 'flipped' | 'transpose', winograd: E.WinogradMode = 'off'): Promise<{ ms: number; gflops: number }> {
   const g = new E.Graph('conv_bench');
   const x = g.input('x', 'float32', [1, C, HW, HW]);
   const wData = E.tensor('float32', [C, C, K, K], randomNormal(C * C * K * K, 1, 0.02));
@@ -28,7 +32,7 @@ async function convBench(withGrad: 'none' | 'flipped' | 'transpose'): Promise<{ 
     const [gx] = E.grad(E.reduceSum(E.mul(y, r)), [x]);
     g.output(gx, 'gx');
   }
-  const s = await E.Session.create(g);
+  const s = await E.Session.create(g, { winograd });
   const feeds: Record<string, E.HostTensor> = {
     x: E.tensor('float32', [1, C, HW, HW], randomNormal(C * HW * HW, 2)),
     r: E.tensor('float32', [1, C, HW, HW], randomNormal(C * HW * HW, 3)),
@@ -55,10 +59,13 @@ async function matmulBench(): Promise<{ ms: number; gflops: number }> {
   return { ms: t.median, gflops: MM_FLOP / (t.median * 1e6) };
 }
 
-export async function run(): Promise<Record<string, unknown>> {
+/** The conv and matmul figures (the peak the model benchmarks compare against), without the Winograd table. */
+export async function peaks(): Promise<Record<string, unknown>> {
   const forward = await convBench('none');
   const fwdGrad = await convBench('flipped');
   const fwdGradT = await convBench('transpose');
+  const lowered = await convBench('none', 'auto');
+  const loweredGrad = await convBench('flipped', 'auto');
   const mm = await matmulBench();
   return {
     machine: machine(),
@@ -71,10 +78,24 @@ export async function run(): Promise<Record<string, unknown>> {
       forward_input_grad_gflops: fwdGrad.gflops,
       forward_input_grad_convtranspose_ms: fwdGradT.ms,
       forward_input_grad_convtranspose_gflops: fwdGradT.gflops,
+      /** With the Winograd lowering's rule (effective GFLOP/s: counted as direct convolution). */
+      lowered_forward_ms: lowered.ms,
+      lowered_forward_effective_gflops: lowered.gflops,
+      lowered_forward_input_grad_ms: loweredGrad.ms,
+      lowered_forward_input_grad_effective_gflops: loweredGrad.gflops,
     },
     matmul_1024: { gflop: MM_FLOP / 1e9, ms: mm.ms, gflops: mm.gflops },
-    /** The figure model benchmarks compare against. */
+    /** The figure model benchmarks compare against (direct convolution). */
     peak_conv_gflops: Math.max(forward.gflops, fwdGrad.gflops),
     peak_rss_mib: peakRssMiB(),
   };
+}
+
+export async function run(argv: string[]): Promise<Record<string, unknown>> {
+  const { values } = parseArgs({ args: argv, options: { 'write-table': { type: 'boolean' } } });
+  const figures = await peaks();
+  const table = await measureWinogradTable();
+  if (values['write-table']) writeWinogradTable(table, `${String(machine().cpu)}, ${E.defaultThreads()} threads`);
+  /** Per conv shape: direct / F2 / F4 ms, the chosen tile, speedup, relative error vs direct, true G multiplies. */
+  return { ...figures, winograd_table: table, peak_rss_mib: peakRssMiB() };
 }

@@ -6,14 +6,15 @@
  * - conv GFLOP per call, counted from the graphs' Conv/ConvTranspose nodes (2 FLOPs per weight tap per output
  *   element), and the achieved GFLOP/s against the measured conv peak: the larger of bench/engine.ts's figure
  *   (conv3x3 512ch at 32 px) and the same conv at 64 px, the generator's dominant layer shape, both in this process;
- * - the first call's time (graph build + session creation + one run) and the process's peak RSS after each resolution.
+ * - the first call's time (graph build + session creation + one run) and the process's peak RSS after each resolution;
+ * - everything with the Winograd lowering off and on (same process), the ratio, and the lowered graphs' true GFLOP.
  * Flags: --res 256,1024 (default), --reps N (default 5 at <= 256 px, 3 above).
  */
 import { parseArgs } from 'node:util';
 import * as E from '../src/engine/index.js';
 import { Generator, buildSynthesis, constNoise, synthesisShape, randomWeights, resolveGeneratorConfig } from '../src/generator/index.js';
-import { run as engineBench } from './engine.js';
-import { peakRssMiB, randomNormal, timeMs } from './util.js';
+import { peaks as engineBench } from './engine.js';
+import { peakRssMiB, randomNormal, timeMs, withWinograd } from './util.js';
 
 /** FFHQ config-f: channel_multiplier 2, style dim 512, 8 mapping layers. */
 const CHANNEL_MULTIPLIER = 2;
@@ -33,7 +34,7 @@ async function dominantConvGflops(): Promise<number> {
   const x = g.input('x', 'float32', [1, c, hw, hw]);
   const w = g.constant(E.tensor('float32', [c, c, 3, 3], randomNormal(c * c * 9, 3, 0.02)), 'w');
   g.output(E.conv(x, w, undefined, { pads: [1, 1, 1, 1] }), 'y');
-  const s = await E.Session.create(g);
+  const s = await E.Session.create(g, { winograd: 'off' });
   try {
     const feeds = { x: E.tensor('float32', [1, c, hw, hw], randomNormal(c * hw * hw, 4)) };
     const t = await timeMs(() => s.run(feeds), PEAK_REPS, 1);
@@ -57,11 +58,33 @@ export function convFlops(g: E.Graph): number {
   return flops;
 }
 
+/** MatMul FLOPs of a graph: 2 * (batch * M * N) * K per node. */
+export function matmulFlops(g: E.Graph): number {
+  let flops = 0;
+  for (const n of g.nodes) {
+    if (n.op !== 'MatMul') continue;
+    const a = n.inputs[0] as E.Value;
+    flops += 2 * n.outputs[0].size * a.shape[a.rank - 1];
+  }
+  return flops;
+}
+
+/**
+ * The FLOPs a graph really multiplies once the Winograd lowering's table has rewritten it: its convs and MatMuls
+ * (the lowered convs' batched products and transforms included) — beside the direct count, "effective".
+ */
+export function loweredFlops(g: E.Graph): number {
+  E.lowerConvs(g, 'auto');
+  return convFlops(g) + matmulFlops(g);
+}
+
 interface CallFigures {
   /** Median and fastest steady-state wall time (other processes share the cores, so both are given). */
   readonly ms: number;
   readonly ms_min: number;
   readonly conv_gflop: number;
+  /** What the lowered graph really multiplies (Winograd products for the convs the table lowers). */
+  readonly true_gflop: number;
   /** Achieved conv GFLOP/s at the median and at the fastest time, and the median as % of the peak. */
   readonly gflops: number;
   readonly gflops_best: number;
@@ -75,49 +98,67 @@ interface ResolutionFigures {
   readonly parameters: number;
   readonly forward: CallFigures;
   readonly forward_grad: CallFigures;
+  /** The same calls with the Winograd lowering off (STYLECLIP_WINOGRAD=0), and lowered / off time. */
+  readonly lowering_off: { readonly forward: CallFigures; readonly forward_grad: CallFigures };
+  readonly lowering_ratio: { readonly forward: number; readonly forward_grad: number };
   readonly peak_rss_mib: number;
 }
 
-/** The graph the Generator builds, rebuilt here only to count its conv FLOPs. */
-function synthesisFlops(gen: Generator, withGrad: boolean): number {
-  const g = new E.Graph('count');
-  const wPlus = g.input('w_plus', 'float32', [BATCH, gen.nLatent, gen.wDim]);
-  const image = buildSynthesis(g, wPlus, gen.weights, gen.config, constNoise(g, gen.weights, gen.config));
-  if (withGrad) E.grad(E.reduceSum(E.mul(image, g.input('r', 'float32', image.shape))), [wPlus]);
-  return convFlops(g);
+/** The graph the Generator builds, rebuilt here only to count its conv FLOPs (direct, and lowered). */
+function synthesisFlops(gen: Generator, withGrad: boolean): { direct: number; lowered: number } {
+  const build = (): E.Graph => {
+    const g = new E.Graph('count');
+    const wPlus = g.input('w_plus', 'float32', [BATCH, gen.nLatent, gen.wDim]);
+    const image = buildSynthesis(g, wPlus, gen.weights, gen.config, constNoise(g, gen.weights, gen.config));
+    if (withGrad) E.grad(E.reduceSum(E.mul(image, g.input('r', 'float32', image.shape))), [wPlus]);
+    return g;
+  };
+  return { direct: convFlops(build()), lowered: loweredFlops(build()) };
 }
 
 async function benchResolution(resolution: number, reps: number, peak: number): Promise<ResolutionFigures> {
   const config = resolveGeneratorConfig({ resolution, wDim: STYLE_DIM, mappingLayers: MAPPING_LAYERS, channelMultiplier: CHANNEL_MULTIPLIER });
   const weights = randomWeights(config, WEIGHT_SEED);
-  const gen = Generator.fromWeights(weights, config);
   const { nLatent } = synthesisShape(config);
   const parameters = [...weights].filter(([k]) => !k.endsWith('.noise_const')).reduce((a, [, t]) => a + t.data.length, 0);
   const wPlus = E.tensor('float32', [BATCH, nLatent, STYLE_DIM], randomNormal(BATCH * nLatent * STYLE_DIM, 1));
   const r = E.tensor('float32', [BATCH, 3, resolution, resolution], randomNormal(BATCH * 3 * resolution * resolution, 2));
-  try {
-    const figures = async (fn: () => Promise<unknown>, flop: number): Promise<CallFigures> => {
-      const t0 = performance.now();
-      await fn();
-      const first = performance.now() - t0;
-      const t = await timeMs(fn, reps, 0);
-      const gflops = flop / (t.median * 1e6);
-      return {
-        ms: t.median,
-        ms_min: t.min,
-        conv_gflop: flop / 1e9,
-        gflops,
-        gflops_best: flop / (t.min * 1e6),
-        pct_of_peak: (100 * gflops) / peak,
-        first_call_ms: first,
-      };
+  const figures = async (fn: () => Promise<unknown>, { direct: flop, lowered }: { direct: number; lowered: number }): Promise<CallFigures> => {
+    const t0 = performance.now();
+    await fn();
+    const first = performance.now() - t0;
+    const t = await timeMs(fn, reps, 0);
+    const gflops = flop / (t.median * 1e6);
+    return {
+      ms: t.median,
+      ms_min: t.min,
+      conv_gflop: flop / 1e9,
+      true_gflop: lowered / 1e9,
+      gflops,
+      gflops_best: flop / (t.min * 1e6),
+      pct_of_peak: (100 * gflops) / peak,
+      first_call_ms: first,
     };
-    const forward = await figures(() => gen.synthesize(wPlus), synthesisFlops(gen, false));
-    const forwardGrad = await figures(() => gen.synthesizeWithGrad(wPlus, r), synthesisFlops(gen, true));
-    return { resolution, parameters, forward, forward_grad: forwardGrad, peak_rss_mib: peakRssMiB() };
-  } finally {
-    await gen.dispose();
-  }
+  };
+  const both = async (): Promise<{ forward: CallFigures; forward_grad: CallFigures }> => {
+    const gen = Generator.fromWeights(weights, config);
+    try {
+      const forward = await figures(() => gen.synthesize(wPlus), synthesisFlops(gen, false));
+      return { forward, forward_grad: await figures(() => gen.synthesizeWithGrad(wPlus, r), synthesisFlops(gen, true)) };
+    } finally {
+      await gen.dispose();
+    }
+  };
+  const off = await withWinograd('off', both);
+  const on = await withWinograd('auto', both);
+  return {
+    resolution,
+    parameters,
+    ...on,
+    lowering_off: off,
+    lowering_ratio: { forward: on.forward.ms / off.forward.ms, forward_grad: on.forward_grad.ms / off.forward_grad.ms },
+    peak_rss_mib: peakRssMiB(),
+  };
 }
 
 export async function run(argv: string[]): Promise<Record<string, unknown>> {

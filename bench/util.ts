@@ -80,3 +80,15 @@ export function graphFlops(nodes: readonly { op: string; inputs: readonly ({ sha
   }
   return 2 * macs;
 }
+
+/** Runs `fn` with the Winograd lowering set to `mode` (STYLECLIP_WINOGRAD, read when sessions are built): before/after. */
+export async function withWinograd<T>(mode: 'off' | 'auto', fn: () => Promise<T>): Promise<T> {
+  const saved = process.env.STYLECLIP_WINOGRAD;
+  process.env.STYLECLIP_WINOGRAD = mode;
+  try {
+    return await fn();
+  } finally {
+    if (saved === undefined) delete process.env.STYLECLIP_WINOGRAD;
+    else process.env.STYLECLIP_WINOGRAD = saved;
+  }
+}

@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import type { Graph } from './graph.js';
 import { toOnnx } from './onnx.js';
-import { specsOf, type CompiledCache, type InputSpec, type SessionOptions } from './session_options.js';
+import { lowerFor, specsOf, winogradOf, type CompiledCache, type InputSpec, type SessionOptions } from './session_options.js';
 import { trace } from './trace.js';
 
 /** Bumped when what a compiled entry holds changes. */
@@ -63,7 +63,7 @@ function codeFingerprint(): string {
 
 /** The full key of one session: weights, graph, shapes, the code that built it, format, runtime and CPU. */
 function keyOf(cache: CompiledCache, graphKey: string, opts: SessionOptions): string {
-  return JSON.stringify({ format: COMPILED_FORMAT, source: cache.source, graph: graphKey, code: codeFingerprint(), ort: ort.env.versions?.common ?? '', cpu: cpus()[0]?.model ?? '', device: opts.device ?? 'cpu' });
+  return JSON.stringify({ format: COMPILED_FORMAT, source: cache.source, graph: graphKey, code: codeFingerprint(), ort: ort.env.versions?.common ?? '', cpu: cpus()[0]?.model ?? '', device: opts.device ?? 'cpu', winograd: winogradOf(opts) });
 }
 
 /** Read size of the digest stream: 64 KiB (the default) costs 3.7 s per GB in a busy process, 8 MiB about 0.8 s. */
@@ -133,7 +133,7 @@ export async function compiledSession<S extends { dispose(): Promise<void> }>(ca
     writable = false;
   }
   const t1 = performance.now();
-  const bytes = toOnnx(g);
+  const bytes = toOnnx(lowerFor(g, opts));
   const t2 = performance.now();
   const session = await open(bytes, specsOf(g), writable ? { ...opts, saveOptimizedTo: tmp } : opts);
   trace(`session ${g.name}: serialise ${(t2 - t1).toFixed(0)} ms, build ${(performance.now() - t2).toFixed(0)} ms`);

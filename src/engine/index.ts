@@ -9,3 +9,4 @@ export * from './session.js';
 export * from './tensor.js';
 export * from './batching.js';
 export * from './bind.js';
+export { lowerConvs, chooseTile, defaultWinograd, WINOGRAD_MODES, WINOGRAD_ENV, type WinogradMode, type LoweredConv, type ConvShape } from './lower.js';

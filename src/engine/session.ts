@@ -14,7 +14,7 @@ import { InputError } from '../errors.js';
 import { compiledSession } from './compiled.js';
 import type { Graph } from './graph.js';
 import { toOnnx } from './onnx.js';
-import { DEVICES, specsOf, type Device, type InputSpec, type SessionOptions } from './session_options.js';
+import { DEVICES, lowerFor, specsOf, type Device, type InputSpec, type SessionOptions } from './session_options.js';
 import { shapeStr, type DType, type HostTensor, type TypedData } from './tensor.js';
 import { trace } from './trace.js';
 
@@ -75,7 +75,7 @@ export class Session {
   /** Builds an ORT session from a graph. */
   static async create(g: Graph, opts: SessionOptions = {}): Promise<Session> {
     const t0 = performance.now();
-    const bytes = toOnnx(g);
+    const bytes = toOnnx(lowerFor(g, opts));
     const t1 = performance.now();
     const s = await Session.open(bytes, specsOf(g), opts);
     trace(`session ${g.name}: serialise ${(t1 - t0).toFixed(0)} ms, build ${(performance.now() - t1).toFixed(0)} ms`);
@@ -147,7 +147,7 @@ export class SessionCache {
 
   /** Keyed by the serialised model's SHA-1: identical graphs share one session. */
   forGraph(g: Graph): Promise<Session> {
-    const bytes = toOnnx(g);
+    const bytes = toOnnx(lowerFor(g, this.opts));
     const key = createHash('sha1').update(bytes).digest('hex');
     return this.memo(key, () => Session.open(bytes, specsOf(g), this.opts));
   }

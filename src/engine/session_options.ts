@@ -1,5 +1,6 @@
 /** What a session is built with, shared by ./session.ts and ./compiled.ts. */
 import type { Graph } from './graph.js';
+import { defaultWinograd, lowerConvs, type WinogradMode } from './lower.js';
 import type { DType } from './tensor.js';
 
 export const DEVICES = ['cpu', 'cuda', 'webgpu'] as const;
@@ -23,6 +24,19 @@ export interface SessionOptions {
   readonly optimization?: 'all' | 'disabled';
   /** Where onnxruntime saves the optimised model (./compiled.ts). */
   readonly saveOptimizedTo?: string;
+  /** The Winograd conv lowering (./lower.ts); default `STYLECLIP_WINOGRAD` or 'auto'. */
+  readonly winograd?: WinogradMode;
+}
+
+/** The lowering a session of these options gets: the CPU provider only (GPU libraries choose their own algorithms). */
+export function winogradOf(opts: SessionOptions): WinogradMode {
+  return (opts.device ?? process.env.STYLECLIP_DEVICE ?? 'cpu') === 'cpu' ? (opts.winograd ?? defaultWinograd()) : 'off';
+}
+
+/** Applies the engine's lowerings to a finished graph before it is serialised (./lower.ts). */
+export function lowerFor(g: Graph, opts: SessionOptions): Graph {
+  lowerConvs(g, winogradOf(opts));
+  return g;
 }
 
 export interface InputSpec {

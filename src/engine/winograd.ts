@@ -1,0 +1,155 @@
+/**
+ * Winograd minimal filtering for stride-1 3x3 convolutions with constant weights, built from ordinary ONNX ops.
+ *
+ * Reference: A. Lavin, S. Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016 (arXiv:1509.09308).
+ * F(m x m, 3 x 3) computes an m x m output tile from an a x a input tile (a = m + 2) as, eq. (8),
+ *   Y = A^T [ (G g G^T) ⊙ (B^T d B) ] A,
+ * with a*a multiplies per tile instead of 9 m^2 (F(2x2): 2.25x fewer, F(4x4): 4x fewer). Summed over input
+ * channels, the elementwise products become one matrix product per tile position (xi, nu), eq. (12):
+ *   M[xi,nu] = U[xi,nu] V[xi,nu],  U = G g G^T [a*a, K, C] (here: once, at build time),  V = B^T d B [a*a, C, P].
+ * (Lavin's "convolution" is the correlation ONNX Conv computes, so no kernel flip.)
+ *
+ * The graph, for x [N,C,H,W] and weight [K,C,3,3] (P = tiles per image):
+ *   1. input transform: one Conv of x viewed as [N*C, 1, H, W] with the a*a kernels B^T[xi,:] (x) B^T[nu,:], stride
+ *      m (it also cuts the overlapping tiles and pads) -> [N, C, a*a, P];
+ *   2. Transpose -> [a*a, C, N*P]; 3. batched MatMul U [a*a, K, C] x V -> [a*a, K, N*P];
+ *   4. output transform: MatMul with A^T (x) A^T [m*m, a*a] -> [m*m, K, N, P];
+ *   5. [N, m*m*K, TH, TW] and DepthToSpace (DCR) -> [N, K, TH*m, TW*m]; a Slice crops the last partial tiles.
+ * Transform matrices: built by Toom-Cook from interpolation points (`POINTS`, below).
+ */
+import { Value } from './graph.js';
+import { add, matmul } from './ops_math.js';
+import { conv } from './ops_nn.js';
+import { reshape, slice, transpose } from './ops_shape.js';
+
+export type WinogradTile = 2 | 4;
+
+/**
+ * Interpolation points of each tile size (the point at infinity is implicit). F(2x2): Lavin & Gray's 0, ±1. F(4x4):
+ * 0, ±1, 1/2, -2 instead of Lavin & Gray's 0, ±1, ±2 — Barabasz, Anderson, Soodhalter, Gregg, "Error analysis and
+ * improving the accuracy of Winograd convolution for deep neural networks" (ACM TOMS 2020, arXiv:1803.10986), sec. 6:
+ * the same multiplies with a smaller float32 error (measured here: see bench/engine_winograd.ts).
+ */
+const POINTS: Readonly<Record<WinogradTile, readonly number[]>> = { 2: [0, 1, -1], 4: [0, 1, -1, 1 / 2, -2] };
+
+interface Transforms {
+  /** B^T [a, a], G [a, 3], A^T [m, a]. */
+  readonly bt: readonly (readonly number[])[];
+  readonly g: readonly (readonly number[])[];
+  readonly at: readonly (readonly number[])[];
+}
+
+/** Rows [1, p, ..., p^(cols-1)] for each finite point and [0, ..., 0, 1] for infinity: polynomial evaluation. */
+function evaluation(points: readonly number[], cols: number): number[][] {
+  return [...points.map((p) => Array.from({ length: cols }, (_, j) => p ** j)), Array.from({ length: cols }, (_, j) => (j === cols - 1 ? 1 : 0))];
+}
+
+/** Inverse of a small square matrix (Gauss-Jordan with partial pivoting, float64). */
+function inverse(m: readonly (readonly number[])[]): number[][] {
+  const n = m.length;
+  const a = m.map((r, i) => [...r, ...Array.from({ length: n }, (_, j) => (i === j ? 1 : 0))]);
+  for (let c = 0; c < n; c++) {
+    const p = a.reduce((best, r, i) => (i >= c && Math.abs(r[c]) > Math.abs(a[best][c]) ? i : best), c);
+    [a[c], a[p]] = [a[p], a[c]];
+    const d = a[c][c];
+    a[c] = a[c].map((v) => v / d);
+    for (let r = 0; r < n; r++) if (r !== c && a[r][c] !== 0) a[r] = a[r].map((v, j) => v - a[r][c] * a[c][j]);
+  }
+  return a.map((r) => r.slice(n));
+}
+
+const transposed = (m: readonly (readonly number[])[]): number[][] => m[0].map((_, j) => m.map((r) => r[j]));
+
+/**
+ * Toom-Cook: a linear convolution s = g * h is C [(E_r g) ⊙ (E_m h)] with E the evaluation matrices at the points
+ * and C = E_a^-1 the interpolation; the correlation y = conv^T is its transpose, y = E_m^T [(E_r g) ⊙ (C^T d)], so
+ * A^T = E_m^T, G = E_r, B^T = C^T (Lavin & Gray sec. 3 and 4). Each row of B^T is scaled to max |entry| 1 and the
+ * matching row of G by the inverse (a diagonal moved across the product), so the run-time transform stays well scaled.
+ */
+function toomCook(tile: WinogradTile): Transforms {
+  const pts = POINTS[tile];
+  const a = tile + KERNEL - 1;
+  const bt = transposed(inverse(evaluation(pts, a)));
+  const g = evaluation(pts, KERNEL);
+  const scale = bt.map((r) => Math.max(...r.map(Math.abs)));
+  return { bt: bt.map((r, i) => r.map((v) => v / scale[i])), g: g.map((r, i) => r.map((v) => v * scale[i])), at: transposed(evaluation(pts, tile)) };
+}
+
+const KERNEL = 3;
+
+const TRANSFORMS: Readonly<Record<WinogradTile, Transforms>> = { 2: toomCook(2), 4: toomCook(4) };
+
+/** Kronecker product of the rows of `p` [r, s] and `q` [t, u]: [(r t), (s u)] flattened row-major. */
+function kron(p: readonly (readonly number[])[], q: readonly (readonly number[])[]): Float32Array {
+  const s = p[0].length;
+  const u = q[0].length;
+  const out = new Float32Array(p.length * q.length * s * u);
+  for (let i = 0; i < p.length; i++)
+    for (let j = 0; j < q.length; j++)
+      for (let k = 0; k < s; k++) for (let l = 0; l < u; l++) out[(i * q.length + j) * s * u + k * u + l] = p[i][k] * q[j][l];
+  return out;
+}
+
+/** U[xi*a+nu, k, c] = (G w[k,c] G^T)[xi, nu] for w [K, C, 3, 3], in float64 then rounded once. */
+export function transformWeight(w: Float32Array, k: number, c: number, tile: WinogradTile): Float32Array {
+  const { g } = TRANSFORMS[tile];
+  const a = tile + KERNEL - 1;
+  const u = new Float32Array(a * a * k * c);
+  const tmp = new Float64Array(a * KERNEL);
+  for (let ko = 0; ko < k; ko++)
+    for (let ci = 0; ci < c; ci++) {
+      const base = (ko * c + ci) * KERNEL * KERNEL;
+      for (let xi = 0; xi < a; xi++)
+        for (let j = 0; j < KERNEL; j++) {
+          let s = 0;
+          for (let i = 0; i < KERNEL; i++) s += g[xi][i] * w[base + i * KERNEL + j];
+          tmp[xi * KERNEL + j] = s;
+        }
+      for (let xi = 0; xi < a; xi++)
+        for (let nu = 0; nu < a; nu++) {
+          let s = 0;
+          for (let j = 0; j < KERNEL; j++) s += tmp[xi * KERNEL + j] * g[nu][j];
+          u[((xi * a + nu) * k + ko) * c + ci] = s;
+        }
+    }
+  return u;
+}
+
+/** Multiplies of one Winograd conv (the batched MatMul) and of the direct conv it replaces, for the bench report. */
+export function winogradMultiplies(n: number, c: number, k: number, oh: number, ow: number, tile: WinogradTile): { winograd: number; direct: number } {
+  const a = tile + KERNEL - 1;
+  const p = Math.ceil(oh / tile) * Math.ceil(ow / tile);
+  return { winograd: a * a * n * p * c * k, direct: n * oh * ow * c * k * KERNEL * KERNEL };
+}
+
+/**
+ * y = conv(x, w, bias, pads) for a 3x3 stride-1 ungrouped conv with host weight `w` [K, C, 3, 3], by F(tile, 3).
+ */
+export function winogradConv(x: Value, w: Float32Array, k: number, bias: Value | undefined, pads: readonly [number, number, number, number], tile: WinogradTile, name = 'w'): Value {
+  const g = x.graph;
+  const [n, c, h, wd] = x.shape;
+  const a = tile + KERNEL - 1;
+  const oh = h + pads[0] + pads[2] - (KERNEL - 1);
+  const ow = wd + pads[1] + pads[3] - (KERNEL - 1);
+  const th = Math.ceil(oh / tile);
+  const tw = Math.ceil(ow / tile);
+  const { bt, at } = TRANSFORMS[tile];
+  // 1. Input transform: x as N*C one-channel images, a*a output channels, one per (xi, nu); the bottom/right pads grow
+  //    so the last tile is whole (its extra outputs are cropped in step 5).
+  const bk = g.constant({ dtype: 'float32', shape: [a * a, 1, a, a], data: kron(bt, bt) }, 'winograd_bt');
+  const tilePads: [number, number, number, number] = [pads[0], pads[1], th * tile + KERNEL - 1 - h - pads[0], tw * tile + KERNEL - 1 - wd - pads[1]];
+  const v = conv(reshape(x, [n * c, 1, h, wd]), bk, undefined, { strides: [tile, tile], pads: tilePads }); // [N*C, a*a, TH, TW]
+  // 2. [a*a, C, N*P]
+  const vt = reshape(transpose(reshape(v, [n, c, a * a, th * tw]), [2, 1, 0, 3]), [a * a, c, n * th * tw]);
+  // 3. One product per tile position: U [a*a, K, C] (transformed once, here).
+  const u = g.constant({ dtype: 'float32', shape: [a * a, k, c], data: transformWeight(w, k, c, tile) }, `${name}_winograd${tile}`);
+  const m = matmul(u, vt); // [a*a, K, N*P]
+  // 4. Output transform as one MatMul over the a*a positions.
+  const ak = g.constant({ dtype: 'float32', shape: [tile * tile, a * a], data: kron(at, at) }, 'winograd_at');
+  const y = matmul(ak, reshape(m, [a * a, k * n * th * tw])); // [m*m, K*N*P]
+  // 5. Tiles back into the image: [N, m*m*K, TH, TW] -> DepthToSpace (DCR: channel = (i*m + j)*K + k).
+  const perTile = n === 1 ? reshape(y, [1, tile * tile * k, th, tw]) : reshape(transpose(reshape(y, [tile * tile, k, n, th * tw]), [2, 0, 1, 3]), [n, tile * tile * k, th, tw]);
+  const img = g.node('DepthToSpace', [perTile], [{ dtype: x.dtype, shape: [n, k, th * tile, tw * tile] }], { blocksize: { i: tile }, mode: { s: 'DCR' } })[0];
+  const out = th * tile === oh && tw * tile === ow ? img : slice(img, [2, 3], [0, 0], [oh, ow]);
+  return bias ? add(out, reshape(bias, [1, k, 1, 1])) : out;
+}
