@@ -1,14 +1,15 @@
 /**
  * The e4e encoder at full size (IR-SE50 body 64/128/256/512 x 3/4/14/3 units, 18 GradualStyleBlocks of 512, random
  * weights in the official key layout through the real loader) on 256x256 inputs: ms per image at batch 1 and 8,
- * parameter count, GMAC per image (convolutions and linears, counted from the graph), peak RSS.
+ * parameter count, GMAC per image (convolutions and linears, counted from the graph), peak RSS; the times with the
+ * Winograd lowering off (before) and on (after).
  * Flags: --reps N (default 3).
  */
 import { parseArgs } from 'node:util';
 import * as E from '../src/engine/index.js';
 import { encoderFromCheckpoint, type PhotoEncoder } from '../src/invert/encoder.js';
 import { EncoderGraph, type EncoderWeights } from '../src/invert/encoder_net.js';
-import { machine, peakRssMiB, randomNormal, timeMs } from './util.js';
+import { machine, peakRssMiB, randomNormal, timeMs, withWinograd } from './util.js';
 
 /** e4e at 1024: IR-SE50 stage widths and units, 18 styles of 512. */
 const STAGES: readonly (readonly [number, number])[] = [[64, 3], [128, 4], [256, 14], [512, 3]];
@@ -105,14 +106,19 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
   const { PhotoEncoder } = await import('../src/invert/encoder.js');
   const { Generator, randomWeights, resolveGeneratorConfig } = await import('../src/generator/index.js');
   const config = resolveGeneratorConfig({ resolution: 1024, wDim: 512, mappingLayers: 8, channelMultiplier: 2 });
-  const enc: PhotoEncoder = new PhotoEncoder(weights, Generator.fromWeights(randomWeights(config, 1), config), 'random e4e');
-  for (const batch of [1, 8]) {
-    const x = E.tensor('float32', [batch, 3, 256, 256], randomNormal(batch * 3 * 256 * 256, 9, 0.5));
-    const t = await timeMs(() => enc.encode(x), reps);
-    out[`batch_${batch}_ms_per_image`] = t.median / batch;
+  for (const mode of ['off', 'auto'] as const) {
+    await withWinograd(mode, async () => {
+      const enc: PhotoEncoder = new PhotoEncoder(weights, Generator.fromWeights(randomWeights(config, 1), config), 'random e4e');
+      for (const batch of [1, 8]) {
+        const x = E.tensor('float32', [batch, 3, 256, 256], randomNormal(batch * 3 * 256 * 256, 9, 0.5));
+        const t = await timeMs(() => enc.encode(x), reps);
+        out[`${mode === 'off' ? 'lowering_off_' : ''}batch_${batch}_ms_per_image`] = t.median / batch;
+      }
+      await enc.dispose();
+      await enc.generator.dispose();
+    });
   }
-  await enc.dispose();
-  await enc.generator.dispose();
+  out.lowering_ratio_batch_1 = (out.batch_1_ms_per_image as number) / (out.lowering_off_batch_1_ms_per_image as number);
   out.peak_rss_mib = peakRssMiB();
   return out;
 }

@@ -123,9 +123,22 @@ export function winogradMultiplies(n: number, c: number, k: number, oh: number, 
 }
 
 /**
- * y = conv(x, w, bias, pads) for a 3x3 stride-1 ungrouped conv with host weight `w` [K, C, 3, 3], by F(tile, 3).
+ * U [a*a, K, C] of a graph-valued weight w [K, C, 3, 3] (HyperStyle's adapted weights, NADA's trained ones): one
+ * MatMul by G (x) G [a*a, 9] per run, ~a*a/(4 N P) of the conv's own multiplies.
  */
-export function winogradConv(x: Value, w: Float32Array, k: number, bias: Value | undefined, pads: readonly [number, number, number, number], tile: WinogradTile, name = 'w'): Value {
+function transformWeightInGraph(w: Value, tile: WinogradTile): Value {
+  const { g } = TRANSFORMS[tile];
+  const a = tile + KERNEL - 1;
+  const [k, c] = w.shape;
+  const gg = w.graph.constant({ dtype: 'float32', shape: [a * a, KERNEL * KERNEL], data: kron(g, g) }, 'winograd_g');
+  return reshape(matmul(gg, reshape(transpose(w, [2, 3, 0, 1]), [KERNEL * KERNEL, k * c])), [a * a, k, c]);
+}
+
+/**
+ * y = conv(x, w, bias, pads) for a 3x3 stride-1 ungrouped conv by F(tile, 3); `w` [K, C, 3, 3] is host data (its
+ * transform is computed once, here) or a graph value (transformed in the graph).
+ */
+export function winogradConv(x: Value, w: Float32Array | Value, k: number, bias: Value | undefined, pads: readonly [number, number, number, number], tile: WinogradTile, name = 'w'): Value {
   const g = x.graph;
   const [n, c, h, wd] = x.shape;
   const a = tile + KERNEL - 1;
@@ -141,8 +154,8 @@ export function winogradConv(x: Value, w: Float32Array, k: number, bias: Value |
   const v = conv(reshape(x, [n * c, 1, h, wd]), bk, undefined, { strides: [tile, tile], pads: tilePads }); // [N*C, a*a, TH, TW]
   // 2. [a*a, C, N*P]
   const vt = reshape(transpose(reshape(v, [n, c, a * a, th * tw]), [2, 1, 0, 3]), [a * a, c, n * th * tw]);
-  // 3. One product per tile position: U [a*a, K, C] (transformed once, here).
-  const u = g.constant({ dtype: 'float32', shape: [a * a, k, c], data: transformWeight(w, k, c, tile) }, `${name}_winograd${tile}`);
+  // 3. One product per tile position: U [a*a, K, C].
+  const u = w instanceof Value ? transformWeightInGraph(w, tile) : g.constant({ dtype: 'float32', shape: [a * a, k, c], data: transformWeight(w, k, c, tile) }, `${name}_winograd${tile}`);
   const m = matmul(u, vt); // [a*a, K, N*P]
   // 4. Output transform as one MatMul over the a*a positions.
   const ak = g.constant({ dtype: 'float32', shape: [tile * tile, a * a], data: kron(at, at) }, 'winograd_at');

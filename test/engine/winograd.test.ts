@@ -84,7 +84,7 @@ describe('Winograd conv lowering (Lavin & Gray 2016) vs onnxruntime direct Conv'
     expect(graph.nodes.length).toBe(nodes);
   });
 
-  it('leaves strided, dilated, grouped, 1x1 and graph-input-weight convs direct', () => {
+  it('leaves strided, dilated, grouped and 1x1 convs direct; lowers a graph-input weight (transformed in the graph)', () => {
     const g = new E.Graph('skip');
     const x = g.input('x', 'float32', [1, 8, 8, 8]);
     const k3 = (cin = 8): E.Value => g.constant(E.tensor('float32', [8, cin, 3, 3]), 'k');
@@ -92,8 +92,31 @@ describe('Winograd conv lowering (Lavin & Gray 2016) vs onnxruntime direct Conv'
     g.output(E.conv(x, k3(), undefined, { dilations: [2, 2], pads: [2, 2, 2, 2] }), 'b');
     g.output(E.conv(x, k3(4), undefined, { group: 2, pads: [1, 1, 1, 1] }), 'c');
     g.output(E.conv(x, g.constant(E.tensor('float32', [8, 8, 1, 1]), 'k1')), 'd');
-    g.output(E.conv(x, g.input('wi', 'float32', [8, 8, 3, 3]), undefined, { pads: [1, 1, 1, 1] }), 'e');
     expect(E.lowerConvs(g, 'f4')).toHaveLength(0);
+    g.output(E.conv(x, g.input('wi', 'float32', [8, 8, 3, 3]), undefined, { pads: [1, 1, 1, 1] }), 'e');
+    expect(E.lowerConvs(g, 'f4')).toHaveLength(1);
+  });
+
+  it('a graph-valued weight (fed at run time): lowered output and input/weight gradients equal the direct ones within 1e-5', async () => {
+    const r = rng(11);
+    const feeds = { x: randn(r, [2, 6, 9, 9]), w: randn(r, [5, 6, 3, 3], 0.2), t: randn(r, [2, 5, 9, 9]) };
+    const run = async (mode: E.WinogradMode): Promise<Record<string, E.HostTensor>> => {
+      const g = new E.Graph('wgrad');
+      const x = g.input('x', 'float32', [2, 6, 9, 9]);
+      const w = g.input('w', 'float32', [5, 6, 3, 3]);
+      const y = E.conv(x, w, undefined, { pads: [1, 1, 1, 1] });
+      const [gx, gw] = E.grad(E.reduceSum(E.mul(y, g.input('t', 'float32', [2, 5, 9, 9]))), [x, w]);
+      [y, gx, gw].forEach((v, i) => g.output(v, ['y', 'gx', 'gw'][i]));
+      expect(E.lowerConvs(g, mode).length).toBe(mode === 'off' ? 0 : 2); // the forward conv and the flipped input-gradient conv
+      const s = await E.Session.create(g, { winograd: 'off' });
+      try {
+        return await s.run(feeds);
+      } finally {
+        await s.dispose();
+      }
+    };
+    const [off, on] = [await run('off'), await run('f4')];
+    for (const k of ['y', 'gx', 'gw']) expect(relErr(on[k], off[k])).toBeLessThanOrEqual(1e-5);
   });
 
   it('gradients through a session with the lowering on equal those with it off (the flipped input-gradient conv is lowered too)', async () => {
