@@ -1,7 +1,7 @@
 /**
  * A 1024 px photo edited end to end with the full-size models: real face detection and 68 landmarks (face-api,
- * ../shared/models), the exact FFHQ alignment at 1024 (4096 px transform), e4e (random weights, full size), a
- * StyleCLIP global-direction edit (FFHQ config-f generator and CLIP ViT-B/32 with random weights, the real FFHQ
+ * ../shared/models), the FFHQ alignment at 1024 as photo edits do it (2x supersampled transform), e4e (random
+ * weights, full size), a StyleCLIP global-direction edit (FFHQ config-f generator and CLIP ViT-B/32 with random weights, the real FFHQ
  * S_mean_std, random unit fs3 over 5376 channels) and the paste-back into the photo. Figures: ms per stage for a
  * photo seen for the first time with a prompt already typed (the slider case), and a new prompt's cost on top.
  * With --inversion hyperstyle the photo is inverted by HyperStyle (full size, random weights, 5 iterations) instead of
@@ -16,6 +16,7 @@ import { ClipTokenizer } from '../src/clip/tokenizer.js';
 import { GlobalDirections, channelDirections, parseStyleStats } from '../src/edit/global/index.js';
 import * as E from '../src/engine/index.js';
 import { FFHQ_TRANSFORM_SIZE } from '../src/faces/align.js';
+import { ALIGN_SUPERSAMPLING } from '../src/invert/photo.js';
 import { FaceDetector } from '../src/faces/detect.js';
 import { pasteBack, DEFAULT_FEATHER } from '../src/faces/paste.js';
 import { alignPhoto } from '../src/faces/pipeline.js';
@@ -54,7 +55,8 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
 
   // Warm-up on the same photo: sessions built, the direction cached (a typed prompt), as in a running server.
   const photo0 = await readImage(photoPath);
-  const warm = await alignPhoto(detector, photo0, { size: 1024, transformSize: FFHQ_TRANSFORM_SIZE });
+  const transformSize = Math.min(FFHQ_TRANSFORM_SIZE, 1024 * ALIGN_SUPERSAMPLING); // as photo edits align (src/invert/photo.ts)
+  const warm = await alignPhoto(detector, photo0, { size: 1024, transformSize });
   const w0 = await invert(warm.image);
   await w0.renderer.synthesizeFromStyles(await dirs.apply(await generator.styles(w0.codes), [edit]));
   if (w0.renderer !== generator) await w0.renderer.dispose();
@@ -67,7 +69,7 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
     return r;
   };
   const photo = await stage('decode_ms', () => readImage(photoPath));
-  const aligned = await stage('detect_align_ms', () => alignPhoto(detector, photo, { size: 1024, transformSize: FFHQ_TRANSFORM_SIZE }));
+  const aligned = await stage('detect_align_ms', () => alignPhoto(detector, photo, { size: 1024, transformSize }));
   const { codes, renderer } = await stage('encode_ms', () => invert(aligned.image));
   const moved = await stage('direction_ms', async () => dirs.apply(await generator.styles(codes), [edit]));
   const image = await stage('render_ms', () => renderer.synthesizeFromStyles(moved));
