@@ -90,28 +90,32 @@ function kron(p: readonly (readonly number[])[], q: readonly (readonly number[])
   return out;
 }
 
+/** (k, c) pairs transformed per block: U's a*a rows are then written in runs of this length, not element-wise. */
+const TRANSFORM_BLOCK = 256;
+
 /** U[xi*a+nu, k, c] = (G w[k,c] G^T)[xi, nu] for w [K, C, 3, 3], in float64 then rounded once. */
 export function transformWeight(w: Float32Array, k: number, c: number, tile: WinogradTile): Float32Array {
-  const { g } = TRANSFORMS[tile];
   const a = tile + KERNEL - 1;
-  const u = new Float32Array(a * a * k * c);
+  const g = Float64Array.from(TRANSFORMS[tile].g.flat()); // [a, 3] row-major
+  const plane = k * c;
+  const u = new Float32Array(a * a * plane);
   const tmp = new Float64Array(a * KERNEL);
-  for (let ko = 0; ko < k; ko++)
-    for (let ci = 0; ci < c; ci++) {
-      const base = (ko * c + ci) * KERNEL * KERNEL;
-      for (let xi = 0; xi < a; xi++)
-        for (let j = 0; j < KERNEL; j++) {
-          let s = 0;
-          for (let i = 0; i < KERNEL; i++) s += g[xi][i] * w[base + i * KERNEL + j];
-          tmp[xi * KERNEL + j] = s;
-        }
-      for (let xi = 0; xi < a; xi++)
-        for (let nu = 0; nu < a; nu++) {
-          let s = 0;
-          for (let j = 0; j < KERNEL; j++) s += tmp[xi * KERNEL + j] * g[nu][j];
-          u[((xi * a + nu) * k + ko) * c + ci] = s;
-        }
+  const block = new Float32Array(a * a * TRANSFORM_BLOCK);
+  for (let p0 = 0; p0 < plane; p0 += TRANSFORM_BLOCK) {
+    const n = Math.min(TRANSFORM_BLOCK, plane - p0);
+    for (let q = 0; q < n; q++) {
+      const b = (p0 + q) * KERNEL * KERNEL;
+      for (let xi = 0; xi < a; xi++) {
+        const [g0, g1, g2] = [g[xi * 3], g[xi * 3 + 1], g[xi * 3 + 2]];
+        for (let j = 0; j < KERNEL; j++) tmp[xi * 3 + j] = g0 * w[b + j] + g1 * w[b + 3 + j] + g2 * w[b + 6 + j]; // G w
+      }
+      for (let xi = 0; xi < a; xi++) {
+        const [t0, t1, t2] = [tmp[xi * 3], tmp[xi * 3 + 1], tmp[xi * 3 + 2]];
+        for (let nu = 0; nu < a; nu++) block[(xi * a + nu) * TRANSFORM_BLOCK + q] = t0 * g[nu * 3] + t1 * g[nu * 3 + 1] + t2 * g[nu * 3 + 2]; // (G w) G^T
+      }
     }
+    for (let r = 0; r < a * a; r++) u.set(block.subarray(r * TRANSFORM_BLOCK, r * TRANSFORM_BLOCK + n), r * plane + p0);
+  }
   return u;
 }
 

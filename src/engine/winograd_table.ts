@@ -18,21 +18,21 @@ export const WINOGRAD_TABLE: readonly WinogradRow[] = [
   { channels: 512, size: 4, batch: 2, tile: 0 }, // 1.00x
   { channels: 512, size: 8, batch: 1, tile: 0 }, // 1.00x
   { channels: 512, size: 8, batch: 2, tile: 0 }, // 1.00x
-  { channels: 512, size: 16, batch: 1, tile: 2 }, // 1.27x
-  { channels: 512, size: 16, batch: 2, tile: 4 }, // 1.59x
-  { channels: 512, size: 32, batch: 1, tile: 4 }, // 1.67x
-  { channels: 512, size: 32, batch: 2, tile: 4 }, // 1.76x
-  { channels: 512, size: 64, batch: 1, tile: 4 }, // 1.95x
-  { channels: 512, size: 64, batch: 2, tile: 4 }, // 1.75x
-  { channels: 256, size: 32, batch: 1, tile: 4 }, // 1.46x
-  { channels: 256, size: 32, batch: 2, tile: 4 }, // 1.50x
-  { channels: 256, size: 64, batch: 1, tile: 4 }, // 1.63x
-  { channels: 256, size: 64, batch: 2, tile: 4 }, // 1.36x
-  { channels: 256, size: 128, batch: 1, tile: 4 }, // 1.21x
-  { channels: 256, size: 128, batch: 2, tile: 4 }, // 1.13x
-  { channels: 128, size: 64, batch: 1, tile: 4 }, // 1.21x
-  { channels: 128, size: 64, batch: 2, tile: 4 }, // 1.07x
-  { channels: 128, size: 128, batch: 1, tile: 4 }, // 1.06x
+  { channels: 512, size: 16, batch: 1, tile: 2 }, // 1.32x
+  { channels: 512, size: 16, batch: 2, tile: 4 }, // 1.53x
+  { channels: 512, size: 32, batch: 1, tile: 4 }, // 1.91x
+  { channels: 512, size: 32, batch: 2, tile: 4 }, // 1.65x
+  { channels: 512, size: 64, batch: 1, tile: 4 }, // 1.78x
+  { channels: 512, size: 64, batch: 2, tile: 4 }, // 1.72x
+  { channels: 256, size: 32, batch: 1, tile: 4 }, // 1.32x
+  { channels: 256, size: 32, batch: 2, tile: 4 }, // 1.39x
+  { channels: 256, size: 64, batch: 1, tile: 4 }, // 1.44x
+  { channels: 256, size: 64, batch: 2, tile: 0 }, // 1.00x
+  { channels: 256, size: 128, batch: 1, tile: 0 }, // 1.00x
+  { channels: 256, size: 128, batch: 2, tile: 0 }, // 1.00x
+  { channels: 128, size: 64, batch: 1, tile: 0 }, // 1.00x
+  { channels: 128, size: 64, batch: 2, tile: 0 }, // 1.00x
+  { channels: 128, size: 128, batch: 1, tile: 0 }, // 1.00x
   { channels: 128, size: 128, batch: 2, tile: 0 }, // 1.00x
   { channels: 128, size: 256, batch: 1, tile: 0 }, // 1.00x
   { channels: 128, size: 256, batch: 2, tile: 0 }, // 1.00x
