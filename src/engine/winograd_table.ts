@@ -18,15 +18,15 @@ export const WINOGRAD_TABLE: readonly WinogradRow[] = [
   { channels: 512, size: 4, batch: 2, tile: 0 }, // 1.00x
   { channels: 512, size: 8, batch: 1, tile: 0 }, // 1.00x
   { channels: 512, size: 8, batch: 2, tile: 0 }, // 1.00x
-  { channels: 512, size: 16, batch: 1, tile: 2 }, // 1.32x
-  { channels: 512, size: 16, batch: 2, tile: 4 }, // 1.53x
-  { channels: 512, size: 32, batch: 1, tile: 4 }, // 1.91x
-  { channels: 512, size: 32, batch: 2, tile: 4 }, // 1.65x
-  { channels: 512, size: 64, batch: 1, tile: 4 }, // 1.78x
-  { channels: 512, size: 64, batch: 2, tile: 4 }, // 1.72x
-  { channels: 256, size: 32, batch: 1, tile: 4 }, // 1.32x
-  { channels: 256, size: 32, batch: 2, tile: 4 }, // 1.39x
-  { channels: 256, size: 64, batch: 1, tile: 4 }, // 1.44x
+  { channels: 512, size: 16, batch: 1, tile: 0 }, // 1.00x
+  { channels: 512, size: 16, batch: 2, tile: 4 }, // 1.63x
+  { channels: 512, size: 32, batch: 1, tile: 4 }, // 2.40x
+  { channels: 512, size: 32, batch: 2, tile: 4 }, // 1.87x
+  { channels: 512, size: 64, batch: 1, tile: 4 }, // 1.85x
+  { channels: 512, size: 64, batch: 2, tile: 4 }, // 1.59x
+  { channels: 256, size: 32, batch: 1, tile: 0 }, // 1.00x
+  { channels: 256, size: 32, batch: 2, tile: 0 }, // 1.00x
+  { channels: 256, size: 64, batch: 1, tile: 0 }, // 1.00x
   { channels: 256, size: 64, batch: 2, tile: 0 }, // 1.00x
   { channels: 256, size: 128, batch: 1, tile: 0 }, // 1.00x
   { channels: 256, size: 128, batch: 2, tile: 0 }, // 1.00x
