@@ -46,7 +46,9 @@ function breakdown(stderr: string, wall: number): Pick<Run, 'read_s' | 'session_
 function timed(args: string[], env: NodeJS.ProcessEnv, cwd: string, until?: (out: string) => Promise<boolean>): Promise<Run> {
   return new Promise((resolvePromise, reject) => {
     const t0 = performance.now();
-    const child = spawn('/usr/bin/time', ['-f', 'peak_rss_kib %M', process.execPath, BIN, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group: a server measured `until` it answers is stopped with GNU time and the CLI under it (a
+    // signal to time alone would leave the server running).
+    const child = spawn('/usr/bin/time', ['-f', 'peak_rss_kib %M', process.execPath, BIN, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let out = '';
     let err = '';
     let wall: number | undefined;
@@ -56,7 +58,7 @@ function timed(args: string[], env: NodeJS.ProcessEnv, cwd: string, until?: (out
         void until(out).then((done) => {
           if (done && wall === undefined) {
             wall = (performance.now() - t0) / 1000;
-            child.kill('SIGTERM');
+            process.kill(-child.pid!, 'SIGTERM');
           }
         });
       }

@@ -10,8 +10,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import * as E from '../src/engine/index.js';
-import { winogradConv, winogradMultiplies, type WinogradTile } from '../src/engine/winograd.js';
-import type { WinogradRow } from '../src/engine/winograd_table.js';
+import { winogradConv, winogradMultiplies, type WinogradRow, type WinogradTile } from '../src/engine/winograd.js';
 import { randomNormal, timeMs } from './util.js';
 
 /** [channels, output size]: config-f's stride-1 convs at 4..1024 px, and the IR-SE50 body of e4e (64..512 ch). */
@@ -97,14 +96,7 @@ export function writeWinogradTable(rows: readonly Measured[], machine: string): 
  * over direct. Shapes between rows take the nearest row (src/engine/lower.ts \`chooseTile\`).
  * Measured on: ${machine}, ${new Date().toISOString().slice(0, 10)}.
  */
-import type { WinogradTile } from './winograd.js';
-
-export interface WinogradRow {
-  readonly channels: number;
-  readonly size: number;
-  readonly batch: number;
-  readonly tile: 0 | WinogradTile;
-}
+import type { WinogradRow } from './winograd.js';
 
 export const WINOGRAD_TABLE: readonly WinogradRow[] = [
 ${lines.join('\n')}

@@ -13,8 +13,8 @@
 import { InputError } from '../errors.js';
 import type { Graph, Node, Value } from './graph.js';
 import { resolveConv } from './ops_nn.js';
-import { WINOGRAD_TABLE, type WinogradRow } from './winograd_table.js';
-import { winogradConv, type WinogradTile } from './winograd.js';
+import { WINOGRAD_TABLE } from './winograd_table.js';
+import { winogradConv, type WinogradRow, type WinogradTile } from './winograd.js';
 
 export const WINOGRAD_MODES = ['auto', 'off', 'f2', 'f4'] as const;
 export type WinogradMode = (typeof WINOGRAD_MODES)[number];

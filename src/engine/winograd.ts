@@ -24,6 +24,14 @@ import { reshape, slice, transpose } from './ops_shape.js';
 
 export type WinogradTile = 2 | 4;
 
+/** A row of the measured rule (./winograd_table.ts): the tile (0: direct) for a conv shape. */
+export interface WinogradRow {
+  readonly channels: number;
+  readonly size: number;
+  readonly batch: number;
+  readonly tile: 0 | WinogradTile;
+}
+
 /**
  * Interpolation points of each tile size (the point at infinity is implicit). F(2x2): Lavin & Gray's 0, ±1. F(4x4):
  * 0, ±1, 1/2, -2 instead of Lavin & Gray's 0, ±1, ±2 — Barabasz, Anderson, Soodhalter, Gregg, "Error analysis and

@@ -4,14 +4,7 @@
  * over direct. Shapes between rows take the nearest row (src/engine/lower.ts `chooseTile`).
  * Measured on: Intel(R) Xeon(R) Processor, 2 threads, 2026-12-03.
  */
-import type { WinogradTile } from './winograd.js';
-
-export interface WinogradRow {
-  readonly channels: number;
-  readonly size: number;
-  readonly batch: number;
-  readonly tile: 0 | WinogradTile;
-}
+import type { WinogradRow } from './winograd.js';
 
 export const WINOGRAD_TABLE: readonly WinogradRow[] = [
   { channels: 512, size: 4, batch: 1, tile: 0 }, // 1.00x

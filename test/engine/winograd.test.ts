@@ -23,6 +23,17 @@ function relErr(a: E.HostTensor, ref: E.HostTensor): number {
   return e / m;
 }
 
+/** Lowers `g` with `mode` (checking how many convs it rewrote) and runs it once with no further lowering. */
+async function lowerAndRun(g: E.Graph, mode: E.WinogradMode, expectLowered: number, feeds: Record<string, E.HostTensor>): Promise<Record<string, E.HostTensor>> {
+  expect(E.lowerConvs(g, mode)).toHaveLength(mode === 'off' ? 0 : expectLowered);
+  const s = await E.Session.create(g, { winograd: 'off' });
+  try {
+    return await s.run(feeds);
+  } finally {
+    await s.dispose();
+  }
+}
+
 interface Case {
   readonly n: number;
   readonly c: number;
@@ -107,13 +118,7 @@ describe('Winograd conv lowering (Lavin & Gray 2016) vs onnxruntime direct Conv'
       const y = E.conv(x, w, undefined, { pads: [1, 1, 1, 1] });
       const [gx, gw] = E.grad(E.reduceSum(E.mul(y, g.input('t', 'float32', [2, 5, 9, 9]))), [x, w]);
       [y, gx, gw].forEach((v, i) => g.output(v, ['y', 'gx', 'gw'][i]));
-      expect(E.lowerConvs(g, mode).length).toBe(mode === 'off' ? 0 : 2); // the forward conv and the flipped input-gradient conv
-      const s = await E.Session.create(g, { winograd: 'off' });
-      try {
-        return await s.run(feeds);
-      } finally {
-        await s.dispose();
-      }
+      return lowerAndRun(g, mode, 2, feeds); // the forward conv and the flipped input-gradient conv
     };
     const [off, on] = [await run('off'), await run('f4')];
     for (const k of ['y', 'gx', 'gw']) expect(relErr(on[k], off[k])).toBeLessThanOrEqual(1e-5);
@@ -132,17 +137,7 @@ describe('Winograd conv lowering (Lavin & Gray 2016) vs onnxruntime direct Conv'
       return g;
     };
     const feeds = { x: randn(r, [1, 12, 10, 10]), t: randn(r, [1, 12, 10, 10]) };
-    const run = async (mode: E.WinogradMode): Promise<Record<string, E.HostTensor>> => {
-      const g = build();
-      const lowered = E.lowerConvs(g, mode);
-      if (mode !== 'off') expect(lowered).toHaveLength(2);
-      const s = await E.Session.create(g, { winograd: 'off' });
-      try {
-        return await s.run(feeds);
-      } finally {
-        await s.dispose();
-      }
-    };
+    const run = (mode: E.WinogradMode): Promise<Record<string, E.HostTensor>> => lowerAndRun(build(), mode, 2, feeds);
     const [off, on] = [await run('off'), await run('f4')];
     expect(relErr(on.y, off.y)).toBeLessThanOrEqual(1e-5);
     expect(relErr(on.gx, off.gx)).toBeLessThanOrEqual(1e-5);
