@@ -9,8 +9,10 @@
  * inputs); `id` is the SHA-256 of the key, which names the weights' source (the caller's identity of its checkpoint),
  * the graph and its shapes, a digest of this program's code (builders change), this cache's format, the
  * onnxruntime version and the CPU (the optimised layout is specific to the machine's vector width). An entry whose
- * digest does not match, or that onnxruntime cannot open, is removed and rebuilt; a cache directory that cannot be written is skipped (the session is built as before). Files
- * are written under temporary names and renamed, so a killed process leaves no partial entry.
+ * digest does not match, or that onnxruntime cannot open, is removed and rebuilt; a cache directory that cannot be
+ * written is skipped (the session is built as before). A new entry removes the entries it supersedes (same weights
+ * and graph, built by other code or another runtime). Files are written under temporary names and renamed, so a
+ * killed process leaves no partial entry.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync, readdirSync } from 'node:fs';
@@ -64,6 +66,35 @@ function codeFingerprint(): string {
 /** The full key of one session: weights, graph, shapes, the code that built it, format, runtime and CPU. */
 function keyOf(cache: CompiledCache, graphKey: string, opts: SessionOptions): string {
   return JSON.stringify({ format: COMPILED_FORMAT, source: cache.source, graph: graphKey, code: codeFingerprint(), ort: ort.env.versions?.common ?? '', cpu: cpus()[0]?.model ?? '', device: opts.device ?? 'cpu', winograd: winogradOf(opts) });
+}
+
+/**
+ * The parts of a key that name what an entry is and where it runs (the rest names what built it: code, format,
+ * runtime); a cache shared by machines of other CPUs keeps each one's entries.
+ */
+const IDENTITY_FIELDS = ['source', 'graph', 'device', 'winograd', 'cpu'] as const;
+
+/** Sidecar names of entries (`<32 hex>.json`), as opposed to other records sharing the directory. */
+const SIDECAR = /^[0-9a-f]{32}\.json$/;
+
+/**
+ * Removes the entries `key` supersedes: the same weights, graph, device, lowering and CPU built by other code,
+ * another format or runtime. Without this every upgrade left a full copy of each model behind (e4e's
+ * compiled encoder alone is ~1.1 GB). Unreadable sidecars are left alone.
+ */
+async function sweepSuperseded(dir: string, key: string, keep: string): Promise<void> {
+  const mine = JSON.parse(key) as Record<string, unknown>;
+  for (const name of readdirSync(dir).filter((f) => SIDECAR.test(f) && f !== keep)) {
+    try {
+      const other = JSON.parse(JSON.parse(await readFile(join(dir, name), 'utf8')).key as string) as Record<string, unknown>;
+      if (IDENTITY_FIELDS.every((f) => other[f] === mine[f]) && JSON.stringify(other) !== key) {
+        trace(`compiled ${name}: superseded, removed`);
+        await Promise.all([rm(join(dir, name.replace(/\.json$/, '.onnx')), { force: true }), rm(join(dir, name), { force: true })]);
+      }
+    } catch {
+      // another process's half-written or foreign file: not ours to judge
+    }
+  }
 }
 
 /** Read size of the digest stream: 64 KiB (the default) costs 3.7 s per GB in a busy process, 8 MiB about 0.8 s. */
@@ -144,6 +175,7 @@ export async function compiledSession<S extends { dispose(): Promise<void> }>(ca
       await writeFile(`${sidecarPath}.${process.pid}.tmp`, JSON.stringify(side));
       await rename(tmp, path);
       await rename(`${sidecarPath}.${process.pid}.tmp`, sidecarPath);
+      await sweepSuperseded(cache.dir, key, `${id}.json`);
     } catch (e) {
       trace(`compiled ${path}: not saved (${(e as Error).message})`);
       await Promise.all([rm(tmp, { force: true }), rm(`${sidecarPath}.${process.pid}.tmp`, { force: true })]);

@@ -84,4 +84,24 @@ describe('compiled sessions', () => {
     expect(builds).toBe(1);
     expect(readFileSync(blocked, 'utf8')).toBe('a file where the cache directory would be');
   });
+
+  it('a new entry removes the entries it supersedes (same weights and graph, other code) and keeps every other one', async () => {
+    const cache = { dir: join(dir, 'sweep'), source: 'weights-1' };
+    await compiledSession({ ...cache, source: 'other-weights' }, 'conv:1', build, {}, open).then((s) => s.dispose());
+    await compiledSession(cache, 'conv:2', build, {}, open).then((s) => s.dispose());
+    const kept = readdirSync(cache.dir).sort();
+    // An entry of conv:1 with these weights as an older build of the program would have left it.
+    const side = JSON.parse(readFileSync(join(cache.dir, kept.find((f) => f.endsWith('.json'))!), 'utf8')) as { key: string };
+    const oldKey = { ...(JSON.parse(side.key) as Record<string, unknown>), source: 'weights-1', graph: 'conv:1', code: 'an older build' };
+    const stale = 'f'.repeat(32);
+    writeFileSync(join(cache.dir, `${stale}.json`), JSON.stringify({ ...side, key: JSON.stringify(oldKey) }));
+    writeFileSync(join(cache.dir, `${stale}.onnx`), 'stale model');
+    writeFileSync(join(cache.dir, 'record.clip.json'), '{}'); // another kind of record sharing the directory
+    await compiledSession(cache, 'conv:1', build, {}, open).then((s) => s.dispose());
+    const after = readdirSync(cache.dir);
+    expect(after).not.toContain(`${stale}.json`);
+    expect(after).not.toContain(`${stale}.onnx`);
+    for (const f of [...kept, 'record.clip.json']) expect(after).toContain(f);
+    expect(after).toHaveLength(kept.length + 3); // the new conv:1 entry (2 files) and the record
+  });
 });
