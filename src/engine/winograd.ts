@@ -1,12 +1,13 @@
 /**
- * Winograd minimal filtering for stride-1 3x3 convolutions with constant weights, built from ordinary ONNX ops.
+ * Winograd minimal filtering for stride-1 3x3 convolutions, built from ordinary ONNX ops.
  *
  * Reference: A. Lavin, S. Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016 (arXiv:1509.09308).
  * F(m x m, 3 x 3) computes an m x m output tile from an a x a input tile (a = m + 2) as, eq. (8),
  *   Y = A^T [ (G g G^T) ⊙ (B^T d B) ] A,
  * with a*a multiplies per tile instead of 9 m^2 (F(2x2): 2.25x fewer, F(4x4): 4x fewer). Summed over input
  * channels, the elementwise products become one matrix product per tile position (xi, nu), eq. (12):
- *   M[xi,nu] = U[xi,nu] V[xi,nu],  U = G g G^T [a*a, K, C] (here: once, at build time),  V = B^T d B [a*a, C, P].
+ *   M[xi,nu] = U[xi,nu] V[xi,nu],  U = G g G^T [a*a, K, C],  V = B^T d B [a*a, C, P]
+ * (U once at build time for constant weights, in the graph for graph-valued ones).
  * (Lavin's "convolution" is the correlation ONNX Conv computes, so no kernel flip.)
  *
  * The graph, for x [N,C,H,W] and weight [K,C,3,3] (P = tiles per image):
