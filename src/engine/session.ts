@@ -14,11 +14,11 @@ import { InputError } from '../errors.js';
 import { compiledSession } from './compiled.js';
 import type { Graph } from './graph.js';
 import { toOnnx } from './onnx.js';
-import { DEVICES, lowerFor, specsOf, type Device, type InputSpec, type SessionOptions } from './session_options.js';
+import { defaultDevice, lowerFor, specsOf, type Device, type InputSpec, type SessionOptions } from './session_options.js';
 import { shapeStr, type DType, type HostTensor, type TypedData } from './tensor.js';
 import { trace } from './trace.js';
 
-export { DEVICES, specsOf, type CompiledCache, type Device, type InputSpec, type SessionOptions } from './session_options.js';
+export { DEVICES, defaultDevice, specsOf, type CompiledCache, type Device, type InputSpec, type SessionOptions } from './session_options.js';
 
 /** Execution providers per device, the CPU EP last for what a GPU EP cannot run. */
 const PROVIDERS: Readonly<Record<Device, string[]>> = { cpu: ['cpu'], cuda: ['cuda', 'cpu'], webgpu: ['webgpu', 'cpu'] };
@@ -28,11 +28,6 @@ const NO_WEBGPU_ADAPTER = /Failed to get a WebGPU adapter|No supported adapters/
 const WEBGPU_HELP =
   "STYLECLIP_DEVICE=webgpu: this machine has no WebGPU adapter (Dawn needs a GPU with Vulkan drivers on Linux, D3D12 on Windows or Metal on macOS, and refuses CPU adapters such as Mesa's lavapipe): install the GPU's Vulkan driver (libvulkan1 and the vendor's ICD), or unset STYLECLIP_DEVICE to run on the CPU";
 
-export function defaultDevice(): Device {
-  const d = process.env.STYLECLIP_DEVICE ?? 'cpu';
-  if (!(DEVICES as readonly string[]).includes(d)) throw new InputError(`STYLECLIP_DEVICE must be one of ${DEVICES.join(', ')}, got '${d}'`);
-  return d as Device;
-}
 
 export function defaultThreads(): number {
   const t = Number(process.env.STYLECLIP_THREADS ?? availableParallelism());

@@ -1,10 +1,18 @@
 /** What a session is built with, shared by ./session.ts and ./compiled.ts. */
+import { InputError } from '../errors.js';
 import type { Graph } from './graph.js';
 import { defaultWinograd, lowerConvs, type WinogradMode } from './lower.js';
 import type { DType } from './tensor.js';
 
 export const DEVICES = ['cpu', 'cuda', 'webgpu'] as const;
 export type Device = (typeof DEVICES)[number];
+
+/** `STYLECLIP_DEVICE`, default cpu; an unknown name is one InputError line. */
+export function defaultDevice(): Device {
+  const d = process.env.STYLECLIP_DEVICE ?? 'cpu';
+  if (!(DEVICES as readonly string[]).includes(d)) throw new InputError(`STYLECLIP_DEVICE must be one of ${DEVICES.join(', ')}, got '${d}'`);
+  return d as Device;
+}
 
 /** Where compiled sessions of one set of weights are kept (./compiled.ts). */
 export interface CompiledCache {
@@ -30,7 +38,7 @@ export interface SessionOptions {
 
 /** The lowering a session of these options gets: the CPU provider only (GPU libraries choose their own algorithms). */
 export function winogradOf(opts: SessionOptions): WinogradMode {
-  return (opts.device ?? process.env.STYLECLIP_DEVICE ?? 'cpu') === 'cpu' ? (opts.winograd ?? defaultWinograd()) : 'off';
+  return (opts.device ?? defaultDevice()) === 'cpu' ? (opts.winograd ?? defaultWinograd()) : 'off';
 }
 
 /** Applies the engine's lowerings to a finished graph before it is serialised (./lower.ts). */
