@@ -2,8 +2,9 @@
  * A 1024 px photo edited end to end with the full-size models: real face detection and 68 landmarks (face-api,
  * ../shared/models), the FFHQ alignment at 1024 as photo edits do it (2x supersampled transform), e4e (random
  * weights, full size), a StyleCLIP global-direction edit (FFHQ config-f generator and CLIP ViT-B/32 with random
- * weights, the real FFHQ S_mean_std, random unit fs3 over 5376 channels) and the paste-back into the photo. Figures: ms per stage for a
- * photo seen for the first time with a prompt already typed (the slider case), and a new prompt's cost on top.
+ * weights, the real FFHQ S_mean_std, random unit fs3 over 5376 channels) and the paste-back into the photo.
+ * Figures: ms per stage for a photo seen for the first time with a prompt already typed (the slider case), and a new
+ * prompt's cost on top.
  * With --inversion hyperstyle the photo is inverted by HyperStyle (full size, random weights, 5 iterations) instead of
  * e4e and rendered by its adapted generator (whose sessions are built per photo: `adapt_ms`).
  * Flags: --photo PATH (default ../shared/data/faces/ffhq_0.jpg), --inversion e4e|hyperstyle (default e4e).
