@@ -59,7 +59,7 @@ export const alignCommand: Command = {
       );
       return 0;
     } finally {
-      detector.dispose();
+      await detector.dispose();
     }
   },
 };

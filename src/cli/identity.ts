@@ -24,7 +24,7 @@ async function alignedFaces(paths: readonly string[], aligned: boolean, models: 
     for (const photo of photos) out.push((await alignPhoto(detector, photo, { size: IDENTITY_ALIGN_SIZE, transformSize: IDENTITY_TRANSFORM_SIZE })).image);
     return out;
   } finally {
-    detector.dispose();
+    await detector.dispose();
   }
 }
 

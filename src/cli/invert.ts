@@ -139,7 +139,7 @@ export const invertCommand: Command = {
       return 0;
     } finally {
       bar.finish();
-      detector?.dispose();
+      await detector?.dispose();
       await inverter.dispose();
     }
   },

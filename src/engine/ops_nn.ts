@@ -106,6 +106,23 @@ export function averagePool(x: Value, kernel: readonly [number, number], o: Pool
   })[0];
 }
 
+/**
+ * MaxPool over kernel [kh, kw] (stride defaults to the kernel). Padded cells never win: ONNX pads MaxPool with -inf,
+ * which is TensorFlow's 'SAME' max pooling when the pads are TF's (extra cell at the end).
+ */
+export function maxPool(x: Value, kernel: readonly [number, number], o: Omit<PoolOptions, 'countIncludePad'> = {}): Value {
+  const strides = o.strides ?? kernel;
+  const pads = o.pads ?? [0, 0, 0, 0];
+  const [n, ch, h, w] = x.shape;
+  const oh = convOutSize(h, kernel[0], strides[0], pads[0], pads[2], 1);
+  const ow = convOutSize(w, kernel[1], strides[1], pads[1], pads[3], 1);
+  return x.graph.node('MaxPool', [x], [{ dtype: x.dtype, shape: [n, ch, oh, ow] }], {
+    kernel_shape: { ints: [...kernel] },
+    strides: { ints: [...strides] },
+    pads: { ints: [...pads] },
+  })[0];
+}
+
 /** Nearest-neighbour upsampling of the spatial axes by integer factors (torch.nn.Upsample(mode='nearest')). */
 export function upsampleNearest(x: Value, factor: number): Value {
   if (!Number.isInteger(factor) || factor < 1) throw new Error(`upsampleNearest: factor must be a positive integer`);

@@ -186,6 +186,26 @@ export function transpose2d(t: HostTensor): HostTensor {
   return { dtype: 'float32', shape: [c, r], data: out };
 }
 
+/** A float32 tensor with its axes permuted: out axis d is input axis perm[d] (host side, numpy's `transpose`). */
+export function permute(t: HostTensor, perm: readonly number[]): HostTensor {
+  if (perm.length !== t.shape.length) throw new Error(`permute: ${perm.length} axes for a rank-${t.shape.length} tensor`);
+  const shape = perm.map((p) => t.shape[p]);
+  const src = t.data as Float32Array;
+  const out = new Float32Array(src.length);
+  const inStrides = t.shape.map((_, i) => t.shape.slice(i + 1).reduce((a, b) => a * b, 1));
+  const idx = new Array<number>(shape.length).fill(0);
+  for (let o = 0; o < out.length; o++) {
+    let s = 0;
+    for (let d = 0; d < shape.length; d++) s += idx[d] * inStrides[perm[d]];
+    out[o] = src[s];
+    for (let d = shape.length - 1; d >= 0; d--) {
+      if (++idx[d] < shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return { dtype: 'float32', shape, data: out };
+}
+
 /** A 0-d tensor holding `v` (float32 unless another dtype is asked for). */
 export function scalarTensor(v: number, dtype: DType = 'float32'): HostTensor {
   switch (dtype) {

@@ -1,5 +1,5 @@
 /**
- * VJP rules for convolution, transposed convolution, average pooling and nearest resizing.
+ * VJP rules for convolution, transposed convolution, average and max pooling and nearest resizing.
  *
  * Conv input-gradient: ConvTranspose with the same weight — or, when the weight is a constant and the conv has unit
  * stride and dilation, a plain Conv with the weight transposed per group and flipped spatially (precomputed), which
@@ -13,8 +13,8 @@
  */
 import { Value, type Node, type VjpRule } from './graph.js';
 import { gemm, mul, reduceSum } from './ops_math.js';
-import { conv, convTranspose, averagePool, resolveConv, type ResolvedConv } from './ops_nn.js';
-import { concat, gather, pad, reshape, slice, stridedSlice, transpose } from './ops_shape.js';
+import { conv, convTranspose, averagePool, resolveConv, scatterNDAdd, type ResolvedConv } from './ops_nn.js';
+import { concat, expand, gather, pad, reshape, slice, stridedSlice, transpose } from './ops_shape.js';
 
 function convOptsOf(n: Node): ResolvedConv {
   const ints = (k: string): number[] => (n.attrs[k] as { ints: number[] }).ints;
@@ -158,6 +158,17 @@ export const NN_RULES: Readonly<Record<string, VjpRule>> = {
     return [
       convTranspose(gy, ones, undefined, { strides, pads, group: ch, outputPadding: [x.shape[2] - outH, x.shape[3] - outW] }),
     ];
+  },
+  MaxPool: (n, go) => {
+    // The gradient goes to each window's winner: MaxPool's second output (the winners' flat NCHW indices, ONNX spec)
+    // scatters the output gradient into zeros; a cell that wins several windows collects all their gradients.
+    const x = n.inputs[0] as Value;
+    const y = n.outputs[0];
+    const [, winners] = x.graph.node('MaxPool', [x], [{ dtype: x.dtype, shape: y.shape }, { dtype: 'int64', shape: y.shape }], n.attrs);
+    const count = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
+    const zeros = expand(x.graph.scalar(0, x.dtype), [count(x.shape)]);
+    const flat = scatterNDAdd(zeros, reshape(winners, [count(y.shape), 1]), reshape(go[0] as Value, [count(y.shape)]));
+    return [reshape(flat, x.shape)];
   },
   Resize: (n, go) => {
     const x = n.inputs[0] as Value;

@@ -1,8 +1,9 @@
 /**
- * Face detection and 68-point landmarks with the real pretrained face-api.js networks (Vincent Mühler, face-api.js;
- * run through @vladmandic/face-api on TensorFlow.js): the tiny face detector (a Tiny-YOLOv2-style net, after Redmon
- * and Farhadi, "YOLO9000", CVPR 2017) finds boxes, the 68-point landmark net (dlib / iBUG 300-W point order) places
- * landmarks inside each box.
+ * Face detection and 68-point landmarks with the real pretrained face-api.js networks (Vincent Mühler, face-api.js),
+ * built as engine graphs from their weights and run on onnxruntime: the tiny face detector (./tiny_face_detector.ts,
+ * a Tiny-YOLOv2-style net) finds boxes, the 68-point landmark net (./landmark68.ts, dlib / iBUG 300-W point order)
+ * places landmarks inside each box. Detection per input size is face-api.js's `TinyFaceDetector.locateFaces`
+ * (threshold, decoding, its non-maximum suppression), test/faces/face_api.test.ts compares both nets with face-api.js.
  *
  * - Photos larger than `DETECTION_MAX_SIDE` are downscaled (Lanczos) before detection; boxes are mapped back.
  * - The tiny detector's recall depends on face size relative to its input, so it runs at each of
@@ -17,7 +18,8 @@
  * The net's outputs are taken as pixel-index coordinates of its input.
  */
 import sharp from 'sharp';
-import type * as TF from '@tensorflow/tfjs';
+import { SessionCache, type Session, type SessionOptions } from '../engine/session.js';
+import type { HostTensor } from '../engine/tensor.js';
 import { resizeLikePil } from '../io/images/resample.js';
 import { InputError } from '../errors.js';
 import type { RgbImage } from '../io/images/image.js';
@@ -25,8 +27,12 @@ import { FFHQ_SIZE } from './align.js';
 import { alignedToImage, applyAffine, composeAffine, ffhqCrop, invertAffine, LANDMARK_COUNT, type Affine, type Point } from './geometry.js';
 import { locateFaceModel } from './models.js';
 import { cropRgb, warpAffine } from './raster.js';
+import { landmark68Weights, tinyDetectorWeights, type Landmark68Weights, type TinyDetectorWeights } from './face_api_weights.js';
+import { LANDMARK_INPUT_SIZE, LANDMARK_OUTPUTS, landmark68Graph } from './landmark68.js';
+import { decodeDetections, detectorInput, TINY_FACE_ANCHORS, TINY_FACE_STRIDE, tinyFaceDetectorGraph } from './tiny_face_detector.js';
 import { loadWeightsManifest } from './tfjs_model.js';
-import { loadTfjs, toNamedTensorMap, type FaceApiModule, type Tfjs } from './tfjs.js';
+
+export { LANDMARK_INPUT_SIZE } from './landmark68.js';
 
 /** Longer side (pixels) photos are downscaled to before detection. */
 export const DETECTION_MAX_SIDE = 1024;
@@ -34,10 +40,11 @@ export const DETECTION_MAX_SIDE = 1024;
 export const DETECTOR_INPUT_SIZES: readonly number[] = [224, 416, 608];
 /** Minimum detector score (face-api's TinyFaceDetectorOptions default is 0.5). */
 export const DETECTION_SCORE_THRESHOLD = 0.5;
-/** Boxes overlapping more than this intersection-over-union are the same face. */
+/**
+ * Boxes overlapping more than this intersection-over-union are the same face: within one input size (face-api.js
+ * tinyFaceDetector/const.ts IOU_THRESHOLD) and across sizes.
+ */
 export const NMS_IOU_THRESHOLD = 0.4;
-/** Input side of face-api's FaceLandmark68Net. */
-export const LANDMARK_INPUT_SIZE = 112;
 /** The refinement crop is this multiple of the landmarks' bounding-box side, centred on it (in the aligned frame). */
 export const LANDMARK_BOX_SCALE = 1.25;
 /** Refinement passes in the aligned frame. */
@@ -66,10 +73,6 @@ export interface DetectedFace {
   /** 68 landmarks in photo pixel-index coordinates. */
   readonly landmarks: readonly Point[];
 }
-
-type TinyFaceDetector = InstanceType<FaceApiModule['TinyFaceDetector']>;
-type FaceLandmark68Net = InstanceType<FaceApiModule['FaceLandmark68Net']>;
-type FaceApiTensor3D = Parameters<FaceLandmark68Net['detectLandmarks']>[0];
 
 const area = (b: FaceBox): number => b.width * b.height;
 
@@ -156,68 +159,76 @@ function mirror(img: RgbImage): RgbImage {
   return { width: w, height: h, channels: 3, data: out };
 }
 
-export class FaceDetector {
-  private constructor(
-    private readonly tf: Tfjs,
-    private readonly faceapi: FaceApiModule,
-    private readonly detector: TinyFaceDetector,
-    private readonly landmarkNet: FaceLandmark68Net,
-  ) {}
+/** RGB images of one size as a float32 NCHW batch in [0, 255]. */
+function nchwBatch(images: readonly RgbImage[]): HostTensor {
+  const { width: w, height: h } = images[0];
+  const plane = w * h;
+  const data = new Float32Array(images.length * 3 * plane);
+  images.forEach((img, n) => {
+    for (let i = 0; i < plane; i++) for (let c = 0; c < 3; c++) data[(n * 3 + c) * plane + i] = img.data[i * 3 + c];
+  });
+  return { dtype: 'float32', shape: [images.length, 3, h, w], data };
+}
 
-  /** Loads the detector and landmark weights from `modelsDir` (see ./models.ts for the search order). */
-  static async load(modelsDir?: string): Promise<FaceDetector> {
-    const { tf, faceapi } = await loadTfjs();
-    const [det, lm] = await Promise.all([
-      loadWeightsManifest(locateFaceModel('detector', modelsDir)),
-      loadWeightsManifest(locateFaceModel('landmarks', modelsDir)),
-    ]);
-    const detector = new faceapi.TinyFaceDetector();
-    const landmarkNet = new faceapi.FaceLandmark68Net();
-    detector.loadFromWeightMap(toNamedTensorMap(tf, det) as never);
-    landmarkNet.loadFromWeightMap(toNamedTensorMap(tf, lm) as never);
-    return new FaceDetector(tf, faceapi, detector, landmarkNet);
+export class FaceDetector {
+  private readonly sessions: SessionCache;
+
+  private constructor(
+    private readonly detectorWeights: TinyDetectorWeights,
+    private readonly landmarkWeights: Landmark68Weights,
+    options: SessionOptions,
+  ) {
+    this.sessions = new SessionCache(options);
   }
 
-  private tensor(img: RgbImage): TF.Tensor3D {
-    return this.tf.tensor3d(Int32Array.from(img.data), [img.height, img.width, 3], 'int32');
+  /** Loads the detector and landmark weights from `modelsDir` (see ./models.ts for the search order). */
+  static async load(modelsDir?: string, options: SessionOptions = {}): Promise<FaceDetector> {
+    const [det, lm] = await Promise.all([
+      locateFaceModel('detector', modelsDir).then(loadWeightsManifest),
+      locateFaceModel('landmarks', modelsDir).then(loadWeightsManifest),
+    ]);
+    return new FaceDetector(tinyDetectorWeights(det, TINY_FACE_ANCHORS.length), landmark68Weights(lm, LANDMARK_OUTPUTS), options);
+  }
+
+  private detectorSession(inputSize: number): Promise<Session> {
+    return this.sessions.get(`detector-${inputSize}`, () => tinyFaceDetectorGraph(this.detectorWeights, inputSize));
   }
 
   /** Detector boxes (photo coordinates) merged over the input sizes. */
   private async boxes(photo: RgbImage): Promise<{ box: FaceBox; score: number }[]> {
     const { image, scale } = await detectionImage(photo);
-    const t = this.tensor(image);
-    try {
-      const found: { box: FaceBox; score: number }[] = [];
-      for (const inputSize of DETECTOR_INPUT_SIZES) {
-        const options = new this.faceapi.TinyFaceDetectorOptions({ inputSize, scoreThreshold: DETECTION_SCORE_THRESHOLD });
-        for (const d of await this.detector.locateFaces(t as unknown as FaceApiTensor3D, options)) {
-          const b = d.box;
-          found.push({ box: { x: b.x / scale, y: b.y / scale, width: b.width / scale, height: b.height / scale }, score: d.score });
-        }
+    const found: { box: FaceBox; score: number }[] = [];
+    for (const inputSize of DETECTOR_INPUT_SIZES) {
+      const session = await this.detectorSession(inputSize);
+      const feed: HostTensor = { dtype: 'float32', shape: [1, 3, inputSize, inputSize], data: detectorInput(image, inputSize) };
+      const { boxes } = await session.run({ image: feed });
+      const cells = inputSize / TINY_FACE_STRIDE;
+      const relative = decodeDetections(boxes.data as Float32Array, cells, image.width, image.height, inputSize, DETECTION_SCORE_THRESHOLD);
+      const perSize = nonMaxSuppression(relative.map((d) => ({ box: d, score: d.score })), NMS_IOU_THRESHOLD);
+      for (const { box: b, score } of perSize) {
+        const [sx, sy] = [image.width / scale, image.height / scale];
+        found.push({ box: { x: b.x * sx, y: b.y * sy, width: b.width * sx, height: b.height * sy }, score });
       }
-      return nonMaxSuppression(found, NMS_IOU_THRESHOLD);
-    } finally {
-      t.dispose();
     }
+    return nonMaxSuppression(found, NMS_IOU_THRESHOLD);
   }
 
-  /** The net's 68 points on a 112x112 input, in its pixel-index coordinates. */
-  private async runNet(input: RgbImage): Promise<Point[]> {
-    const t = this.tensor(input);
-    try {
-      const res = await this.landmarkNet.detectLandmarks(t as unknown as FaceApiTensor3D);
-      const marks = Array.isArray(res) ? res[0] : res;
-      if (marks.positions.length !== LANDMARK_COUNT) throw new Error(`landmark net returned ${marks.positions.length} points`);
-      return marks.positions.map((p) => [p.x, p.y]);
-    } finally {
-      t.dispose();
-    }
+  /** The net's 68 points on each 112x112 input (one run), in its pixel-index coordinates. */
+  private async runNet(inputs: readonly RgbImage[]): Promise<Point[][]> {
+    const session = await this.sessions.get(`landmarks-${inputs.length}`, () => landmark68Graph(this.landmarkWeights, inputs.length));
+    const out = (await session.run({ image: nchwBatch(inputs) })).landmarks.data as Float32Array;
+    return inputs.map((_, n) =>
+      Array.from({ length: LANDMARK_COUNT }, (_, i): Point => {
+        const k = n * LANDMARK_OUTPUTS + 2 * i;
+        return [out[k] * LANDMARK_INPUT_SIZE, out[k + 1] * LANDMARK_INPUT_SIZE];
+      }),
+    );
   }
 
   /** First landmarks from the detector box (photo coordinates). */
   private async boxLandmarks(photo: RgbImage, box: FaceBox): Promise<Point[]> {
     const { input, toPhoto } = landmarkCrop(photo, box);
-    return (await this.runNet(input)).map(toPhoto);
+    return (await this.runNet([input]))[0].map(toPhoto);
   }
 
   /** One refinement pass in the aligned frame (see the file header). */
@@ -228,8 +239,7 @@ export class FaceDetector {
     const inputToFrame: Affine = [s, 0, sq.x + 0.5 * s - 0.5, 0, s, sq.y + 0.5 * s - 0.5];
     const inputToPhoto = composeAffine(frameToPhoto, inputToFrame);
     const input = warpAffine(photo, inputToPhoto, LANDMARK_INPUT_SIZE, LANDMARK_INPUT_SIZE);
-    const direct = await this.runNet(input);
-    const mirrored = await this.runNet(mirror(input));
+    const [direct, mirrored] = await this.runNet([input, mirror(input)]);
     const last = LANDMARK_INPUT_SIZE - 1;
     return direct.map((p, i) => {
       const q = mirrored[MIRROR_68[i]];
@@ -261,8 +271,7 @@ export class FaceDetector {
     return { face: faces[faceIndex], count: faces.length };
   }
 
-  dispose(): void {
-    this.detector.dispose();
-    this.landmarkNet.dispose();
+  dispose(): Promise<void> {
+    return this.sessions.dispose();
   }
 }

@@ -49,7 +49,7 @@ export class MobileFace implements IdentityNet {
 
   /** Loads `mobileface.json` (+ `.bin`): a path to the JSON, or a models directory searched as ./models.ts says. */
   static async load(pathOrDir?: string): Promise<MobileFace> {
-    const path = pathOrDir?.endsWith('.json') ? pathOrDir : locateFaceModel('mobileface', pathOrDir);
+    const path = pathOrDir?.endsWith('.json') ? pathOrDir : await locateFaceModel('mobileface', pathOrDir);
     const { json, weights } = await loadTfjsGraphModel(path);
     return new MobileFace(json, weights, signatureName(json.signature?.inputs, 'input'), signatureName(json.signature?.outputs, 'output'));
   }

@@ -20,7 +20,7 @@ import { conv } from '../engine/ops_nn.js';
 import { pad, reshape, transpose } from '../engine/ops_shape.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
-import type { TfAttr, TfNode } from './tfjs_model.js';
+import { tfDepthwiseToOihw, tfFilterToOihw, type TfAttr, type TfNode } from './tfjs_model.js';
 
 /** NHWC axis -> NCHW axis. */
 const NHWC_TO_NCHW = [0, 3, 1, 2];
@@ -54,24 +54,6 @@ const baseName = (input: string): string => {
   if (index !== undefined && index !== '0') throw new InputError(`tfjs graph: output ${input} of a multi-output node is not supported`);
   return name;
 };
-
-function hostTranspose(t: HostTensor, perm: readonly number[]): HostTensor {
-  const shape = perm.map((p) => t.shape[p]);
-  const src = t.data as Float32Array;
-  const out = new Float32Array(src.length);
-  const inStrides = t.shape.map((_, i) => t.shape.slice(i + 1).reduce((a, b) => a * b, 1));
-  const idx = new Array<number>(shape.length).fill(0);
-  for (let o = 0; o < out.length; o++) {
-    let s = 0;
-    for (let d = 0; d < shape.length; d++) s += idx[d] * inStrides[perm[d]];
-    out[o] = src[s];
-    for (let d = shape.length - 1; d >= 0; d--) {
-      if (++idx[d] < shape[d]) break;
-      idx[d] = 0;
-    }
-  }
-  return { dtype: 'float32', shape, data: out };
-}
 
 export class TfjsGraphTranslator {
   private readonly slots = new Map<string, Slot>();
@@ -208,12 +190,12 @@ export class TfjsGraphTranslator {
     const strides = ints(attr.strides) ?? [1, 1, 1, 1];
     const dilations = ints(attr.dilations) ?? [1, 1, 1, 1];
     const w = this.hostConst(inputs[1], where);
-    const [kh, kw, cin, cout] = w.shape;
+    const cin = w.shape[2];
     const depthwise = node.op === 'DepthwiseConv2dNative';
     const key = `${node.input![1]}/oihw`;
     let weight = this.constants.get(key);
     if (!weight) {
-      const t = depthwise ? { ...hostTranspose(w, [2, 3, 0, 1]), shape: [cin * cout, 1, kh, kw] } : hostTranspose(w, [3, 2, 0, 1]);
+      const t = depthwise ? tfDepthwiseToOihw(w) : tfFilterToOihw(w);
       weight = this.constant(key, t);
     }
     const src = inputs[0];

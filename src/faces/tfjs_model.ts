@@ -9,13 +9,25 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { halfToFloat, type HostTensor } from '../engine/tensor.js';
+import { halfToFloat, permute, type HostTensor } from '../engine/tensor.js';
 import { InputError } from '../errors.js';
 
 interface WeightQuantization {
   readonly dtype: 'uint8' | 'uint16' | 'float16';
   readonly scale?: number;
   readonly min?: number;
+}
+
+/** A TF Conv2D filter [kh, kw, in, out] as the ONNX Conv weight [out, in, kh, kw]. */
+export const tfFilterToOihw = (w: HostTensor): HostTensor => permute(w, [3, 2, 0, 1]);
+
+/**
+ * A TF depthwise filter [kh, kw, in, mult] as the grouped ONNX Conv weight [in * mult, 1, kh, kw] (group = in; output
+ * channel c * mult + m, as TF orders them).
+ */
+export function tfDepthwiseToOihw(w: HostTensor): HostTensor {
+  const [kh, kw, cin, mult] = w.shape;
+  return { ...permute(w, [2, 3, 0, 1]), shape: [cin * mult, 1, kh, kw] };
 }
 
 export interface WeightSpec {

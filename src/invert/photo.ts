@@ -170,7 +170,7 @@ export class FacePhotoSource implements PhotoLatentSource {
     this.detector = undefined;
     await this.cached?.projector.dispose();
     this.cached = undefined;
-    (await detector?.catch(() => undefined))?.dispose();
+    await (await detector?.catch(() => undefined))?.dispose();
   }
 
   private faceDetector(): Promise<FaceDetector> {

@@ -109,6 +109,18 @@ const CASES: Case[] = [
     inputs: [{ shape: [1, 2, 5, 5] }],
     f: (_g, [x]) => E.averagePool(x, [3, 3], { strides: [2, 2], pads: [1, 1, 1, 1], countIncludePad: true }),
   },
+  {
+    name: 'MaxPool (2x2, TF SAME pads on an odd side)',
+    dtype: 'float32',
+    inputs: [{ shape: [2, 3, 5, 5] }],
+    f: (_g, [x]) => E.maxPool(x, [2, 2], { pads: [0, 0, 1, 1] }),
+  },
+  {
+    name: 'MaxPool (overlapping: 3x3 stride 2, pads 1)',
+    dtype: 'float32',
+    inputs: [{ shape: [1, 2, 6, 6] }],
+    f: (_g, [x]) => E.maxPool(x, [3, 3], { strides: [2, 2], pads: [1, 1, 1, 1] }),
+  },
   { name: 'Resize (nearest x3)', dtype: 'float32', inputs: [{ shape: [1, 2, 3, 3] }], f: (_g, [x]) => E.upsampleNearest(x, 3) },
 ];
 

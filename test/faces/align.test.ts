@@ -13,7 +13,7 @@ import { pasteBack } from '../../src/faces/paste.js';
 import { quadTransform, quadTransformResized, reflectIndex, rint, type FloatImage } from '../../src/faces/raster.js';
 import type { RgbImage } from '../../src/io/images/image.js';
 import { rng } from '../engine/gradcheck.js';
-import { centralPsnr, facePaths, readFace, resized } from './helpers.js';
+import { centralPsnr, FACE_MODELS, facePaths, readFace, resized } from './helpers.js';
 
 /**
  * 68 landmarks whose FFHQ crop is the square of side 2*half centred at (cx, cy), rotated by `deg`: eyes at
@@ -144,7 +144,7 @@ describe('alignFace on an FFHQ image with known landmarks', () => {
   }, 60_000);
 
   it("photo edits' 2x supersampled transform vs the recipe's 4096 on real FFHQ photos and landmarks (> 50 dB; measured 54.8-55.7)", async () => {
-    const detector = await FaceDetector.load();
+    const detector = await FaceDetector.load(FACE_MODELS());
     for (const path of facePaths().slice(1, 3)) {
       const img = await readFace(path);
       const [face] = await detector.detect(img);

@@ -12,7 +12,7 @@ import { MobileFace } from '../../src/faces/mobileface.js';
 import { cropRgb } from '../../src/faces/raster.js';
 import { TfjsGraphTranslator } from '../../src/faces/tfjs_graph.js';
 import { decodeWeights, type WeightSpec } from '../../src/faces/tfjs_model.js';
-import { loadTfjs } from '../../src/faces/tfjs.js';
+import { loadTfjs } from '../helpers/tfjs.js';
 import { rgbToTensor, type RgbImage } from '../../src/io/images/image.js';
 import { rng } from '../engine/gradcheck.js';
 import { sharedPath } from '../helpers/shared.js';

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
-import { loadTfjs } from '../../src/faces/tfjs.js';
+import { loadTfjs } from '../helpers/tfjs.js';
 
 /** A tfjs IOHandler reading `model.json` and the weight files its manifest lists. */
 export function fileIOHandler(jsonPath: string): TF.io.IOHandler {

@@ -1,5 +1,6 @@
 /**
- * The TensorFlow.js runtime behind face detection and landmarks: @vladmandic/face-api's Node build for the wasm
+ * TensorFlow.js for the tests that compare our engine graphs with the official face-api.js / tfjs runs (dev
+ * dependencies only: the product runs every face network on onnxruntime): @vladmandic/face-api's Node build for the wasm
  * backend (`dist/face-api.node-wasm.js`, which requires `@tensorflow/tfjs` and `@tensorflow/tfjs-backend-wasm`; both
  * install offline, unlike tfjs-node). Both are CommonJS, so they are loaded with `require`, which also guarantees a
  * single tfjs engine shared by face-api and our own code. Backends are tried in order: wasm (SIMD), then tfjs's
@@ -8,7 +9,7 @@
 import { createRequire } from 'node:module';
 import type * as TF from '@tensorflow/tfjs';
 import type * as FaceApi from '@vladmandic/face-api/dist/face-api.node-wasm.js';
-import type { HostTensor } from '../engine/tensor.js';
+import type { HostTensor } from '../../src/engine/tensor.js';
 
 export type Tfjs = typeof TF;
 export type FaceApiModule = typeof FaceApi;
