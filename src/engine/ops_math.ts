@@ -41,6 +41,8 @@ export const sigmoid = (x: Value): Value => unary('Sigmoid', x);
 export const tanh = (x: Value): Value => unary('Tanh', x);
 export const erf = (x: Value): Value => unary('Erf', x);
 export const identity = (x: Value): Value => unary('Identity', x);
+/** Round half to even (numpy `rint`); not differentiable (engine/grad.ts). */
+export const round = (x: Value): Value => unary('Round', x);
 export const leakyRelu = (x: Value, alpha: number): Value => unary('LeakyRelu', x, { alpha: { f: alpha } });
 
 /** Clip(x, min, max) with scalar bounds. */

@@ -67,10 +67,8 @@ function bounds(q: Quad): [number, number, number, number] {
   return [Math.floor(Math.min(...xs)), Math.floor(Math.min(...ys)), Math.ceil(Math.max(...xs)), Math.ceil(Math.max(...ys))];
 }
 
-/** Step 4: reflect padding blended towards a blur and the median (float32 throughout, as numpy). */
-function padAndBlend(img: RgbImage, pad: readonly [number, number, number, number], qsize: number): RgbImage {
-  const f: FloatImage = reflectPad(img, pad[0], pad[1], pad[2], pad[3]);
-  const { width: w, height: h, data } = f;
+/** Step 4's blend weights: `mask` rises from 0 at `pad` pixels inside each edge to 1 at the padded image's edge. */
+export function paddingMask(w: number, h: number, pad: readonly [number, number, number, number]): Float32Array {
   const mask = new Float32Array(w * h);
   for (let y = 0; y < h; y++) {
     const my = 1 - Math.min(Math.fround(y / pad[1]), Math.fround((h - 1 - y) / pad[3]));
@@ -79,6 +77,14 @@ function padAndBlend(img: RgbImage, pad: readonly [number, number, number, numbe
       mask[y * w + x] = Math.max(mx, my);
     }
   }
+  return mask;
+}
+
+/** Step 4: reflect padding blended towards a blur and the median (float32 throughout, as numpy). */
+function padAndBlend(img: RgbImage, pad: readonly [number, number, number, number], qsize: number): RgbImage {
+  const f: FloatImage = reflectPad(img, pad[0], pad[1], pad[2], pad[3]);
+  const { width: w, height: h, data } = f;
+  const mask = paddingMask(w, h, pad);
   const blurred = gaussianFilter(f, qsize * BLUR_FRACTION).data;
   for (let i = 0; i < w * h; i++) {
     const wt = Math.min(1, Math.max(0, mask[i] * BLUR_MASK_GAIN + 1));
@@ -92,8 +98,23 @@ function padAndBlend(img: RgbImage, pad: readonly [number, number, number, numbe
   return toUint8(f);
 }
 
-/** Aligns the face with these 68 landmarks (photo pixel coordinates) as the FFHQ recipe does. */
-export function alignFace(photo: RgbImage, landmarks: readonly Point[], opts: AlignOptions = {}): AlignedFace {
+/** Steps 1-3 and the padding step's size: what steps 4 and 5 work on. */
+export interface AlignmentPlan {
+  readonly size: number;
+  readonly transformSize: number;
+  /** The photo after the shrink and the crop. */
+  readonly image: RgbImage;
+  /** The crop quad in `image`'s coordinates (before padding). */
+  readonly quad: Quad;
+  readonly qsize: number;
+  /** Step 4's [left, top, right, bottom] padding, when it happens. */
+  readonly pad?: [number, number, number, number];
+  /** The crop in the input photo's coordinates. */
+  readonly photoQuad: Quad;
+}
+
+/** Steps 1-3 (crop quad, shrink, crop) and whether step 4 pads, for the face with these 68 landmarks. */
+export function planAlignment(photo: RgbImage, landmarks: readonly Point[], opts: AlignOptions = {}): AlignmentPlan {
   const size = opts.size ?? FFHQ_SIZE;
   const transformSize = opts.transformSize ?? FFHQ_TRANSFORM_SIZE;
   if (!Number.isInteger(size) || size < 1 || size > transformSize) {
@@ -121,18 +142,32 @@ export function alignFace(photo: RgbImage, landmarks: readonly Point[], opts: Al
   }
 
   const p = bounds(quad);
-  let pad: [number, number, number, number] = [
+  const pad: [number, number, number, number] = [
     Math.max(-p[0] + border, 0),
     Math.max(-p[1] + border, 0),
     Math.max(p[2] - img.width + border, 0),
     Math.max(p[3] - img.height + border, 0),
   ];
-  if ((opts.padding ?? true) && Math.max(...pad) > border - PAD_SLACK) {
-    const least = rint(qsize * PAD_FRACTION);
-    pad = pad.map((v) => Math.max(v, least)) as [number, number, number, number];
-    img = padAndBlend(img, pad, qsize);
-    quad = shift(quad, pad[0], pad[1]);
-  }
+  const pads = (opts.padding ?? true) && Math.max(...pad) > border - PAD_SLACK;
+  const least = rint(qsize * PAD_FRACTION);
+  return {
+    size,
+    transformSize,
+    image: img,
+    quad,
+    qsize,
+    pad: pads ? (pad.map((v) => Math.max(v, least)) as [number, number, number, number]) : undefined,
+    photoQuad: crop.quad,
+  };
+}
 
-  return { image: quadTransformResized(img, quad, transformSize, size), quad: crop.quad, landmarks, size };
+/** The quad in the padded image's coordinates. */
+export const paddedQuad = (plan: AlignmentPlan): Quad => (plan.pad ? shift(plan.quad, plan.pad[0], plan.pad[1]) : plan.quad);
+
+/** Aligns the face with these 68 landmarks (photo pixel coordinates) as the FFHQ recipe does. */
+export function alignFace(photo: RgbImage, landmarks: readonly Point[], opts: AlignOptions = {}): AlignedFace {
+  const plan = planAlignment(photo, landmarks, opts);
+  const img = plan.pad ? padAndBlend(plan.image, plan.pad, plan.qsize) : plan.image;
+  const image = quadTransformResized(img, paddedQuad(plan), plan.transformSize, plan.size);
+  return { image, quad: plan.photoQuad, landmarks, size: plan.size };
 }

@@ -119,6 +119,32 @@ export function gaussianFilter(img: FloatImage, sigma: number, step = coarseStep
   return { width: w, height: h, data: out };
 }
 
+/**
+ * One axis of `gaussianFilter` as two [n, nodes] float32 matrices (row-major): `k`, the kernel evaluated at the coarse
+ * nodes with the 'reflect' boundary folded in, and `l`, the cubic interpolation from the nodes, so that the filter of
+ * an image X [h, w] (per channel) is `L_y K_y^T X K_x L_x^T` (the engine evaluates it that way, src/faces/align_engine.ts).
+ */
+export function gaussianAxisOperators(n: number, sigma: number, step = coarseStep(sigma)): { k: Float32Array; l: Float32Array; nodes: number } {
+  const kernel = gaussianKernel(sigma);
+  const r = (kernel.length - 1) / 2;
+  const nodes = Math.floor((n - 1) / step) + 4;
+  const k = new Float32Array(n * nodes);
+  const l = new Float32Array(n * nodes);
+  const acc = new Float64Array(n);
+  for (let j = 0; j < nodes; j++) {
+    acc.fill(0);
+    for (let i = 0; i < kernel.length; i++) acc[symmetricIndex((j - 1) * step + i - r, n)] += kernel[i];
+    for (let x = 0; x < n; x++) k[x * nodes + j] = acc[x];
+  }
+  const wts = new Float64Array(4);
+  for (let x = 0; x < n; x++) {
+    const m = Math.floor(x / step);
+    lagrange((x - m * step) / step, wts);
+    for (let q = 0; q < 4; q++) l[x * nodes + m + q] = wts[q];
+  }
+  return { k, l, nodes };
+}
+
 /** k-th smallest of `a` (0-based), reordering `a` (Hoare quickselect with median-of-three pivots). */
 function select(a: Float32Array, k: number): number {
   let lo = 0;
@@ -146,21 +172,40 @@ function select(a: Float32Array, k: number): number {
   return a[k];
 }
 
-/** `np.median(img, axis=(0, 1))`: per-channel median, the mean of the two middle values for even counts. */
+/** Buckets per unit of value for `medianOf`'s histogram pass (values are 0..255 grey levels). */
+const MEDIAN_BUCKETS_PER_UNIT = 16;
+const MEDIAN_RANGE = 256;
+
+/** The k-th smallest of `a` (0-based): a histogram pass finds its bucket, quickselect orders the bucket's values. */
+function kthSmallest(a: Float32Array, k: number): number {
+  const buckets = MEDIAN_RANGE * MEDIAN_BUCKETS_PER_UNIT;
+  const bucketOf = (v: number): number => Math.min(buckets - 1, Math.max(0, Math.floor(v * MEDIAN_BUCKETS_PER_UNIT)));
+  const counts = new Int32Array(buckets);
+  for (let i = 0; i < a.length; i++) counts[bucketOf(a[i])]++;
+  let b = 0;
+  let below = 0;
+  while (below + counts[b] <= k) below += counts[b++];
+  const inBucket = new Float32Array(counts[b]);
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (bucketOf(a[i]) === b) inBucket[n++] = a[i];
+  return select(inBucket, k - below);
+}
+
+/** The median of `a` (the mean of the two middle values for even counts, in float32 as numpy); `a` is not modified. */
+export function medianOf(a: Float32Array): number {
+  const n = a.length;
+  const upper = kthSmallest(a, n >> 1);
+  return n % 2 === 1 ? upper : Math.fround(Math.fround(kthSmallest(a, (n >> 1) - 1) + upper) / 2);
+}
+
+/** `np.median(img, axis=(0, 1))`: per-channel median. */
 export function channelMedian(img: FloatImage): [number, number, number] {
   const n = img.width * img.height;
   const buf = new Float32Array(n);
   const out: [number, number, number] = [0, 0, 0];
   for (let c = 0; c < 3; c++) {
     for (let i = 0; i < n; i++) buf[i] = img.data[i * 3 + c];
-    const upper = select(buf, n >> 1);
-    if (n % 2 === 1) {
-      out[c] = upper;
-      continue;
-    }
-    let lower = -Infinity;
-    for (let i = 0; i < n >> 1; i++) if (buf[i] > lower) lower = buf[i];
-    out[c] = Math.fround(Math.fround(lower + upper) / 2);
+    out[c] = medianOf(buf);
   }
   return out;
 }

@@ -6,7 +6,8 @@ import { Graph } from '../engine/graph.js';
 import { Session } from '../engine/session.js';
 import { InputError } from '../errors.js';
 import { rgbToTensor, type RgbImage } from '../io/images/image.js';
-import { alignFace, type AlignedFace, type AlignOptions } from './align.js';
+import { alignFace, planAlignment, type AlignedFace, type AlignOptions } from './align.js';
+import type { AlignEngine } from './align_engine.js';
 import type { DetectedFace, FaceDetector } from './detect.js';
 import { ID_CROP, type IdentityNet } from './identity.js';
 
@@ -21,6 +22,8 @@ export const IDENTITY_TRANSFORM_SIZE = 1024;
 export interface AlignPhotoOptions extends AlignOptions {
   /** Which face, 0 = largest (default). */
   readonly faceIndex?: number;
+  /** Run the alignment's blur and resize on the engine (photo edits; float32, ./align_engine.ts); default: JavaScript, bit-identical to the recipe. */
+  readonly engine?: AlignEngine;
 }
 
 /**
@@ -38,7 +41,7 @@ export interface AlignedPhoto extends AlignedFace {
 /** Detects the faces in `photo` and aligns face `faceIndex` (largest first) as FFHQ does. */
 export async function alignPhoto(detector: FaceDetector, photo: RgbImage, opts: AlignPhotoOptions = {}): Promise<AlignedPhoto> {
   const { face, count } = await detector.detectOne(photo, opts.faceIndex ?? 0);
-  const aligned = alignFace(photo, face.landmarks, opts);
+  const aligned = opts.engine ? await opts.engine.align(planAlignment(photo, face.landmarks, opts), face.landmarks) : alignFace(photo, face.landmarks, opts);
   const [a, , , d] = aligned.quad;
   const side = Math.hypot(d[0] - a[0], d[1] - a[1]);
   if (side < MIN_FACE_SIDE) {

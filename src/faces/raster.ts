@@ -130,6 +130,24 @@ export function quadTransform(img: RgbImage, quad: Quad, size: number): RgbImage
   return { width: size, height: size, channels: 3, data: out };
 }
 
+/** `quadTransform` as float32 planes [3, size, size] (the engine's layout, ./align_engine.ts). */
+export function quadTransformPlanar(img: RgbImage, quad: Quad, size: number): Float32Array {
+  const sample = quadSampler(img, quad, size);
+  const plane = size * size;
+  const out = new Float32Array(3 * plane);
+  const row = new Uint8Array(size * 3);
+  for (let v = 0; v < size; v++) {
+    sample(v, row);
+    const o = v * size;
+    for (let u = 0; u < size; u++) {
+      out[o + u] = row[u * 3];
+      out[plane + o + u] = row[u * 3 + 1];
+      out[2 * plane + o + u] = row[u * 3 + 2];
+    }
+  }
+  return out;
+}
+
 /** Pillow Resample.c 8-bit path: `PRECISION_BITS = 32 - 8 - 2` fraction bits, weights rounded half away from 0. */
 const FIXED_ONE = 2 ** 22;
 const fixedWeights = (w: Float64Array): Int32Array => Int32Array.from(w, (v) => Math.trunc(v < 0 ? -0.5 + v * FIXED_ONE : 0.5 + v * FIXED_ONE));

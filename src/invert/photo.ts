@@ -12,6 +12,7 @@ import type { RgbFrame } from '../io/images/image.js';
 import { FFHQ_TRANSFORM_SIZE } from '../faces/align.js';
 import { FaceDetector } from '../faces/detect.js';
 import { DEFAULT_FEATHER, pasteBack } from '../faces/paste.js';
+import { AlignEngine } from '../faces/align_engine.js';
 import { alignPhoto } from '../faces/pipeline.js';
 import type { HostTensor } from '../engine/tensor.js';
 import type { Generator } from '../generator/index.js';
@@ -64,6 +65,8 @@ const rgb = (f: RgbFrame): RgbImage => ({ width: f.width, height: f.height, chan
 
 export class FacePhotoSource implements PhotoLatentSource {
   private detector?: Promise<FaceDetector>;
+  /** The alignment's blur and resize on the engine (src/faces/align_engine.ts). */
+  private readonly aligner = new AlignEngine();
   private cached?: { readonly models: PhotoModels; readonly projector: Projector };
   private readonly encoders = new Map<PhotoInversion, { readonly generator: PhotoModels['generator']; readonly encoder: Promise<OnePassInverter> }>();
 
@@ -78,7 +81,7 @@ export class FacePhotoSource implements PhotoLatentSource {
     const detector = await this.faceDetector();
     const size = models.generator.config.resolution;
     const transformSize = Math.min(FFHQ_TRANSFORM_SIZE, size * ALIGN_SUPERSAMPLING);
-    const aligned = await alignPhoto(detector, photo, { size, transformSize, faceIndex: start.faceIndex });
+    const aligned = await alignPhoto(detector, photo, { size, transformSize, faceIndex: start.faceIndex, engine: this.aligner });
     if (hooks.signal?.aborted) throw new ProjectionCancelled('projection cancelled');
     const projectHooks = { signal: hooks.signal, onProgress: hooks.onProjectProgress };
     let res: { latent: HostTensor; noise: readonly HostTensor[]; generator?: Generator };
@@ -171,6 +174,7 @@ export class FacePhotoSource implements PhotoLatentSource {
     await this.cached?.projector.dispose();
     this.cached = undefined;
     await (await detector?.catch(() => undefined))?.dispose();
+    await this.aligner.dispose();
   }
 
   private faceDetector(): Promise<FaceDetector> {

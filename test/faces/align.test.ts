@@ -116,6 +116,22 @@ describe('pixel operations with numpy / scipy / PIL semantics', () => {
     }
   });
 
+  it('np.median per channel of float values across and beyond 0..255 (histogram buckets + quickselect) vs a sort', () => {
+    const r = rng(11);
+    for (const [w, h] of [
+      [41, 31],
+      [40, 31],
+    ]) {
+      const data = Float32Array.from({ length: w * h * 3 }, () => Math.fround(r() * 320 - 20));
+      const med = channelMedian({ width: w, height: h, data });
+      for (let c = 0; c < 3; c++) {
+        const vals = Array.from({ length: w * h }, (_, i) => data[i * 3 + c]).sort((a, b) => a - b);
+        const n = vals.length;
+        expect(med[c]).toBe(n % 2 ? vals[n >> 1] : Math.fround((vals[n / 2 - 1] + vals[n / 2]) / 2));
+      }
+    }
+  });
+
   it('np.median per channel, odd and even counts', () => {
     const r = rng(9);
     for (const [w, h] of [
