@@ -85,21 +85,38 @@ export function detectorInput(photo: RgbImage, inputSize: number): Float32Array 
   const plane = inputSize * inputSize;
   const out = new Float32Array(3 * plane);
   const scale = side / inputSize;
-  const at = (x: number, y: number, c: number): number => (x < w && y < h ? data[(y * w + x) * 3 + c] : 0);
+  // Per output column: the two source columns (-1 when in the zero padding) and the weight of the second.
+  const x0 = new Int32Array(inputSize);
+  const x1 = new Int32Array(inputSize);
+  const fx = new Float64Array(inputSize);
+  for (let ox = 0; ox < inputSize; ox++) {
+    const sx = ox * scale;
+    const a = Math.floor(sx);
+    const b = Math.min(side - 1, Math.ceil(sx));
+    x0[ox] = a < w ? a * 3 : -1;
+    x1[ox] = b < w ? b * 3 : -1;
+    fx[ox] = sx - a;
+  }
   for (let oy = 0; oy < inputSize; oy++) {
     const sy = oy * scale;
-    const y0 = Math.floor(sy);
-    const y1 = Math.min(side - 1, Math.ceil(sy));
-    const fy = sy - y0;
+    const ya = Math.floor(sy);
+    const yb = Math.min(side - 1, Math.ceil(sy));
+    const fy = sy - ya;
+    const ra = ya < h ? ya * w * 3 : -1;
+    const rb = yb < h ? yb * w * 3 : -1;
+    const o = oy * inputSize;
     for (let ox = 0; ox < inputSize; ox++) {
-      const sx = ox * scale;
-      const x0 = Math.floor(sx);
-      const x1 = Math.min(side - 1, Math.ceil(sx));
-      const fx = sx - x0;
+      const ca = x0[ox];
+      const cb = x1[ox];
+      const f = fx[ox];
       for (let c = 0; c < 3; c++) {
-        const top = at(x0, y0, c) + (at(x1, y0, c) - at(x0, y0, c)) * fx;
-        const bottom = at(x0, y1, c) + (at(x1, y1, c) - at(x0, y1, c)) * fx;
-        out[c * plane + oy * inputSize + ox] = top + (bottom - top) * fy;
+        const p00 = ra >= 0 && ca >= 0 ? data[ra + ca + c] : 0;
+        const p01 = ra >= 0 && cb >= 0 ? data[ra + cb + c] : 0;
+        const p10 = rb >= 0 && ca >= 0 ? data[rb + ca + c] : 0;
+        const p11 = rb >= 0 && cb >= 0 ? data[rb + cb + c] : 0;
+        const top = p00 + (p01 - p00) * f;
+        const bottom = p10 + (p11 - p10) * f;
+        out[c * plane + o + ox] = top + (bottom - top) * fy;
       }
     }
   }
