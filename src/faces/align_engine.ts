@@ -22,7 +22,7 @@ import { precomputeCoeffs } from '../io/images/resample.js';
 import type { RgbImage } from '../io/images/image.js';
 import { BLUR_MASK_GAIN, BLUR_FRACTION, paddedQuad, paddingMask, type AlignedFace, type AlignmentPlan } from './align.js';
 import { gaussianAxisOperators, medianOf } from './blur.js';
-import { quadTransformPlanar, quadTransformResized, reflectPad, rint } from './raster.js';
+import { quadTransformPlanar, quadTransformResized, reflectPadPlanar, rint } from './raster.js';
 
 /** A 1-D Lanczos resize by an integer ratio as a convolution: the kernel, its pads and the inside weight per output. */
 interface LanczosConv {
@@ -95,13 +95,6 @@ function resizeGraph(transformSize: number, size: number): Graph {
   return g;
 }
 
-const planar = (img: RgbImage | { width: number; height: number; data: Float32Array }): Float32Array => {
-  const n = img.width * img.height;
-  const out = new Float32Array(3 * n);
-  for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) out[c * n + i] = img.data[i * 3 + c];
-  return out;
-};
-
 /** Sessions kept per image shape: photo crops come in many sizes, so the least recently used beyond this are released. */
 export const ALIGN_SESSIONS_KEPT = 4;
 
@@ -147,22 +140,24 @@ export class AlignEngine {
 
   /** Step 4's blend (blur on the engine, median in JavaScript) -> the padded image in bytes (`np.rint`, clipped). */
   private async padAndBlend(plan: AlignmentPlan, pad: readonly [number, number, number, number]): Promise<RgbImage> {
-    const padded = reflectPad(plan.image, pad[0], pad[1], pad[2], pad[3]);
+    const padded = reflectPadPlanar(plan.image, pad[0], pad[1], pad[2], pad[3]);
     const { width: w, height: h } = padded;
     const n = w * h;
     const mask = paddingMask(w, h, pad);
     const sigma = plan.qsize * BLUR_FRACTION;
     const blended = (await this.run(`blur-${w}x${h}-${sigma}`, () => blurBlendGraph(h, w, sigma), {
-      image: f32([3, h, w], planar(padded)),
+      image: f32([3, h, w], padded.data),
       mask: f32([1, h, w], mask),
     })).data as Float32Array;
     const median = [0, 1, 2].map((c) => medianOf(blended.subarray(c * n, (c + 1) * n)));
     const data = new Uint8Array(3 * n);
-    for (let i = 0; i < n; i++) {
-      const wt = Math.min(1, Math.max(0, mask[i]));
-      for (let c = 0; c < 3; c++) {
-        const v = blended[c * n + i];
-        data[i * 3 + c] = Math.min(255, Math.max(0, rint(Math.fround(v + (median[c] - v) * wt))));
+    for (let c = 0; c < 3; c++) {
+      const m = median[c];
+      for (let i = 0, p = c * n; i < n; i++, p++) {
+        const k = mask[i];
+        const v = blended[p];
+        const r = rint(k <= 0 ? v : Math.fround(v + (m - v) * (k < 1 ? k : 1)));
+        data[i * 3 + c] = r < 0 ? 0 : r > 255 ? 255 : r;
       }
     }
     return { width: w, height: h, channels: 3, data };

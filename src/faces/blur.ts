@@ -172,30 +172,42 @@ function select(a: Float32Array, k: number): number {
   return a[k];
 }
 
-/** Buckets per unit of value for `medianOf`'s histogram pass (values are 0..255 grey levels). */
+/** Buckets per grey level for `medianOf`'s histogram pass, over 0..MEDIAN_RANGE (values beyond fall in the end buckets). */
 const MEDIAN_BUCKETS_PER_UNIT = 16;
 const MEDIAN_RANGE = 256;
 
-/** The k-th smallest of `a` (0-based): a histogram pass finds its bucket, quickselect orders the bucket's values. */
-function kthSmallest(a: Float32Array, k: number): number {
-  const buckets = MEDIAN_RANGE * MEDIAN_BUCKETS_PER_UNIT;
-  const bucketOf = (v: number): number => Math.min(buckets - 1, Math.max(0, Math.floor(v * MEDIAN_BUCKETS_PER_UNIT)));
-  const counts = new Int32Array(buckets);
-  for (let i = 0; i < a.length; i++) counts[bucketOf(a[i])]++;
-  let b = 0;
-  let below = 0;
-  while (below + counts[b] <= k) below += counts[b++];
-  const inBucket = new Float32Array(counts[b]);
-  let n = 0;
-  for (let i = 0; i < a.length; i++) if (bucketOf(a[i]) === b) inBucket[n++] = a[i];
-  return select(inBucket, k - below);
-}
-
-/** The median of `a` (the mean of the two middle values for even counts, in float32 as numpy); `a` is not modified. */
+/**
+ * The median of `a` (the mean of the two middle values for even counts, in float32 as numpy); `a` is not modified.
+ * One histogram pass finds the buckets of the middle values, a second gathers those buckets' values, and quickselect
+ * orders only them.
+ */
 export function medianOf(a: Float32Array): number {
   const n = a.length;
-  const upper = kthSmallest(a, n >> 1);
-  return n % 2 === 1 ? upper : Math.fround(Math.fround(kthSmallest(a, (n >> 1) - 1) + upper) / 2);
+  const hi = n >> 1;
+  const lo = n % 2 === 1 ? hi : hi - 1;
+  const buckets = MEDIAN_RANGE * MEDIAN_BUCKETS_PER_UNIT;
+  const last = buckets - 1;
+  const counts = new Int32Array(buckets);
+  for (let i = 0; i < n; i++) {
+    const b = (a[i] * MEDIAN_BUCKETS_PER_UNIT) | 0;
+    counts[b < 0 ? 0 : b > last ? last : b]++;
+  }
+  let first = 0;
+  let below = 0;
+  while (below + counts[first] <= lo) below += counts[first++];
+  let end = first;
+  let upTo = below + counts[first];
+  while (upTo <= hi) upTo += counts[++end];
+  const picked = new Float32Array(upTo - below);
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    const v = a[i];
+    const b0 = (v * MEDIAN_BUCKETS_PER_UNIT) | 0;
+    const b = b0 < 0 ? 0 : b0 > last ? last : b0;
+    if (b >= first && b <= end) picked[m++] = v;
+  }
+  const upper = select(picked, hi - below);
+  return lo === hi ? upper : Math.fround(Math.fround(select(picked, lo - below) + upper) / 2);
 }
 
 /** `np.median(img, axis=(0, 1))`: per-channel median. */

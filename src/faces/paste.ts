@@ -5,7 +5,7 @@
  */
 import { InputError } from '../errors.js';
 import type { RgbImage } from '../io/images/image.js';
-import { alignedToImage, applyAffine, composeAffine, invertAffine, type Quad } from './geometry.js';
+import { alignedToImage, composeAffine, invertAffine, type Quad } from './geometry.js';
 import { warpAffine } from './raster.js';
 
 /** Default feather width as a fraction of the crop side. */
@@ -39,9 +39,11 @@ export function pasteBack(original: RgbImage, edited: RgbImage, quad: Quad, feat
   const h = y1 - y0;
   const regionToAligned = composeAffine(toAligned, [1, 0, x0, 0, 1, y0]);
   const face = warpAffine(edited, regionToAligned, w, h);
+  const m = regionToAligned;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
-      const [u, v] = applyAffine(regionToAligned, [x, y]);
+      const u = m[0] * x + m[1] * y + m[2];
+      const v = m[3] * x + m[4] * y + m[5];
       const s = (u + 0.5) / size;
       const t = (v + 0.5) / size;
       const d = Math.min(s, 1 - s, t, 1 - t);

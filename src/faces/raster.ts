@@ -68,6 +68,26 @@ export function reflectPad(img: RgbImage, left: number, top: number, right: numb
   return { width, height, data };
 }
 
+/** `reflectPad` written as float32 planes [3, height, width] (the engine's layout, ./align_engine.ts). */
+export function reflectPadPlanar(img: RgbImage, left: number, top: number, right: number, bottom: number): { width: number; height: number; data: Float32Array } {
+  const width = img.width + left + right;
+  const height = img.height + top + bottom;
+  const plane = width * height;
+  const data = new Float32Array(3 * plane);
+  const cols = Int32Array.from({ length: width }, (_, x) => reflectIndex(x - left, img.width) * 3);
+  for (let y = 0; y < height; y++) {
+    const row = reflectIndex(y - top, img.height) * img.width * 3;
+    const o = y * width;
+    for (let x = 0; x < width; x++) {
+      const s = row + cols[x];
+      data[o + x] = img.data[s];
+      data[plane + o + x] = img.data[s + 1];
+      data[2 * plane + o + x] = img.data[s + 2];
+    }
+  }
+  return { width, height, data };
+}
+
 /** `np.uint8(np.clip(np.rint(img), 0, 255))`. */
 export function toUint8(img: FloatImage): RgbImage {
   const data = new Uint8Array(img.data.length);
@@ -254,10 +274,8 @@ export function warpAffine(img: RgbImage, toSource: Affine, width: number, heigh
   }
   const out = new Uint8Array(width * height * 3);
   for (let v = 0; v < height; v++) {
-    for (let u = 0; u < width; u++) {
-      const [sx, sy] = applyAffine(m, [u, v]);
-      sampleBilinear(src, sx, sy, out, (v * width + u) * 3);
-    }
+    // applyAffine(m, [u, v]) inlined (no array per pixel).
+    for (let u = 0; u < width; u++) sampleBilinear(src, m[0] * u + m[1] * v + m[2], m[3] * u + m[4] * v + m[5], out, (v * width + u) * 3);
   }
   return { width, height, channels: 3, data: out };
 }
