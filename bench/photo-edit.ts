@@ -17,8 +17,7 @@ import { Clip } from '../src/clip/clip.js';
 import { ClipTokenizer } from '../src/clip/tokenizer.js';
 import { GlobalDirections, channelDirections, parseStyleStats } from '../src/edit/global/index.js';
 import * as E from '../src/engine/index.js';
-import { FFHQ_TRANSFORM_SIZE } from '../src/faces/align.js';
-import { ALIGN_SUPERSAMPLING } from '../src/invert/photo.js';
+import { photoAlignOptions } from '../src/invert/photo.js';
 import { FaceDetector } from '../src/faces/detect.js';
 import { pasteBack, DEFAULT_FEATHER } from '../src/faces/paste.js';
 import { AlignEngine } from '../src/faces/align_engine.js';
@@ -58,9 +57,8 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
 
   // Warm-up on the same photo: sessions built, the direction cached (a typed prompt), as in a running server.
   const photo0 = await readImage(photoPath);
-  const transformSize = Math.min(FFHQ_TRANSFORM_SIZE, 1024 * ALIGN_SUPERSAMPLING); // as photo edits align (src/invert/photo.ts)
   const aligner = new AlignEngine();
-  const alignOpts = { size: 1024, transformSize, engine: aligner };
+  const alignOpts = photoAlignOptions(1024, aligner); // as photo edits align (src/invert/photo.ts)
   const warm = await alignPhoto(detector, photo0, alignOpts);
   const w0 = await invert(warm.image);
   await w0.renderer.synthesizeFromStyles(await dirs.apply(await generator.styles(w0.codes), [edit]));

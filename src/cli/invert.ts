@@ -11,7 +11,6 @@ import { InputError } from '../errors.js';
 import { FaceDetector } from '../faces/detect.js';
 import { FACE_MODELS_ENV } from '../faces/models.js';
 import { alignPhoto } from '../faces/pipeline.js';
-import { FFHQ_TRANSFORM_SIZE } from '../faces/align.js';
 import { readImage, tensorToRgb, writeImage } from '../io/images/image.js';
 import { writeNpy } from '../io/tensors/npy.js';
 import { writeAllOrNothing } from '../io/atomic.js';
@@ -21,7 +20,8 @@ import type { Generator } from '../generator/index.js';
 import { DEFAULT_ITERATIONS, FFHQ_W_ENCODER, MAX_ITERATIONS } from '../invert/hyperstyle.js';
 import { loadInverter, type OnePassInversion } from '../invert/one_pass.js';
 import { writeOffsets } from '../invert/offsets_file.js';
-import { ALIGN_SUPERSAMPLING } from '../invert/photo.js';
+import { photoAlignOptions } from '../invert/photo.js';
+import { AlignEngine } from '../faces/align_engine.js';
 import { UsageError, distinctOutputs, flag, modelFlag, num, requireStr, str, type Command } from './command.js';
 import { ProgressBar } from './progress.js';
 
@@ -105,6 +105,7 @@ export const invertCommand: Command = {
     const wEncoder = str(args, 'w-encoder') === undefined ? undefined : await modelFlag(args, 'w-encoder', 'encoder', io.stderr);
     const inverter = await loadInverter(await modelFlag(args, 'encoder', 'encoder', io.stderr), { generator, wEncoder });
     const detector = aligned ? undefined : await FaceDetector.load(str(args, 'models'));
+    const aligner = aligned ? undefined : new AlignEngine();
     const bar = new ProgressBar(io.stderr, photos.length, !flag(args, 'quiet') && io.stderr.isTTY === true);
     try {
       if (iterations !== undefined && inverter.kind !== 'hyperstyle') throw new UsageError(`--iterations applies to HyperStyle checkpoints; ${inverter.kind} inverts in one pass`);
@@ -116,7 +117,7 @@ export const invertCommand: Command = {
         io.signal.throwIfAborted();
         const img = await readImage(p);
         if (aligned && inverter.domain !== 'cars' && img.width !== img.height) throw new InputError(`${p} is ${img.width}x${img.height}; --aligned images are square FFHQ crops`);
-        const face = aligned ? img : (await alignPhoto(detector!, img, { size, transformSize: Math.min(FFHQ_TRANSFORM_SIZE, size * ALIGN_SUPERSAMPLING), faceIndex })).image;
+        const face = aligned ? img : (await alignPhoto(detector!, img, photoAlignOptions(size, aligner!, faceIndex))).image;
         inv.push(...(await inverter.invertFaces([face], { iterations })));
         bar.update(i + 1, 'inverted');
       }
@@ -140,6 +141,7 @@ export const invertCommand: Command = {
     } finally {
       bar.finish();
       await detector?.dispose();
+      await aligner?.dispose();
       await inverter.dispose();
     }
   },

@@ -17,7 +17,7 @@ import { add, clip, matmul, mul, round, sub } from '../engine/ops_math.js';
 import { conv } from '../engine/ops_nn.js';
 import { transpose } from '../engine/ops_shape.js';
 import { Session, type SessionOptions } from '../engine/session.js';
-import { f32, type HostTensor } from '../engine/tensor.js';
+import { f32, tensor, type HostTensor } from '../engine/tensor.js';
 import { precomputeCoeffs } from '../io/images/resample.js';
 import type { RgbImage } from '../io/images/image.js';
 import { BLUR_MASK_GAIN, BLUR_FRACTION, paddedQuad, paddingMask, type AlignedFace, type AlignmentPlan } from './align.js';
@@ -146,8 +146,8 @@ export class AlignEngine {
     const mask = paddingMask(w, h, pad);
     const sigma = plan.qsize * BLUR_FRACTION;
     const blended = (await this.run(`blur-${w}x${h}-${sigma}`, () => blurBlendGraph(h, w, sigma), {
-      image: f32([3, h, w], padded.data),
-      mask: f32([1, h, w], mask),
+      image: tensor('float32', [3, h, w], padded.data),
+      mask: tensor('float32', [1, h, w], mask),
     })).data as Float32Array;
     const median = [0, 1, 2].map((c) => medianOf(blended.subarray(c * n, (c + 1) * n)));
     const data = new Uint8Array(3 * n);
@@ -170,7 +170,7 @@ export class AlignEngine {
     const done = (image: RgbImage): AlignedFace => ({ image, quad: plan.photoQuad, landmarks, size });
     const ratio = transformSize / size;
     if (!Number.isInteger(ratio) || ratio === 1) return done(quadTransformResized(img, paddedQuad(plan), transformSize, size));
-    const feed = f32([1, 3, transformSize, transformSize], quadTransformPlanar(img, paddedQuad(plan), transformSize));
+    const feed = tensor('float32', [1, 3, transformSize, transformSize], quadTransformPlanar(img, paddedQuad(plan), transformSize));
     const out = (await this.run(`resize-${transformSize}-${size}`, () => resizeGraph(transformSize, size), { image: feed })).data as Float32Array;
     const plane = size * size;
     const data = new Uint8Array(3 * plane);

@@ -13,7 +13,7 @@ import { FFHQ_TRANSFORM_SIZE } from '../faces/align.js';
 import { FaceDetector } from '../faces/detect.js';
 import { DEFAULT_FEATHER, pasteBack } from '../faces/paste.js';
 import { AlignEngine } from '../faces/align_engine.js';
-import { alignPhoto } from '../faces/pipeline.js';
+import { alignPhoto, type AlignPhotoOptions } from '../faces/pipeline.js';
 import type { HostTensor } from '../engine/tensor.js';
 import type { Generator } from '../generator/index.js';
 import { InputError } from '../errors.js';
@@ -33,6 +33,14 @@ export const DEFAULT_PROJECT_STEPS = 500;
  * test/faces/align.test.ts checks the bound): invisible, and 0.9 s less per 1024 px photo.
  */
 export const ALIGN_SUPERSAMPLING = 2;
+
+/**
+ * How photo edits (and `styleclip invert`, so its codes are the edits' "before") align a face for a generator of
+ * resolution `size`: at ALIGN_SUPERSAMPLING, the blur and resize on `engine` (src/faces/align_engine.ts).
+ */
+export function photoAlignOptions(size: number, engine: AlignEngine, faceIndex?: number): AlignPhotoOptions {
+  return { size, transformSize: Math.min(FFHQ_TRANSFORM_SIZE, size * ALIGN_SUPERSAMPLING), faceIndex, engine };
+}
 /** Refinement steps after the encoder when the start does not say: none (e4e's code as it is, the fast path). */
 export const DEFAULT_REFINE_STEPS = 0;
 
@@ -80,8 +88,7 @@ export class FacePhotoSource implements PhotoLatentSource {
     const photo = await readImage(start.path);
     const detector = await this.faceDetector();
     const size = models.generator.config.resolution;
-    const transformSize = Math.min(FFHQ_TRANSFORM_SIZE, size * ALIGN_SUPERSAMPLING);
-    const aligned = await alignPhoto(detector, photo, { size, transformSize, faceIndex: start.faceIndex, engine: this.aligner });
+    const aligned = await alignPhoto(detector, photo, photoAlignOptions(size, this.aligner, start.faceIndex));
     if (hooks.signal?.aborted) throw new ProjectionCancelled('projection cancelled');
     const projectHooks = { signal: hooks.signal, onProgress: hooks.onProjectProgress };
     let res: { latent: HostTensor; noise: readonly HostTensor[]; generator?: Generator };

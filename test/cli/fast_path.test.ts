@@ -7,6 +7,7 @@
  * projection.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,12 +27,18 @@ beforeAll(async () => {
 afterAll(async () => reg?.close());
 
 describe('the fast path is the default', () => {
-  it('edit --image PHOTO --prompt "make the hair red" --out edited.jpg: pulls the defaults, global directions + e4e, the whole photo pasted back', async () => {
+  it('edit --image PHOTO --prompt "make the hair red" --out edited.jpg: pulls the defaults (the face nets too), global directions + e4e, the whole photo pasted back', async () => {
     const out = join(reg.dir, 'edited.jpg');
     const r = await runCli(['edit', '--image', photo, '--prompt', 'make the hair red', '--out', out], undefined, { tty: true });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/styleclip: method: global directions \(the generator's registered fs3-ffhq-vit-b32 and stylespace-stats-ffhq; --method optimize for StyleCLIP optimisation\); photo inverted by e4e-ffhq in one pass \(--project-steps N projects instead\)\n/);
     for (const name of ['stylegan2-ffhq-config-f', 'clip-vit-b32', 'fs3-ffhq-vit-b32', 'stylespace-stats-ffhq', 'e4e-ffhq']) expect(r.stderr).toContain(`downloading ${name}`);
+    for (const [name, file] of [
+      ['face-api-tiny-face-detector', 'tiny_face_detector_model-shard1'],
+      ['face-api-landmark-68', 'face_landmark_68_model-shard1'],
+    ]) {
+      expect(existsSync(join(reg.env.STYLECLIP_HOME!, 'models', name, file)), `${name} pulled into the cache`).toBe(true);
+    }
     expect(r.stdout).toMatch(/read "make the hair red" as target "a face with red hair", neutral "a face with hair"/);
     const [edited, original] = await Promise.all([readImage(out), readImage(photo)]);
     expect([edited.width, edited.height]).toEqual([original.width, original.height]);

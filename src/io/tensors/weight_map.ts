@@ -76,7 +76,12 @@ export interface ScaledTransform {
 export function scaled(gain: number, shape?: readonly number[]): ScaledTransform {
   const f = (t: HostTensor): HostTensor => {
     const src = t.data as Float32Array;
-    const data = gain === 1 ? src : src.map((v) => v * gain);
+    let data = src;
+    if (gain !== 1) {
+      // A plain loop: TypedArray.map with a closure runs ~15x slower (a config-f generator's 30M weights took ~1 s).
+      data = new Float32Array(src.length);
+      for (let i = 0; i < src.length; i++) data[i] = src[i] * gain;
+    }
     return { dtype: 'float32', shape: [...(shape ?? t.shape)], data };
   };
   return Object.assign(f, { gain, shape });
