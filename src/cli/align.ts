@@ -9,6 +9,7 @@ import { FACE_MODELS_ENV } from '../faces/models.js';
 import { alignPhoto } from '../faces/pipeline.js';
 import { readImage, writeImage } from '../io/images/image.js';
 import { flag, num, requireStr, str, type Command } from './command.js';
+import { pullFaceModels } from './photo_flags.js';
 
 const round = (v: number): number => Math.round(v * 1000) / 1000;
 
@@ -42,6 +43,7 @@ export const alignCommand: Command = {
     const size = num(args, 'size', FFHQ_SIZE, { min: 1, max: FFHQ_TRANSFORM_SIZE, integer: true });
     const faceIndex = num(args, 'face-index', 0, { min: 0, integer: true });
     const photo = await readImage(image);
+    await pullFaceModels(args, io);
     const detector = await FaceDetector.load(str(args, 'models'));
     try {
       const aligned = await alignPhoto(detector, photo, { size, faceIndex });

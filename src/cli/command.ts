@@ -118,6 +118,11 @@ export function num(
 export async function modelFlag(args: ParsedArgs, name: string, kind: ModelKind, stderr: CliIO['stderr']): Promise<string> {
   const given = str(args, name) ?? (DEFAULT_MODEL_NAMES as Readonly<Record<string, string>>)[name];
   if (given === undefined || given === '') throw new UsageError(`--${name} is required`);
+  return resolveSaid(given, kind, stderr);
+}
+
+/** A model name or path resolved as `modelFlag` does: a registry name not in the cache is pulled, said on stderr. */
+export async function resolveSaid(given: string, kind: ModelKind, stderr: CliIO['stderr']): Promise<string> {
   let bar: ProgressBar | undefined;
   try {
     return await resolveModelPath(given, kind, {

@@ -12,6 +12,7 @@ import { IDENTITY_ALIGN_SIZE, IDENTITY_TRANSFORM_SIZE, alignPhoto, cosineMatrix,
 import { readImage, type RgbImage } from '../io/images/image.js';
 import { resolveModelPath } from '../io/models/registry.js';
 import { UsageError, flag, str, strs, type Command } from './command.js';
+import { pullFaceModels } from './photo_flags.js';
 
 const round = (v: number): number => Math.round(v * 1e6) / 1e6;
 
@@ -52,6 +53,7 @@ export const identityCommand: Command = {
     if (paths.length === 0) throw new UsageError('--image is required (give it once per face, e.g. --image a.jpg --image b.jpg)');
     const models = str(args, 'models');
     const arcface = str(args, 'arcface');
+    await pullFaceModels(args, io, [...(flag(args, 'aligned') ? [] : (['detector', 'landmarks'] as const)), ...(arcface ? [] : (['mobileface'] as const))]);
     const faces = await alignedFaces(paths, flag(args, 'aligned'), models);
     io.signal.throwIfAborted();
     const net: IdentityNet = arcface ? await ArcFaceIrSe.load(await resolveModelPath(arcface, 'face')) : await MobileFace.load(models);

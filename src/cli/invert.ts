@@ -23,6 +23,7 @@ import { writeOffsets } from '../invert/offsets_file.js';
 import { photoAlignOptions } from '../invert/photo.js';
 import { AlignEngine } from '../faces/align_engine.js';
 import { UsageError, distinctOutputs, flag, modelFlag, num, requireStr, str, type Command } from './command.js';
+import { pullFaceModels } from './photo_flags.js';
 import { ProgressBar } from './progress.js';
 
 const IMAGE_EXTS = ['.png', '.jpg', '.jpeg', '.webp'];
@@ -104,6 +105,7 @@ export const invertCommand: Command = {
     const generator = str(args, 'generator') === undefined ? undefined : await modelFlag(args, 'generator', 'generator', io.stderr);
     const wEncoder = str(args, 'w-encoder') === undefined ? undefined : await modelFlag(args, 'w-encoder', 'encoder', io.stderr);
     const inverter = await loadInverter(await modelFlag(args, 'encoder', 'encoder', io.stderr), { generator, wEncoder });
+    if (!aligned) await pullFaceModels(args, io);
     const detector = aligned ? undefined : await FaceDetector.load(str(args, 'models'));
     const aligner = aligned ? undefined : new AlignEngine();
     const bar = new ProgressBar(io.stderr, photos.length, !flag(args, 'quiet') && io.stderr.isTTY === true);

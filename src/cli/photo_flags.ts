@@ -3,7 +3,8 @@ import { FacePhotoSource } from '../invert/photo.js';
 import { Generator } from '../generator/index.js';
 import type { EditStart } from '../edit/types.js';
 import { DEFAULT_PROJECT_STEPS } from '../invert/photo.js';
-import { flag, modelFlag, str, type CliIO, type ParsedArgs } from './command.js';
+import { FACE_MODEL_FILES, FACE_MODELS_ENV, type FaceModelKind } from '../faces/models.js';
+import { flag, modelFlag, resolveSaid, str, type CliIO, type ParsedArgs } from './command.js';
 
 /**
  * The photo source of `--image` starts: `--encoder E` inverts in one pass (e4e/pSp, refined by `--refine N` steps;
@@ -12,7 +13,17 @@ import { flag, modelFlag, str, type CliIO, type ParsedArgs } from './command.js'
 export async function photoSourceOf(args: ParsedArgs, io: CliIO): Promise<FacePhotoSource> {
   // A registry name is pulled on first use, said on stderr like every model flag.
   const name = (option: string): Promise<string | undefined> => (str(args, option) === undefined ? Promise.resolve(undefined) : modelFlag(args, option, 'encoder', io.stderr));
+  await pullFaceModels(args, io);
   return new FacePhotoSource({ modelsDir: str(args, 'models'), encoder: await name('encoder'), wEncoder: await name('w-encoder') });
+}
+
+/**
+ * The face models by name (src/faces/models.ts) unless `--models` or $STYLECLIP_FACE_MODELS gives a directory: pulled
+ * here on first use, so the download is said on stderr like every model flag's.
+ */
+export async function pullFaceModels(args: ParsedArgs, io: CliIO, kinds: readonly FaceModelKind[] = ['detector', 'landmarks']): Promise<void> {
+  if (str(args, 'models') !== undefined || process.env[FACE_MODELS_ENV]) return;
+  for (const kind of kinds) await resolveSaid(FACE_MODEL_FILES[kind].registryName, 'face', io.stderr);
 }
 
 /** Projection steps a photo start may report: its refinement with --encoder, else the projection (1 for other starts). */

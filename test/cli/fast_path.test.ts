@@ -37,6 +37,7 @@ describe('the fast path is the default', () => {
       ['face-api-tiny-face-detector', 'tiny_face_detector_model-shard1'],
       ['face-api-landmark-68', 'face_landmark_68_model-shard1'],
     ]) {
+      expect(r.stderr).toContain(`downloading ${name}`);
       expect(existsSync(join(reg.env.STYLECLIP_HOME!, 'models', name, file)), `${name} pulled into the cache`).toBe(true);
     }
     expect(r.stdout).toMatch(/read "make the hair red" as target "a face with red hair", neutral "a face with hair"/);
