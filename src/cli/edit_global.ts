@@ -61,7 +61,7 @@ export async function runGlobalEdit(args: ParsedArgs, io: CliIO, start: EditStar
   const domain = await domainOf(args, io);
   try {
     const bar = projectionBar(io.stderr, projectSteps(start, args), showsProgress(io.stderr, quiet));
-    const res = await dirs.edit(start, edits, { photos, signal: io.signal, domain, hooks: { onProjectProgress: bar.onProjectProgress } }).finally(bar.done);
+    const res = await dirs.edit(start, edits, { photos, signal: io.signal, domain, before: paths.compare !== undefined, hooks: { onProjectProgress: bar.onProjectProgress } }).finally(bar.done);
     const written = await writeOnePassOutputs({ ...res, latent: res.codes }, paths);
     const report = edits.map((e, i) => ({ ...e, channels: res.kept[i], max_relevance: res.maxRelevance[i], interpreted: interpretationJson(read[i].interpreted) }));
     if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, ...(chosen ? { defaults: chosen } : {}), ...facesJson(res.photo), edits: report }) + '\n');

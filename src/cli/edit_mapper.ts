@@ -24,7 +24,7 @@ export async function runMapperEdit(args: ParsedArgs, io: CliIO, start: EditStar
   const domain = await domainOf(args, io);
   try {
     const bar = projectionBar(io.stderr, projectSteps(start, args), showsProgress(io.stderr, quiet));
-    const res = await m.edit(start, strength, { photos, signal: io.signal, domain, hooks: { onProjectProgress: bar.onProjectProgress } }).finally(bar.done);
+    const res = await m.edit(start, strength, { photos, signal: io.signal, domain, before: paths.compare !== undefined, hooks: { onProjectProgress: bar.onProjectProgress } }).finally(bar.done);
     const written = await writeOnePassOutputs(res, paths);
     if (flag(args, 'json')) io.stdout.write(JSON.stringify({ written, ...(chosen ? { defaults: chosen } : {}), ...facesJson(res.photo), mapper: m.mapper.kind, strength }) + '\n');
     else if (!flag(args, 'quiet')) io.stdout.write(`edited with the ${m.mapper.kind} mapper at strength ${strength}; wrote ${written.join(', ')}\n`);

@@ -11,7 +11,8 @@ import type { ProjectedPhoto } from '../edit/types.js';
 import { writeAllOrNothing } from '../io/atomic.js';
 
 interface OnePassResult {
-  readonly before: HostTensor;
+  /** Needed for `compare` only (the CLI renders it only then). */
+  readonly before?: HostTensor;
   readonly after: HostTensor;
   readonly latent: HostTensor;
   readonly photo?: ProjectedPhoto;
@@ -19,13 +20,13 @@ interface OnePassResult {
 
 /** Writes the requested outputs (`out`, `compare`, `raw`, `save-latent`, `paste-back`); returns the paths written. */
 export async function writeOnePassOutputs(res: OnePassResult, paths: Record<string, string | undefined>): Promise<string[]> {
-  const before = tensorToRgb(res.before, 0, '[-1,1]');
   const after = tensorToRgb(res.after, 0, '[-1,1]');
   const pasted = res.photo?.pasteBack({ width: after.width, height: after.height, data: after.data });
   return writeAllOrNothing([
     [paths.out, (p) => writeImage(p, after.data, after.width, after.height)],
     [paths.compare, (p) => {
-      const c = sideBySide([before, after]);
+      if (!res.before) throw new Error('--compare needs the start rendered (EditCall.before)');
+      const c = sideBySide([tensorToRgb(res.before, 0, '[-1,1]'), after]);
       return writeImage(p, c.data, c.width, c.height);
     }],
     [paths.raw, (p) => writeNpy(p, res.after)],

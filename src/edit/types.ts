@@ -64,6 +64,11 @@ export interface EditCall {
    * generator). With HyperStyle, the photo's weight offsets are applied to the domain (HyperStyle sec. 5.3).
    */
   readonly domain?: Generator;
+  /**
+   * One-pass methods (global directions, mappers): render the start too (`before`; default true). The CLI asks only
+   * when an output shows it (`--compare`): at 1024 px it is a second synthesis.
+   */
+  readonly before?: boolean;
 }
 
 /** The photo side of an edit that started from an image. */

@@ -15,11 +15,12 @@
  * killed process leaves no partial entry.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import type { Graph } from './graph.js';
 import { toOnnx } from './onnx.js';
@@ -100,24 +101,39 @@ async function sweepSuperseded(dir: string, key: string, keep: string): Promise<
 /** Read size of the digest stream: 64 KiB (the default) costs 3.7 s per GB in a busy process, 8 MiB about 0.8 s. */
 const DIGEST_CHUNK = 8 * 2 ** 20;
 
-/** SHA-256 and size of a file, streamed (the file is not held in memory). */
+/**
+ * The digest stream as a worker thread's code: hashing a GB takes ~1.5 s of CPU, which on the main thread would hold
+ * up everything else a starting process does (onnxruntime's session build, face detection) while it runs.
+ */
+const DIGEST_WORKER = `
+const { createHash } = require('node:crypto');
+const { createReadStream } = require('node:fs');
+const { parentPort, workerData } = require('node:worker_threads');
+const h = createHash('sha256');
+let bytes = 0;
+createReadStream(workerData.path, { highWaterMark: workerData.chunk })
+  .on('data', (c) => { bytes += c.length; h.update(c); })
+  .on('error', (e) => parentPort.postMessage({ error: String(e && e.message) }))
+  .on('end', () => parentPort.postMessage({ sha256: h.digest('hex'), bytes }));
+`;
+
+/** SHA-256 and size of a file, streamed in a worker thread (the file is not held in memory). */
 function fileDigest(path: string): Promise<{ sha256: string; bytes: number }> {
   return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    let bytes = 0;
-    createReadStream(path, { highWaterMark: DIGEST_CHUNK })
-      .on('data', (c) => {
-        bytes += c.length;
-        h.update(c);
-      })
-      .on('error', reject)
-      .on('end', () => resolve({ sha256: h.digest('hex'), bytes }));
+    const worker = new Worker(DIGEST_WORKER, { eval: true, workerData: { path, chunk: DIGEST_CHUNK } });
+    worker.once('message', (m: { sha256?: string; bytes?: number; error?: string }) => {
+      void worker.terminate();
+      if (m.error !== undefined || m.sha256 === undefined) reject(new Error(m.error ?? 'digest failed'));
+      else resolve({ sha256: m.sha256, bytes: m.bytes! });
+    });
+    worker.once('error', reject);
   });
 }
 
 /**
  * An entry's session if it is present and intact; undefined (and the entry removed when damaged) otherwise.
- * onnxruntime reads the file itself while its digest is checked alongside; a mismatch discards the session.
+ * onnxruntime reads the file itself while its digest is checked alongside (in a worker thread); a mismatch discards
+ * the session.
  */
 async function openEntry<S extends { dispose(): Promise<void> }>(path: string, sidecarPath: string, key: string, opts: SessionOptions, open: OpenSession<S>): Promise<S | undefined> {
   let side: Sidecar;
@@ -128,7 +144,9 @@ async function openEntry<S extends { dispose(): Promise<void> }>(path: string, s
   }
   try {
     if (side.key !== key) throw new Error('another key');
-    const [session, digest] = await Promise.allSettled([open(path, side.inputs, { ...opts, optimization: 'disabled' }), fileDigest(path)]);
+    // The digest's worker starts first: onnxruntime's session build holds the main thread while it reads the file.
+    const digesting = fileDigest(path);
+    const [session, digest] = await Promise.allSettled([open(path, side.inputs, { ...opts, optimization: 'disabled' }), digesting]);
     const damaged = digest.status === 'rejected' || digest.value.bytes !== side.bytes || digest.value.sha256 !== side.sha256;
     if (session.status === 'fulfilled' && !damaged) return session.value;
     if (session.status === 'fulfilled') await session.value.dispose();

@@ -2,7 +2,7 @@
  * Convolution, pooling and resampling operators on NCHW tensors (ONNX opset 17).
  * Output sizes follow the ONNX Conv/ConvTranspose/AveragePool specs.
  */
-import { Value } from './graph.js';
+import { Value, type Attrs } from './graph.js';
 import { shapeStr } from './tensor.js';
 
 export interface ConvOptions {
@@ -91,19 +91,24 @@ export interface PoolOptions {
   readonly countIncludePad?: boolean;
 }
 
-/** AveragePool over kernel [kh, kw] (stride defaults to the kernel, as torch.nn.AvgPool2d). */
-export function averagePool(x: Value, kernel: readonly [number, number], o: PoolOptions = {}): Value {
+/** A 2-D pooling node: output size by the ONNX pooling formula (as Conv's, no dilation), the attributes shared. */
+function pool(op: 'AveragePool' | 'MaxPool', x: Value, kernel: readonly [number, number], o: PoolOptions, attrs: Attrs = {}): Value {
   const strides = o.strides ?? kernel;
   const pads = o.pads ?? [0, 0, 0, 0];
   const [n, ch, h, w] = x.shape;
   const oh = convOutSize(h, kernel[0], strides[0], pads[0], pads[2], 1);
   const ow = convOutSize(w, kernel[1], strides[1], pads[1], pads[3], 1);
-  return x.graph.node('AveragePool', [x], [{ dtype: x.dtype, shape: [n, ch, oh, ow] }], {
+  return x.graph.node(op, [x], [{ dtype: x.dtype, shape: [n, ch, oh, ow] }], {
     kernel_shape: { ints: [...kernel] },
     strides: { ints: [...strides] },
     pads: { ints: [...pads] },
-    count_include_pad: { i: o.countIncludePad ? 1 : 0 },
+    ...attrs,
   })[0];
+}
+
+/** AveragePool over kernel [kh, kw] (stride defaults to the kernel, as torch.nn.AvgPool2d). */
+export function averagePool(x: Value, kernel: readonly [number, number], o: PoolOptions = {}): Value {
+  return pool('AveragePool', x, kernel, o, { count_include_pad: { i: o.countIncludePad ? 1 : 0 } });
 }
 
 /**
@@ -111,16 +116,7 @@ export function averagePool(x: Value, kernel: readonly [number, number], o: Pool
  * which is TensorFlow's 'SAME' max pooling when the pads are TF's (extra cell at the end).
  */
 export function maxPool(x: Value, kernel: readonly [number, number], o: Omit<PoolOptions, 'countIncludePad'> = {}): Value {
-  const strides = o.strides ?? kernel;
-  const pads = o.pads ?? [0, 0, 0, 0];
-  const [n, ch, h, w] = x.shape;
-  const oh = convOutSize(h, kernel[0], strides[0], pads[0], pads[2], 1);
-  const ow = convOutSize(w, kernel[1], strides[1], pads[1], pads[3], 1);
-  return x.graph.node('MaxPool', [x], [{ dtype: x.dtype, shape: [n, ch, oh, ow] }], {
-    kernel_shape: { ints: [...kernel] },
-    strides: { ints: [...strides] },
-    pads: { ints: [...pads] },
-  })[0];
+  return pool('MaxPool', x, kernel, o);
 }
 
 /** Nearest-neighbour upsampling of the spatial axes by integer factors (torch.nn.Upsample(mode='nearest')). */

@@ -62,7 +62,8 @@ export function mapperMethod(mapper: string, strength = MAPPER_STRENGTH): OnePas
 
 const rgb = (t: HostTensor): RgbFrame => tensorToRgb(t, 0, '[-1,1]');
 
-function outcome(before: HostTensor, after: HostTensor, latent: HostTensor, photo: ProjectedPhoto | undefined): OnePassOutcome {
+function outcome(before: HostTensor | undefined, after: HostTensor, latent: HostTensor, photo: ProjectedPhoto | undefined): OnePassOutcome {
+  if (!before) throw new Error('a one-pass job renders its start (EditCall.before is not turned off for jobs)');
   const a = rgb(after);
   return { before: rgb(before), after: a, latent, photo: photo && { pasted: photo.pasteBack(a) } };
 }

@@ -26,8 +26,8 @@ export { STATS_SAMPLES, STATS_TRUNCATION, computeStyleStats, loadStyleStats, par
 
 
 export interface GlobalEditResult {
-  /** G(start) and G(edited), [1,3,R,R] unclamped. */
-  readonly before: HostTensor;
+  /** G(start) (absent when the call asked not to render it, `EditCall.before`) and G(edited), [1,3,R,R] unclamped. */
+  readonly before?: HostTensor;
   readonly after: HostTensor;
   /** Edited S codes [1, total] in StyleCLIP order. */
   readonly codes: HostTensor;
@@ -208,7 +208,7 @@ export class GlobalDirections {
       const codes0 = await generator.styles(latent0);
       const codes = await this.apply(codes0, edits);
       const synth = { noiseMaps: noise };
-      const [before, after] = await Promise.all([generator.synthesizeFromStyles(codes0, synth), generator.synthesizeFromStyles(codes, synth)]);
+      const [before, after] = await Promise.all([call.before === false ? undefined : generator.synthesizeFromStyles(codes0, synth), generator.synthesizeFromStyles(codes, synth)]);
       return { before, after, codes, photo, kept: boundaries.map((b) => b.kept), maxRelevance: boundaries.map((b) => b.maxRelevance) };
     } finally {
       await releaseStart(resolved);

@@ -19,8 +19,8 @@ export { LEVEL_GROUPS, MAPPER_DEPTH, MAPPER_LR_MUL, MAPPER_STRENGTH, buildLatent
 export { mapperFromTensors } from './weights.js';
 
 export interface MapperEditResult {
-  /** G(start) and G(edited), [1,3,R,R] unclamped. */
-  readonly before: HostTensor;
+  /** G(start) (absent when the call asked not to render it, `EditCall.before`) and G(edited), [1,3,R,R] unclamped. */
+  readonly before?: HostTensor;
   readonly after: HostTensor;
   /** The edited latent: w_hat [1, L, D], or S codes [1, total] for the StyleSpace mapper. */
   readonly latent: HostTensor;
@@ -105,11 +105,11 @@ export class LatentMapperEdit {
       if (this.mapper.kind === 'stylespace') {
         const s0 = await generator.styles(latent0);
         const s1 = await this.apply(s0, strength);
-        const [before, after] = await Promise.all([generator.synthesizeFromStyles(s0, synth), generator.synthesizeFromStyles(s1, synth)]);
+        const [before, after] = await Promise.all([call.before === false ? undefined : generator.synthesizeFromStyles(s0, synth), generator.synthesizeFromStyles(s1, synth)]);
         return { before, after, latent: s1, photo };
       }
       const w1 = await this.apply(latent0, strength);
-      const [before, after] = await Promise.all([generator.synthesize(latent0, synth), generator.synthesize(w1, synth)]);
+      const [before, after] = await Promise.all([call.before === false ? undefined : generator.synthesize(latent0, synth), generator.synthesize(w1, synth)]);
       return { before, after, latent: w1, photo };
     } finally {
       await releaseStart(resolved);
