@@ -7,7 +7,6 @@
 import { createApp, DEFAULT_MAX_BODY_BYTES } from '../server/app.js';
 import { assertPortFree, listen } from '../server/http.js';
 import { DEFAULT_QUEUE_CAPACITY, LocalQueue, type JobQueue } from '../jobs/queue.js';
-import { RedisQueue } from '../jobs/redis_queue.js';
 import { JobStore } from '../jobs/store.js';
 import { loadServices, type ModelPaths } from '../jobs/wiring.js';
 import { basename } from 'node:path';
@@ -159,6 +158,8 @@ export const serveCommand: Command = {
     const url = str(args, 'queue');
     let queue: JobQueue;
     if (url) {
+      // BullMQ and ioredis (~0.5 s to import) load only for a Redis queue.
+      const { RedisQueue } = await import('../jobs/redis_queue.js');
       queue = new RedisQueue(url, store, capacity, log);
     } else {
       const local = new LocalQueue({ store, editor: services.editor, onePass: services.onePass, domains: services.domains, concurrency, capacity, log });

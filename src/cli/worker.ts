@@ -4,7 +4,7 @@
  * and the job is retried by another after `--stall-timeout`. SIGTERM: running jobs get `--grace` seconds, then go
  * back to the queue.
  */
-import { DEFAULT_STALL_MS, startWorker } from '../jobs/redis_queue.js';
+import { DEFAULT_STALL_MS } from '../jobs/queue.js';
 import { JobStore } from '../jobs/store.js';
 import { loadServices } from '../jobs/wiring.js';
 import { num, requireStr, str, type Command } from './command.js';
@@ -42,6 +42,7 @@ export const workerCommand: Command = {
 
     const store = await new JobStore(str(args, 'store') ?? DEFAULT_STORE).init();
     const services = await loadServices(paths);
+    const { startWorker } = await import('../jobs/redis_queue.js'); // BullMQ loads only when a worker runs
     const worker = await startWorker({ url, store, editor: services.editor, onePass: services.onePass, domains: services.domains, concurrency, stallMs, log });
     io.stdout.write(`styleclip worker: ready (pid ${process.pid}, store ${store.root})\n`);
     await untilAborted(io.signal);

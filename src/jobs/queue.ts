@@ -11,6 +11,9 @@ import type { EditService } from './services.js';
 import type { OnePassService } from './one_pass.js';
 import type { JobStore } from './store.js';
 
+/** Default lock duration / stalled-check interval of Redis workers (ms): BullMQ's own default (worker-options.d.ts). */
+export const DEFAULT_STALL_MS = 30_000;
+
 /** Jobs allowed to wait by default: a few minutes of work at StyleCLIP's 300 steps on one CPU machine. */
 export const DEFAULT_QUEUE_CAPACITY = 16;
 /** Seconds a refused client is told to wait (Retry-After): about one short edit. */

@@ -17,15 +17,13 @@ import { Job, Queue, WaitingError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { InputError } from '../errors.js';
 import { RequestError } from './errors.js';
-import { queueFullError, type JobQueue, type QueueStats } from './queue.js';
+import { DEFAULT_STALL_MS, queueFullError, type JobQueue, type QueueStats } from './queue.js';
 import { ShutdownAbort, runEditJob } from './runner.js';
 import type { EditService } from './services.js';
 import type { OnePassService } from './one_pass.js';
 import type { JobStore } from './store.js';
 
 export const QUEUE_NAME = 'styleclip-edits';
-/** Default lock duration / stalled-check interval (ms): BullMQ's own default (worker-options.d.ts). */
-export const DEFAULT_STALL_MS = 30_000;
 /** How often a job may be found stalled (its worker gone) before it is failed rather than retried again. */
 const MAX_STALLS = 3;
 /** Keep this many finished BullMQ job records in Redis (results live in the store either way). */
