@@ -4,8 +4,7 @@
  * connections, give running jobs `--grace` seconds to finish, checkpoint the rest (back to 'queued', run again on
  * restart or by another worker), then exit 0.
  */
-import { createApp, DEFAULT_MAX_BODY_BYTES } from '../server/app.js';
-import { assertPortFree, listen } from '../server/http.js';
+import { DEFAULT_MAX_BODY_BYTES } from '../server/limits.js';
 import { DEFAULT_QUEUE_CAPACITY, LocalQueue, type JobQueue } from '../jobs/queue.js';
 import { JobStore } from '../jobs/store.js';
 import { loadServices, type ModelPaths } from '../jobs/wiring.js';
@@ -146,6 +145,8 @@ export const serveCommand: Command = {
     const graceMs = num(args, 'grace', DEFAULT_GRACE_SECONDS, { min: 0, max: 3600 }) * 1000;
     const maxBodyBytes = num(args, 'max-body-mb', DEFAULT_MAX_BODY_BYTES / 2 ** 20, { min: 1, max: 1024 }) * 2 ** 20;
     const log = (m: string): void => void io.stderr.write(`styleclip serve: ${m}\n`);
+    // The HTTP server (Hono) loads only when serving: other commands start without it.
+    const [{ createApp }, { assertPortFree, listen }] = await Promise.all([import('../server/app.js'), import('../server/http.js')]);
     await assertPortFree(port, host);
     // Every flag and model is checked before the store's directories are created.
     const onePass = await onePassPaths(args, io);

@@ -24,12 +24,9 @@ import type { ClipService, EditService, GenerateService, PromptTokenizer } from 
 import type { JobStore } from '../jobs/store.js';
 import { Tools } from './tools.js';
 import { defaultDevice } from '../engine/session.js';
+import { DEFAULT_MAX_BODY_BYTES } from './limits.js';
 
-/**
- * Largest request body: 20 MiB holds a 12-megapixel JPEG (~5-10 MB) or a 1024^2 PNG (~2 MB) with room to spare,
- * and a W+ latent is 37 KB. Larger bodies get a 413 before they are read completely.
- */
-export const DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024;
+export { DEFAULT_MAX_BODY_BYTES } from './limits.js';
 /** Preview frame every this many steps unless a request says otherwise: live feedback at a small cost. */
 const DEFAULT_PREVIEW_EVERY = 5;
 
