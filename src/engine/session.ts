@@ -90,6 +90,7 @@ export class Session {
       // Memory patterns pre-plan one block per run shape; with the arena on, a gradient graph then holds both the
       // planned block and arena chunks (measured at 1024 px: 9.0 GB peak with patterns, 7.2 GB without, same speed).
       enableMemPattern: false,
+      enableCpuMemArena: opts.memoryArena ?? true,
       // MLAS pre-packs constant matrix/conv weights into a second copy; without it the 1024 px edit step peaks at
       // 6.4 GB instead of 7.2 GB at the same speed (measured, see bench/edit-step.ts).
       extra: { session: { disable_prepacking: '1' } },

@@ -34,6 +34,12 @@ export interface SessionOptions {
   readonly saveOptimizedTo?: string;
   /** The Winograd conv lowering (./lower.ts); default `STYLECLIP_WINOGRAD` or 'auto'. */
   readonly winograd?: WinogradMode;
+  /**
+   * onnxruntime's CPU memory arena (default on): off, a run's buffers go back to the system when it ends, for
+   * sessions run once or twice per request on large images (face detection, alignment) that should not keep their
+   * peak held for the process's life.
+   */
+  readonly memoryArena?: boolean;
 }
 
 /** The lowering a session of these options gets: the CPU provider only (GPU libraries choose their own algorithms). */

@@ -119,7 +119,7 @@ export class AlignEngine {
     let h = this.held.get(key);
     if (h) this.held.delete(key);
     else {
-      h = { session: Session.create(build(), this.options), busy: 0 };
+      h = { session: Session.create(build(), { memoryArena: false, ...this.options }), busy: 0 };
       h.session.catch(() => this.held.delete(key));
     }
     this.held.set(key, h);

@@ -178,7 +178,7 @@ export class FaceDetector {
     private readonly landmarkWeights: Landmark68Weights,
     options: SessionOptions,
   ) {
-    this.sessions = new SessionCache(options);
+    this.sessions = new SessionCache({ memoryArena: false, ...options });
   }
 
   /** Loads the detector and landmark weights from `modelsDir` (see ./models.ts for the search order). */
