@@ -28,7 +28,6 @@ const NO_WEBGPU_ADAPTER = /Failed to get a WebGPU adapter|No supported adapters/
 const WEBGPU_HELP =
   "STYLECLIP_DEVICE=webgpu: this machine has no WebGPU adapter (Dawn needs a GPU with Vulkan drivers on Linux, D3D12 on Windows or Metal on macOS, and refuses CPU adapters such as Mesa's lavapipe): install the GPU's Vulkan driver (libvulkan1 and the vendor's ICD), or unset STYLECLIP_DEVICE to run on the CPU";
 
-
 export function defaultThreads(): number {
   const t = Number(process.env.STYLECLIP_THREADS ?? availableParallelism());
   return Number.isInteger(t) && t > 0 ? t : availableParallelism();

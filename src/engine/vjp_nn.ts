@@ -15,6 +15,7 @@ import { Value, type Node, type VjpRule } from './graph.js';
 import { gemm, mul, reduceSum } from './ops_math.js';
 import { conv, convTranspose, averagePool, resolveConv, scatterNDAdd, type ResolvedConv } from './ops_nn.js';
 import { concat, expand, gather, pad, reshape, slice, stridedSlice, transpose } from './ops_shape.js';
+import { numel } from './tensor.js';
 
 function convOptsOf(n: Node): ResolvedConv {
   const ints = (k: string): number[] => (n.attrs[k] as { ints: number[] }).ints;
@@ -165,9 +166,8 @@ export const NN_RULES: Readonly<Record<string, VjpRule>> = {
     const x = n.inputs[0] as Value;
     const y = n.outputs[0];
     const [, winners] = x.graph.node('MaxPool', [x], [{ dtype: x.dtype, shape: y.shape }, { dtype: 'int64', shape: y.shape }], n.attrs);
-    const count = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
-    const zeros = expand(x.graph.scalar(0, x.dtype), [count(x.shape)]);
-    const flat = scatterNDAdd(zeros, reshape(winners, [count(y.shape), 1]), reshape(go[0] as Value, [count(y.shape)]));
+    const zeros = expand(x.graph.scalar(0, x.dtype), [numel(x.shape)]);
+    const flat = scatterNDAdd(zeros, reshape(winners, [numel(y.shape), 1]), reshape(go[0] as Value, [numel(y.shape)]));
     return [reshape(flat, x.shape)];
   },
   Resize: (n, go) => {

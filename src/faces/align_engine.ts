@@ -19,7 +19,7 @@ import { transpose } from '../engine/ops_shape.js';
 import { Session, type SessionOptions } from '../engine/session.js';
 import { f32, tensor, type HostTensor } from '../engine/tensor.js';
 import { precomputeCoeffs } from '../io/images/resample.js';
-import type { RgbImage } from '../io/images/image.js';
+import { tensorToRgb, type RgbImage } from '../io/images/image.js';
 import { BLUR_MASK_GAIN, BLUR_FRACTION, paddedQuad, paddingMask, type AlignedFace, type AlignmentPlan } from './align.js';
 import { gaussianAxisOperators, medianOf } from './blur.js';
 import { quadTransformPlanar, quadTransformResized, reflectPadPlanar, rint } from './raster.js';
@@ -60,11 +60,11 @@ function blurBlendGraph(h: number, w: number, sigma: number): Graph {
   const ax = gaussianAxisOperators(w, sigma);
   const ay = gaussianAxisOperators(h, sigma);
   const kx = g.constant(f32([w, ax.nodes], ax.k), 'kx');
-  const lxT = g.constant(f32([w, ax.nodes], ax.l), 'lx');
-  const kyT = g.constant(f32([h, ay.nodes], ay.k), 'ky');
+  const lx = g.constant(f32([w, ax.nodes], ax.l), 'lx');
+  const ky = g.constant(f32([h, ay.nodes], ay.k), 'ky');
   const ly = g.constant(f32([h, ay.nodes], ay.l), 'ly');
-  const coarse = matmul(transpose(kyT, [1, 0]), matmul(x, kx)); // [3, ny, nx]
-  const blurred = matmul(matmul(ly, coarse), transpose(lxT, [1, 0])); // [3, H, W]
+  const coarse = matmul(transpose(ky, [1, 0]), matmul(x, kx)); // K_y^T X K_x: [3, ny, nx]
+  const blurred = matmul(matmul(ly, coarse), transpose(lx, [1, 0])); // L_y (..) L_x^T: [3, H, W]
   const wt = clip(add(mul(mask, BLUR_MASK_GAIN), 1), 0, 1);
   g.output(add(x, mul(sub(blurred, x), wt)), 'blended');
   return g;
@@ -171,11 +171,8 @@ export class AlignEngine {
     const ratio = transformSize / size;
     if (!Number.isInteger(ratio) || ratio === 1) return done(quadTransformResized(img, paddedQuad(plan), transformSize, size));
     const feed = tensor('float32', [1, 3, transformSize, transformSize], quadTransformPlanar(img, paddedQuad(plan), transformSize));
-    const out = (await this.run(`resize-${transformSize}-${size}`, () => resizeGraph(transformSize, size), { image: feed })).data as Float32Array;
-    const plane = size * size;
-    const data = new Uint8Array(3 * plane);
-    for (let i = 0; i < plane; i++) for (let c = 0; c < 3; c++) data[i * 3 + c] = out[c * plane + i];
-    return done({ width: size, height: size, channels: 3, data });
+    const out = await this.run(`resize-${transformSize}-${size}`, () => resizeGraph(transformSize, size), { image: feed });
+    return done(tensorToRgb(out, 0, '[0,255]'));
   }
 
   async dispose(): Promise<void> {

@@ -18,18 +18,19 @@
  * The net's outputs are taken as pixel-index coordinates of its input.
  */
 import sharp from 'sharp';
+import { concatRows } from '../engine/batching.js';
 import { SessionCache, type Session, type SessionOptions } from '../engine/session.js';
 import type { HostTensor } from '../engine/tensor.js';
 import { resizeLikePil } from '../io/images/resample.js';
 import { InputError } from '../errors.js';
-import type { RgbImage } from '../io/images/image.js';
+import { rgbToTensor, type RgbImage } from '../io/images/image.js';
 import { FFHQ_SIZE } from './align.js';
 import { alignedToImage, applyAffine, composeAffine, ffhqCrop, invertAffine, LANDMARK_COUNT, type Affine, type Point } from './geometry.js';
 import { locateFaceModel } from './models.js';
 import { cropRgb, warpAffine } from './raster.js';
 import { landmark68Weights, tinyDetectorWeights, type Landmark68Weights, type TinyDetectorWeights } from './face_api_weights.js';
 import { LANDMARK_INPUT_SIZE, LANDMARK_OUTPUTS, landmark68Graph } from './landmark68.js';
-import { decodeDetections, detectorInput, TINY_FACE_ANCHORS, TINY_FACE_STRIDE, tinyFaceDetectorGraph } from './tiny_face_detector.js';
+import { decodeDetections, detectorInput, TINY_FACE_ANCHORS, tinyFaceDetectorGraph } from './tiny_face_detector.js';
 import { loadWeightsManifest } from './tfjs_model.js';
 
 export { LANDMARK_INPUT_SIZE } from './landmark68.js';
@@ -159,17 +160,6 @@ function mirror(img: RgbImage): RgbImage {
   return { width: w, height: h, channels: 3, data: out };
 }
 
-/** RGB images of one size as a float32 NCHW batch in [0, 255]. */
-function nchwBatch(images: readonly RgbImage[]): HostTensor {
-  const { width: w, height: h } = images[0];
-  const plane = w * h;
-  const data = new Float32Array(images.length * 3 * plane);
-  images.forEach((img, n) => {
-    for (let i = 0; i < plane; i++) for (let c = 0; c < 3; c++) data[(n * 3 + c) * plane + i] = img.data[i * 3 + c];
-  });
-  return { dtype: 'float32', shape: [images.length, 3, h, w], data };
-}
-
 export class FaceDetector {
   private readonly sessions: SessionCache;
 
@@ -197,16 +187,16 @@ export class FaceDetector {
   /** Detector boxes (photo coordinates) merged over the input sizes. */
   private async boxes(photo: RgbImage): Promise<{ box: FaceBox; score: number }[]> {
     const { image, scale } = await detectionImage(photo);
+    // Relative boxes -> photo pixels: the detection image's size, undone by its downscale.
+    const [sx, sy] = [image.width / scale, image.height / scale];
     const found: { box: FaceBox; score: number }[] = [];
     for (const inputSize of DETECTOR_INPUT_SIZES) {
       const session = await this.detectorSession(inputSize);
       const feed: HostTensor = { dtype: 'float32', shape: [1, 3, inputSize, inputSize], data: detectorInput(image, inputSize) };
       const { boxes } = await session.run({ image: feed });
-      const cells = inputSize / TINY_FACE_STRIDE;
-      const relative = decodeDetections(boxes.data as Float32Array, cells, image.width, image.height, inputSize, DETECTION_SCORE_THRESHOLD);
+      const relative = decodeDetections(boxes.data as Float32Array, image.width, image.height, inputSize, DETECTION_SCORE_THRESHOLD);
       const perSize = nonMaxSuppression(relative.map((d) => ({ box: d, score: d.score })), NMS_IOU_THRESHOLD);
       for (const { box: b, score } of perSize) {
-        const [sx, sy] = [image.width / scale, image.height / scale];
         found.push({ box: { x: b.x * sx, y: b.y * sy, width: b.width * sx, height: b.height * sy }, score });
       }
     }
@@ -216,7 +206,8 @@ export class FaceDetector {
   /** The net's 68 points on each 112x112 input (one run), in its pixel-index coordinates. */
   private async runNet(inputs: readonly RgbImage[]): Promise<Point[][]> {
     const session = await this.sessions.get(`landmarks-${inputs.length}`, () => landmark68Graph(this.landmarkWeights, inputs.length));
-    const out = (await session.run({ image: nchwBatch(inputs) })).landmarks.data as Float32Array;
+    const batch = concatRows(inputs.map((img) => rgbToTensor(img, '[0,255]')));
+    const out = (await session.run({ image: batch })).landmarks.data as Float32Array;
     return inputs.map((_, n) =>
       Array.from({ length: LANDMARK_COUNT }, (_, i): Point => {
         const k = n * LANDMARK_OUTPUTS + 2 * i;

@@ -7,7 +7,7 @@
  * for the landmark refinement and pasting faces back.
  */
 import { precomputeCoeffs } from '../io/images/resample.js';
-import type { RgbImage } from '../io/images/image.js';
+import { roundHalfEven, type RgbImage } from '../io/images/image.js';
 import { applyAffine, composeAffine, type Affine, type Quad } from './geometry.js';
 
 /** `warpAffine` area-averages by `floor(spacing / BOX_REDUCE_MIN)` when that is at least 2. */
@@ -21,10 +21,7 @@ export interface FloatImage {
 }
 
 /** numpy `rint`: round half to even. */
-export function rint(x: number): number {
-  const r = Math.round(x);
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
+export const rint = roundHalfEven;
 
 /** PIL `Image.crop((x0, y0, x1, y1))` for a box inside the image. */
 export function cropRgb(img: RgbImage, x0: number, y0: number, x1: number, y1: number): RgbImage {

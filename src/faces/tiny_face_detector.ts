@@ -126,19 +126,13 @@ export function detectorInput(photo: RgbImage, inputSize: number): Float32Array 
 const sigmoid = (v: number): number => 1 / (1 + Math.exp(-v));
 
 /**
- * Boxes above `threshold` from the head's output [1, A*5, cells, cells] for a `photoWidth` x `photoHeight` photo at
- * input side `inputSize` (TinyYolov2Base `extractBoxes`): centre = (cell + sigmoid(t)) / cells, size = anchor x
+ * Boxes above `threshold` from the head's output [1, A*5, cells, cells] (cells = inputSize / TINY_FACE_STRIDE) for a
+ * `photoWidth` x `photoHeight` photo at input side `inputSize` (TinyYolov2Base `extractBoxes`): centre = (cell + sigmoid(t)) / cells, size = anchor x
  * exp(t) / cells, both in units of the padded square, then divided by the photo's share of that square (face-api.js
  * measures it on the rounded resized size, `computeReshapedDimensions`).
  */
-export function decodeDetections(
-  out: Float32Array,
-  cells: number,
-  photoWidth: number,
-  photoHeight: number,
-  inputSize: number,
-  threshold: number,
-): RelativeDetection[] {
+export function decodeDetections(out: Float32Array, photoWidth: number, photoHeight: number, inputSize: number, threshold: number): RelativeDetection[] {
+  const cells = inputSize / TINY_FACE_STRIDE;
   const scale = inputSize / Math.max(photoWidth, photoHeight);
   const [rw, rh] = [Math.round(photoWidth * scale), Math.round(photoHeight * scale)];
   const side = Math.max(rw, rh);

@@ -41,6 +41,7 @@ export const ALIGN_SUPERSAMPLING = 2;
 export function photoAlignOptions(size: number, engine: AlignEngine, faceIndex?: number): AlignPhotoOptions {
   return { size, transformSize: Math.min(FFHQ_TRANSFORM_SIZE, size * ALIGN_SUPERSAMPLING), faceIndex, engine };
 }
+
 /** Refinement steps after the encoder when the start does not say: none (e4e's code as it is, the fast path). */
 export const DEFAULT_REFINE_STEPS = 0;
 

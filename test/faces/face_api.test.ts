@@ -11,7 +11,7 @@ import { Session } from '../../src/engine/session.js';
 import { DETECTION_SCORE_THRESHOLD, DETECTOR_INPUT_SIZES, FaceDetector, type DetectedFace } from '../../src/faces/detect.js';
 import { landmark68Weights, tinyDetectorWeights } from '../../src/faces/face_api_weights.js';
 import { LANDMARK_INPUT_SIZE, LANDMARK_OUTPUTS, landmark68Graph } from '../../src/faces/landmark68.js';
-import { decodeDetections, detectorInput, TINY_FACE_ANCHORS, TINY_FACE_STRIDE, tinyFaceDetectorGraph } from '../../src/faces/tiny_face_detector.js';
+import { decodeDetections, detectorInput, TINY_FACE_ANCHORS, tinyFaceDetectorGraph } from '../../src/faces/tiny_face_detector.js';
 import { loadWeightsManifest } from '../../src/faces/tfjs_model.js';
 import type { RgbImage } from '../../src/io/images/image.js';
 import { loadTfjs, toNamedTensorMap, type FaceApiModule, type Tfjs } from '../helpers/tfjs.js';
@@ -75,7 +75,7 @@ describe('face-api.js nets on the engine vs face-api.js on TensorFlow.js (real w
         const options = new faceapi.TinyFaceDetectorOptions({ inputSize, scoreThreshold: DETECTION_SCORE_THRESHOLD });
         const ref = (await reference.locateFaces(t as never, options)).map((d) => d.box);
         t.dispose();
-        const ours = decodeDetections(got, inputSize / TINY_FACE_STRIDE, image.width, image.height, inputSize, DETECTION_SCORE_THRESHOLD);
+        const ours = decodeDetections(got, image.width, image.height, inputSize, DETECTION_SCORE_THRESHOLD);
         const best = ours.sort((p, q) => q.score - p.score).slice(0, ref.length);
         expect(best.length).toBe(ref.length);
         best.forEach((d, i) => {

@@ -152,7 +152,7 @@ describe('tensor conversions', () => {
   const all = { width: 256, height: 1, channels: 3 as const, data: Uint8Array.from({ length: 768 }, (_, i) => i % 256) };
 
   it('round-trips every byte value through both ranges', () => {
-    for (const range of ['[-1,1]', '[0,1]'] as const) {
+    for (const range of ['[-1,1]', '[0,1]', '[0,255]'] as const) {
       const t = rgbToTensor(all, range);
       expect(t.shape).toEqual([1, 3, 1, 256]);
       expect(Array.from(tensorToRgb(t, 0, range).data)).toEqual(Array.from(all.data));
@@ -167,6 +167,7 @@ describe('tensor conversions', () => {
     expect(toByte(0, '[-1,1]')).toBe(128);
     expect([toByte(-7, '[-1,1]'), toByte(7, '[-1,1]'), toByte(NaN, '[-1,1]')]).toEqual([0, 255, 0]);
     expect([toByte(-0.1, '[0,1]'), toByte(1.1, '[0,1]')]).toEqual([0, 255]);
+    expect([0.5, 1.5, -3, 300, NaN].map((v) => toByte(v, '[0,255]'))).toEqual([0, 2, 0, 255, 0]);
   });
 
   it('selects a batch element and validates the shape', () => {

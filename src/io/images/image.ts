@@ -63,7 +63,7 @@ const WEBP_QUALITY = 95;
 export const PNG_COMPRESSION = 6;
 
 /** Value range of float image tensors: StyleGAN2 outputs use [-1,1], torchvision's ToTensor [0,1]. */
-type PixelRange = '[-1,1]' | '[0,1]';
+type PixelRange = '[-1,1]' | '[0,1]' | '[0,255]';
 
 interface ReadImageOptions {
   /** Refuse images with more pixels than this (width × height, before orientation). Default `maxPixelsLimit()`. */
@@ -152,8 +152,9 @@ export async function readImagePixels(src: string | Uint8Array, options: ReadIma
   return decode(src, 'auto', options);
 }
 
-/** uint8 -> float per range: `u/255` for [0,1], `u/127.5 - 1` for [-1,1] (both computed in float32). */
+/** uint8 -> float per range: `u/255` for [0,1], `u/127.5 - 1` for [-1,1] (both computed in float32), `u` for [0,255]. */
 function toUnit(range: PixelRange): (u: number) => number {
+  if (range === '[0,255]') return (u) => u;
   return range === '[0,1]' ? (u) => Math.fround(u / 255) : (u) => Math.fround(Math.fround(u / 127.5) - 1);
 }
 
@@ -171,18 +172,19 @@ export function rgbToTensor(img: Pixels, range: PixelRange): HostTensor {
   return { dtype: 'float32', shape: [1, 3, height, width], data: out };
 }
 
-/** Round half to even, as `torch.round`. */
-function roundHalfEven(x: number): number {
+/** Round half to even, as `torch.round` and numpy `rint`. */
+export function roundHalfEven(x: number): number {
   const r = Math.round(x);
   return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /**
- * Float value -> uint8 as `((x.clamp(-1,1) + 1) / 2 * 255).round()` for [-1,1] or `(x.clamp(0,1) * 255).round()`
- * for [0,1], in float32 with torch's round-half-to-even. NaN becomes 0.
+ * Float value -> uint8 as `((x.clamp(-1,1) + 1) / 2 * 255).round()` for [-1,1], `(x.clamp(0,1) * 255).round()`
+ * for [0,1] or `x.clamp(0,255).round()` for [0,255], in float32 with torch's round-half-to-even. NaN becomes 0.
  */
 export function toByte(x: number, range: PixelRange): number {
   if (Number.isNaN(x)) return 0;
+  if (range === '[0,255]') return roundHalfEven(Math.min(255, Math.max(0, x)));
   if (range === '[0,1]') return roundHalfEven(Math.fround(Math.min(1, Math.max(0, x)) * 255));
   const c = Math.min(1, Math.max(-1, x));
   return roundHalfEven(Math.fround(Math.fround(Math.fround(c + 1) / 2) * 255));
