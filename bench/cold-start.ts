@@ -26,6 +26,9 @@ const PROMPT = 'make the hair red';
 interface Run {
   readonly wall_s: number;
   readonly peak_rss_mib: number;
+  /** CPU seconds in user space and in the kernel (GNU time): the kernel's share is mostly first touches of memory. */
+  readonly user_s: number;
+  readonly sys_s: number;
   readonly read_s: number;
   readonly session_build_s: number;
   readonly rest_s: number;
@@ -48,7 +51,7 @@ function timed(args: string[], env: NodeJS.ProcessEnv, cwd: string, until?: (out
     const t0 = performance.now();
     // Its own process group: a server measured `until` it answers is stopped with GNU time and the CLI under it (a
     // signal to time alone would leave the server running).
-    const child = spawn('/usr/bin/time', ['-f', 'peak_rss_kib %M', process.execPath, BIN, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn('/usr/bin/time', ['-f', 'peak_rss_kib %M user_s %U sys_s %S', process.execPath, BIN, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let out = '';
     let err = '';
     let wall: number | undefined;
@@ -65,11 +68,11 @@ function timed(args: string[], env: NodeJS.ProcessEnv, cwd: string, until?: (out
     });
     child.stderr.on('data', (d) => (err += String(d)));
     child.once('exit', (code) => {
-      const rss = /peak_rss_kib (\d+)/.exec(err);
+      const rss = /peak_rss_kib (\d+) user_s ([\d.]+) sys_s ([\d.]+)/.exec(err);
       const w = wall ?? (performance.now() - t0) / 1000;
       if (!until && code !== 0) return reject(new Error(`styleclip ${args.join(' ')} exited ${code}:\n${err}`));
       if (until && wall === undefined) return reject(new Error(`styleclip ${args.join(' ')} ended before it answered:\n${err}`));
-      resolvePromise({ wall_s: Number(w.toFixed(2)), peak_rss_mib: rss ? Math.round(Number(rss[1]) / 1024) : -1, ...breakdown(err, w) });
+      resolvePromise({ wall_s: Number(w.toFixed(2)), peak_rss_mib: rss ? Math.round(Number(rss[1]) / 1024) : -1, user_s: rss ? Number(rss[2]) : -1, sys_s: rss ? Number(rss[3]) : -1, ...breakdown(err, w) });
     });
   });
 }

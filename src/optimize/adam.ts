@@ -66,17 +66,31 @@ export class Adam {
       throw new Error(`Adam: expected ${this.size} parameters and gradients, got ${params.length} and ${grad.length}`);
     }
     this.t++;
+    const stepSize = lr / (1 - this.beta1 ** this.t);
+    const bc2Sqrt = Math.sqrt(1 - this.beta2 ** this.t);
+    // The update runs over whole runs of trainable elements, not a mask test per element (a latent's frozen rows are
+    // long runs; StyleGAN-NADA's 26M parameters are one run: 192 -> 152 ms a step).
+    if (mask === undefined) return this.update(params, grad, stepSize, bc2Sqrt, 0, params.length);
+    for (let i = 0; i < params.length; ) {
+      if (!mask[i]) { i++; continue; }
+      let end = i;
+      while (end < params.length && mask[end]) end++;
+      this.update(params, grad, stepSize, bc2Sqrt, i, end);
+      i = end;
+    }
+  }
+
+  /** The update of elements [from, to); each moment is rounded to float32 before it is used, as PyTorch's are. */
+  private update(params: Float32Array, grad: ArrayLike<number>, stepSize: number, bc2Sqrt: number, from: number, to: number): void {
     const { beta1, beta2, eps, m, v } = this;
-    const bc1 = 1 - beta1 ** this.t;
-    const bc2Sqrt = Math.sqrt(1 - beta2 ** this.t);
-    const stepSize = lr / bc1;
     const [c1, c2] = [1 - beta1, 1 - beta2];
-    for (let i = 0; i < params.length; i++) {
-      if (mask !== undefined && !mask[i]) continue;
+    for (let i = from; i < to; i++) {
       const g = grad[i];
-      m[i] = beta1 * m[i] + c1 * g;
-      v[i] = beta2 * v[i] + c2 * g * g;
-      params[i] -= (stepSize * m[i]) / (Math.sqrt(v[i]) / bc2Sqrt + eps);
+      const mi = Math.fround(beta1 * m[i] + c1 * g);
+      const vi = Math.fround(beta2 * v[i] + c2 * g * g);
+      m[i] = mi;
+      v[i] = vi;
+      params[i] -= (stepSize * mi) / (Math.sqrt(vi) / bc2Sqrt + eps);
     }
   }
 }

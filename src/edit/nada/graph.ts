@@ -103,12 +103,15 @@ export function buildNadaProbe(spec: NadaGraphSpec, batch: number): Graph {
   return g;
 }
 
-/** The graph's inputs for the candidates at raw values `raw` (flat, `offsets` per tensor), viewed in our shapes. */
+/**
+ * The graph's inputs for the candidates at raw values `raw` (flat, `offsets` per tensor), viewed in our shapes: views
+ * of `raw`, not copies (26M floats at config-f; onnxruntime reads them during the run, and `raw` changes only after).
+ */
 export function rawFeeds(inputs: readonly TrainableInput[], raw: Float32Array, offsets: readonly number[]): Record<string, HostTensor> {
   const feeds: Record<string, HostTensor> = {};
   inputs.forEach((t, i) => {
     const n = t.shape.reduce((a, b) => a * b, 1);
-    feeds[NADA_IO.param(i)] = { dtype: 'float32', shape: [...t.shape], data: raw.slice(offsets[i], offsets[i] + n) };
+    feeds[NADA_IO.param(i)] = { dtype: 'float32', shape: [...t.shape], data: raw.subarray(offsets[i], offsets[i] + n) };
   });
   return feeds;
 }
