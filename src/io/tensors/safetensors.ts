@@ -7,7 +7,7 @@
  * alignment then name, and the header is space-padded to a multiple of 8 bytes so every tensor is naturally aligned.
  */
 import { readFile } from 'node:fs/promises';
-import { DTYPE_BYTES, bytesOf, dataFromBytes, numel, type DType, type HostTensor } from '../../engine/tensor.js';
+import { DTYPE_BYTES, bytesOf, numel, viewFromBytes, type DType, type HostTensor } from '../../engine/tensor.js';
 import { InputError } from '../../errors.js';
 import { writeFileAtomic } from '../atomic.js';
 
@@ -115,7 +115,8 @@ export function parseSafetensors(buf: Uint8Array, where = 'safetensors data'): S
     throw new SafetensorsError(`${where}: the header indexes ${covered} data bytes but the file has ${data.length}; it is ${covered > data.length ? 'truncated' : 'corrupt'}`);
   }
   const tensors = new Map<string, HostTensor>();
-  for (const e of entries) tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: dataFromBytes(e.dtype, data.subarray(e.begin, e.end)) });
+  // Views of the file's bytes where aligned (the reference writer pads the header to 8 bytes), copies elsewhere.
+  for (const e of entries) tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: viewFromBytes(e.dtype, data.subarray(e.begin, e.end)) });
   return { tensors, metadata: Object.fromEntries(metadata) };
 }
 

@@ -9,7 +9,7 @@
  * `_rebuild_parameter`, `_rebuild_from_type_v2`), torch/storage.py (`_load_from_bytes`: storages pickled outside
  * torch.save carry the bytes of a nested legacy torch.save), torch/jit/_pickle.py (TorchScript list builders).
  */
-import { DTYPE_BYTES, allocData, dataFromBytes, numel, type DType, type HostTensor } from '../../engine/tensor.js';
+import { DTYPE_BYTES, allocData, numel, viewFromBytes, type DType, type HostTensor } from '../../engine/tensor.js';
 import { InputError } from '../../errors.js';
 import { Unpickler, construct, describe, type GlobalFn } from './pickle.js';
 
@@ -192,7 +192,7 @@ function gather(src: Uint8Array, dst: Uint8Array, shape: readonly number[], stri
   }
 }
 
-/** The tensor's elements as a C-contiguous host tensor (one copy, into properly aligned memory). */
+/** The tensor's elements as a C-contiguous host tensor: a view of the file's bytes when contiguous and aligned, else one copy. */
 export function materialize(t: TensorRef): HostTensor {
   const { dtype } = t.storage;
   const size = DTYPE_BYTES[dtype];
@@ -205,7 +205,7 @@ export function materialize(t: TensorRef): HostTensor {
     throw new TorchCheckpointError(`${t.storage.where}: a tensor [${shape}] at offset ${t.offset} reaches element ${last} of a ${t.storage.numel}-element storage; the checkpoint is corrupt`);
   }
   const bytes = t.storage.bytes();
-  if (isContiguous(shape, t.stride)) return { dtype, shape, data: dataFromBytes(dtype, bytes.subarray(t.offset * size, (t.offset + n) * size)) };
+  if (isContiguous(shape, t.stride)) return { dtype, shape, data: viewFromBytes(dtype, bytes.subarray(t.offset * size, (t.offset + n) * size)) };
   const data = allocData(dtype, n);
   gather(new Uint8Array(bytes.subarray(t.offset * size, (last + 1) * size)), new Uint8Array(data.buffer, data.byteOffset, data.byteLength), shape, t.stride, size);
   return { dtype, shape, data };

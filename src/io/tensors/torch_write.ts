@@ -17,6 +17,23 @@ const STORAGES: Partial<Record<HostTensor['dtype'], 'FloatStorage' | 'LongStorag
 
 const isTensor = (v: unknown): v is HostTensor => typeof v === 'object' && v !== null && 'dtype' in v && 'shape' in v && 'data' in v;
 
+/**
+ * PyTorch's record alignment (caffe2/serialize/inline_container.cc `kFieldAlignment`, `getPadding`): every entry's
+ * data starts at a multiple of 64 bytes, padded by a local-header extra field with id "FB" filled with 'Z'. Readers
+ * can then view the tensors in place (engine/tensor.ts viewFromBytes).
+ */
+const FIELD_ALIGNMENT = 64;
+const LOCAL_HEADER_BYTES = 30;
+const EXTRA_HEADER_BYTES = 4;
+
+/** The "FB" extra field that pads an entry's data starting after `start` bytes (header and name) to the alignment. */
+function alignmentExtra(start: number): Uint8Array {
+  const pad = (FIELD_ALIGNMENT - ((start + EXTRA_HEADER_BYTES) % FIELD_ALIGNMENT)) % FIELD_ALIGNMENT;
+  const extra = new Uint8Array(EXTRA_HEADER_BYTES + pad).fill(0x5a); // 'Z'
+  extra.set([0x46, 0x42, pad & 0xff, pad >> 8]); // 'F', 'B', the padding's length (little-endian)
+  return extra;
+}
+
 /** A stored-entry zip archive. */
 function zip(entries: readonly { name: string; data: Uint8Array }[]): Uint8Array {
   const chunks: Uint8Array[] = [];
@@ -25,14 +42,16 @@ function zip(entries: readonly { name: string; data: Uint8Array }[]): Uint8Array
   for (const e of entries) {
     const name = new TextEncoder().encode(e.name);
     const crc = crc32(e.data);
-    const local = new DataView(new ArrayBuffer(30));
+    const extra = alignmentExtra(offset + LOCAL_HEADER_BYTES + name.length);
+    const local = new DataView(new ArrayBuffer(LOCAL_HEADER_BYTES));
     local.setUint32(0, 0x04034b50, true);
     local.setUint16(4, 20, true);
     local.setUint32(14, crc, true);
     local.setUint32(18, e.data.length, true);
     local.setUint32(22, e.data.length, true);
     local.setUint16(26, name.length, true);
-    chunks.push(new Uint8Array(local.buffer), name, e.data);
+    local.setUint16(28, extra.length, true);
+    chunks.push(new Uint8Array(local.buffer), name, extra, e.data);
     const cd = new DataView(new ArrayBuffer(46));
     cd.setUint32(0, 0x02014b50, true);
     cd.setUint16(4, 20, true);
@@ -43,7 +62,7 @@ function zip(entries: readonly { name: string; data: Uint8Array }[]): Uint8Array
     cd.setUint16(28, name.length, true);
     cd.setUint32(42, offset, true);
     central.push(new Uint8Array(cd.buffer), name);
-    offset += 30 + name.length + e.data.length;
+    offset += LOCAL_HEADER_BYTES + name.length + extra.length + e.data.length;
   }
   const cdSize = central.reduce((s, c) => s + c.length, 0);
   const end = new DataView(new ArrayBuffer(22));
