@@ -56,6 +56,17 @@ function fromOrt(t: ort.Tensor): HostTensor {
   return { dtype, shape: [...t.dims], data: t.data as TypedData };
 }
 
+/**
+ * Initializers of at least this many bytes are saved in the weights file, not in the model (the session option's name
+ * and default in onnxruntime_session_options_config_keys.h: kOrtSessionOptionsOptimizedModelExternalInitializersMinSizeInBytes).
+ */
+const EXTERNAL_MIN_BYTES = 1024;
+
+/** Session config entries that save an optimised model's initializers to `file` (next to the model). */
+function externalWeights(file: string): Record<string, string> {
+  return { optimized_model_external_initializers_file_name: file, optimized_model_external_initializers_min_size_in_bytes: String(EXTERNAL_MIN_BYTES) };
+}
+
 /** `STYLECLIP_ORT_PROFILE=/tmp/prefix`: every session writes onnxruntime's per-node profile `<prefix>_<date>.json`. */
 export const PROFILE_ENV = 'STYLECLIP_ORT_PROFILE';
 
@@ -85,14 +96,14 @@ export class Session {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: opts.optimization ?? 'all',
-      ...(opts.saveOptimizedTo ? { optimizedModelFilePath: opts.saveOptimizedTo } : {}),
+      ...(opts.saveOptimizedTo ? { optimizedModelFilePath: opts.saveOptimizedTo.model } : {}),
       // Memory patterns pre-plan one block per run shape; with the arena on, a gradient graph then holds both the
       // planned block and arena chunks (measured at 1024 px: 9.0 GB peak with patterns, 7.2 GB without, same speed).
       enableMemPattern: false,
       enableCpuMemArena: opts.memoryArena ?? true,
       // MLAS pre-packs constant matrix/conv weights into a second copy; without it the 1024 px edit step peaks at
       // 6.4 GB instead of 7.2 GB at the same speed (measured, see bench/edit-step.ts).
-      extra: { session: { disable_prepacking: '1' } },
+      extra: { session: { disable_prepacking: '1', ...(opts.saveOptimizedTo ? externalWeights(opts.saveOptimizedTo.weights) : {}) } },
       // Debugging aid: ORT's per-node trace (JSON, one file per session, written when the session is released).
       ...(process.env[PROFILE_ENV] ? { enableProfiling: true, profileFilePrefix: process.env[PROFILE_ENV] } : {}),
     }).catch((e: unknown) => {

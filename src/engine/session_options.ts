@@ -30,8 +30,11 @@ export interface SessionOptions {
   readonly compiled?: CompiledCache;
   /** onnxruntime's graph optimisation ('disabled' for models it optimised already); default 'all'. */
   readonly optimization?: 'all' | 'disabled';
-  /** Where onnxruntime saves the optimised model (./compiled.ts). */
-  readonly saveOptimizedTo?: string;
+  /**
+   * Where onnxruntime saves the optimised model (./compiled.ts): `model`, with its weights in `weights` (a file name in
+   * the model's directory, which the model names; onnxruntime maps it into memory when it opens the model).
+   */
+  readonly saveOptimizedTo?: { readonly model: string; readonly weights: string };
   /** The Winograd conv lowering (./lower.ts); default `STYLECLIP_WINOGRAD` or 'auto'. */
   readonly winograd?: WinogradMode;
   /**

@@ -1,6 +1,7 @@
 /**
- * Compiled sessions (src/engine/compiled.ts): the first build saves onnxruntime's optimised model, the next open
- * reads it with optimisation off and gives the same outputs; a damaged entry is detected by its digest and rebuilt;
+ * Compiled sessions (src/engine/compiled.ts): the first build saves onnxruntime's optimised model (graph and weights
+ * file), the next open maps it with optimisation off and gives the same outputs; a damaged entry (graph or weights) is
+ * detected by its digest or size and rebuilt;
  * an unwritable cache directory only means no entry.
  */
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,7 +40,7 @@ describe('compiled sessions', () => {
     builds = 0;
     const first = await output(await compiledSession(cache, 'conv:1', build, {}, open));
     expect(builds).toBe(1);
-    expect(readdirSync(cache.dir).sort().map((f) => f.replace(/^[0-9a-f]{32}/, 'ID'))).toEqual(['ID.json', 'ID.onnx']);
+    expect(readdirSync(cache.dir).sort().map((f) => f.replace(/^[0-9a-f]{32}/, 'ID').replace(/\.\d+-[0-9a-f]{8}\.bin$/, '.NONCE.bin'))).toEqual(['ID.NONCE.bin', 'ID.json', 'ID.onnx']);
     const second = await output(await compiledSession(cache, 'conv:1', build, {}, open));
     expect(builds).toBe(1);
     expect(Buffer.from(first.buffer).equals(Buffer.from(plain.buffer))).toBe(true);
@@ -60,6 +61,32 @@ describe('compiled sessions', () => {
     expect(builds).toBe(1);
     expect(Buffer.from(again.buffer).equals(Buffer.from(good.buffer))).toBe(true);
     expect(readFileSync(onnx).equals(bytes)).toBe(false);
+  });
+
+  it('damaged or truncated weights files are found (digest, size), removed with their entry and rebuilt', async () => {
+    const cache = { dir: join(dir, 'w'), source: 'weights-1' };
+    const good = await output(await compiledSession(cache, 'conv:1', build, {}, open));
+    for (const damage of [(b: Buffer) => { b[b.length >> 1] ^= 0xff; return b; }, (b: Buffer) => b.subarray(0, b.length - 64)]) {
+      const bin = join(cache.dir, readdirSync(cache.dir).find((f) => f.endsWith('.bin'))!);
+      writeFileSync(bin, damage(readFileSync(bin)));
+      builds = 0;
+      const again = await output(await compiledSession(cache, 'conv:1', build, {}, open));
+      expect(builds).toBe(1);
+      expect(Buffer.from(again.buffer).equals(Buffer.from(good.buffer))).toBe(true);
+      expect(readdirSync(cache.dir).filter((f) => f.endsWith('.bin'))).toHaveLength(1); // the damaged one is gone
+    }
+  });
+
+  it('a killed save (weights written, no sidecar) leaves nothing behind after the next save of that key', async () => {
+    const cache = { dir: join(dir, 'k'), source: 'weights-1' };
+    await compiledSession(cache, 'conv:1', build, {}, open).then((s) => s.dispose());
+    const files = readdirSync(cache.dir);
+    const id = files.find((f) => f.endsWith('.json'))!.slice(0, 32);
+    rmSync(join(cache.dir, `${id}.json`));
+    writeFileSync(join(cache.dir, `${id}.999-deadbeef.bin`), 'a killed save of this key');
+    await compiledSession(cache, 'conv:1', build, {}, open).then((s) => s.dispose());
+    expect(readdirSync(cache.dir).filter((f) => f.endsWith('.bin'))).toHaveLength(1);
+    expect(readdirSync(cache.dir)).toHaveLength(3);
   });
 
   it.skipIf(process.getuid?.() === 0)('an unwritable cache directory: the session is built, nothing is written', async () => {
@@ -94,14 +121,16 @@ describe('compiled sessions', () => {
     const side = JSON.parse(readFileSync(join(cache.dir, kept.find((f) => f.endsWith('.json'))!), 'utf8')) as { key: string };
     const oldKey = { ...(JSON.parse(side.key) as Record<string, unknown>), source: 'weights-1', graph: 'conv:1', code: 'an older build' };
     const stale = 'f'.repeat(32);
-    writeFileSync(join(cache.dir, `${stale}.json`), JSON.stringify({ ...side, key: JSON.stringify(oldKey) }));
+    writeFileSync(join(cache.dir, `${stale}.json`), JSON.stringify({ ...side, key: JSON.stringify(oldKey), weights: { file: `${stale}.1-00000000.bin`, bytes: 13, sha256: '' } }));
     writeFileSync(join(cache.dir, `${stale}.onnx`), 'stale model');
+    writeFileSync(join(cache.dir, `${stale}.1-00000000.bin`), 'stale weights');
     writeFileSync(join(cache.dir, 'record.clip.json'), '{}'); // another kind of record sharing the directory
     await compiledSession(cache, 'conv:1', build, {}, open).then((s) => s.dispose());
     const after = readdirSync(cache.dir);
     expect(after).not.toContain(`${stale}.json`);
     expect(after).not.toContain(`${stale}.onnx`);
+    expect(after).not.toContain(`${stale}.1-00000000.bin`);
     for (const f of [...kept, 'record.clip.json']) expect(after).toContain(f);
-    expect(after).toHaveLength(kept.length + 3); // the new conv:1 entry (2 files) and the record
+    expect(after).toHaveLength(kept.length + 4); // the new conv:1 entry (3 files) and the record
   });
 });
