@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -6,6 +7,8 @@ import { bytesOf, toFloat32, type HostTensor } from '../../src/engine/tensor.js'
 import { InputError } from '../../src/errors.js';
 import { readNpy } from '../../src/io/tensors/npy.js';
 import { loadTorchCheckpoint, parseTorchCheckpoint, type TorchCheckpoint } from '../../src/io/tensors/torch.js';
+import { saveTorchStateDict } from '../../src/io/tensors/torch_write.js';
+import { applyRules } from '../../src/io/tensors/weight_map.js';
 import { fixture } from '../helpers/shared.js';
 
 const DATA = join(dirname(fileURLToPath(import.meta.url)), 'data');
@@ -77,6 +80,40 @@ describe('PyTorch checkpoints: shared reference fixtures', () => {
     expect(ck.tensors.get('latent_avg')!.shape).toEqual([64]);
     expect(floats(ck.tensors.get('latent_avg'))).toEqual(Array.from((await readNpy(fixture('sg2_latent_avg.npy'))).data as Float32Array));
     expect(ck.values).toEqual({});
+  });
+
+  it("torch.save's 64-byte aligned records are read in place: every float32 tensor is a view of the file's bytes", async () => {
+    const bytes = readFileSync(fixture('stylegan2_tiny.pt'));
+    const ck = parseTorchCheckpoint(bytes, 'stylegan2_tiny.pt');
+    for (const [k, t] of ck.tensors) expect({ k, view: t.data.buffer === bytes.buffer }).toEqual({ k, view: true });
+  });
+
+  it('our torch.save writer aligns records as PyTorch does: its files read back in place, values unchanged', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'styleclip-torch-'));
+    try {
+      const src = parseTorchCheckpoint(readFileSync(fixture('stylegan2_tiny.pt')), 'stylegan2_tiny.pt');
+      const sd = new Map([...src.tensors].filter(([k]) => k.startsWith('g_ema.')).map(([k, t]) => [k.slice('g_ema.'.length), t]));
+      await saveTorchStateDict(join(dir, 'g.pt'), sd);
+      const bytes = readFileSync(join(dir, 'g.pt'));
+      const back = parseTorchCheckpoint(bytes, 'g.pt');
+      for (const [k, t] of back.tensors) {
+        expect({ k, view: t.data.buffer === bytes.buffer, offset: t.data.byteOffset % 64 }).toEqual({ k, view: true, offset: 0 });
+        expect(Buffer.from(bytesOf(t.data)).equals(Buffer.from(bytesOf(sd.get(k)!.data))), k).toBe(true);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a rule table that keeps under half of a file copies its tensors out of the file (the buffer is not pinned); most of it stays in place', () => {
+    const bytes = readFileSync(fixture('stylegan2_tiny.pt'));
+    const ck = parseTorchCheckpoint(bytes, 'stylegan2_tiny.pt');
+    const rule = (k: string) => ({ src: k, dst: k, shape: ck.tensors.get(k)!.shape });
+    const small = applyRules(new Map([['latent_avg', ck.tensors.get('latent_avg')!]]), [rule('latent_avg')], 'one tensor');
+    expect(small.get('latent_avg')!.data.buffer === bytes.buffer).toBe(false);
+    expect(floats(small.get('latent_avg'))).toEqual(floats(ck.tensors.get('latent_avg')));
+    const all = applyRules(ck.tensors, [...ck.tensors.keys()].map(rule), 'every tensor');
+    for (const t of all.values()) expect(t.data.buffer === bytes.buffer).toBe(true);
   });
 
   it('reads the legacy StyleGAN2 checkpoint identically to the zip one', async () => {

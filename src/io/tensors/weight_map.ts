@@ -62,6 +62,23 @@ export function applyRules(source: ReadonlyMap<string, HostTensor>, rules: reado
     ...problems,
   ].filter(Boolean);
   if (parts.length) throw new InputError(`${what}: ${parts.join('; ')}`);
+  return unpinned(out);
+}
+
+/**
+ * Checkpoint tensors are views of the file's bytes (engine/tensor.ts viewFromBytes). Outputs that keep less than this
+ * share of such a buffer are copied out of it, so a file mostly unused (a training checkpoint's discriminator and
+ * optimiser states beside g_ema) is freed rather than held by the few tensors passed through unscaled.
+ */
+const PINNED_SHARE = 0.5;
+
+function unpinned(out: Map<string, HostTensor>): Map<string, HostTensor> {
+  const used = new Map<ArrayBufferLike, number>();
+  for (const t of out.values()) used.set(t.data.buffer, (used.get(t.data.buffer) ?? 0) + t.data.byteLength);
+  for (const [k, t] of out) {
+    const held = t.data.buffer.byteLength;
+    if (t.data.byteLength < held && used.get(t.data.buffer)! < PINNED_SHARE * held) out.set(k, { ...t, data: t.data.slice() as typeof t.data });
+  }
   return out;
 }
 
