@@ -19,7 +19,7 @@
  * streams seeded with streamSeed(seed, s, kind), so a resumed run continues exactly as an uninterrupted one.
  */
 import { SessionCache, type SessionOptions } from '../../engine/session.js';
-import { scalarTensor, type HostTensor } from '../../engine/tensor.js';
+import { numel, scalarTensor, type HostTensor } from '../../engine/tensor.js';
 import { Cancelled, InputError } from '../../errors.js';
 import { Generator, broadcastW, noiseShapes, synthesisShape } from '../../generator/index.js';
 import { rosinalityTensors } from '../../generator/weights_rosinality.js';
@@ -163,6 +163,8 @@ export class NadaTrainer {
     const { batch, steps } = this.settings;
     const session = await this.sessions.get(`step:${batch}`, () => buildNadaStep(this.spec, batch));
     const gradient = new Float32Array(this.raw.length);
+    // The step writes each candidate's gradient straight into its slice of `gradient`.
+    const into = Object.fromEntries(this.inputs.map((t, i) => [NADA_IO.grad(i), { dtype: 'float32', shape: [...t.shape], data: gradient.subarray(this.offsets[i], this.offsets[i] + numel(t.shape)) } satisfies HostTensor]));
     await optimize(this.raw, {
       steps,
       from: this.step,
@@ -175,12 +177,10 @@ export class NadaTrainer {
         const feeds: Record<string, HostTensor> = { ...rawFeeds(this.inputs, raw, this.offsets), [NADA_IO.z]: zAt?.(s) ?? this.sampleZ(s), ...this.noiseFeeds(s, batch) };
         this.directions.forEach((d, m) => (feeds[NADA_IO.direction(m)] = d));
         feeds[NADA_IO.shift] = scalarTensor(this.isTwin(raw) ? ZERO_DIRECTION_SHIFT : 0);
-        const out = await session.run(feeds);
+        const out = await session.run(feeds, undefined, into);
         const chosen = new Set(modules);
         this.keys.forEach((_, i) => {
-          const g = out[NADA_IO.grad(i)].data as Float32Array;
-          if (chosen.has(this.moduleOf[i])) gradient.set(g, this.offsets[i]);
-          else gradient.fill(0, this.offsets[i], this.offsets[i] + g.length);
+          if (!chosen.has(this.moduleOf[i])) (into[NADA_IO.grad(i)].data as Float32Array).fill(0);
         });
         return { grad: gradient, out, modules };
       },
