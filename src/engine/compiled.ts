@@ -18,7 +18,7 @@
  * opens, and the next save of that key removes what it left.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -217,6 +217,9 @@ export async function compiledSession<S extends { dispose(): Promise<void> }>(ca
   if (writable) {
     const weightsPath = join(cache.dir, weightsFile);
     try {
+      // onnxruntime writes no weights file for a graph without initializers over its threshold: an empty one keeps
+      // every entry three files.
+      if (!existsSync(weightsPath)) await writeFile(weightsPath, new Uint8Array(0));
       const [saved, weights] = await Promise.all([fileDigest(tmp), fileDigest(weightsPath)]);
       const side: Sidecar = { key, ...saved, weights: { file: weightsFile, ...weights }, inputs: specsOf(g) };
       await removeEntry(cache.dir, `${id}.json`, weightsFile); // what an earlier save of this key left

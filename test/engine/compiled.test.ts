@@ -63,6 +63,23 @@ describe('compiled sessions', () => {
     expect(readFileSync(onnx).equals(bytes)).toBe(false);
   });
 
+  it('a graph without large weights gets an entry too (an empty weights file) and opens from it', async () => {
+    const cache = { dir: join(dir, 'small'), source: 'none' };
+    let built = 0;
+    const small = (): E.Graph => {
+      built++;
+      const g = new E.Graph('small');
+      g.output(E.mul(g.input('x', 'float32', [1, 8, 12, 12]), 2), 'y');
+      return g;
+    };
+    for (let i = 0; i < 2; i++) {
+      const y = await output(await compiledSession(cache, 'small', small, {}, open));
+      expect(y[0]).toBe(2 * (x.data as Float32Array)[0]);
+    }
+    expect(built).toBe(1);
+    expect(readdirSync(cache.dir)).toHaveLength(3);
+  });
+
   it('damaged or truncated weights files are found (digest, size), removed with their entry and rebuilt', async () => {
     const cache = { dir: join(dir, 'w'), source: 'weights-1' };
     const good = await output(await compiledSession(cache, 'conv:1', build, {}, open));
