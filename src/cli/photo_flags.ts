@@ -9,8 +9,8 @@ import { flag, modelFlag, resolveSaid, str, type CliIO, type ParsedArgs } from '
 /**
  * The photo source of `--image` starts: `--encoder E` inverts in one pass (e4e/pSp, refined by `--refine N` steps;
  * HyperStyle, `--iterations N` passes with its W encoder from `--w-encoder` or found beside it), else projection.
+ * A CLI edit has one photo per process, so each of the source's models is released once the photo is in.
  */
-/** The photo source of a CLI edit: one photo per process, so each of its models is released once the photo is in. */
 export async function photoSourceOf(args: ParsedArgs, io: CliIO): Promise<FacePhotoSource> {
   // A registry name is pulled on first use, said on stderr like every model flag.
   const name = (option: string): Promise<string | undefined> => (str(args, option) === undefined ? Promise.resolve(undefined) : modelFlag(args, option, 'encoder', io.stderr));

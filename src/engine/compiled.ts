@@ -108,10 +108,10 @@ async function sweepSuperseded(dir: string, key: string, keep: string): Promise<
   const mine = JSON.parse(key) as Record<string, unknown>;
   for (const name of readdirSync(dir).filter((f) => SIDECAR.test(f) && f !== keep)) {
     try {
-      const other = JSON.parse(JSON.parse(await readFile(join(dir, name), 'utf8')).key as string) as Record<string, unknown>;
+      const side = JSON.parse(await readFile(join(dir, name), 'utf8')) as Partial<Sidecar>;
+      const other = JSON.parse(side.key as string) as Record<string, unknown>;
       if (IDENTITY_FIELDS.every((f) => other[f] === mine[f]) && JSON.stringify(other) !== key) {
         trace(`compiled ${name}: superseded, removed`);
-        const side = JSON.parse(await readFile(join(dir, name), 'utf8')) as Partial<Sidecar>;
         await Promise.all(entryFiles(dir, name, side).map((f) => rm(f, { force: true })));
       }
     } catch {

@@ -132,7 +132,8 @@ export class Session {
       }
       ortFeeds[spec.name] = toOrt(t);
     }
-    const res = into ? await this.ort.run(ortFeeds, preallocated(outputs ?? this.outputNames, into)) : outputs ? await this.ort.run(ortFeeds, [...outputs]) : await this.ort.run(ortFeeds);
+    const fetches = into ? preallocated(outputs ?? this.outputNames, into) : outputs && [...outputs];
+    const res = fetches ? await this.ort.run(ortFeeds, fetches) : await this.ort.run(ortFeeds);
     const out: Record<string, HostTensor> = {};
     for (const [k, v] of Object.entries(res)) out[k] = fromOrt(v);
     return out;

@@ -16,7 +16,7 @@ import { Graph, type Value } from '../../engine/graph.js';
 import { grad } from '../../engine/grad.js';
 import { add, mul } from '../../engine/ops_math.js';
 import { expand, reshape } from '../../engine/ops_shape.js';
-import type { HostTensor } from '../../engine/tensor.js';
+import { numel, type HostTensor } from '../../engine/tensor.js';
 import { buildMapping, buildSynthesis, constNoise, noiseShapes, synthesisShape, type GeneratorConfig, type WeightMap } from '../../generator/index.js';
 import { directionalLoss, globalLoss, unitImageEmbedding, weightedSum, type NadaClip } from './loss.js';
 
@@ -104,14 +104,14 @@ export function buildNadaProbe(spec: NadaGraphSpec, batch: number): Graph {
 }
 
 /**
- * The graph's inputs for the candidates at raw values `raw` (flat, `offsets` per tensor), viewed in our shapes: views
- * of `raw`, not copies (26M floats at config-f; onnxruntime reads them during the run, and `raw` changes only after).
+ * The candidates' tensors in a flat vector (`offsets` per tensor) viewed in our shapes, named `name(i)`: views of
+ * `flat`, not copies (26M floats at config-f). As feeds (`NADA_IO.param`, the default) onnxruntime reads them during
+ * the run, and the raw values change only after; as pre-allocated outputs (`NADA_IO.grad`) it writes them.
  */
-export function rawFeeds(inputs: readonly TrainableInput[], raw: Float32Array, offsets: readonly number[]): Record<string, HostTensor> {
-  const feeds: Record<string, HostTensor> = {};
+export function flatViews(inputs: readonly TrainableInput[], flat: Float32Array, offsets: readonly number[], name: (i: number) => string = NADA_IO.param): Record<string, HostTensor> {
+  const views: Record<string, HostTensor> = {};
   inputs.forEach((t, i) => {
-    const n = t.shape.reduce((a, b) => a * b, 1);
-    feeds[NADA_IO.param(i)] = { dtype: 'float32', shape: [...t.shape], data: raw.subarray(offsets[i], offsets[i] + n) };
+    views[name(i)] = { dtype: 'float32', shape: [...t.shape], data: flat.subarray(offsets[i], offsets[i] + numel(t.shape)) };
   });
-  return feeds;
+  return views;
 }

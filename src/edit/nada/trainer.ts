@@ -19,7 +19,7 @@
  * streams seeded with streamSeed(seed, s, kind), so a resumed run continues exactly as an uninterrupted one.
  */
 import { SessionCache, type SessionOptions } from '../../engine/session.js';
-import { numel, scalarTensor, type HostTensor } from '../../engine/tensor.js';
+import { scalarTensor, type HostTensor } from '../../engine/tensor.js';
 import { Cancelled, InputError } from '../../errors.js';
 import { Generator, broadcastW, noiseShapes, synthesisShape } from '../../generator/index.js';
 import { rosinalityTensors } from '../../generator/weights_rosinality.js';
@@ -27,7 +27,7 @@ import { createRng, normals } from '../../random.js';
 import { Adam } from '../../optimize/adam.js';
 import { optimize } from '../../optimize/loop.js';
 import type { ClipTokenizer } from '../../clip/tokenizer.js';
-import { NADA_IO, buildNadaProbe, buildNadaStep, rawFeeds, type NadaGraphSpec, type NadaNoise, type TrainableInput } from './graph.js';
+import { NADA_IO, buildNadaProbe, buildNadaStep, flatViews, type NadaGraphSpec, type NadaNoise, type TrainableInput } from './graph.js';
 import { candidateModules, chooseModules, moduleKeys, type LayerChoice } from './layers.js';
 import { ZERO_DIRECTION_SHIFT, targetEmbedding, textDirection, type NadaClip } from './loss.js';
 import { saveNadaCheckpoint, type NadaResume, type NadaRunRecord, type RosinalityGenerator } from './checkpoint.js';
@@ -164,7 +164,7 @@ export class NadaTrainer {
     const session = await this.sessions.get(`step:${batch}`, () => buildNadaStep(this.spec, batch));
     const gradient = new Float32Array(this.raw.length);
     // The step writes each candidate's gradient straight into its slice of `gradient`.
-    const into = Object.fromEntries(this.inputs.map((t, i) => [NADA_IO.grad(i), { dtype: 'float32', shape: [...t.shape], data: gradient.subarray(this.offsets[i], this.offsets[i] + numel(t.shape)) } satisfies HostTensor]));
+    const into = flatViews(this.inputs, gradient, this.offsets, NADA_IO.grad);
     await optimize(this.raw, {
       steps,
       from: this.step,
@@ -174,7 +174,7 @@ export class NadaTrainer {
       cancelled: () => new Cancelled('StyleGAN-NADA training cancelled'),
       run: async (raw, s) => {
         const modules = await this.chooseModules(s);
-        const feeds: Record<string, HostTensor> = { ...rawFeeds(this.inputs, raw, this.offsets), [NADA_IO.z]: zAt?.(s) ?? this.sampleZ(s), ...this.noiseFeeds(s, batch) };
+        const feeds: Record<string, HostTensor> = { ...flatViews(this.inputs, raw, this.offsets), [NADA_IO.z]: zAt?.(s) ?? this.sampleZ(s), ...this.noiseFeeds(s, batch) };
         this.directions.forEach((d, m) => (feeds[NADA_IO.direction(m)] = d));
         feeds[NADA_IO.shift] = scalarTensor(this.isTwin(raw) ? ZERO_DIRECTION_SHIFT : 0);
         const out = await session.run(feeds, undefined, into);
@@ -230,7 +230,7 @@ export class NadaTrainer {
     const w0 = broadcastW(await this.mapper.map(normalTensor(streamSeed(this.settings.seed, s, STREAMS.probe), [p, this.start.config.wDim])), nLatent);
     const w = (w0.data as Float32Array).slice();
     for (let it = 0; it < NADA_DEFAULTS.autoLayerIters; it++) {
-      const feeds: Record<string, HostTensor> = { ...rawFeeds(this.inputs, this.raw, this.offsets), [NADA_IO.wPlus]: { ...w0, data: w }, ...this.noiseFeeds(s, p, true) };
+      const feeds: Record<string, HostTensor> = { ...flatViews(this.inputs, this.raw, this.offsets), [NADA_IO.wPlus]: { ...w0, data: w }, ...this.noiseFeeds(s, p, true) };
       this.targets.forEach((t, m) => (feeds[NADA_IO.target(m)] = t));
       const g = (await session.run(feeds))[NADA_IO.gradW].data as Float32Array;
       for (let i = 0; i < w.length; i++) w[i] -= NADA_DEFAULTS.probeLr * g[i];
