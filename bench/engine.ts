@@ -5,11 +5,12 @@
  *   case: constant weight, so the input gradient is a flipped Conv), and the ConvTranspose form of the same gradient.
  * - matmul 1024 x 1024 x 1024.
  * - the Winograd lowering table (./engine_winograd.ts): direct vs F(2x2,3x3) vs F(4x4,3x3) per conv shape;
- *   `--write-table` regenerates src/engine/winograd_table.ts.
+ *   and the weight-gradient rule (per-tap GEMMs vs F(3x3,2x2) vs F(3x3,4x4)); `--write-table` regenerates
+ *   src/engine/winograd_table.ts, `--write-wgrad-table` src/engine/winograd_wgrad_table.ts.
  */
 import * as E from '../src/engine/index.js';
 import { parseArgs } from 'node:util';
-import { measureWinogradTable, writeWinogradTable } from './engine_winograd.js';
+import { measureWeightGradTable, measureWinogradTable, writeWinogradTable } from './engine_winograd.js';
 import { machine, peakRssMiB, randomNormal, timeMs } from './util.js';
 
 const C = 512;
@@ -92,10 +93,13 @@ export async function peaks(): Promise<Record<string, unknown>> {
 }
 
 export async function run(argv: string[]): Promise<Record<string, unknown>> {
-  const { values } = parseArgs({ args: argv, options: { 'write-table': { type: 'boolean' } } });
+  const { values } = parseArgs({ args: argv, options: { 'write-table': { type: 'boolean' }, 'write-wgrad-table': { type: 'boolean' } } });
   const figures = await peaks();
   const table = await measureWinogradTable();
-  if (values['write-table']) writeWinogradTable(table, `${String(machine().cpu)}, ${E.defaultThreads()} threads`);
+  const wgradTable = await measureWeightGradTable();
+  const on = `${String(machine().cpu)}, ${E.defaultThreads()} threads`;
+  if (values['write-table']) writeWinogradTable(table, 'conv', on);
+  if (values['write-wgrad-table']) writeWinogradTable(wgradTable, 'weight-grad', on);
   /** Per conv shape: direct / F2 / F4 ms, the chosen tile, speedup, relative error vs direct, true G multiplies. */
-  return { ...figures, winograd_table: table, peak_rss_mib: peakRssMiB() };
+  return { ...figures, winograd_table: table, winograd_weight_grad_table: wgradTable, peak_rss_mib: peakRssMiB() };
 }

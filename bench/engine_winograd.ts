@@ -6,11 +6,16 @@
  * conv; the fastest wins its row (Winograd only when it beats direct by WIN_MARGIN). Each row reports the
  * times, the speedup, the worst relative error vs direct after the chain (max |diff| / max |direct|) and the true
  * multiply count.
- * `--write-table` rewrites src/engine/winograd_table.ts from the measurement.
+ * The weight-gradient rule likewise: per shape and batch, dW of one such conv (inputs x and the output gradient) as
+ * one GEMM per tap, F(3x3, 2x2) and F(3x3, 4x4) (src/engine/winograd.ts `winogradWeightGrad`), WGRAD_MARGIN to win.
+ * `--write-table` rewrites src/engine/winograd_table.ts from the measurement, `--write-wgrad-table`
+ * src/engine/winograd_wgrad_table.ts.
  */
 import { writeFileSync } from 'node:fs';
 import * as E from '../src/engine/index.js';
-import { winogradConv, winogradMultiplies, type WinogradRow, type WinogradTile } from '../src/engine/winograd.js';
+import { resolveConv } from '../src/engine/ops_nn.js';
+import { convWeightGradGemm } from '../src/engine/vjp_nn.js';
+import { winogradConv, winogradMultiplies, winogradWeightGrad, type WinogradRow, type WinogradTile } from '../src/engine/winograd.js';
 import { randomNormal, timeMs } from './util.js';
 
 /** [channels, output size]: config-f's stride-1 convs at 4..1024 px, and the IR-SE50 body of e4e (64..512 ch). */
@@ -29,6 +34,12 @@ const CHAIN_SLOPE = 0.2;
  * from 1.3x, e4e's 256-channel convs (1.3-1.4x, 1 ms each) cost 242 MB of e4e's compiled model for 30 ms a photo.
  */
 const WIN_MARGIN = 1.5;
+
+/**
+ * The weight gradient's margin: no transformed weights are kept (its transforms are of activations, freed after the
+ * run), so only run-to-run noise (~10 % on these VMs) has to be beaten.
+ */
+const WGRAD_MARGIN = 1.2;
 
 interface Measured extends WinogradRow {
   readonly direct_ms: number;
@@ -88,19 +99,71 @@ export async function measureWinogradTable(): Promise<Measured[]> {
   return rows;
 }
 
-export function writeWinogradTable(rows: readonly Measured[], machine: string): void {
-  const lines = rows.map((r) => `  { channels: ${r.channels}, size: ${r.size}, batch: ${r.batch}, tile: ${r.tile} }, // ${r.speedup.toFixed(2)}x`);
-  const src = `/**
- * The measured Winograd rule (written by \`npm run bench -- engine --write-table\`; do not edit by hand): per conv shape
- * (channels, output size, batch) the fastest of direct (tile 0), F(2x2,3x3) (2) and F(4x4,3x3) (4), with the speedup
- * over direct. Shapes between rows take the nearest row (src/engine/lower.ts \`chooseTile\`).
- * Measured on: ${machine}, ${new Date().toISOString().slice(0, 10)}.
- */
-import type { WinogradRow } from './winograd.js';
+async function timeWeightGrad(c: number, feeds: Record<'x' | 'gy', E.HostTensor>, tile: 0 | WinogradTile): Promise<{ ms: number; y: Float32Array }> {
+  const g = new E.Graph('winograd_wgrad_bench');
+  const x = g.input('x', 'float32', feeds.x.shape);
+  const gy = g.input('gy', 'float32', feeds.gy.shape);
+  const pads: [number, number, number, number] = [1, 1, 1, 1];
+  g.output(tile ? winogradWeightGrad(x, gy, pads, tile) : convWeightGradGemm(x, gy, [c, c, 3, 3], resolveConv({ pads })), 'dw');
+  const s = await E.Session.create(g, { winograd: 'off' });
+  const out = (await s.run(feeds)).dw.data as Float32Array;
+  const t = await timeMs(() => s.run(feeds), 5, 1);
+  await s.dispose();
+  return { ms: t.median, y: out };
+}
 
-export const WINOGRAD_TABLE: readonly WinogradRow[] = [
-${lines.join('\n')}
-];
-`;
-  writeFileSync(new URL('../src/engine/winograd_table.ts', import.meta.url), src);
+/** The weight-gradient rule's rows (direct = one GEMM per tap). */
+export async function measureWeightGradTable(): Promise<Measured[]> {
+  const rows: Measured[] = [];
+  for (const [c, r] of SHAPES)
+    for (const n of BATCHES) {
+      const feeds = { x: E.tensor('float32', [n, c, r, r], randomNormal(n * c * r * r, 2)), gy: E.tensor('float32', [n, c, r, r], randomNormal(n * c * r * r, 3)) };
+      const direct = await timeWeightGrad(c, feeds, 0);
+      const [f2, f4] = [await timeWeightGrad(c, feeds, 2), await timeWeightGrad(c, feeds, 4)];
+      const best = f4.ms <= f2.ms ? { tile: 4 as const, ms: f4.ms } : { tile: 2 as const, ms: f2.ms };
+      const tile = direct.ms > best.ms * WGRAD_MARGIN ? best.tile : 0;
+      const mul = winogradMultiplies(n, c, c, r, r, tile || 4);
+      rows.push({
+        channels: c, size: r, batch: n, tile,
+        direct_ms: direct.ms, f2_ms: f2.ms, f4_ms: f4.ms, speedup: direct.ms / (tile ? best.ms : direct.ms),
+        f2_rel_err: relErr(f2.y, direct.y), f4_rel_err: relErr(f4.y, direct.y),
+        direct_gmul: mul.direct / 1e9, winograd_gmul: tile ? mul.winograd / 1e9 : mul.direct / 1e9,
+      });
+      process.stderr.write(`winograd weight grad ${c}ch@${r} batch ${n}: per-tap ${direct.ms.toFixed(1)} ms, F2 ${f2.ms.toFixed(1)}, F4 ${f4.ms.toFixed(1)} -> ${tile ? `F${tile}` : 'per-tap'}\n`);
+    }
+  return rows;
+}
+
+const tableLines = (rows: readonly Measured[]): string =>
+  rows.map((r) => `  { channels: ${r.channels}, size: ${r.size}, batch: ${r.batch}, tile: ${r.tile} }, // ${r.speedup.toFixed(2)}x`).join('\n');
+
+/** What each rule's file says of itself (the lines of its doc comment before the machine). */
+const TABLE_FILES = {
+  conv: {
+    file: 'winograd_table.ts',
+    name: 'WINOGRAD_TABLE',
+    doc: [
+      'The measured Winograd rule (written by `npm run bench -- engine --write-table`; do not edit by hand): per conv shape',
+      '(channels, output size, batch) the fastest of direct (tile 0), F(2x2,3x3) (2) and F(4x4,3x3) (4), with the speedup',
+      'over direct. Shapes between rows take the nearest row (src/engine/lower.ts `chooseTile`).',
+    ],
+  },
+  'weight-grad': {
+    file: 'winograd_wgrad_table.ts',
+    name: 'WINOGRAD_WGRAD_TABLE',
+    doc: [
+      'The measured Winograd weight-gradient rule (written by `npm run bench -- engine --write-wgrad-table`; do not edit',
+      'by hand): per conv shape (channels, output size, batch) the fastest way to its weight gradient of one GEMM per',
+      'kernel tap (tile 0), F(3x3,2x2) (2) and F(3x3,4x4) (4), with the speedup over the per-tap GEMMs. Shapes between',
+      'rows take the nearest row (src/engine/lower.ts `chooseTile`).',
+    ],
+  },
+} as const;
+
+/** Rewrites one rule's file (src/engine/winograd_table.ts or winograd_wgrad_table.ts) from a measurement. */
+export function writeWinogradTable(rows: readonly Measured[], of: keyof typeof TABLE_FILES, machine: string): void {
+  const t = TABLE_FILES[of];
+  const doc = [...t.doc, `Measured on: ${machine}, ${new Date().toISOString().slice(0, 10)}.`].map((l) => ` * ${l}`).join('\n');
+  const src = `/**\n${doc}\n */\nimport type { WinogradRow } from './winograd.js';\n\nexport const ${t.name}: readonly WinogradRow[] = [\n${tableLines(rows)}\n];\n`;
+  writeFileSync(new URL(`../src/engine/${t.file}`, import.meta.url), src);
 }

@@ -4,12 +4,13 @@
  * Conv input-gradient: ConvTranspose with the same weight — or, when the weight is a constant and the conv has unit
  * stride and dilation, a plain Conv with the weight transposed per group and flipped spatially (precomputed), which
  * onnxruntime runs with its fastest kernels; a graph-valued weight gets the same flipped Conv with the weight
- * transposed and flipped in the graph. Conv weight-gradient: for ungrouped, undilated convolutions with small kernels,
- * one GEMM per kernel tap, dW[:, :, i, j] = gy [M, N·OH·OW] · x_ij^T with x_ij the padded input sampled at
- * (i + s·oh, j + s·ow) (MLAS's GEMM runs these long-K products near its peak; measured 2.4x faster than the conv
- * form at 128 ch, 256 px); otherwise a Conv of the input (batch and channel axes swapped) with the output gradient as
- * the kernel, stride and dilation exchanged (Dumoulin & Visin 2016, "A guide to convolution arithmetic", sec. 4).
- * ConvTranspose swaps the roles.
+ * transposed and flipped in the graph. Conv weight-gradient: for stride-1 3x3 convolutions an engine-internal
+ * ConvWeightGrad node, expanded by the lowering (./lower.ts) into Winograd F(3x3, m x m) or the per-tap GEMMs below;
+ * for other ungrouped, undilated convolutions with small kernels, one GEMM per kernel tap,
+ * dW[:, :, i, j] = gy [M, N·OH·OW] · x_ij^T with x_ij the padded input sampled at (i + s·oh, j + s·ow) (MLAS's GEMM
+ * runs these long-K products near its peak; measured 2.4x faster than the conv form at 128 ch, 256 px); otherwise a
+ * Conv of the input (batch and channel axes swapped) with the output gradient as the kernel, stride and dilation
+ * exchanged (Dumoulin & Visin 2016, "A guide to convolution arithmetic", sec. 4). ConvTranspose swaps the roles.
  */
 import { Value, type Node, type VjpRule } from './graph.js';
 import { gemm, mul, reduceSum } from './ops_math.js';
@@ -83,6 +84,10 @@ function fitSpatial(v: Value, shape: readonly number[]): Value {
  * dW[m, c, i, j] = sum_{n, oh, ow} gy[n, m, oh, ow] * xpad[n, g(m) C/g + c, oh*s + i*d, ow*s + j*d].
  */
 function convWeightGrad(x: Value, gy: Value, wShape: readonly number[], c: ResolvedConv): Value {
+  if (winogradEligible(x, wShape, c)) {
+    const attrs = { pads: { ints: [...c.pads] } };
+    return x.graph.node(CONV_WEIGHT_GRAD.op, [x, gy], [{ dtype: x.dtype, shape: [...wShape] }], attrs, CONV_WEIGHT_GRAD.domain)[0];
+  }
   if (c.group === 1 && c.dilations.every((d) => d === 1) && wShape[2] * wShape[3] <= MAX_GEMM_TAPS) return convWeightGradGemm(x, gy, wShape, c);
   const [n, , h, wd] = x.shape;
   const [m, cpg, kh, kw] = wShape;
@@ -96,11 +101,24 @@ function convWeightGrad(x: Value, gy: Value, wShape: readonly number[], c: Resol
   return transpose(cropped, [1, 0, 2, 3]); // [M, C/g, kh, kw]
 }
 
+/**
+ * The engine-internal node a stride-1 3x3 conv's weight gradient is left as: inputs (x, gy), attribute pads, output
+ * dW. The lowering (./lower.ts, run on every graph before it is serialised) expands it into the per-tap GEMMs or
+ * Winograd F(3x3, m x m) (./winograd.ts) by the measured rule; it never reaches onnxruntime.
+ */
+export const CONV_WEIGHT_GRAD = { op: 'ConvWeightGrad', domain: 'styleclip.engine' } as const;
+
+/** Convs whose weight gradient the Winograd lowering can take: float32, 3x3, stride and dilation 1, group 1. */
+function winogradEligible(x: Value, wShape: readonly number[], c: ResolvedConv): boolean {
+  const unit = c.strides.every((s) => s === 1) && c.dilations.every((d) => d === 1);
+  return x.dtype === 'float32' && c.group === 1 && unit && wShape[2] === 3 && wShape[3] === 3 && c.pads.every((p) => p <= 2);
+}
+
 /** Kernels up to this many taps take the per-tap GEMM weight gradient (3x3 and 4x4; 7x7 stems keep the conv form). */
 const MAX_GEMM_TAPS = 16;
 
 /** The weight gradient as one GEMM per tap (see the header); group 1, dilation 1. */
-function convWeightGradGemm(x: Value, gy: Value, wShape: readonly number[], c: ResolvedConv): Value {
+export function convWeightGradGemm(x: Value, gy: Value, wShape: readonly number[], c: ResolvedConv): Value {
   const [n, ch] = x.shape;
   const [m, , kh, kw] = wShape;
   const [, , oh, ow] = gy.shape;

@@ -17,6 +17,11 @@
  *   4. output transform: MatMul with A^T (x) A^T [m*m, a*a] -> [m*m, K, N, P];
  *   5. [N, m*m*K, TH, TW] and DepthToSpace (DCR) -> [N, K, TH*m, TW*m]; a Slice crops the last partial tiles.
  * Transform matrices: built by Toom-Cook from interpolation points (`POINTS`, below).
+ *
+ * The weight gradient of the same conv, dW[k, c, i, j] = sum_{n, p} gy[n, k, p] xpad[n, c, p + (i, j)], is a
+ * correlation with 3 outputs per axis and the m x m output-gradient tile as its filter: F(3x3, m x m) (Lavin & Gray
+ * sec. 4 use the same duality for their F(2x2,3x3) backward pass), with the same a x a input tiles of x, a*a multiplies
+ * per tile instead of 9 m^2, and the sum over tiles and batch as the matrix products' long axis (`winogradWeightGrad`).
  */
 import { Value } from './graph.js';
 import { add, matmul } from './ops_math.js';
@@ -42,7 +47,7 @@ export interface WinogradRow {
 const POINTS: Readonly<Record<WinogradTile, readonly number[]>> = { 2: [0, 1, -1], 4: [0, 1, -1, 1 / 2, -2] };
 
 interface Transforms {
-  /** B^T [a, a], G [a, 3], A^T [m, a]. */
+  /** B^T [a, a], G [a, r], A^T [out, a]. */
   readonly bt: readonly (readonly number[])[];
   readonly g: readonly (readonly number[])[];
   readonly at: readonly (readonly number[])[];
@@ -70,23 +75,26 @@ function inverse(m: readonly (readonly number[])[]): number[][] {
 const transposed = (m: readonly (readonly number[])[]): number[][] => m[0].map((_, j) => m.map((r) => r[j]));
 
 /**
- * Toom-Cook: a linear convolution s = g * h is C [(E_r g) ⊙ (E_m h)] with E the evaluation matrices at the points
- * and C = E_a^-1 the interpolation; the correlation y = conv^T is its transpose, y = E_m^T [(E_r g) ⊙ (C^T d)], so
- * A^T = E_m^T, G = E_r, B^T = C^T (Lavin & Gray sec. 3 and 4). Each row of B^T is scaled to max |entry| 1 and the
- * matching row of G by the inverse (a diagonal moved across the product), so the run-time transform stays well scaled.
+ * Toom-Cook F(out, r) on the a = out + r - 1 points of `POINTS[tile]`: a linear convolution s = g * h is
+ * C [(E_r g) ⊙ (E_out h)] with E the evaluation matrices at the points and C = E_a^-1 the interpolation; the
+ * correlation y = conv^T is its transpose, y = E_out^T [(E_r g) ⊙ (C^T d)], so A^T = E_out^T, G = E_r, B^T = C^T
+ * (Lavin & Gray sec. 3 and 4). Each row of B^T is scaled to max |entry| 1 and the matching row of G by the inverse
+ * (a diagonal moved across the product), so the run-time transform stays well scaled. The forward conv is
+ * F(tile, 3), its weight gradient F(3, tile): the same points and B^T, G and A^T exchanged in size.
  */
-function toomCook(tile: WinogradTile): Transforms {
+function toomCook(tile: WinogradTile, out: number, r: number): Transforms {
   const pts = POINTS[tile];
-  const a = tile + KERNEL - 1;
+  const a = out + r - 1;
   const bt = transposed(inverse(evaluation(pts, a)));
-  const g = evaluation(pts, KERNEL);
-  const scale = bt.map((r) => Math.max(...r.map(Math.abs)));
-  return { bt: bt.map((r, i) => r.map((v) => v / scale[i])), g: g.map((r, i) => r.map((v) => v * scale[i])), at: transposed(evaluation(pts, tile)) };
+  const g = evaluation(pts, r);
+  const scale = bt.map((row) => Math.max(...row.map(Math.abs)));
+  return { bt: bt.map((row, i) => row.map((v) => v / scale[i])), g: g.map((row, i) => row.map((v) => v * scale[i])), at: transposed(evaluation(pts, out)) };
 }
 
 const KERNEL = 3;
 
-const TRANSFORMS: Readonly<Record<WinogradTile, Transforms>> = { 2: toomCook(2), 4: toomCook(4) };
+const TRANSFORMS: Readonly<Record<WinogradTile, Transforms>> = { 2: toomCook(2, 2, KERNEL), 4: toomCook(4, 4, KERNEL) };
+const WEIGHT_GRAD_TRANSFORMS: Readonly<Record<WinogradTile, Transforms>> = { 2: toomCook(2, KERNEL, 2), 4: toomCook(4, KERNEL, 4) };
 
 /** Kronecker product of the rows of `p` [r, s] and `q` [t, u]: [(r t), (s u)] flattened row-major. */
 function kron(p: readonly (readonly number[])[], q: readonly (readonly number[])[]): Float32Array {
@@ -178,4 +186,36 @@ export function winogradConv(x: Value, w: Float32Array | Value, k: number, bias:
   const img = g.node('DepthToSpace', [perTile], [{ dtype: x.dtype, shape: [n, k, th * tile, tw * tile] }], { blocksize: { i: tile }, mode: { s: 'DCR' } })[0];
   const out = th * tile === oh && tw * tile === ow ? img : slice(img, [2, 3], [0, 0], [oh, ow]);
   return bias ? add(out, reshape(bias, [1, k, 1, 1])) : out;
+}
+
+/**
+ * dW [K, C, 3, 3] of y = conv(x, W, pads) (3x3, stride 1, group 1) applied to the output gradient `gy` [N, K, OH, OW],
+ * by F(3x3, tile x tile) (see the header):
+ *   1. x's a x a tiles at stride m (m = tile), B^T d B: the forward input transform (a Conv of x as N*C one-channel
+ *      images, stride m; pads grown so the last tile is whole) -> [N*C, a*a, TH, TW];
+ *   2. gy's m x m tiles, G g G^T: a Conv of gy as N*K one-channel images with the a*a kernels G[xi,:] (x) G[nu,:],
+ *      stride m (the grown bottom/right pads are zeros of gy: they add nothing) -> [N*K, a*a, TH, TW];
+ *   3. both to [a*a, ., N*P] and one batched product over the tiles, U V^T (onnxruntime fuses the Transpose into its
+ *      MatMul's transB) -> [a*a, K, C];
+ *   4. output transform A^T M A as one MatMul by A^T (x) A^T [9, a*a], then [3, 3, K, C] -> [K, C, 3, 3].
+ */
+export function winogradWeightGrad(x: Value, gy: Value, pads: readonly [number, number, number, number], tile: WinogradTile): Value {
+  const g = x.graph;
+  const [n, c, h, wd] = x.shape;
+  const [, k, oh, ow] = gy.shape;
+  const a = tile + KERNEL - 1;
+  const th = Math.ceil(oh / tile);
+  const tw = Math.ceil(ow / tile);
+  const p = th * tw;
+  const { bt, g: gt, at } = WEIGHT_GRAD_TRANSFORMS[tile];
+  const bk = g.constant({ dtype: 'float32', shape: [a * a, 1, a, a], data: kron(bt, bt) }, 'winograd_bt');
+  const xPads: [number, number, number, number] = [pads[0], pads[1], th * tile + KERNEL - 1 - h - pads[0], tw * tile + KERNEL - 1 - wd - pads[1]];
+  const v = conv(reshape(x, [n * c, 1, h, wd]), bk, undefined, { strides: [tile, tile], pads: xPads }); // [N*C, a*a, TH, TW]
+  const gk = g.constant({ dtype: 'float32', shape: [a * a, 1, tile, tile], data: kron(gt, gt) }, 'winograd_wgrad_g');
+  const u = conv(reshape(gy, [n * k, 1, oh, ow]), gk, undefined, { strides: [tile, tile], pads: [0, 0, th * tile - oh, tw * tile - ow] }); // [N*K, a*a, TH, TW]
+  const byPosition = (t: Value, ch: number): Value => reshape(transpose(reshape(t, [n, ch, a * a, p]), [2, 1, 0, 3]), [a * a, ch, n * p]);
+  const m = matmul(byPosition(u, k), transpose(byPosition(v, c), [0, 2, 1])); // [a*a, K, C]
+  const ak = g.constant({ dtype: 'float32', shape: [KERNEL * KERNEL, a * a], data: kron(at, at) }, 'winograd_wgrad_at');
+  const dw = matmul(ak, reshape(m, [a * a, k * c])); // [9, K*C]
+  return transpose(reshape(dw, [KERNEL, KERNEL, k, c]), [2, 3, 0, 1]); // [K, C, 3, 3]
 }

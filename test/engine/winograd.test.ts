@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as E from '../../src/engine/index.js';
 import { winogradConv, winogradMultiplies } from '../../src/engine/winograd.js';
 import { WINOGRAD_TABLE } from '../../src/engine/winograd_table.js';
+import { WINOGRAD_WGRAD_TABLE } from '../../src/engine/winograd_wgrad_table.js';
 import { InputError } from '../../src/errors.js';
 import { rng } from './gradcheck.js';
 
@@ -118,10 +119,56 @@ describe('Winograd conv lowering (Lavin & Gray 2016) vs onnxruntime direct Conv'
       const y = E.conv(x, w, undefined, { pads: [1, 1, 1, 1] });
       const [gx, gw] = E.grad(E.reduceSum(E.mul(y, g.input('t', 'float32', [2, 5, 9, 9]))), [x, w]);
       [y, gx, gw].forEach((v, i) => g.output(v, ['y', 'gx', 'gw'][i]));
-      return lowerAndRun(g, mode, 2, feeds); // the forward conv and the flipped input-gradient conv
+      return lowerAndRun(g, mode, 3, feeds); // the forward conv, the flipped input-gradient conv, the weight gradient
     };
     const [off, on] = [await run('off'), await run('f4')];
     for (const k of ['y', 'gx', 'gw']) expect(relErr(on[k], off[k])).toBeLessThanOrEqual(1e-5);
+  });
+
+  for (const tile of ['f2', 'f4'] as const) {
+    // Measured worst: F(3x3,2x2) 5.7e-7, F(3x3,4x4) 1.7e-6 (these shapes, random inputs).
+    const bound = tile === 'f2' ? 2e-6 : 1e-5;
+    it(`${tile}: the weight gradient F(3x3, m x m) equals the per-tap GEMM one within ${bound} relative (partial tiles, pads, batch)`, async () => {
+      for (const cs of CASES) {
+        const r = rng(5);
+        const oh = cs.h + cs.pads[0] + cs.pads[2] - 2;
+        const ow = cs.w + cs.pads[1] + cs.pads[3] - 2;
+        const feeds = { x: randn(r, [cs.n, cs.c, cs.h, cs.w]), w: randn(r, [cs.k, cs.c, 3, 3], 0.2), t: randn(r, [cs.n, cs.k, oh, ow]) };
+        const run = async (mode: E.WinogradMode): Promise<Record<string, E.HostTensor>> => {
+          const g = new E.Graph('wgrad_only');
+          const w = g.input('w', 'float32', [cs.k, cs.c, 3, 3]);
+          const y = E.conv(g.input('x', 'float32', [cs.n, cs.c, cs.h, cs.w]), w, undefined, { pads: cs.pads });
+          g.output(E.grad(E.reduceSum(E.mul(y, g.input('t', 'float32', [cs.n, cs.k, oh, ow]))), [w])[0], 'gw');
+          const lowered = E.lowerConvs(g, mode).filter((l) => l.of === 'weight-grad');
+          expect(lowered).toHaveLength(mode === 'off' ? 0 : 1);
+          const s = await E.Session.create(g, { winograd: 'off' });
+          try {
+            return await s.run(feeds);
+          } finally {
+            await s.dispose();
+          }
+        };
+        expect(relErr((await run(tile)).gw, (await run('off')).gw)).toBeLessThanOrEqual(bound);
+      }
+    });
+  }
+
+  it('the weight gradient is left as a ConvWeightGrad node that every lowering expands, the GPU ones to per-tap GEMMs', () => {
+    const build = (): E.Graph => {
+      const g = new E.Graph('wgrad_node');
+      const w = g.input('w', 'float32', [4, 4, 3, 3]);
+      const y = E.conv(g.input('x', 'float32', [1, 4, 8, 8]), w, undefined, { pads: [1, 1, 1, 1] });
+      g.output(E.grad(E.reduceSum(y), [w])[0], 'gw');
+      return g;
+    };
+    const g = build();
+    expect(g.nodes.filter((n) => n.op === 'ConvWeightGrad')).toHaveLength(1);
+    expect(E.lowerConvs(g, 'off')).toHaveLength(0);
+    expect(g.nodes.some((n) => n.op === 'ConvWeightGrad')).toBe(false);
+    expect(g.nodes.filter((n) => n.op === 'Gemm')).toHaveLength(9);
+    const lowered = build();
+    expect(E.lowerConvs(lowered, 'f4').map((l) => l.of)).toEqual(['conv', 'weight-grad']);
+    expect(lowered.nodes.some((n) => n.op === 'ConvWeightGrad' || n.op === 'Gemm')).toBe(false);
   });
 
   it('gradients through a session with the lowering on equal those with it off (the flipped input-gradient conv is lowered too)', async () => {
@@ -151,6 +198,14 @@ describe('Winograd conv lowering (Lavin & Gray 2016) vs onnxruntime direct Conv'
     expect(E.chooseTile(shape(512, 32))).toBe(4);
     expect(E.chooseTile(shape(512, 4))).toBe(0);
     for (const row of WINOGRAD_TABLE) expect(E.chooseTile(shape(row.channels, row.size, row.batch))).toBe(row.tile);
+  });
+
+  it('the weight-gradient table: per-tap GEMMs for config-f 512 ch up to 16 px, F(3x3,4x4) for its 64-512 ch layers at 64-512 px', () => {
+    const shape = (ch: number, size: number, batch = 2): E.ConvShape => ({ batch, inChannels: ch, outChannels: ch, height: size, width: size });
+    expect(E.chooseTile(shape(512, 4), WINOGRAD_WGRAD_TABLE)).toBe(0);
+    expect(E.chooseTile(shape(512, 16), WINOGRAD_WGRAD_TABLE)).toBe(0);
+    for (const [ch, size] of [[512, 64], [256, 128], [128, 256], [64, 512]]) expect(E.chooseTile(shape(ch, size), WINOGRAD_WGRAD_TABLE)).toBe(4);
+    for (const row of WINOGRAD_WGRAD_TABLE) expect(E.chooseTile(shape(row.channels, row.size, row.batch), WINOGRAD_WGRAD_TABLE)).toBe(row.tile);
   });
 
   it('the multiply count: F(4x4) needs 4x fewer than direct on whole tiles, F(2x2) 2.25x', () => {
