@@ -122,6 +122,15 @@ export function reduceMean(x: Value, axes?: readonly number[], keepdims = false)
   })[0];
 }
 
+/** ReduceSumSquare, sum of x^2 (opset < 18: axes as an attribute); its VJP is one broadcast Mul, 2 x g. */
+export function reduceSumSquare(x: Value, axes?: readonly number[], keepdims = false): Value {
+  const ax = reductionAxes(x, axes);
+  return x.graph.node('ReduceSumSquare', [x], [{ dtype: x.dtype, shape: reducedShape(x.shape, ax, keepdims) }], {
+    axes: { ints: ax },
+    keepdims: { i: keepdims ? 1 : 0 },
+  })[0];
+}
+
 export function softmax(x: Value, axis = -1): Value {
   return unary('Softmax', x, { axis: { i: normAxis(axis, x.rank) } });
 }

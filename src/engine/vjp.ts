@@ -49,12 +49,14 @@ function mT(x: Value): Value {
 }
 
 /** Reshapes a reduced gradient back to keepdims form and broadcasts it over the reduced axes. */
-function unreduce(n: Node, d: Value): Value {
+/** The upstream gradient of a reduction reshaped to the input's rank, reduced axes kept as 1 (broadcastable). */
+function keptDims(n: Node, d: Value): Value {
   const x = inp(n, 0);
   const axes = 'axes' in n.attrs ? (n.attrs.axes as { ints: number[] }).ints : readIntsInput(n, 1);
-  const kept = x.shape.map((s, i) => (axes.includes(i) ? 1 : s));
-  return expand(reshape(d, kept), x.shape);
+  return reshape(d, x.shape.map((s, i) => (axes.includes(i) ? 1 : s)));
 }
+
+const unreduce = (n: Node, d: Value): Value => expand(keptDims(n, d), inp(n, 0).shape);
 
 const ELEMENTWISE: Record<string, VjpRule> = {
   Identity: (_n, go) => [g0(go)],
@@ -138,6 +140,9 @@ const LINALG: Record<string, VjpRule> = {
     ];
   },
   ReduceSum: (n, go) => [unreduce(n, g0(go))],
+  // d/dx sum x^2 = 2 x g: the kept-dims gradient broadcasts in the Mul, so no Expand (the demodulation sums of a
+  // trained generator's weights: one Mul per weight instead of an Expand, two Muls and an Add).
+  ReduceSumSquare: (n, go) => [mul(inp(n, 0), mul(keptDims(n, g0(go)), 2))],
   ReduceMean: (n, go) => {
     const x = inp(n, 0);
     const y = out(n);

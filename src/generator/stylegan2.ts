@@ -29,7 +29,7 @@
  * demodulation sums, gained noise strength and biases) are then computed in the graph instead.
  */
 import type { Graph, Value } from '../engine/graph.js';
-import { add, gemm, leakyRelu, matmul, mul, reciprocal, reduceMean, reduceSum, sqrt } from '../engine/ops_math.js';
+import { add, gemm, leakyRelu, matmul, mul, reciprocal, reduceMean, reduceSumSquare, sqrt } from '../engine/ops_math.js';
 import { conv, convTranspose } from '../engine/ops_nn.js';
 import { concat, expand, reshape, slice, transpose } from '../engine/ops_shape.js';
 import type { HostTensor } from '../engine/tensor.js';
@@ -211,7 +211,7 @@ function modulatedConv(g: Graph, x: Value, s: Value, layer: LayerSpec, p: GraphW
     const pad = (w!.shape[2] - 1) / 2;
     y = conv(xs, w!, undefined, { pads: [pad, pad, pad, pad] }); // [N,Cout,H,W]
   }
-  const sq = wHost ? g.constant(squaredWeightSums(wHost), `${layer.name}.wsq`) : transpose(reduceSum(mul(w!, w!), [2, 3]), [1, 0]); // [Cin,Cout]
+  const sq = wHost ? g.constant(squaredWeightSums(wHost), `${layer.name}.wsq`) : transpose(reduceSumSquare(w!, [2, 3]), [1, 0]); // [Cin,Cout]
   const d = rsqrt(matmul(mul(s, s), sq), DEMOD_EPS); // [N,Cout]
   return { y, d };
 }

@@ -44,6 +44,8 @@ const CASES: Case[] = [
   { name: 'Gemm (transA)', dtype: 'float32', inputs: [{ shape: [4, 3] }, { shape: [4, 2] }], f: (_g, [a, b]) => E.gemm(a, b, undefined, { transA: true }) },
   { name: 'ReduceSum', dtype: 'float64', inputs: [{ shape: [2, 3, 4] }], f: (_g, [a]) => E.reduceSum(a, [1]) },
   { name: 'ReduceSum (keepdims)', dtype: 'float64', inputs: [{ shape: [2, 3, 4] }], f: (_g, [a]) => E.reduceSum(a, [0, 2], true) },
+  { name: 'ReduceSumSquare', dtype: 'float64', inputs: [{ shape: [2, 3, 4] }], f: (_g, [a]) => E.reduceSumSquare(a, [1, 2]) },
+  { name: 'ReduceSumSquare (keepdims)', dtype: 'float64', inputs: [{ shape: [2, 3, 4] }], f: (_g, [a]) => E.reduceSumSquare(a, [0], true) },
   { name: 'ReduceMean', dtype: 'float64', inputs: [{ shape: [2, 3, 4] }], f: (_g, [a]) => E.reduceMean(a, [-1]) },
   { name: 'Softmax', dtype: 'float64', inputs: [{ shape: [2, 5], range: [-3, 3] }], f: (_g, [a]) => E.softmax(a, -1) },
   {
