@@ -107,6 +107,13 @@ function kron(p: readonly (readonly number[])[], q: readonly (readonly number[])
   return out;
 }
 
+/** A row-major [rows, cols] matrix transposed. */
+function transposedData(m: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(m.length);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = m[i * cols + j];
+  return out;
+}
+
 /** (k, c) pairs transformed per block: U's a*a rows are then written in runs of this length, not element-wise. */
 const TRANSFORM_BLOCK = 256;
 
@@ -152,7 +159,8 @@ function transformWeightInGraph(w: Value, tile: WinogradTile): Value {
   const a = tile + KERNEL - 1;
   const [k, c] = w.shape;
   const gg = w.graph.constant({ dtype: 'float32', shape: [a * a, KERNEL * KERNEL], data: kron(g, g) }, 'winograd_g');
-  return reshape(matmul(gg, reshape(transpose(w, [2, 3, 0, 1]), [KERNEL * KERNEL, k * c])), [a * a, k, c]);
+  // w as [K*C, 9] transposed: onnxruntime fuses the Transpose into the MatMul (transB), no [9, K*C] copy is made.
+  return reshape(matmul(gg, transpose(reshape(w, [k * c, KERNEL * KERNEL]), [1, 0])), [a * a, k, c]);
 }
 
 /**
@@ -197,7 +205,7 @@ export function winogradConv(x: Value, w: Float32Array | Value, k: number, bias:
  *      stride m (the grown bottom/right pads are zeros of gy: they add nothing) -> [N*K, a*a, TH, TW];
  *   3. both to [a*a, ., N*P] and one batched product over the tiles, U V^T (onnxruntime fuses the Transpose into its
  *      MatMul's transB) -> [a*a, K, C];
- *   4. output transform A^T M A as one MatMul by A^T (x) A^T [9, a*a], then [3, 3, K, C] -> [K, C, 3, 3].
+ *   4. output transform A^T M A as one MatMul, M^T [K*C, a*a] by (A^T (x) A^T)^T [a*a, 9] -> [K, C, 3, 3].
  */
 export function winogradWeightGrad(x: Value, gy: Value, pads: readonly [number, number, number, number], tile: WinogradTile): Value {
   const g = x.graph;
@@ -215,7 +223,7 @@ export function winogradWeightGrad(x: Value, gy: Value, pads: readonly [number, 
   const u = conv(reshape(gy, [n * k, 1, oh, ow]), gk, undefined, { strides: [tile, tile], pads: [0, 0, th * tile - oh, tw * tile - ow] }); // [N*K, a*a, TH, TW]
   const byPosition = (t: Value, ch: number): Value => reshape(transpose(reshape(t, [n, ch, a * a, p]), [2, 1, 0, 3]), [a * a, ch, n * p]);
   const m = matmul(byPosition(u, k), transpose(byPosition(v, c), [0, 2, 1])); // [a*a, K, C]
-  const ak = g.constant({ dtype: 'float32', shape: [KERNEL * KERNEL, a * a], data: kron(at, at) }, 'winograd_wgrad_at');
-  const dw = matmul(ak, reshape(m, [a * a, k * c])); // [9, K*C]
-  return transpose(reshape(dw, [KERNEL, KERNEL, k, c]), [2, 3, 0, 1]); // [K, C, 3, 3]
+  const akT = g.constant({ dtype: 'float32', shape: [a * a, KERNEL * KERNEL], data: transposedData(kron(at, at), KERNEL * KERNEL, a * a) }, 'winograd_wgrad_a');
+  const dw = matmul(transpose(reshape(m, [a * a, k * c]), [1, 0]), akT); // [K*C, 9]: the Transpose fuses (transA)
+  return reshape(dw, [k, c, KERNEL, KERNEL]);
 }
