@@ -65,11 +65,15 @@ function convInputGrad(x: Value, w: Value, gy: Value, c: ResolvedConv): Value {
   return convTranspose(gy, w, undefined, { ...c, outputPadding: [x.shape[2] - outH, x.shape[3] - outW] });
 }
 
-/** w[..., kh-1-i, kw-1-j] (a graph-valued kernel flipped spatially: Gather with reversed indices). */
+/**
+ * w[..., kh-1-i, kw-1-j] (a graph-valued kernel flipped spatially): one Gather reversing the kh*kw taps of each
+ * filter, since reversing the row-major tap index i*kw + j flips both axes.
+ */
 function flipSpatial(w: Value): Value {
-  const g = w.graph;
-  const rev = (n: number): Value => g.constant({ dtype: 'int64', shape: [n], data: BigInt64Array.from({ length: n }, (_, i) => BigInt(n - 1 - i)) }, `flip${n}`);
-  return gather(gather(w, rev(w.shape[2]), 2), rev(w.shape[3]), 3);
+  const [a, b, kh, kw] = w.shape;
+  const taps = kh * kw;
+  const rev = w.graph.constant({ dtype: 'int64', shape: [taps], data: BigInt64Array.from({ length: taps }, (_, i) => BigInt(taps - 1 - i)) }, `flip${taps}`);
+  return reshape(gather(reshape(w, [a, b, taps]), rev, 2), w.shape);
 }
 
 /** Crops trailing rows/columns a stride left uncovered; zero-pads are never needed by construction. */
