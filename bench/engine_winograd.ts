@@ -52,7 +52,9 @@ interface Measured extends WinogradRow {
   readonly winograd_gmul: number;
 }
 
-async function timeConv(n: number, c: number, r: number, w: Float32Array, x: E.HostTensor, tile: 0 | WinogradTile): Promise<{ ms: number; y: Float32Array }> {
+type Timed = { ms: number; y: Float32Array };
+
+async function timeConv(n: number, c: number, r: number, w: Float32Array, x: E.HostTensor, tile: 0 | WinogradTile): Promise<Timed> {
   const g = new E.Graph('winograd_bench');
   let y = g.input('x', 'float32', [n, c, r, r]);
   for (let i = 0; i < CHAIN; i++) {
@@ -77,6 +79,19 @@ function relErr(a: Float32Array, ref: Float32Array): number {
   return e / m;
 }
 
+/** A table row from the three timings: Winograd's best tile wins when it beats direct by `margin`. */
+function measuredRow(c: number, r: number, n: number, margin: number, direct: Timed, f2: Timed, f4: Timed): Measured {
+  const best = f4.ms <= f2.ms ? { tile: 4 as const, ms: f4.ms } : { tile: 2 as const, ms: f2.ms };
+  const tile = direct.ms > best.ms * margin ? best.tile : 0;
+  const mul = winogradMultiplies(n, c, c, r, r, tile || 4);
+  return {
+    channels: c, size: r, batch: n, tile,
+    direct_ms: direct.ms, f2_ms: f2.ms, f4_ms: f4.ms, speedup: direct.ms / (tile ? best.ms : direct.ms),
+    f2_rel_err: relErr(f2.y, direct.y), f4_rel_err: relErr(f4.y, direct.y),
+    direct_gmul: mul.direct / 1e9, winograd_gmul: tile ? mul.winograd / 1e9 : mul.direct / 1e9,
+  };
+}
+
 export async function measureWinogradTable(): Promise<Measured[]> {
   const rows: Measured[] = [];
   for (const [c, r] of SHAPES)
@@ -84,22 +99,14 @@ export async function measureWinogradTable(): Promise<Measured[]> {
       const w = randomNormal(c * c * 9, 1, 1 / Math.sqrt(c * 9));
       const x = E.tensor('float32', [n, c, r, r], randomNormal(n * c * r * r, 2));
       const direct = await timeConv(n, c, r, w, x, 0);
-      const [f2, f4] = [await timeConv(n, c, r, w, x, 2), await timeConv(n, c, r, w, x, 4)];
-      const best = f4.ms <= f2.ms ? { tile: 4 as const, ms: f4.ms } : { tile: 2 as const, ms: f2.ms };
-      const tile = direct.ms > best.ms * WIN_MARGIN ? best.tile : 0;
-      const mul = winogradMultiplies(n, c, c, r, r, tile || 4);
-      rows.push({
-        channels: c, size: r, batch: n, tile,
-        direct_ms: direct.ms, f2_ms: f2.ms, f4_ms: f4.ms, speedup: direct.ms / (tile ? best.ms : direct.ms),
-        f2_rel_err: relErr(f2.y, direct.y), f4_rel_err: relErr(f4.y, direct.y),
-        direct_gmul: mul.direct / 1e9, winograd_gmul: tile ? mul.winograd / 1e9 : mul.direct / 1e9,
-      });
-      process.stderr.write(`winograd ${c}ch@${r} batch ${n}: direct ${direct.ms.toFixed(1)} ms, F2 ${f2.ms.toFixed(1)}, F4 ${f4.ms.toFixed(1)} -> ${tile ? `F${tile}` : 'direct'}\n`);
+      const row = measuredRow(c, r, n, WIN_MARGIN, direct, await timeConv(n, c, r, w, x, 2), await timeConv(n, c, r, w, x, 4));
+      rows.push(row);
+      process.stderr.write(`winograd ${c}ch@${r} batch ${n}: direct ${row.direct_ms.toFixed(1)} ms, F2 ${row.f2_ms.toFixed(1)}, F4 ${row.f4_ms.toFixed(1)} -> ${row.tile ? `F${row.tile}` : 'direct'}\n`);
     }
   return rows;
 }
 
-async function timeWeightGrad(c: number, feeds: Record<'x' | 'gy', E.HostTensor>, tile: 0 | WinogradTile): Promise<{ ms: number; y: Float32Array }> {
+async function timeWeightGrad(c: number, feeds: Record<'x' | 'gy', E.HostTensor>, tile: 0 | WinogradTile): Promise<Timed> {
   const g = new E.Graph('winograd_wgrad_bench');
   const x = g.input('x', 'float32', feeds.x.shape);
   const gy = g.input('gy', 'float32', feeds.gy.shape);
@@ -119,17 +126,9 @@ export async function measureWeightGradTable(): Promise<Measured[]> {
     for (const n of BATCHES) {
       const feeds = { x: E.tensor('float32', [n, c, r, r], randomNormal(n * c * r * r, 2)), gy: E.tensor('float32', [n, c, r, r], randomNormal(n * c * r * r, 3)) };
       const direct = await timeWeightGrad(c, feeds, 0);
-      const [f2, f4] = [await timeWeightGrad(c, feeds, 2), await timeWeightGrad(c, feeds, 4)];
-      const best = f4.ms <= f2.ms ? { tile: 4 as const, ms: f4.ms } : { tile: 2 as const, ms: f2.ms };
-      const tile = direct.ms > best.ms * WGRAD_MARGIN ? best.tile : 0;
-      const mul = winogradMultiplies(n, c, c, r, r, tile || 4);
-      rows.push({
-        channels: c, size: r, batch: n, tile,
-        direct_ms: direct.ms, f2_ms: f2.ms, f4_ms: f4.ms, speedup: direct.ms / (tile ? best.ms : direct.ms),
-        f2_rel_err: relErr(f2.y, direct.y), f4_rel_err: relErr(f4.y, direct.y),
-        direct_gmul: mul.direct / 1e9, winograd_gmul: tile ? mul.winograd / 1e9 : mul.direct / 1e9,
-      });
-      process.stderr.write(`winograd weight grad ${c}ch@${r} batch ${n}: per-tap ${direct.ms.toFixed(1)} ms, F2 ${f2.ms.toFixed(1)}, F4 ${f4.ms.toFixed(1)} -> ${tile ? `F${tile}` : 'per-tap'}\n`);
+      const row = measuredRow(c, r, n, WGRAD_MARGIN, direct, await timeWeightGrad(c, feeds, 2), await timeWeightGrad(c, feeds, 4));
+      rows.push(row);
+      process.stderr.write(`winograd weight grad ${c}ch@${r} batch ${n}: per-tap ${row.direct_ms.toFixed(1)} ms, F2 ${row.f2_ms.toFixed(1)}, F4 ${row.f4_ms.toFixed(1)} -> ${row.tile ? `F${row.tile}` : 'per-tap'}\n`);
     }
   return rows;
 }

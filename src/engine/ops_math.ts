@@ -113,23 +113,20 @@ export function reduceSum(x: Value, axes?: readonly number[], keepdims = false):
   })[0];
 }
 
-/** ReduceMean (opset < 18: axes as an attribute). */
-export function reduceMean(x: Value, axes?: readonly number[], keepdims = false): Value {
+/** A reduction whose axes are an attribute at opset 17 (ReduceMean, ReduceSumSquare). */
+function attrReduce(op: string, x: Value, axes: readonly number[] | undefined, keepdims: boolean): Value {
   const ax = reductionAxes(x, axes);
-  return x.graph.node('ReduceMean', [x], [{ dtype: x.dtype, shape: reducedShape(x.shape, ax, keepdims) }], {
+  return x.graph.node(op, [x], [{ dtype: x.dtype, shape: reducedShape(x.shape, ax, keepdims) }], {
     axes: { ints: ax },
     keepdims: { i: keepdims ? 1 : 0 },
   })[0];
 }
 
-/** ReduceSumSquare, sum of x^2 (opset < 18: axes as an attribute); its VJP is one broadcast Mul, 2 x g. */
-export function reduceSumSquare(x: Value, axes?: readonly number[], keepdims = false): Value {
-  const ax = reductionAxes(x, axes);
-  return x.graph.node('ReduceSumSquare', [x], [{ dtype: x.dtype, shape: reducedShape(x.shape, ax, keepdims) }], {
-    axes: { ints: ax },
-    keepdims: { i: keepdims ? 1 : 0 },
-  })[0];
-}
+/** ReduceMean (opset < 18: axes as an attribute). */
+export const reduceMean = (x: Value, axes?: readonly number[], keepdims = false): Value => attrReduce('ReduceMean', x, axes, keepdims);
+
+/** ReduceSumSquare, sum of x^2 (axes as an attribute); its VJP is one broadcast Mul, 2 x g. */
+export const reduceSumSquare = (x: Value, axes?: readonly number[], keepdims = false): Value => attrReduce('ReduceSumSquare', x, axes, keepdims);
 
 export function softmax(x: Value, axis = -1): Value {
   return unary('Softmax', x, { axis: { i: normAxis(axis, x.rank) } });
