@@ -17,11 +17,11 @@
  */
 import { InputError } from '../errors.js';
 import type { Graph, Node, Value } from './graph.js';
-import { resolveConv } from './ops_nn.js';
+import { convOptionsOf, resolveConv } from './ops_nn.js';
 import { CONV_WEIGHT_GRAD, convWeightGradGemm } from './vjp_nn.js';
 import { WINOGRAD_TABLE } from './winograd_table.js';
 import { WINOGRAD_WGRAD_TABLE } from './winograd_wgrad_table.js';
-import { winogradConv, winogradWeightGrad, type WinogradRow, type WinogradTile } from './winograd.js';
+import { winogradConv, winogradTakes, winogradWeightGrad, type WinogradRow, type WinogradTile } from './winograd.js';
 
 export const WINOGRAD_MODES = ['auto', 'off', 'f2', 'f4'] as const;
 export type WinogradMode = (typeof WINOGRAD_MODES)[number];
@@ -74,10 +74,7 @@ export function chooseTile(s: ConvShape, table: readonly WinogradRow[] = WINOGRA
 function eligible(g: Graph, n: Node): Float32Array | Value | undefined {
   if (n.op !== 'Conv' || n.domain !== '') return undefined;
   const [x, w] = n.inputs;
-  if (!x || !w || x.dtype !== 'float32' || w.dtype !== 'float32' || w.shape[2] !== 3 || w.shape[3] !== 3) return undefined;
-  const ints = (k: string): number[] => (n.attrs[k] as { ints: number[] }).ints;
-  const c = resolveConv({ strides: ints('strides') as [number, number], pads: ints('pads') as [number, number, number, number], dilations: ints('dilations') as [number, number], group: (n.attrs.group as { i: number }).i });
-  if (c.group !== 1 || c.strides.some((s) => s !== 1) || c.dilations.some((d) => d !== 1) || c.pads.some((p) => p > 2)) return undefined;
+  if (!x || !w || w.dtype !== 'float32' || !winogradTakes(x.dtype, w.shape, convOptionsOf(n))) return undefined;
   const host = g.initializers.get(w.name);
   return host ? (host.data as Float32Array) : w;
 }
@@ -88,13 +85,18 @@ export interface LoweredConv extends ConvShape {
   readonly of: 'conv' | 'weight-grad';
 }
 
+/** The tile a mode gives a shape: none when off, the table's in 'auto', else the forced one. */
+function tileFor(shape: ConvShape, mode: WinogradMode, table: readonly WinogradRow[]): 0 | WinogradTile {
+  return mode === 'off' ? 0 : mode === 'auto' ? chooseTile(shape, table) : FORCED[mode];
+}
+
 /** A ConvWeightGrad node's expansion: Winograd by the weight-gradient rule (or the forced tile), else per-tap GEMMs. */
 function expandWeightGrad(n: Node, mode: WinogradMode): { out: Value; lowered?: LoweredConv } {
   const [x, gy] = n.inputs as [Value, Value];
   const dw = n.outputs[0];
   const pads = (n.attrs.pads as { ints: number[] }).ints as [number, number, number, number];
   const shape: ConvShape = { batch: x.shape[0], inChannels: x.shape[1], outChannels: gy.shape[1], height: gy.shape[2], width: gy.shape[3] };
-  const tile = mode === 'off' ? 0 : mode === 'auto' ? chooseTile(shape, WINOGRAD_WGRAD_TABLE) : FORCED[mode];
+  const tile = tileFor(shape, mode, WINOGRAD_WGRAD_TABLE);
   if (!tile) return { out: convWeightGradGemm(x, gy, dw.shape, resolveConv({ pads })) };
   return { out: winogradWeightGrad(x, gy, pads, tile), lowered: { ...shape, tile, of: 'weight-grad' } };
 }
@@ -117,11 +119,11 @@ export function lowerConvs(g: Graph, mode: WinogradMode = defaultWinograd()): Lo
       if (l) lowered.push(l);
       continue;
     }
-    const w = mode === 'off' ? undefined : eligible(g, n);
+    const w = eligible(g, n);
     const [x, wv, bias] = n.inputs as [Value, Value, Value | undefined];
     const y = n.outputs[0];
     const shape: ConvShape | undefined = w && { batch: x.shape[0], inChannels: x.shape[1], outChannels: y.shape[1], height: y.shape[2], width: y.shape[3] };
-    const tile = !shape ? 0 : mode === 'auto' ? chooseTile(shape) : FORCED[mode as 'f2' | 'f4'];
+    const tile = shape ? tileFor(shape, mode, WINOGRAD_TABLE) : 0;
     if (!w || !shape || !tile) {
       nodes.push(n);
       continue;

@@ -2,7 +2,7 @@
  * Convolution, pooling and resampling operators on NCHW tensors (ONNX opset 17).
  * Output sizes follow the ONNX Conv/ConvTranspose/AveragePool specs.
  */
-import { Value, type Attrs } from './graph.js';
+import { Value, type Attrs, type Node } from './graph.js';
 import { shapeStr } from './tensor.js';
 
 export interface ConvOptions {
@@ -32,6 +32,17 @@ export function resolveConv(o: ConvOptions): ResolvedConv {
     dilations: [...(o.dilations ?? [1, 1])] as [number, number],
     group: o.group ?? 1,
   };
+}
+
+/** The resolved options of a Conv or ConvTranspose node, from its attributes. */
+export function convOptionsOf(n: Node): ResolvedConv {
+  const ints = (k: string): number[] => (n.attrs[k] as { ints: number[] }).ints;
+  return resolveConv({
+    strides: ints('strides') as [number, number],
+    pads: ints('pads') as [number, number, number, number],
+    dilations: ints('dilations') as [number, number],
+    group: (n.attrs.group as { i: number }).i,
+  });
 }
 
 function convAttrs(c: ResolvedConv, kh: number, kw: number) {

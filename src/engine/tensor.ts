@@ -51,28 +51,23 @@ export function numel(shape: readonly number[]): number {
   return n;
 }
 
+/** The typed-array constructor of each dtype (allocData allocates it, viewFromBytes views with it). */
+const ARRAY_OF: Readonly<Record<DType, new (b: ArrayBufferLike, offset: number, length: number) => TypedData>> = Object.freeze({
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: Uint16Array,
+  bfloat16: Uint16Array,
+  int64: BigInt64Array,
+  int32: Int32Array,
+  int16: Int16Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  bool: Uint8Array,
+});
+
 /** Allocates a typed array of `n` elements for `dtype`. */
 export function allocData(dtype: DType, n: number): TypedData {
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(n);
-    case 'float64':
-      return new Float64Array(n);
-    case 'float16':
-    case 'bfloat16':
-      return new Uint16Array(n);
-    case 'int64':
-      return new BigInt64Array(n);
-    case 'int32':
-      return new Int32Array(n);
-    case 'int16':
-      return new Int16Array(n);
-    case 'int8':
-      return new Int8Array(n);
-    case 'uint8':
-    case 'bool':
-      return new Uint8Array(n);
-  }
+  return new ARRAY_OF[dtype](new ArrayBuffer(n * DTYPE_BYTES[dtype]), 0, n);
 }
 
 /** Wraps little-endian bytes (copied, so alignment never matters) as a typed array of `dtype`. */
@@ -86,19 +81,6 @@ export function dataFromBytes(dtype: DType, bytes: Uint8Array): TypedData {
   return out;
 }
 
-/** The typed-array constructor of each dtype (what allocData allocates). */
-const ARRAY_OF: Readonly<Record<DType, new (b: ArrayBufferLike, offset: number, length: number) => TypedData>> = Object.freeze({
-  float32: Float32Array,
-  float64: Float64Array,
-  float16: Uint16Array,
-  bfloat16: Uint16Array,
-  int64: BigInt64Array,
-  int32: Int32Array,
-  int16: Int16Array,
-  int8: Int8Array,
-  uint8: Uint8Array,
-  bool: Uint8Array,
-});
 
 /**
  * Little-endian bytes as a typed array of `dtype`: a view sharing their memory when they sit at an offset aligned to

@@ -48,7 +48,6 @@ function mT(x: Value): Value {
   return transpose(x, perm);
 }
 
-/** Reshapes a reduced gradient back to keepdims form and broadcasts it over the reduced axes. */
 /** The upstream gradient of a reduction reshaped to the input's rank, reduced axes kept as 1 (broadcastable). */
 function keptDims(n: Node, d: Value): Value {
   const x = inp(n, 0);
@@ -56,6 +55,7 @@ function keptDims(n: Node, d: Value): Value {
   return reshape(d, x.shape.map((s, i) => (axes.includes(i) ? 1 : s)));
 }
 
+/** Reshapes a reduced gradient back to keepdims form and broadcasts it over the reduced axes. */
 const unreduce = (n: Node, d: Value): Value => expand(keptDims(n, d), inp(n, 0).shape);
 
 const ELEMENTWISE: Record<string, VjpRule> = {

@@ -12,21 +12,12 @@
  * Conv of the input (batch and channel axes swapped) with the output gradient as the kernel, stride and dilation
  * exchanged (Dumoulin & Visin 2016, "A guide to convolution arithmetic", sec. 4). ConvTranspose swaps the roles.
  */
-import { Value, type Node, type VjpRule } from './graph.js';
+import { Value, type VjpRule } from './graph.js';
 import { gemm, mul, reduceSum } from './ops_math.js';
-import { conv, convTranspose, averagePool, resolveConv, scatterNDAdd, type ResolvedConv } from './ops_nn.js';
+import { conv, convOptionsOf, convTranspose, averagePool, scatterNDAdd, type ResolvedConv } from './ops_nn.js';
 import { concat, expand, gather, pad, reshape, slice, stridedSlice, transpose } from './ops_shape.js';
 import { numel } from './tensor.js';
-
-function convOptsOf(n: Node): ResolvedConv {
-  const ints = (k: string): number[] => (n.attrs[k] as { ints: number[] }).ints;
-  return resolveConv({
-    strides: ints('strides') as [number, number],
-    pads: ints('pads') as [number, number, number, number],
-    dilations: ints('dilations') as [number, number],
-    group: (n.attrs.group as { i: number }).i,
-  });
-}
+import { winogradTakes } from './winograd.js';
 
 /** `w[m, c, i, j]` (M x C/g per group) -> `w'[c, m, kh-1-i, kw-1-j]` (C x M/g per group), on host data. */
 function flipTransposeWeight(w: Float32Array, shape: readonly number[], group: number): Float32Array {
@@ -88,7 +79,7 @@ function fitSpatial(v: Value, shape: readonly number[]): Value {
  * dW[m, c, i, j] = sum_{n, oh, ow} gy[n, m, oh, ow] * xpad[n, g(m) C/g + c, oh*s + i*d, ow*s + j*d].
  */
 function convWeightGrad(x: Value, gy: Value, wShape: readonly number[], c: ResolvedConv): Value {
-  if (winogradEligible(x, wShape, c)) {
+  if (winogradTakes(x.dtype, wShape, c)) {
     const attrs = { pads: { ints: [...c.pads] } };
     return x.graph.node(CONV_WEIGHT_GRAD.op, [x, gy], [{ dtype: x.dtype, shape: [...wShape] }], attrs, CONV_WEIGHT_GRAD.domain)[0];
   }
@@ -111,12 +102,6 @@ function convWeightGrad(x: Value, gy: Value, wShape: readonly number[], c: Resol
  * Winograd F(3x3, m x m) (./winograd.ts) by the measured rule; it never reaches onnxruntime.
  */
 export const CONV_WEIGHT_GRAD = { op: 'ConvWeightGrad', domain: 'styleclip.engine' } as const;
-
-/** Convs whose weight gradient the Winograd lowering can take: float32, 3x3, stride and dilation 1, group 1. */
-function winogradEligible(x: Value, wShape: readonly number[], c: ResolvedConv): boolean {
-  const unit = c.strides.every((s) => s === 1) && c.dilations.every((d) => d === 1);
-  return x.dtype === 'float32' && c.group === 1 && unit && wShape[2] === 3 && wShape[3] === 3 && c.pads.every((p) => p <= 2);
-}
 
 /** Kernels up to this many taps take the per-tap GEMM weight gradient (3x3 and 4x4; 7x7 stems keep the conv form). */
 const MAX_GEMM_TAPS = 16;
@@ -145,7 +130,7 @@ export const NN_RULES: Readonly<Record<string, VjpRule>> = {
   Conv: (n, go, want) => {
     const [x, w] = [n.inputs[0] as Value, n.inputs[1] as Value];
     const gy = go[0] as Value;
-    const c = convOptsOf(n);
+    const c = convOptionsOf(n);
     return [
       want[0] ? convInputGrad(x, w, gy, c) : undefined,
       want[1] ? convWeightGrad(x, gy, w.shape, c) : undefined,
@@ -155,7 +140,7 @@ export const NN_RULES: Readonly<Record<string, VjpRule>> = {
   ConvTranspose: (n, go, want) => {
     const [x, w] = [n.inputs[0] as Value, n.inputs[1] as Value];
     const gy = go[0] as Value;
-    const c = convOptsOf(n);
+    const c = convOptionsOf(n);
     // y = conv^T(x, w)  <=>  x-space adjoint: gx = conv(gy, w); gw from the conv weight rule with x and gy exchanged.
     return [
       want[0] ? fitSpatial(conv(gy, w, undefined, c), x.shape) : undefined,

@@ -25,7 +25,8 @@
  */
 import { Value } from './graph.js';
 import { add, matmul } from './ops_math.js';
-import { conv } from './ops_nn.js';
+import { conv, type ResolvedConv } from './ops_nn.js';
+import type { DType } from './tensor.js';
 import { reshape, slice, transpose } from './ops_shape.js';
 
 export type WinogradTile = 2 | 4;
@@ -36,6 +37,12 @@ export interface WinogradRow {
   readonly size: number;
   readonly batch: number;
   readonly tile: 0 | WinogradTile;
+}
+
+/** Convs the Winograd forms take (forward and weight gradient): float32, 3x3, stride and dilation 1, group 1, pads <= 2. */
+export function winogradTakes(dtype: DType, weightShape: readonly number[], c: ResolvedConv): boolean {
+  const unit = c.strides.every((s) => s === 1) && c.dilations.every((d) => d === 1);
+  return dtype === 'float32' && weightShape[2] === KERNEL && weightShape[3] === KERNEL && c.group === 1 && unit && c.pads.every((p) => p <= 2);
 }
 
 /**
@@ -107,13 +114,6 @@ function kron(p: readonly (readonly number[])[], q: readonly (readonly number[])
   return out;
 }
 
-/** A row-major [rows, cols] matrix transposed. */
-function transposedData(m: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(m.length);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = m[i * cols + j];
-  return out;
-}
-
 /** (k, c) pairs transformed per block: U's a*a rows are then written in runs of this length, not element-wise. */
 const TRANSFORM_BLOCK = 256;
 
@@ -163,6 +163,28 @@ function transformWeightInGraph(w: Value, tile: WinogradTile): Value {
   return reshape(matmul(gg, transpose(reshape(w, [k * c, KERNEL * KERNEL]), [1, 0])), [a * a, k, c]);
 }
 
+/** A per-image transform's output [N*ch, a*a, TH, TW] as one matrix per tile position: [a*a, ch, N*TH*TW]. */
+function byPosition(t: Value, n: number, ch: number): Value {
+  const [, aa, th, tw] = t.shape;
+  return reshape(transpose(reshape(t, [n, ch, aa, th * tw]), [2, 1, 0, 3]), [aa, ch, n * th * tw]);
+}
+
+/**
+ * The input transform B^T d B of x's a x a tiles at stride m (steps 1-2 of the header): one Conv of x as N*C
+ * one-channel images with a*a kernels, one per (xi, nu); the bottom/right pads grow so the last of the TH x TW tiles
+ * is whole (its extra outputs are cropped or multiply zeros). -> [a*a, C, N*P]. The weight gradient's F(3, m) has the
+ * same points and tile size a, so the same B^T.
+ */
+function inputTiles(x: Value, pads: readonly [number, number, number, number], tile: WinogradTile, th: number, tw: number): Value {
+  const [n, c, h, wd] = x.shape;
+  const a = tile + KERNEL - 1;
+  const { bt } = TRANSFORMS[tile];
+  const bk = x.graph.constant({ dtype: 'float32', shape: [a * a, 1, a, a], data: kron(bt, bt) }, 'winograd_bt');
+  const tilePads: [number, number, number, number] = [pads[0], pads[1], th * tile + KERNEL - 1 - h - pads[0], tw * tile + KERNEL - 1 - wd - pads[1]];
+  const v = conv(reshape(x, [n * c, 1, h, wd]), bk, undefined, { strides: [tile, tile], pads: tilePads }); // [N*C, a*a, TH, TW]
+  return byPosition(v, n, c);
+}
+
 /**
  * y = conv(x, w, bias, pads) for a 3x3 stride-1 ungrouped conv by F(tile, 3); `w` [K, C, 3, 3] is host data (its
  * transform is computed once, here) or a graph value (transformed in the graph).
@@ -175,14 +197,8 @@ export function winogradConv(x: Value, w: Float32Array | Value, k: number, bias:
   const ow = wd + pads[1] + pads[3] - (KERNEL - 1);
   const th = Math.ceil(oh / tile);
   const tw = Math.ceil(ow / tile);
-  const { bt, at } = TRANSFORMS[tile];
-  // 1. Input transform: x as N*C one-channel images, a*a output channels, one per (xi, nu); the bottom/right pads grow
-  //    so the last tile is whole (its extra outputs are cropped in step 5).
-  const bk = g.constant({ dtype: 'float32', shape: [a * a, 1, a, a], data: kron(bt, bt) }, 'winograd_bt');
-  const tilePads: [number, number, number, number] = [pads[0], pads[1], th * tile + KERNEL - 1 - h - pads[0], tw * tile + KERNEL - 1 - wd - pads[1]];
-  const v = conv(reshape(x, [n * c, 1, h, wd]), bk, undefined, { strides: [tile, tile], pads: tilePads }); // [N*C, a*a, TH, TW]
-  // 2. [a*a, C, N*P]
-  const vt = reshape(transpose(reshape(v, [n, c, a * a, th * tw]), [2, 1, 0, 3]), [a * a, c, n * th * tw]);
+  const { at } = TRANSFORMS[tile];
+  const vt = inputTiles(x, pads, tile, th, tw); // 1.-2. [a*a, C, N*P]
   // 3. One product per tile position: U [a*a, K, C].
   const u = w instanceof Value ? transformWeightInGraph(w, tile) : g.constant({ dtype: 'float32', shape: [a * a, k, c], data: transformWeight(w, k, c, tile) }, `${name}_winograd${tile}`);
   const m = matmul(u, vt); // [a*a, K, N*P]
@@ -199,31 +215,26 @@ export function winogradConv(x: Value, w: Float32Array | Value, k: number, bias:
 /**
  * dW [K, C, 3, 3] of y = conv(x, W, pads) (3x3, stride 1, group 1) applied to the output gradient `gy` [N, K, OH, OW],
  * by F(3x3, tile x tile) (see the header):
- *   1. x's a x a tiles at stride m (m = tile), B^T d B: the forward input transform (a Conv of x as N*C one-channel
- *      images, stride m; pads grown so the last tile is whole) -> [N*C, a*a, TH, TW];
+ *   1. x's a x a tiles at stride m (m = tile), B^T d B: the forward input transform (`inputTiles`) -> [a*a, C, N*P];
  *   2. gy's m x m tiles, G g G^T: a Conv of gy as N*K one-channel images with the a*a kernels G[xi,:] (x) G[nu,:],
- *      stride m (the grown bottom/right pads are zeros of gy: they add nothing) -> [N*K, a*a, TH, TW];
- *   3. both to [a*a, ., N*P] and one batched product over the tiles, U V^T (onnxruntime fuses the Transpose into its
- *      MatMul's transB) -> [a*a, K, C];
+ *      stride m (the grown bottom/right pads are zeros of gy: they add nothing) -> [a*a, K, N*P];
+ *   3. one batched product over the tiles, U V^T (onnxruntime fuses the Transpose into its MatMul's transB)
+ *      -> [a*a, K, C];
  *   4. output transform A^T M A as one MatMul, M^T [K*C, a*a] by (A^T (x) A^T)^T [a*a, 9] -> [K, C, 3, 3].
  */
 export function winogradWeightGrad(x: Value, gy: Value, pads: readonly [number, number, number, number], tile: WinogradTile): Value {
   const g = x.graph;
-  const [n, c, h, wd] = x.shape;
+  const [n, c] = x.shape;
   const [, k, oh, ow] = gy.shape;
   const a = tile + KERNEL - 1;
   const th = Math.ceil(oh / tile);
   const tw = Math.ceil(ow / tile);
-  const p = th * tw;
-  const { bt, g: gt, at } = WEIGHT_GRAD_TRANSFORMS[tile];
-  const bk = g.constant({ dtype: 'float32', shape: [a * a, 1, a, a], data: kron(bt, bt) }, 'winograd_bt');
-  const xPads: [number, number, number, number] = [pads[0], pads[1], th * tile + KERNEL - 1 - h - pads[0], tw * tile + KERNEL - 1 - wd - pads[1]];
-  const v = conv(reshape(x, [n * c, 1, h, wd]), bk, undefined, { strides: [tile, tile], pads: xPads }); // [N*C, a*a, TH, TW]
+  const { g: gt, at } = WEIGHT_GRAD_TRANSFORMS[tile];
+  const v = inputTiles(x, pads, tile, th, tw); // [a*a, C, N*P]
   const gk = g.constant({ dtype: 'float32', shape: [a * a, 1, tile, tile], data: kron(gt, gt) }, 'winograd_wgrad_g');
   const u = conv(reshape(gy, [n * k, 1, oh, ow]), gk, undefined, { strides: [tile, tile], pads: [0, 0, th * tile - oh, tw * tile - ow] }); // [N*K, a*a, TH, TW]
-  const byPosition = (t: Value, ch: number): Value => reshape(transpose(reshape(t, [n, ch, a * a, p]), [2, 1, 0, 3]), [a * a, ch, n * p]);
-  const m = matmul(byPosition(u, k), transpose(byPosition(v, c), [0, 2, 1])); // [a*a, K, C]
-  const akT = g.constant({ dtype: 'float32', shape: [a * a, KERNEL * KERNEL], data: transposedData(kron(at, at), KERNEL * KERNEL, a * a) }, 'winograd_wgrad_a');
+  const m = matmul(byPosition(u, n, k), transpose(v, [0, 2, 1])); // [a*a, K, C]
+  const akT = g.constant({ dtype: 'float32', shape: [a * a, KERNEL * KERNEL], data: kron(transposed(at), transposed(at)) }, 'winograd_wgrad_a');
   const dw = matmul(transpose(reshape(m, [a * a, k * c]), [1, 0]), akT); // [K*C, 9]: the Transpose fuses (transA)
   return reshape(dw, [k, c, KERNEL, KERNEL]);
 }
