@@ -39,7 +39,7 @@ function breakdown(stderr: string, wall: number): Pick<Run, 'read_s' | 'session_
   let read = 0;
   let build = 0;
   for (const m of stderr.matchAll(/^trace: read .*: file (\d+) ms, parse (\d+) ms$/gm)) read += Number(m[1]) + Number(m[2]);
-  for (const m of stderr.matchAll(/^trace: session .*: serialise (\d+) ms, build (\d+) ms$/gm)) build += Number(m[1]) + Number(m[2]);
+  for (const m of stderr.matchAll(/^trace: session .*: serialise (\d+) ms, build (\d+) ms( \(weights mapped\))?$/gm)) build += Number(m[1]) + Number(m[2]);
   for (const m of stderr.matchAll(/^trace: session .*: compiled, open (\d+) ms$/gm)) build += Number(m[1]);
   const r = (x: number): number => Number(x.toFixed(2));
   return { read_s: r(read / 1000), session_build_s: r(build / 1000), rest_s: r(wall - read / 1000 - build / 1000) };

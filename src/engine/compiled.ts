@@ -1,13 +1,14 @@
 /**
  * Sessions compiled once per machine (issue 21 part 3). Building a session of a large graph is mostly onnxruntime's
- * graph optimisation at level 'all' (for e4e's 267M-parameter encoder: 6.1 s of a 7.5 s build, the NCHWc layout
- * transform reordering every conv weight; at 'basic' it builds in 0.7 s but runs 1.2x slower). So the first build
+ * graph optimisation at level 'all' (the NCHWc layout transform reordering every conv weight). So the first build
  * saves ORT's optimised model with its weights (`optimizedModelFilePath`), and later processes open that file with
- * optimisation off: 1.1 s for e4e, the same kernels at the same speed.
+ * optimisation off: the same kernels at the same speed. Graphs whose weights onnxruntime maps from their checkpoint
+ * (./session_options.ts `serialise`: e4e's 1 GB encoder) are not compiled: built at 'extended' from the mapped file
+ * they open in ~0.4 s, faster than a compiled copy would (1.1-1.8 s with its digest), and the first run writes no
+ * 1 GB file (its 'all' build took 14.5 s and +3.9 GB of fresh memory on this VM).
  *
  * Entries live in `<dir>/<id>.onnx` (the graph), `<id>.<nonce>.bin` (its weights: onnxruntime's external initializers,
- * which it maps into memory when it opens the model instead of copying them: e4e's 1.07 GB open in ~0.05 s instead of
- * 1.1-1.4 s, with no fresh memory) and a sidecar `<id>.json` (the key, both files' sizes and SHA-256, the graph's
+ * which it maps into memory when it opens the model instead of copying them: no fresh memory) and a sidecar `<id>.json` (the key, both files' sizes and SHA-256, the graph's
  * inputs); `id` is the SHA-256 of the key, which names the weights' source (the caller's identity of its checkpoint),
  * the graph and its shapes, a digest of this program's code (builders change), this cache's format, the
  * onnxruntime version and the CPU (the optimised layout is specific to the machine's vector width). An entry whose
@@ -26,8 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import type { Graph } from './graph.js';
-import { toOnnx } from './onnx.js';
-import { lowerFor, specsOf, winogradOf, type CompiledCache, type InputSpec, type SessionOptions } from './session_options.js';
+import { serialise, specsOf, winogradOf, type CompiledCache, type InputSpec, type SessionOptions } from './session_options.js';
 import { trace } from './trace.js';
 
 /** Bumped when what a compiled entry holds changes. */
@@ -101,8 +101,8 @@ async function removeEntry(dir: string, sidecarName: string, keep: string): Prom
 
 /**
  * Removes the entries `key` supersedes: the same weights, graph, device, lowering and CPU built by other code,
- * another format or runtime. Without this every upgrade left a full copy of each model behind (e4e's
- * compiled encoder alone is ~1.1 GB). Unreadable sidecars are left alone.
+ * another format or runtime. Without this every upgrade left a full copy of each model behind (the 1024 px synthesis:
+ * 160 MB). Unreadable sidecars are left alone.
  */
 async function sweepSuperseded(dir: string, key: string, keep: string): Promise<void> {
   const mine = JSON.parse(key) as Record<string, unknown>;
@@ -201,6 +201,17 @@ export async function compiledSession<S extends { dispose(): Promise<void> }>(ca
     return hit;
   }
   const g = await build();
+  const t1 = performance.now();
+  const m = serialise(g, opts);
+  const t2 = performance.now();
+  if (m.mapped) {
+    // onnxruntime maps the weights from their checkpoint: no compiled copy to save (session_options.ts `serialise`)
+    const session = await open(m.bytes, specsOf(g), m.opts);
+    trace(`session ${g.name}: serialise ${(t2 - t1).toFixed(0)} ms, build ${(performance.now() - t2).toFixed(0)} ms (weights mapped)`);
+    // what earlier versions compiled of these weights (e4e's encoder: a 1.1 GB copy) is not needed any more
+    if (existsSync(cache.dir)) await sweepSuperseded(cache.dir, key, '');
+    return session;
+  }
   const tmp = `${path}.${process.pid}.tmp`;
   const weightsFile = `${id}.${process.pid}-${randomBytes(4).toString('hex')}.bin`;
   let writable = true;
@@ -209,10 +220,7 @@ export async function compiledSession<S extends { dispose(): Promise<void> }>(ca
   } catch {
     writable = false;
   }
-  const t1 = performance.now();
-  const bytes = toOnnx(lowerFor(g, opts));
-  const t2 = performance.now();
-  const session = await open(bytes, specsOf(g), writable ? { ...opts, saveOptimizedTo: { model: tmp, weights: weightsFile } } : opts);
+  const session = await open(m.bytes, specsOf(g), writable ? { ...opts, saveOptimizedTo: { model: tmp, weights: weightsFile } } : opts);
   trace(`session ${g.name}: serialise ${(t2 - t1).toFixed(0)} ms, build ${(performance.now() - t2).toFixed(0)} ms`);
   if (writable) {
     const weightsPath = join(cache.dir, weightsFile);

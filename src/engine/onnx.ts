@@ -1,11 +1,14 @@
 /**
  * Serialises a `Graph` as an ONNX ModelProto (onnx/onnx.proto, proto2) with a small hand-written protobuf encoder.
  * Repeated scalar fields are written unpacked, as proto2 declares them. Weights go into `raw_data` (little-endian),
- * so a 100M-parameter model serialises with a few large memcpy's.
+ * so a 100M-parameter model serialises with a few large memcpy's; weights that lie unchanged in a file
+ * (engine/tensor.ts `fileTensor`) can instead be written as references into it (ONNX external data), which
+ * onnxruntime maps when it builds the session.
  */
+import { basename, dirname } from 'node:path';
 import { OPSET, type AttrValue, type Graph, type Value } from './graph.js';
 import { onnxDtype } from './ops_shape.js';
-import { bytesOf, type HostTensor } from './tensor.js';
+import { bytesOf, fileRegionOf, tensorBytes, type HostTensor } from './tensor.js';
 
 /** IR version matching opset 17 (ONNX 1.12). */
 const IR_VERSION = 8;
@@ -22,6 +25,8 @@ const ATTR_STRING = 3;
 const ATTR_TENSOR = 4;
 const ATTR_FLOATS = 6;
 const ATTR_INTS = 7;
+/** TensorProto.DataLocation.EXTERNAL: the bytes are named by `external_data` (location, offset, length). */
+const DATA_EXTERNAL = 1;
 
 /** A protobuf message under construction: a list of byte chunks. */
 class Msg {
@@ -109,13 +114,36 @@ class Msg {
   }
 }
 
-function tensorProto(name: string, t: HostTensor): Msg {
+/** TensorProto (onnx.proto fields 1 dims, 2 data_type, 8 name, 9 raw_data, 13 external_data, 14 data_location). */
+function tensorProto(name: string, t: HostTensor, externalDir?: string): Msg {
   const m = new Msg();
   for (const d of t.shape) m.int(1, d);
   m.int(2, onnxDtype(t.dtype));
   m.string(8, name);
-  m.bytes(9, bytesOf(t.data));
+  const region = externalDir === undefined ? undefined : fileRegionOf(t);
+  if (region && dirname(region.path) === externalDir) {
+    // onnxruntime resolves `location` in the folder the session names (session.ts) and maps the file there.
+    const entries = { location: basename(region.path), offset: String(region.offset), length: String(tensorBytes(t)) };
+    for (const [k, v] of Object.entries(entries)) m.msg(13, new Msg().string(1, k).string(2, v));
+    m.int(14, DATA_EXTERNAL);
+  } else {
+    m.bytes(9, bytesOf(t.data));
+  }
   return m;
+}
+
+/**
+ * The folder whose files hold most of the graph's file-backed weights (onnxruntime takes external data from one
+ * folder per session) and how many bytes of them lie there; undefined when no initializer lies in a file.
+ */
+export function externalWeightsOf(g: Graph): { readonly dir: string; readonly bytes: number } | undefined {
+  const bytes = new Map<string, number>();
+  for (const t of g.initializers.values()) {
+    const r = fileRegionOf(t);
+    if (r) bytes.set(dirname(r.path), (bytes.get(dirname(r.path)) ?? 0) + tensorBytes(t));
+  }
+  const [dir, n] = [...bytes].sort((a, b) => b[1] - a[1])[0] ?? [];
+  return dir === undefined ? undefined : { dir, bytes: n! };
 }
 
 function attributeProto(name: string, a: AttrValue): Msg {
@@ -141,8 +169,11 @@ function valueInfo(v: Value): Msg {
   return new Msg().string(1, v.name).msg(2, new Msg().msg(1, tensorType));
 }
 
-/** Encodes the graph (nodes in insertion order, which is topological by construction). */
-export function toOnnx(g: Graph): Uint8Array {
+/**
+ * Encodes the graph (nodes in insertion order, which is topological by construction). With `externalDir`, weights
+ * lying in files of that folder are written as external data (the session must name the folder).
+ */
+export function toOnnx(g: Graph, externalDir?: string): Uint8Array {
   const graph = new Msg();
   g.nodes.forEach((n, idx) => {
     const node = new Msg();
@@ -155,7 +186,7 @@ export function toOnnx(g: Graph): Uint8Array {
     graph.msg(1, node);
   });
   graph.string(2, g.name);
-  for (const [name, t] of g.initializers) graph.msg(5, tensorProto(name, t));
+  for (const [name, t] of g.initializers) graph.msg(5, tensorProto(name, t, externalDir));
   for (const v of g.inputs) graph.msg(11, valueInfo(v));
   for (const v of g.outputs) graph.msg(12, valueInfo(v));
   const model = new Msg()

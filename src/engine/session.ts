@@ -13,8 +13,7 @@ import * as ort from 'onnxruntime-node';
 import { InputError } from '../errors.js';
 import { compiledSession } from './compiled.js';
 import type { Graph } from './graph.js';
-import { toOnnx } from './onnx.js';
-import { defaultDevice, lowerFor, specsOf, type Device, type InputSpec, type SessionOptions } from './session_options.js';
+import { defaultDevice, serialise, specsOf, type Device, type InputSpec, type SessionOptions } from './session_options.js';
 import { shapeStr, type DType, type HostTensor, type TypedData } from './tensor.js';
 import { trace } from './trace.js';
 
@@ -85,10 +84,10 @@ export class Session {
   /** Builds an ORT session from a graph. */
   static async create(g: Graph, opts: SessionOptions = {}): Promise<Session> {
     const t0 = performance.now();
-    const bytes = toOnnx(lowerFor(g, opts));
+    const m = serialise(g, opts);
     const t1 = performance.now();
-    const s = await Session.open(bytes, specsOf(g), opts);
-    trace(`session ${g.name}: serialise ${(t1 - t0).toFixed(0)} ms, build ${(performance.now() - t1).toFixed(0)} ms`);
+    const s = await Session.open(m.bytes, specsOf(g), m.opts);
+    trace(`session ${g.name}: serialise ${(t1 - t0).toFixed(0)} ms, build ${(performance.now() - t1).toFixed(0)} ms${m.mapped ? ' (weights mapped)' : ''}`);
     return s;
   }
 
@@ -108,7 +107,14 @@ export class Session {
       enableCpuMemArena: opts.memoryArena ?? true,
       // MLAS pre-packs constant matrix/conv weights into a second copy; without it the 1024 px edit step peaks at
       // 6.4 GB instead of 7.2 GB at the same speed (measured, see bench/edit-step.ts).
-      extra: { session: { disable_prepacking: '1', ...(opts.saveOptimizedTo ? externalWeights(opts.saveOptimizedTo.weights) : {}) } },
+      extra: {
+        session: {
+          disable_prepacking: '1',
+          ...(opts.saveOptimizedTo ? externalWeights(opts.saveOptimizedTo.weights) : {}),
+          // the folder of a model's external data when it is opened from bytes (onnxruntime_session_options_config_keys.h)
+          ...(opts.externalDir !== undefined ? { model_external_initializers_file_folder_path: opts.externalDir } : {}),
+        },
+      },
       // Debugging aid: ORT's per-node trace (JSON, one file per session, written when the session is released).
       ...(process.env[PROFILE_ENV] ? { enableProfiling: true, profileFilePrefix: process.env[PROFILE_ENV] } : {}),
     }).catch((e: unknown) => {
@@ -163,9 +169,9 @@ export class SessionCache {
 
   /** Keyed by the serialised model's SHA-1: identical graphs share one session. */
   forGraph(g: Graph): Promise<Session> {
-    const bytes = toOnnx(lowerFor(g, this.opts));
-    const key = createHash('sha1').update(bytes).digest('hex');
-    return this.memo(key, () => Session.open(bytes, specsOf(g), this.opts));
+    const m = serialise(g, this.opts);
+    const key = createHash('sha1').update(m.bytes).digest('hex');
+    return this.memo(key, () => Session.open(m.bytes, specsOf(g), m.opts));
   }
 
   private memo(key: string, open: () => Promise<Session>): Promise<Session> {

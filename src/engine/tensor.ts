@@ -31,6 +31,33 @@ export interface HostTensor {
   readonly data: TypedData;
 }
 
+/** Where a tensor's bytes lie unchanged in a file: raw little-endian, C order, from `offset`. */
+export interface FileRegion {
+  readonly path: string;
+  readonly offset: number;
+}
+
+const REGIONS = new WeakMap<HostTensor, FileRegion>();
+
+/**
+ * A tensor whose bytes lie in a file (a checkpoint's storage) and are read on first use of `data` (`load`). A
+ * session hands such a weight to onnxruntime as external data (./onnx.ts), which maps the file: weights that no
+ * JavaScript code reads are never copied into memory (e4e's 1.07 GB encoder: no read, no serialised copy). Anything
+ * derived from it — a spread copy `{...t}`, a transform — reads `data` and is an ordinary tensor.
+ */
+export function fileTensor(dtype: DType, shape: readonly number[], region: FileRegion, load: () => TypedData): HostTensor {
+  let data: TypedData | undefined;
+  const t = { dtype, shape } as { dtype: DType; shape: readonly number[]; data: TypedData };
+  Object.defineProperty(t, 'data', { enumerable: true, get: () => (data ??= load()) });
+  REGIONS.set(t, region);
+  return t;
+}
+
+/** The file region a tensor of `fileTensor` lies in; undefined for every other tensor. */
+export function fileRegionOf(t: HostTensor): FileRegion | undefined {
+  return REGIONS.get(t);
+}
+
 /** Bytes per element of each dtype. */
 export const DTYPE_BYTES: Readonly<Record<DType, number>> = Object.freeze({
   float32: 4,
@@ -49,6 +76,11 @@ export function numel(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;
+}
+
+/** Bytes of a tensor's data, from its shape (a file-backed tensor's data is not read). */
+export function tensorBytes(t: HostTensor): number {
+  return numel(t.shape) * DTYPE_BYTES[t.dtype];
 }
 
 /** The typed-array constructor of each dtype (allocData allocates it, viewFromBytes views with it). */

@@ -97,7 +97,7 @@ export function encoderInput(images: readonly Pixels[], height = ENCODER_INPUT_S
   return { dtype: 'float32', shape: [images.length, 3, height, width], data: out };
 }
 
-/** An encoder without its weights: what its compiled session and the generator check need (./one_pass.ts). */
+/** What an encoder is: its forward, and the w+ shape it predicts. */
 export interface EncoderInfo {
   readonly kind: EncoderKind;
   readonly styleCount: number;
@@ -105,45 +105,29 @@ export interface EncoderInfo {
 }
 
 export class PhotoEncoder {
-  private net?: Promise<EncoderGraph>;
-  private readonly loadWeights?: () => Promise<EncoderWeights>;
+  private readonly net: EncoderGraph;
   private readonly sessions: SessionCache;
   readonly info: EncoderInfo;
 
-  /**
-   * `weights`, or what they are and how to read them (one_pass.ts `inverterForPath`): the checkpoint is then read
-   * only if the compiled session is missing.
-   */
   constructor(
-    weights: EncoderWeights | { readonly info: EncoderInfo; readonly load: () => Promise<EncoderWeights> },
+    weights: EncoderWeights,
     readonly generator: Generator,
     readonly name: string,
     opts: SessionOptions = {},
     private readonly ownsGenerator = false,
   ) {
-    if ('load' in weights) {
-      this.info = weights.info;
-      this.loadWeights = weights.load;
-    } else {
-      const net = new EncoderGraph(weights);
-      this.info = { kind: weights.kind, styleCount: net.styleCount, wDim: weights.styles[0].linear.w.shape[0] };
-      this.net = Promise.resolve(net);
-    }
+    this.net = new EncoderGraph(weights);
+    this.info = { kind: weights.kind, styleCount: this.net.styleCount, wDim: weights.styles[0].linear.w.shape[0] };
     if (this.info.styleCount !== generator.nLatent || this.info.wDim !== generator.wDim) {
       throw new InputError(`${name} predicts ${this.info.styleCount} styles of ${this.info.wDim} dims, but the generator takes w+ [${generator.nLatent}, ${generator.wDim}]: use the generator the encoder was trained with`);
     }
-    // The encoder's session is compiled once per machine (a 7.5 s build at full size; src/engine/compiled.ts).
+    // A checkpoint read in place has its weights mapped by onnxruntime (no compiled copy); one parsed in memory is
+    // compiled once per machine (a 7.5 s build at full size; src/engine/compiled.ts).
     this.sessions = new SessionCache({ ...opts, compiled: opts.compiled ?? compiledCacheFor(name) });
   }
 
   get kind(): EncoderKind {
     return this.info.kind;
-  }
-
-  /** The network, its weights read on first need. */
-  private network(): Promise<EncoderGraph> {
-    this.net ??= this.loadWeights!().then((w) => new EncoderGraph(w));
-    return this.net;
   }
 
   /** Reads an e4e/pSp checkpoint; without `generatorPath` its decoder is the generator. */
@@ -175,10 +159,9 @@ export class PhotoEncoder {
   }
 
   private session(n: number): Promise<Session> {
-    return this.sessions.get(`encode:${n}`, async () => {
-      const net = await this.network();
+    return this.sessions.get(`encode:${n}`, () => {
       const g = new Graph(`${this.kind}_encoder`);
-      g.output(net.build(g, g.input('x', 'float32', [n, 3, ENCODER_INPUT_SIZE, ENCODER_INPUT_SIZE])), 'codes');
+      g.output(this.net.build(g, g.input('x', 'float32', [n, 3, ENCODER_INPUT_SIZE, ENCODER_INPUT_SIZE])), 'codes');
       return g;
     });
   }

@@ -11,8 +11,7 @@ import { InputError } from '../errors.js';
 import { Generator } from '../generator/index.js';
 import type { Pixels } from '../io/images/image.js';
 import { resolveModelPath } from '../io/models/registry.js';
-import { PhotoEncoder, encoderFromCheckpoint, type EncoderInfo } from './encoder.js';
-import { compiledCacheFor, readCompiledRecord, writeCompiledRecord } from '../io/models/compiled.js';
+import { PhotoEncoder, encoderFromCheckpoint } from './encoder.js';
 import type { EncoderKind } from './encoder_net.js';
 import { HyperStyle, type HyperStyleDomain } from './hyperstyle.js';
 
@@ -48,9 +47,6 @@ const isHyperStyle = (ckpt: Pick<Checkpoint, 'tensors'>): boolean => [...ckpt.te
 class EncoderInverter implements OnePassInverter {
   readonly domain = 'faces';
   constructor(private readonly encoder: PhotoEncoder) {}
-  get info(): EncoderInfo {
-    return this.encoder.info;
-  }
   get kind(): InverterKind {
     return this.encoder.kind;
   }
@@ -99,24 +95,12 @@ export async function inverterFor(ckpt: Pick<Checkpoint, 'tensors' | 'values'>, 
   return new HyperStyleInverter(await HyperStyle.over(ckpt, path, generator, o.wEncoder, opts));
 }
 
-/** The record an e4e/pSp checkpoint leaves beside its compiled session (io/models/compiled.ts). */
-const ENCODER_RECORD = 'encoder';
-
 /**
- * The inverter of the checkpoint at `path` over the edit's `generator`. An e4e/pSp checkpoint whose session was
- * compiled before is not read at all (its record says what it is; the weights are read only if the compiled session
- * is gone): a 1.2 GB read and its memory saved on every start.
+ * The inverter of the checkpoint at `path` over the edit's `generator`. The checkpoint is read in place (its
+ * directory and pickle; onnxruntime maps the encoder's weights from the file: engine/session_options.ts `serialise`).
  */
 export async function inverterForPath(path: string, generator: Generator, o: { wEncoder?: string } = {}, opts: SessionOptions = {}): Promise<OnePassInverter> {
-  const cache = opts.compiled ?? compiledCacheFor(path);
-  const info = cache && (await readCompiledRecord<EncoderInfo>(cache, ENCODER_RECORD));
-  if (info) {
-    const load = async () => encoderFromCheckpoint(await readCheckpoint(path, 'encoder checkpoint'), path);
-    return new EncoderInverter(new PhotoEncoder({ info, load }, generator, path, opts));
-  }
-  const inverter = await inverterFor(await readCheckpoint(path, 'encoder checkpoint'), path, generator, o, opts);
-  if (cache && inverter instanceof EncoderInverter) await writeCompiledRecord(cache, ENCODER_RECORD, inverter.info);
-  return inverter;
+  return inverterFor(await readCheckpoint(path, 'encoder checkpoint'), path, generator, o, opts);
 }
 
 /** Loads an e4e / pSp / HyperStyle checkpoint (file or registry name); without `generator` its decoder renders. */

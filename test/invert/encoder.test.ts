@@ -3,6 +3,9 @@
  * reference case `e4e`): codes of e4e_input.npy (two real FFHQ faces) and G(codes) with the checkpoint's decoder
  * (<= 1e-3 x max|expected|), the preprocessing from the JPEGs, and bad input.
  */
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { readCheckpoint } from '../../src/io/tensors/checkpoint.js';
 import { describe, expect, it } from 'vitest';
 import type { HostTensor } from '../../src/engine/tensor.js';
@@ -35,6 +38,27 @@ describe('e4e encoder parity (encoder4editing, case e4e)', () => {
       expect(iErr).toBeLessThanOrEqual(1e-3);
     } finally {
       await enc.dispose();
+    }
+  });
+
+  it('read in place, the encoder\'s weights are mapped from the checkpoint (no compiled copy) and its codes equal those of the checkpoint parsed in memory (<= 1e-5 relative)', async () => {
+    const path = fixture('e4e_tiny.pt');
+    const compiled = { dir: mkdtempSync(join(tmpdir(), 'styleclip-e4e-mapped-')), source: 'e4e_tiny' };
+    const fromFile = await PhotoEncoder.fromCheckpoint(await readCheckpoint(path, 'e4e'), path, undefined, { compiled });
+    const inMemory = await PhotoEncoder.fromCheckpoint(await readCheckpoint(readFileSync(path), 'e4e'), path, undefined, { compiled: { ...compiled, source: 'in memory' } });
+    try {
+      const x = await readNpy(fixture('e4e_input.npy'));
+      const a = await fromFile.encode(x);
+      const compiledFiles = readdirSync(compiled.dir);
+      const err = rel(a, await inMemory.encode(x));
+      console.log(`e4e mapped vs in memory: ${err.toExponential(2)} relative`);
+      expect(err).toBeLessThanOrEqual(1e-5);
+      expect(compiledFiles).toEqual([]); // the in-memory one compiles: its entry appears only after
+      expect(readdirSync(compiled.dir).length).toBeGreaterThan(0);
+    } finally {
+      await fromFile.dispose();
+      await inMemory.dispose();
+      rmSync(compiled.dir, { recursive: true, force: true });
     }
   });
 

@@ -1,14 +1,14 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { bytesOf, toFloat32, type HostTensor } from '../../src/engine/tensor.js';
+import { bytesOf, fileRegionOf, tensorBytes, toFloat32, type HostTensor } from '../../src/engine/tensor.js';
 import { InputError } from '../../src/errors.js';
 import { readNpy } from '../../src/io/tensors/npy.js';
 import { loadTorchCheckpoint, parseTorchCheckpoint, type TorchCheckpoint } from '../../src/io/tensors/torch.js';
 import { saveTorchStateDict } from '../../src/io/tensors/torch_write.js';
-import { applyRules } from '../../src/io/tensors/weight_map.js';
+import { applyRules, scaled } from '../../src/io/tensors/weight_map.js';
 import { fixture } from '../helpers/shared.js';
 
 const DATA = join(dirname(fileURLToPath(import.meta.url)), 'data');
@@ -103,6 +103,31 @@ describe('PyTorch checkpoints: shared reference fixtures', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('a zip checkpoint file is read in place: tensors are file regions read on first use, equal to the in-memory parse', async () => {
+    const path = fixture('stylegan2_tiny.pt');
+    const bytes = readFileSync(path);
+    const inPlace = await loadTorchCheckpoint(path);
+    for (const [k, t] of inPlace.tensors) {
+      const r = fileRegionOf(t)!;
+      expect({ k, path: r.path, aligned: r.offset % 64 }).toEqual({ k, path, aligned: 0 });
+      expect(Buffer.from(bytes.subarray(r.offset, r.offset + tensorBytes(t))).equals(Buffer.from(bytesOf(t.data))), k).toBe(true);
+    }
+    expectSameTensors(inPlace, parseTorchCheckpoint(bytes, path));
+    // the mixed layouts (strided views, shared storages, every dtype) read in place as from memory
+    expectSameTensors(await loadTorchCheckpoint(join(DATA, 'mixed.pt')), parseTorchCheckpoint(readFileSync(join(DATA, 'mixed.pt')), 'mixed.pt'));
+  });
+
+  it('a spread copy or a rule-table output of a file tensor is an ordinary tensor (no file region) with the same values', async () => {
+    const ck = await loadTorchCheckpoint(fixture('stylegan2_tiny.pt'));
+    const [k, t] = [...ck.tensors].find(([, x]) => x.dtype === 'float32')!;
+    const copy = { ...t, shape: [t.data.length] };
+    expect(fileRegionOf(copy)).toBeUndefined();
+    expect(Array.from(copy.data as Float32Array)).toEqual(floats(t));
+    const mapped = applyRules(new Map([[k, t]]), [{ src: k, dst: 'x', shape: t.shape, transform: scaled(2) }], 'one tensor').get('x')!;
+    expect(fileRegionOf(mapped)).toBeUndefined();
+    expect(floats(mapped)).toEqual(floats(t).map((v) => Math.fround(v * 2)));
   });
 
   it('a rule table that keeps under half of a file copies its tensors out of the file (the buffer is not pinned); most of it stays in place', () => {
@@ -254,6 +279,16 @@ describe('PyTorch checkpoints: bad input', () => {
       expect(e.message).toMatch(/^model\.pt/);
     }
     await expect(loadTorchCheckpoint(join(DATA, 'no-such-file.pt'))).rejects.toThrow(/cannot read .*ENOENT/);
+    // a truncated file read in place fails at parse time as in memory
+    const dir = mkdtempSync(join(tmpdir(), 'styleclip-torch-'));
+    try {
+      for (const cut of [zip.length >> 1, zip.length - 30]) {
+        writeFileSync(join(dir, 'cut.pt'), zip.subarray(0, cut));
+        await expect(loadTorchCheckpoint(join(dir, 'cut.pt'))).rejects.toThrow(/truncated/);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('keeps hostile names as plain data', () => {

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
@@ -107,6 +109,28 @@ describe('zip reader', () => {
     expect(zip.entry('a/deflated.txt')?.size).toBe(550);
     expect(text(zip.read('a/deflated.txt'))).toBe('deflate me '.repeat(50));
     expect(text(zip.read('a/stored.txt'))).toBe('hello stored');
+  });
+
+  it('a zip file opened in place reads the same entries as from memory (plain and ZIP64), and gives stored entries a file region', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'styleclip-zip-'));
+    try {
+      for (const zip64 of [false, true]) {
+        const buf = makeZip(SPECS, zip64);
+        const path = join(dir, `a${zip64 ? '64' : ''}.zip`);
+        writeFileSync(path, buf);
+        const file = ZipArchive.openFile(path);
+        const mem = ZipArchive.open(buf);
+        expect(file.names()).toEqual(mem.names());
+        for (const n of mem.names()) expect(text(file.read(n))).toBe(text(mem.read(n)));
+        const r = file.fileRegion('a/stored.txt')!;
+        expect(r.path).toBe(path);
+        expect(text(buf.subarray(r.offset, r.offset + 12))).toBe('hello stored');
+        expect(file.fileRegion('a/deflated.txt')).toBeUndefined();
+        expect(mem.fileRegion('a/stored.txt')).toBeUndefined();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('reads a torch.save archive', () => {

@@ -28,7 +28,8 @@ const recordPath = (cache: CompiledCache, name: string): string => join(cache.di
 
 /**
  * A small record kept beside the compiled sessions of one checkpoint: what its loader needs to build the model
- * without reading the checkpoint (e4e's kind and style count). Undefined when absent or written for another file.
+ * without reading the checkpoint (CLIP's embedding width, a prompt's text embeddings). Undefined when absent or
+ * written for another file.
  */
 export async function readCompiledRecord<T>(cache: CompiledCache, name: string): Promise<T | undefined> {
   try {

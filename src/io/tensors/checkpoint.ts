@@ -12,7 +12,8 @@ import { trace } from '../../engine/trace.js';
 import { InputError } from '../../errors.js';
 import { convertedFromSafetensors, isConverted, type ConvertedCheckpoint } from './converted.js';
 import { looksLikeSafetensors, parseSafetensors, type Safetensors } from './safetensors.js';
-import { parseTorchCheckpoint, type CheckpointFormat } from './torch.js';
+import { fileHead, parseTorchCheckpoint, parseTorchZipFile, type CheckpointFormat, type TorchCheckpoint } from './torch.js';
+import { looksLikeZip } from './zip.js';
 
 export interface Checkpoint {
   /** What holds the tensors: a safetensors file, a TorchScript archive, or any other PyTorch/pickle file. */
@@ -35,7 +36,10 @@ export function parseCheckpoint(bytes: Uint8Array, where: string): Checkpoint {
     const values = Object.fromEntries(Object.entries(st.metadata).map(([k, v]) => [`__metadata__.${k}`, v]));
     return { container: 'safetensors', format: 'safetensors', tensors: st.tensors, values, safetensors: st };
   }
-  const ckpt = parseTorchCheckpoint(bytes, where);
+  return fromTorch(parseTorchCheckpoint(bytes, where));
+}
+
+function fromTorch(ckpt: TorchCheckpoint): Checkpoint {
   return { container: ckpt.format === 'torchscript' ? 'torchscript' : 'torch', format: ckpt.format, tensors: ckpt.tensors, values: ckpt.values };
 }
 
@@ -47,15 +51,16 @@ export function convertedOf(ckpt: Checkpoint, where: string): ConvertedCheckpoin
 /** Reads and parses a checkpoint file (or bytes already in memory); `what` names the kind in errors ("CLIP checkpoint"). */
 export async function readCheckpoint(src: string | Uint8Array, what: string): Promise<Checkpoint> {
   if (typeof src !== 'string') return parseCheckpoint(src, what);
-  let bytes: Uint8Array;
+  let bytes: Uint8Array | undefined;
   const t0 = performance.now();
   try {
-    bytes = await readFile(src);
+    // a zip archive (torch.save, TorchScript) is read in place: its tensors when used (io/tensors/torch.ts)
+    if (!looksLikeZip(await fileHead(src))) bytes = await readFile(src);
   } catch (e) {
     throw new InputError(`cannot read ${what} ${src}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; check the path`);
   }
   const t1 = performance.now();
-  const ckpt = parseCheckpoint(bytes, src);
+  const ckpt = bytes ? parseCheckpoint(bytes, src) : fromTorch(parseTorchZipFile(src));
   trace(`read ${src}: file ${(t1 - t0).toFixed(0)} ms, parse ${(performance.now() - t1).toFixed(0)} ms`);
   return ckpt;
 }

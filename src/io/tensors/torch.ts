@@ -7,7 +7,7 @@
  * attributes. Format details are in ./torch_zip.ts and ./torch_legacy.ts; the stylegan2-ada pickle layout is
  * torch_utils/persistence.py (`_reconstruct_persistent_obj(meta)` with the module's `__dict__` in `meta['state']`).
  */
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import type { HostTensor } from '../../engine/tensor.js';
 import { NumpyArray, PyGlobal, PyObject } from './pickle.js';
 import { TensorRef, TorchCheckpointError, materialize, parsePickledCheckpoint } from './torch_legacy.js';
@@ -116,6 +116,21 @@ function flattenPickled(root: unknown): { tensors: Map<string, HostTensor>; valu
   return { tensors: f.tensors, values: Object.fromEntries(f.values) };
 }
 
+/** Bytes read to recognise a file's container by its magic (zip: 4). */
+const HEAD_BYTES = 8;
+
+/** A file's first bytes (fewer for a shorter file). */
+export async function fileHead(path: string): Promise<Uint8Array> {
+  const f = await open(path, 'r');
+  try {
+    const b = new Uint8Array(HEAD_BYTES);
+    const { bytesRead } = await f.read(b, 0, HEAD_BYTES, 0);
+    return b.subarray(0, bytesRead);
+  } finally {
+    await f.close();
+  }
+}
+
 function isTar(buf: Uint8Array): boolean {
   const end = TAR_MAGIC_OFFSET + TAR_MAGIC.length;
   return buf.length >= end && new TextDecoder('latin1').decode(buf.subarray(TAR_MAGIC_OFFSET, end)) === TAR_MAGIC;
@@ -138,14 +153,24 @@ export function parseTorchCheckpoint(buf: Uint8Array, where = 'checkpoint'): Tor
   return { format: parsed.format, ...flattenPickled(parsed.root) };
 }
 
-/** Reads a checkpoint file (read once into memory) or parses bytes already in memory. */
+/**
+ * Parses a torch zip archive (torch.save / torch.jit.save) in place: its directory and pickles are read, each tensor
+ * is read from the file when first used (engine/tensor.ts `fileTensor`; onnxruntime maps those a session is built
+ * with). `where` names the file in errors.
+ */
+export function parseTorchZipFile(path: string, where = path): TorchCheckpoint {
+  const parsed = parseZipCheckpoint(ZipArchive.openFile(path, where));
+  return { format: parsed.format, ...flattenPickled(parsed.root) };
+}
+
+/** Reads a checkpoint file (a zip archive in place, other formats once into memory) or parses bytes in memory. */
 export async function loadTorchCheckpoint(pathOrBytes: string | Uint8Array): Promise<TorchCheckpoint> {
   if (typeof pathOrBytes !== 'string') return parseTorchCheckpoint(pathOrBytes);
-  let buf: Buffer;
+  let buf: Buffer | undefined;
   try {
-    buf = await readFile(pathOrBytes);
+    if (!looksLikeZip(await fileHead(pathOrBytes))) buf = await readFile(pathOrBytes);
   } catch (e) {
     throw new TorchCheckpointError(`cannot read ${pathOrBytes}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; check the path`);
   }
-  return parseTorchCheckpoint(buf, pathOrBytes);
+  return buf ? parseTorchCheckpoint(buf, pathOrBytes) : parseTorchZipFile(pathOrBytes);
 }

@@ -9,7 +9,7 @@
  * `_rebuild_parameter`, `_rebuild_from_type_v2`), torch/storage.py (`_load_from_bytes`: storages pickled outside
  * torch.save carry the bytes of a nested legacy torch.save), torch/jit/_pickle.py (TorchScript list builders).
  */
-import { DTYPE_BYTES, allocData, numel, viewFromBytes, type DType, type HostTensor } from '../../engine/tensor.js';
+import { DTYPE_BYTES, allocData, fileTensor, numel, viewFromBytes, type DType, type FileRegion, type HostTensor, type TypedData } from '../../engine/tensor.js';
 import { InputError } from '../../errors.js';
 import { Unpickler, construct, describe, type GlobalFn } from './pickle.js';
 
@@ -51,6 +51,10 @@ function storageDtype(type: unknown, where: string): DType {
 /** A torch storage: raw bytes (known once the file section holding them is read) or a view into another storage. */
 export class Storage {
   private data: Uint8Array | undefined;
+  private load?: () => Uint8Array;
+  /** Where the storage's bytes lie in the checkpoint file, when they are read from it on demand. */
+  region?: FileRegion;
+
   constructor(
     readonly dtype: DType,
     readonly numel: number,
@@ -58,12 +62,23 @@ export class Storage {
     private readonly base?: { storage: Storage; offset: number },
   ) {}
 
-  fill(bytes: Uint8Array): void {
+  private checkSize(bytes: number): void {
     const need = this.numel * DTYPE_BYTES[this.dtype];
-    if (bytes.length < need) {
-      throw new TorchCheckpointError(`${this.where}: a ${this.dtype} storage needs ${need} bytes but the file holds ${bytes.length}; the checkpoint is truncated — re-download it`);
+    if (bytes < need) {
+      throw new TorchCheckpointError(`${this.where}: a ${this.dtype} storage needs ${need} bytes but the file holds ${bytes}; the checkpoint is truncated — re-download it`);
     }
-    this.data = bytes.subarray(0, need);
+  }
+
+  fill(bytes: Uint8Array): void {
+    this.checkSize(bytes.length);
+    this.data = bytes.subarray(0, this.numel * DTYPE_BYTES[this.dtype]);
+  }
+
+  /** The storage's `size` bytes are read by `load` when first needed; `region` says where they lie in the file. */
+  defer(size: number, load: () => Uint8Array, region: FileRegion | undefined): void {
+    this.checkSize(size);
+    this.load = load;
+    this.region = region;
   }
 
   bytes(): Uint8Array {
@@ -71,6 +86,7 @@ export class Storage {
       const size = DTYPE_BYTES[this.dtype];
       return this.base.storage.bytes().subarray(this.base.offset * size, (this.base.offset + this.numel) * size);
     }
+    if (!this.data && this.load) this.fill(this.load());
     if (!this.data) throw new TorchCheckpointError(`${this.where}: a tensor's storage is missing from the file; the checkpoint is corrupt`);
     return this.data;
   }
@@ -204,8 +220,13 @@ export function materialize(t: TensorRef): HostTensor {
   if (last >= t.storage.numel) {
     throw new TorchCheckpointError(`${t.storage.where}: a tensor [${shape}] at offset ${t.offset} reaches element ${last} of a ${t.storage.numel}-element storage; the checkpoint is corrupt`);
   }
+  if (isContiguous(shape, t.stride)) {
+    const view = (): TypedData => viewFromBytes(dtype, t.storage.bytes().subarray(t.offset * size, (t.offset + n) * size));
+    const region = t.storage.region;
+    // A storage read from its file on demand: the tensor is too (and onnxruntime can map it from there).
+    return region ? fileTensor(dtype, shape, { path: region.path, offset: region.offset + t.offset * size }, view) : { dtype, shape, data: view() };
+  }
   const bytes = t.storage.bytes();
-  if (isContiguous(shape, t.stride)) return { dtype, shape, data: viewFromBytes(dtype, bytes.subarray(t.offset * size, (t.offset + n) * size)) };
   const data = allocData(dtype, n);
   gather(new Uint8Array(bytes.subarray(t.offset * size, (last + 1) * size)), new Uint8Array(data.buffer, data.byteOffset, data.byteLength), shape, t.stride, size);
   return { dtype, shape, data };

@@ -40,7 +40,8 @@ export function parseZipCheckpoint(zip: ZipArchive): ZipCheckpoint {
     const name = `${prefix}data/${p.key}`;
     if (!zip.has(name)) throw new TorchCheckpointError(`${where}: storage ${name} is missing; the checkpoint is incomplete — re-download it`);
     const s = new Storage(p.dtype, p.numel, `${where}:${name}`);
-    s.fill(zip.read(name));
+    // read when a tensor of it is first used (an archive opened from a file reads just that entry then)
+    s.defer(zip.entry(name)!.size, () => zip.read(name), zip.fileRegion(name));
     storages.set(p.key, s);
     return s;
   };

@@ -5,7 +5,7 @@
  * asserts that every source key is used exactly once and that every shape matches; problems are reported together in
  * one InputError that lists them.
  */
-import { toFloat32, type DType, type HostTensor } from '../../engine/tensor.js';
+import { fileRegionOf, toFloat32, type DType, type HostTensor } from '../../engine/tensor.js';
 import { InputError } from '../../errors.js';
 
 export interface MapRule {
@@ -66,16 +66,18 @@ export function applyRules(source: ReadonlyMap<string, HostTensor>, rules: reado
 }
 
 /**
- * Checkpoint tensors are views of the file's bytes (engine/tensor.ts viewFromBytes). Outputs that keep less than this
- * share of such a buffer are copied out of it, so a file mostly unused (a training checkpoint's discriminator and
- * optimiser states beside g_ema) is freed rather than held by the few tensors passed through unscaled.
+ * Checkpoint tensors parsed from bytes in memory are views of them (engine/tensor.ts viewFromBytes). Outputs that keep
+ * less than this share of such a buffer are copied out of it, so a file mostly unused (a training checkpoint's
+ * discriminator and optimiser states beside g_ema) is freed rather than held by the few tensors passed through
+ * unscaled. Tensors read from their file on demand (`fileTensor`) hold no shared buffer and are left unread.
  */
 const PINNED_SHARE = 0.5;
 
 function unpinned(out: Map<string, HostTensor>): Map<string, HostTensor> {
   const used = new Map<ArrayBufferLike, number>();
-  for (const t of out.values()) used.set(t.data.buffer, (used.get(t.data.buffer) ?? 0) + t.data.byteLength);
-  for (const [k, t] of out) {
+  const inMemory = [...out].filter(([, t]) => !fileRegionOf(t));
+  for (const [, t] of inMemory) used.set(t.data.buffer, (used.get(t.data.buffer) ?? 0) + t.data.byteLength);
+  for (const [k, t] of inMemory) {
     const held = t.data.buffer.byteLength;
     if (t.data.byteLength < held && used.get(t.data.buffer)! < PINNED_SHARE * held) out.set(k, { ...t, data: t.data.slice() as typeof t.data });
   }
