@@ -130,8 +130,16 @@ export function textEncoder(p: Param, tokens: Value, eotRows: Value, cfg: ClipCo
   return matmul(eot, p('text_projection')); // [N, E]
 }
 
-/** Token lengths text sessions are built for: prompts end within the first and the template ensembles too. */
-export const TEXT_LENGTHS = [24];
+/**
+ * Token lengths text sessions are built for (multiples of 4 up to 24, then coarser: few sessions, little padding).
+ * A template ensemble's texts end at 9-16 tokens: sorted by length, its chunks of 16 run at 12 and 16.
+ */
+export const TEXT_LENGTHS = [8, 12, 16, 20, 24, 32, 48, 64];
+
+/** Row order shortest text first (stable), from each row's EOT position. */
+export function byLength(eot: readonly number[]): number[] {
+  return eot.map((_, i) => i).sort((a, b) => eot[a] - eot[b] || a - b);
+}
 
 /** Index of each row's EOT token: the first maximum, as torch.argmax. */
 export function eotPositions(tokens: HostTensor): number[] {

@@ -42,6 +42,22 @@ export function sliceRows(t: HostTensor, start: number, count: number): HostTens
   return tensor(t.dtype, [count, ...t.shape.slice(1)], t.data.slice(start * per, (start + count) * per) as TypedData);
 }
 
+/** Rows of `t` in the order `rows` gives: out[i] = t[rows[i]]. */
+export function takeRows(t: HostTensor, rows: readonly number[]): HostTensor {
+  const per = numel(t.shape.slice(1));
+  const out = tensor(t.dtype, [rows.length, ...t.shape.slice(1)]);
+  const src = t.data as Float32Array;
+  rows.forEach((r, i) => (out.data as Float32Array).set(src.subarray(r * per, (r + 1) * per), i * per));
+  return out;
+}
+
+/** The permutation undoing `order`: takeRows(takeRows(t, order), inversePermutation(order)) is t. */
+export function inversePermutation(order: readonly number[]): number[] {
+  const inv = new Array<number>(order.length);
+  order.forEach((r, i) => (inv[r] = i));
+  return inv;
+}
+
 /** Concatenates tensors along the first axis. */
 export function concatRows(parts: readonly HostTensor[]): HostTensor {
   if (parts.length === 1) return parts[0];

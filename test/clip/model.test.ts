@@ -69,7 +69,7 @@ describe('Clip sessions', () => {
     }
   });
 
-  it('a short text encodes the same at the truncated length (alone) as at full length (batched with a 40-token text)', async () => {
+  it('a short text encodes the same at the truncated length (alone) as at full length (batched with a 40-token text), and mixed lengths come back in the order given', async () => {
     const clip = await Clip.load(fixture('clip_vit_tiny.state_dict.pt'), { threads: 1 });
     try {
       const row = (ids: number[]): number[] => [...ids, ...new Array(77 - ids.length).fill(0)];
@@ -78,6 +78,14 @@ describe('Clip sessions', () => {
       const alone = await clip.encodeText({ dtype: 'int32', shape: [1, 77], data: Int32Array.from(row(short)) });
       const mixed = await clip.encodeText({ dtype: 'int32', shape: [2, 77], data: Int32Array.from([...row(short), ...row(long)]) });
       expect(maxAbsDiff(alone.data as Float32Array, (mixed.data as Float32Array).subarray(0, 64)).maxAbs).toBeLessThan(1e-5);
+      // Rows are encoded shortest first and handed back in the order given.
+      const medium = [49406, ...Array.from({ length: 14 }, (_, i) => 400 + i), 49407];
+      const three = await clip.encodeText({ dtype: 'int32', shape: [3, 77], data: Int32Array.from([...row(long), ...row(short), ...row(medium)]) });
+      const mediumAlone = await clip.encodeText({ dtype: 'int32', shape: [1, 77], data: Int32Array.from(row(medium)) });
+      const rowOf = (i: number): Float32Array => (three.data as Float32Array).subarray(i * 64, (i + 1) * 64);
+      expect(maxAbsDiff(rowOf(0), (mixed.data as Float32Array).subarray(64)).maxAbs).toBeLessThan(1e-5);
+      expect(maxAbsDiff(rowOf(1), alone.data as Float32Array).maxAbs).toBeLessThan(1e-5);
+      expect(maxAbsDiff(rowOf(2), mediumAlone.data as Float32Array).maxAbs).toBeLessThan(1e-5);
     } finally {
       await clip.dispose();
     }

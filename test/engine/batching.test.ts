@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chunkSizes, concatRows, mapBatches, sliceRows } from '../../src/engine/batching.js';
+import { chunkSizes, concatRows, inversePermutation, mapBatches, sliceRows, takeRows } from '../../src/engine/batching.js';
 import { f32 } from '../../src/engine/tensor.js';
 
 describe('batching', () => {
@@ -17,6 +17,14 @@ describe('batching', () => {
     const back = concatRows([sliceRows(t, 0, 1), sliceRows(t, 1, 2)]);
     expect(back.shape).toEqual([3, 2]);
     expect([...back.data]).toEqual([...t.data]);
+  });
+
+  it('takes rows in a given order and the inverse permutation restores them', () => {
+    const t = f32([3, 2], [1, 2, 3, 4, 5, 6]);
+    const order = [2, 0, 1];
+    expect([...takeRows(t, order).data]).toEqual([5, 6, 1, 2, 3, 4]);
+    expect(inversePermutation(order)).toEqual([1, 2, 0]);
+    expect([...takeRows(takeRows(t, order), inversePermutation(order)).data]).toEqual([...t.data]);
   });
 
   it('maps chunks in order with their first rows and joins the outputs', async () => {

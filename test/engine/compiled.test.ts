@@ -26,7 +26,12 @@ function build(): E.Graph {
   g.output(E.leakyRelu(E.conv(g.input('x', 'float32', [1, 8, 12, 12]), g.constant(weights, 'w'), undefined, { pads: [1, 1, 1, 1] }), 0.2), 'y');
   return g;
 }
-const open = (b: Uint8Array | string, i: Parameters<typeof Session.open>[1], o: Parameters<typeof Session.open>[2]) => Session.open(b, i, o);
+/** What each open was given: ONNX bytes (a build) or an entry's path. */
+const opened: string[] = [];
+const open = (b: Uint8Array | string, i: Parameters<typeof Session.open>[1], o: Parameters<typeof Session.open>[2]) => {
+  opened.push(typeof b === 'string' ? 'entry' : 'bytes');
+  return Session.open(b, i, o);
+};
 async function output(s: Session): Promise<Float32Array> {
   const y = (await s.run({ x })).y.data as Float32Array;
   await s.dispose();
@@ -34,12 +39,14 @@ async function output(s: Session): Promise<Float32Array> {
 }
 
 describe('compiled sessions', () => {
-  it('a miss builds and saves the optimised model; a hit opens it without building, same outputs (bit-equal)', async () => {
+  it('a miss builds, saves the optimised model and serves it from the entry; a hit opens it without building, same outputs (bit-equal)', async () => {
     const cache = { dir: join(dir, 'a'), source: 'weights-1' };
     const plain = await output(await Session.create(build()));
     builds = 0;
+    opened.length = 0;
     const first = await output(await compiledSession(cache, 'conv:1', build, {}, open));
     expect(builds).toBe(1);
+    expect(opened).toEqual(['bytes', 'entry']); // built, saved, then the saved entry opened in its place
     expect(readdirSync(cache.dir).sort().map((f) => f.replace(/^[0-9a-f]{32}/, 'ID').replace(/\.\d+-[0-9a-f]{8}\.bin$/, '.NONCE.bin'))).toEqual(['ID.NONCE.bin', 'ID.json', 'ID.onnx']);
     const second = await output(await compiledSession(cache, 'conv:1', build, {}, open));
     expect(builds).toBe(1);
