@@ -6,7 +6,7 @@
  * per render (batching), and the targets' ratios (renders/s at 8 clients / at 1; p95 at 8 / p50 at 1).
  * Models: `--models fixture` (the 64 px fixture generator, its fs3 and S statistics, the tiny CLIP) or `full` (FFHQ
  * config-f 1024 px and ViT-B/32, random weights; FFHQ's S_mean_std; random unit fs3 rows), default both.
- * Flags: --renders N per client (default 12 fixture, 3 full), --clients 1,4,8.
+ * Flags: --renders N per client (default 100 fixture, 3 full), --clients 1,4,8.
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -70,8 +70,8 @@ async function clients(api: DirectionsApi, direction: string, n: number, renders
     clients: n,
     renders: latencies.length,
     renders_per_s: Number((latencies.length / seconds).toFixed(2)),
-    p50_ms: Math.round(quantile(latencies, 0.5)),
-    p95_ms: Math.round(quantile(latencies, 0.95)),
+    p50_ms: Number(quantile(latencies, 0.5).toFixed(1)),
+    p95_ms: Number(quantile(latencies, 0.95).toFixed(1)),
     synthesis_calls: calls,
     renders_per_call: Number((latencies.length / calls).toFixed(2)),
   };
@@ -87,7 +87,7 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
     const info = { generator: kind, clip: kind, resolution: generator.config.resolution, nLatent: generator.nLatent, wDim: generator.wDim, clipEmbedDim: dirs.embedDim };
     const api = new DirectionsApi({ generator, info, directions: dirs, mappers: new Map(), inversions: [] });
     const { id } = await api.create({ prompt: 'make the hair red' });
-    const renders = Number(values.renders ?? (kind === 'full' ? 3 : 12));
+    const renders = Number(values.renders ?? (kind === 'full' ? 3 : 100));
     await clients(api, id, Math.max(...counts), 1); // warm-up: the sessions of every batch size the runs use
     const rows = [];
     for (const n of counts) rows.push(await clients(api, id, n, renders));

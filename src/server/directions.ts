@@ -63,6 +63,8 @@ export class DirectionsApi {
   private readonly known = new Map<string, { prompt: string; neutral: string }>();
   private readonly starts = new Map<string, Promise<{ latent: HostTensor; photo?: ProjectedPhoto }>>();
   private readonly photoStore = new Map<string, Uint8Array>();
+  /** S codes per cached start latent and generator (stylesOf); gone with the start. */
+  private readonly startStyles = new WeakMap<HostTensor, Map<Generator, Promise<HostTensor>>>();
   /** The synthesis queue of every render: compatible renders batched, superseded ones dropped (render_batch.ts). */
   readonly batcher = new RenderBatcher();
 
@@ -154,7 +156,7 @@ export class DirectionsApi {
     const domain = this.domainOf(body.domain);
     const start = await this.startLatent(body, domain);
     // S codes from the rendering generator's affines (a domain trains them); a mapper's from the generator it edits.
-    let codes = mapper ? await mapper.styleCodes(start.latent, body.mapper!.strength) : await (domain ?? gen).styles(start.latent);
+    let codes = mapper ? await mapper.styleCodes(start.latent, body.mapper!.strength) : await this.stylesOf(start.latent, domain ?? gen);
     const channels: number[] = [];
     if (edits.length) {
       codes = await this.dirs.apply(codes, edits);
@@ -166,6 +168,19 @@ export class DirectionsApi {
     const face = { width: rgb.width, height: rgb.height, data: rgb.data };
     const format = body.format ?? 'png';
     return { bytes: await encodeFrame(body.paste_back && start.photo ? start.photo.pasteBack(face) : face, format), type: RENDER_FORMATS[format], channels };
+  }
+
+  /** S codes of a cached start under a generator's affines, computed once per (start, generator): slider moves reuse them. */
+  private stylesOf(latent: HostTensor, generator: Generator): Promise<HostTensor> {
+    let byGenerator = this.startStyles.get(latent);
+    if (!byGenerator) this.startStyles.set(latent, (byGenerator = new Map()));
+    let codes = byGenerator.get(generator);
+    if (!codes) {
+      codes = generator.styles(latent);
+      codes.catch(() => byGenerator.delete(generator)); // a failed computation is not kept
+      byGenerator.set(generator, codes);
+    }
+    return codes;
   }
 
   /** The loaded domain of that name (undefined for none). */
