@@ -112,7 +112,8 @@ export class Session {
           disable_prepacking: '1',
           // Intra-op threads sleep between parallel sections instead of spinning: on two cores a spinning thread takes
           // the core the event loop (request handling, image encoding) needs. Measured: /v1/render under 8 fixture
-          // clients 246 -> 518 renders/s (1 client: 340 -> 356); FFHQ 1024 synthesis and CLIP's text ensemble unchanged.
+          // clients 246 -> 518 renders/s (1 client: 340 -> 356); FFHQ 1024 synthesis, CLIP's text ensemble, the 256 px
+          // edit step and bench photo-edit unchanged.
           intra_op: { allow_spinning: '0' },
           ...(opts.saveOptimizedTo ? externalWeights(opts.saveOptimizedTo.weights) : {}),
           // the folder of a model's external data when it is opened from bytes (onnxruntime_session_options_config_keys.h)
