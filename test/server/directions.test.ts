@@ -5,7 +5,7 @@
  */
 import { referenceStart } from '../helpers/models.js';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { encodeNpy, parseNpy, readNpy } from '../../src/io/tensors/npy.js';
 import { readFile } from 'node:fs/promises';
 import { fixture, sharedPath } from '../helpers/shared.js';
@@ -59,9 +59,10 @@ describe('global directions API', () => {
     expect(worst).toBeLessThanOrEqual(1);
   });
 
-  it('renders from a seed: no edits gives the start image; alpha moves it; two directions stack', async () => {
+  it('renders from a seed: no edits gives the start image; alpha moves it; two directions stack; the start\'s S codes are computed once', async () => {
     const a = await direction('face with purple hair');
     const b = await direction('a smiling face');
+    const styles = vi.spyOn(t.services.renderer, 'styles');
     const start = await rgb(await t.app.request('/v1/render', json({ seed: 3, edits: [] })));
     const one = await rgb(await t.app.request('/v1/render', json({ seed: 3, edits: [{ direction: a.id, alpha: 6, beta: 0.1 }] })));
     const two = await t.app.request('/v1/render', json({ seed: 3, edits: [{ direction: a.id, alpha: 6, beta: 0.1 }, { direction: b.id, alpha: -6, beta: 0.1 }] }));
@@ -69,6 +70,8 @@ describe('global directions API', () => {
     const both = await rgb(two);
     expect(start.equals(one)).toBe(false);
     expect(one.equals(both)).toBe(false);
+    expect(styles).toHaveBeenCalledTimes(1); // slider moves of one start reuse its codes
+    styles.mockRestore();
   });
 
   it('newest wins per client: renders of a client still waiting when a newer one arrives are 409, other clients are not', async () => {
