@@ -6,7 +6,9 @@
  * per render (batching), and the targets' ratios (renders/s at 8 clients / at 1; p95 at 8 / p50 at 1).
  * Models: `--models fixture` (the 64 px fixture generator, its fs3 and S statistics, the tiny CLIP) or `full` (FFHQ
  * config-f 1024 px and ViT-B/32, random weights; FFHQ's S_mean_std; random unit fs3 rows), default both.
- * Flags: --renders N per client (default 100 fixture, 3 full), --clients 1,4,8.
+ * Flags: --renders N per client (default 100 fixture, 3 full), --clients 1,4,8, --thread worker|main (where
+ * inferences run; default worker, as `serve`). Each row also gives the event loop's longest gap without a timer run:
+ * what any other request (an upload, a progress event) waited at worst meanwhile.
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -48,11 +50,29 @@ async function fullModels(): Promise<{ generator: Generator; dirs: GlobalDirecti
   return { generator, dirs };
 }
 
+/** The longest gap between runs of a 1 ms timer until `stop()`. */
+function eventLoopLag(): { stop(): number } {
+  let worst = 0;
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    worst = Math.max(worst, now - last);
+    last = now;
+  }, 1);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(worst, performance.now() - last);
+    },
+  };
+}
+
 const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
 async function clients(api: DirectionsApi, direction: string, n: number, renders: number): Promise<Record<string, number>> {
   const latencies: number[] = [];
   const before = { ...api.batcher.stats };
+  const lag = eventLoopLag();
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: n }, async (_, c) => {
@@ -64,6 +84,7 @@ async function clients(api: DirectionsApi, direction: string, n: number, renders
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
+  const gap = lag.stop();
   latencies.sort((a, b) => a - b);
   const calls = api.batcher.stats.calls - before.calls;
   return {
@@ -74,14 +95,20 @@ async function clients(api: DirectionsApi, direction: string, n: number, renders
     p95_ms: Number(quantile(latencies, 0.95).toFixed(1)),
     synthesis_calls: calls,
     renders_per_call: Number((latencies.length / calls).toFixed(2)),
+    // the longest the event loop went without running a timer: what any other request waited at worst
+    event_loop_max_gap_ms: Math.round(gap),
   };
 }
 
 export async function run(argv: string[]): Promise<Record<string, unknown>> {
-  const { values } = parseArgs({ args: argv, options: { models: { type: 'string' }, renders: { type: 'string' }, clients: { type: 'string' } } });
+  const { values } = parseArgs({ args: argv, options: { models: { type: 'string' }, renders: { type: 'string' }, clients: { type: 'string' }, thread: { type: 'string' } } });
+  // Where inferences run: a worker thread, as `serve` runs them, or the event loop (engine/session_worker.ts).
+  const thread = (values.thread ?? 'worker') as E.SessionThread;
+  if (!E.SESSION_THREADS.includes(thread)) throw new Error(`--thread must be one of ${E.SESSION_THREADS.join(', ')}`);
+  E.setDefaultSessionThread(thread);
   const kinds = (values.models ?? 'fixture,full').split(',');
   const counts = (values.clients ?? '1,4,8').split(',').map(Number);
-  const out: Record<string, unknown> = { machine: machine(), threads: E.defaultThreads() };
+  const out: Record<string, unknown> = { machine: machine(), threads: E.defaultThreads(), session_thread: thread };
   for (const kind of kinds) {
     const { generator, dirs } = kind === 'full' ? await fullModels() : await fixtureModels();
     const info = { generator: kind, clip: kind, resolution: generator.config.resolution, nLatent: generator.nLatent, wDim: generator.wDim, clipEmbedDim: dirs.embedDim };

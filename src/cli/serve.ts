@@ -11,6 +11,7 @@ import { loadServices, type ModelPaths } from '../jobs/wiring.js';
 import { basename } from 'node:path';
 import { resolveModelPath } from '../io/models/registry.js';
 import { UsageError, modelFlag, num, str, type CliIO, type Command } from './command.js';
+import { setDefaultSessionThread } from '../engine/session_options.js';
 import { withRegisteredModels } from './service_defaults.js';
 
 /** Default port: the issue's example (`--port 8787`). */
@@ -155,31 +156,38 @@ export const serveCommand: Command = {
     if (said) log(said);
     for (const [what, path] of Object.entries(paths)) if (typeof path === 'string') log(`model ${what}: ${path}`);
     const store = await new JobStore(str(args, 'store') ?? DEFAULT_STORE).init();
-    const services = await loadServices({ ...paths, ...onePass });
-    const url = str(args, 'queue');
-    let queue: JobQueue;
-    if (url) {
-      // BullMQ and ioredis (~0.5 s to import) load only for a Redis queue.
-      const { RedisQueue } = await import('../jobs/redis_queue.js');
-      queue = new RedisQueue(url, store, capacity, log);
-    } else {
-      const local = new LocalQueue({ store, editor: services.editor, onePass: services.onePass, domains: services.domains, concurrency, capacity, log });
-      const recovered = await local.recover();
-      if (recovered) log(`re-queued ${recovered} unfinished job(s) from ${store.root}`);
-      queue = local;
-    }
-    const app = createApp({ ...services, store, queue, maxBodyBytes, log });
-    const server = await listen(app, port, host);
-    io.stdout.write(`styleclip serve: listening on ${server.url} (store ${store.root}, queue ${url ? 'redis' : 'in-process'})\n`);
+    // Inferences off the event loop: requests, uploads and progress events are answered while a render or a job's
+    // step runs (engine/session_worker.ts); back to the default when serving ends (the CLI runs in tests' processes).
+    setDefaultSessionThread('worker');
+    try {
+      const services = await loadServices({ ...paths, ...onePass });
+      const url = str(args, 'queue');
+      let queue: JobQueue;
+      if (url) {
+        // BullMQ and ioredis (~0.5 s to import) load only for a Redis queue.
+        const { RedisQueue } = await import('../jobs/redis_queue.js');
+        queue = new RedisQueue(url, store, capacity, log);
+      } else {
+        const local = new LocalQueue({ store, editor: services.editor, onePass: services.onePass, domains: services.domains, concurrency, capacity, log });
+        const recovered = await local.recover();
+        if (recovered) log(`re-queued ${recovered} unfinished job(s) from ${store.root}`);
+        queue = local;
+      }
+      const app = createApp({ ...services, store, queue, maxBodyBytes, log });
+      const server = await listen(app, port, host);
+      io.stdout.write(`styleclip serve: listening on ${server.url} (store ${store.root}, queue ${url ? 'redis' : 'in-process'})\n`);
 
-    await untilAborted(io.signal);
-    const deadline = Date.now() + graceMs;
-    log(`shutting down: no new connections; running edits get the grace period (${graceMs / 1000} s)`);
-    server.stopAccepting();
-    await queue.close(graceMs);
-    server.closeAll();
-    await Promise.race([services.dispose(), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]);
-    log('stopped');
-    return 0;
+      await untilAborted(io.signal);
+      const deadline = Date.now() + graceMs;
+      log(`shutting down: no new connections; running edits get the grace period (${graceMs / 1000} s)`);
+      server.stopAccepting();
+      await queue.close(graceMs);
+      server.closeAll();
+      await Promise.race([services.dispose(), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]);
+      log('stopped');
+      return 0;
+    } finally {
+      setDefaultSessionThread(undefined);
+    }
   },
 };

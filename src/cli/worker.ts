@@ -8,6 +8,7 @@ import { DEFAULT_STALL_MS } from '../jobs/queue.js';
 import { JobStore } from '../jobs/store.js';
 import { loadServices } from '../jobs/wiring.js';
 import { num, requireStr, str, type Command } from './command.js';
+import { setDefaultSessionThread } from '../engine/session_options.js';
 import { withRegisteredModels } from './service_defaults.js';
 import { DEFAULT_GRACE_SECONDS, DEFAULT_STORE, DOMAINS_USAGE, MODEL_USAGE, ONE_PASS_OPTIONS, SERVICE_OPTIONS, STORE_USAGE, modelPaths, onePassPaths, untilAborted } from './serve.js';
 
@@ -41,14 +42,20 @@ export const workerCommand: Command = {
     const log = (m: string): void => void io.stderr.write(`styleclip worker: ${m}\n`);
 
     const store = await new JobStore(str(args, 'store') ?? DEFAULT_STORE).init();
-    const services = await loadServices(paths);
-    const { startWorker } = await import('../jobs/redis_queue.js'); // BullMQ loads only when a worker runs
-    const worker = await startWorker({ url, store, editor: services.editor, onePass: services.onePass, domains: services.domains, concurrency, stallMs, log });
-    io.stdout.write(`styleclip worker: ready (pid ${process.pid}, store ${store.root})\n`);
-    await untilAborted(io.signal);
-    log('shutting down: running edits get the grace period');
-    await worker.close(graceMs);
-    await services.dispose();
-    return 0;
+    // Inferences off the event loop, which keeps the queue's lock renewals and heartbeats on time during a step.
+    setDefaultSessionThread('worker');
+    try {
+      const services = await loadServices(paths);
+      const { startWorker } = await import('../jobs/redis_queue.js'); // BullMQ loads only when a worker runs
+      const worker = await startWorker({ url, store, editor: services.editor, onePass: services.onePass, domains: services.domains, concurrency, stallMs, log });
+      io.stdout.write(`styleclip worker: ready (pid ${process.pid}, store ${store.root})\n`);
+      await untilAborted(io.signal);
+      log('shutting down: running edits get the grace period');
+      await worker.close(graceMs);
+      await services.dispose();
+      return 0;
+    } finally {
+      setDefaultSessionThread(undefined);
+    }
   },
 };

@@ -13,11 +13,12 @@ import * as ort from 'onnxruntime-node';
 import { InputError } from '../errors.js';
 import { compiledSession } from './compiled.js';
 import type { Graph } from './graph.js';
-import { defaultDevice, serialise, specsOf, type Device, type InputSpec, type SessionOptions } from './session_options.js';
+import { defaultDevice, defaultSessionThread, serialise, specsOf, type Device, type InputSpec, type SessionOptions } from './session_options.js';
+import { WorkerSession } from './session_worker.js';
 import { shapeStr, type DType, type HostTensor, type TypedData } from './tensor.js';
 import { trace } from './trace.js';
 
-export { DEVICES, defaultDevice, specsOf, type CompiledCache, type Device, type InputSpec, type SessionOptions } from './session_options.js';
+export { DEVICES, SESSION_THREADS, defaultDevice, defaultSessionThread, setDefaultSessionThread, specsOf, type CompiledCache, type Device, type InputSpec, type SessionOptions, type SessionThread } from './session_options.js';
 
 /** Execution providers per device, the CPU EP last for what a GPU EP cannot run. */
 const PROVIDERS: Readonly<Record<Device, string[]>> = { cpu: ['cpu'], cuda: ['cuda', 'cpu'], webgpu: ['webgpu', 'cpu'] };
@@ -71,12 +72,57 @@ function preallocated(outputs: readonly string[], into: Readonly<Record<string, 
   return Object.fromEntries(outputs.map((name) => [name, into[name] ? toOrt(into[name]) : null]));
 }
 
+/** A worker's outputs with those named in `into` copied into its tensors (what preallocated outputs give on the event loop). */
+function intoGiven(out: Record<string, HostTensor>, into: Readonly<Record<string, HostTensor>> | undefined): Record<string, HostTensor> {
+  if (!into) return out;
+  for (const [k, t] of Object.entries(out)) {
+    const target = into[k];
+    if (!target) continue;
+    (target.data as Float32Array).set(t.data as Float32Array);
+    out[k] = target;
+  }
+  return out;
+}
+
 /** `STYLECLIP_ORT_PROFILE=/tmp/prefix`: every session writes onnxruntime's per-node profile `<prefix>_<date>.json`. */
 export const PROFILE_ENV = 'STYLECLIP_ORT_PROFILE';
 
+/** onnxruntime's options for a session of `opts` on `device` (the same on the event loop and in a worker). */
+function ortOptions(opts: SessionOptions, device: Device): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: PROVIDERS[device],
+    intraOpNumThreads: opts.threads ?? defaultThreads(),
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: opts.optimization ?? 'all',
+    ...(opts.saveOptimizedTo ? { optimizedModelFilePath: opts.saveOptimizedTo.model } : {}),
+    // Memory patterns pre-plan one block per run shape; with the arena on, a gradient graph then holds both the
+    // planned block and arena chunks (measured at 1024 px: 9.0 GB peak with patterns, 7.2 GB without, same speed).
+    enableMemPattern: false,
+    enableCpuMemArena: opts.memoryArena ?? true,
+    // MLAS pre-packs constant matrix/conv weights into a second copy; without it the 1024 px edit step peaks at
+    // 6.4 GB instead of 7.2 GB at the same speed (measured, see bench/edit-step.ts).
+    extra: {
+      session: {
+        disable_prepacking: '1',
+        // Intra-op threads sleep between parallel sections instead of spinning: on two cores a spinning thread takes
+        // the core the event loop (request handling, image encoding) needs. Measured: /v1/render under 8 fixture
+        // clients 246 -> 518 renders/s (1 client: 340 -> 356); FFHQ 1024 synthesis, CLIP's text ensemble, the 256 px
+        // edit step and bench photo-edit unchanged.
+        intra_op: { allow_spinning: '0' },
+        ...(opts.saveOptimizedTo ? externalWeights(opts.saveOptimizedTo.weights) : {}),
+        // the folder of a model's external data when it is opened from bytes (onnxruntime_session_options_config_keys.h)
+        ...(opts.externalDir !== undefined ? { model_external_initializers_file_folder_path: opts.externalDir } : {}),
+      },
+    },
+    // Debugging aid: ORT's per-node trace (JSON, one file per session, written when the session is released).
+    ...(process.env[PROFILE_ENV] ? { enableProfiling: true, profileFilePrefix: process.env[PROFILE_ENV] } : {}),
+  };
+}
+
 export class Session {
   private constructor(
-    private readonly ort: ort.InferenceSession,
+    private readonly ort: ort.InferenceSession | WorkerSession,
     readonly inputs: readonly InputSpec[],
     readonly outputNames: readonly string[],
   ) {}
@@ -94,38 +140,18 @@ export class Session {
   /** Opens serialised ONNX bytes (or an .onnx file, read by onnxruntime); `inputs` are the feeds `run` checks. */
   static async open(bytes: Uint8Array | string, inputs: readonly InputSpec[], opts: SessionOptions = {}): Promise<Session> {
     const device = opts.device ?? defaultDevice();
-    const s = await ort.InferenceSession.create(bytes as Uint8Array, {
-      executionProviders: PROVIDERS[device],
-      intraOpNumThreads: opts.threads ?? defaultThreads(),
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: opts.optimization ?? 'all',
-      ...(opts.saveOptimizedTo ? { optimizedModelFilePath: opts.saveOptimizedTo.model } : {}),
-      // Memory patterns pre-plan one block per run shape; with the arena on, a gradient graph then holds both the
-      // planned block and arena chunks (measured at 1024 px: 9.0 GB peak with patterns, 7.2 GB without, same speed).
-      enableMemPattern: false,
-      enableCpuMemArena: opts.memoryArena ?? true,
-      // MLAS pre-packs constant matrix/conv weights into a second copy; without it the 1024 px edit step peaks at
-      // 6.4 GB instead of 7.2 GB at the same speed (measured, see bench/edit-step.ts).
-      extra: {
-        session: {
-          disable_prepacking: '1',
-          // Intra-op threads sleep between parallel sections instead of spinning: on two cores a spinning thread takes
-          // the core the event loop (request handling, image encoding) needs. Measured: /v1/render under 8 fixture
-          // clients 246 -> 518 renders/s (1 client: 340 -> 356); FFHQ 1024 synthesis, CLIP's text ensemble, the 256 px
-          // edit step and bench photo-edit unchanged.
-          intra_op: { allow_spinning: '0' },
-          ...(opts.saveOptimizedTo ? externalWeights(opts.saveOptimizedTo.weights) : {}),
-          // the folder of a model's external data when it is opened from bytes (onnxruntime_session_options_config_keys.h)
-          ...(opts.externalDir !== undefined ? { model_external_initializers_file_folder_path: opts.externalDir } : {}),
-        },
-      },
-      // Debugging aid: ORT's per-node trace (JSON, one file per session, written when the session is released).
-      ...(process.env[PROFILE_ENV] ? { enableProfiling: true, profileFilePrefix: process.env[PROFILE_ENV] } : {}),
-    }).catch((e: unknown) => {
+    const options = ortOptions(opts, device);
+    const thread = opts.thread ?? defaultSessionThread();
+    try {
+      if (thread === 'worker') {
+        const remote = await WorkerSession.open(bytes, options);
+        return new Session(remote, inputs, remote.outputNames);
+      }
+      const s = await ort.InferenceSession.create(bytes as Uint8Array, options);
+      return new Session(s, inputs, s.outputNames);
+    } catch (e) {
       throw device === 'webgpu' && NO_WEBGPU_ADAPTER.test(String((e as Error)?.message)) ? new InputError(WEBGPU_HELP) : e;
-    });
-    return new Session(s, inputs, s.outputNames);
+    }
   }
 
   /**
@@ -134,15 +160,17 @@ export class Session {
    * training step's 26M gradients land in the optimiser's buffer).
    */
   async run(feeds: Readonly<Record<string, HostTensor>>, outputs?: readonly string[], into?: Readonly<Record<string, HostTensor>>): Promise<Record<string, HostTensor>> {
-    const ortFeeds: Record<string, ort.Tensor> = {};
+    const checked: Record<string, HostTensor> = {};
     for (const spec of this.inputs) {
       const t = feeds[spec.name];
       if (!t) throw new Error(`missing input '${spec.name}'`);
       if ((t.dtype !== spec.dtype || t.shape.length !== spec.shape.length || t.shape.some((d, i) => d !== spec.shape[i]))) {
         throw new Error(`input '${spec.name}' must be ${spec.dtype}${shapeStr(spec.shape)}, got ${t.dtype}${shapeStr(t.shape)}`);
       }
-      ortFeeds[spec.name] = toOrt(t);
+      checked[spec.name] = t;
     }
+    if (this.ort instanceof WorkerSession) return intoGiven(await this.ort.run(checked, outputs ?? (into ? this.outputNames : undefined)), into);
+    const ortFeeds = Object.fromEntries(Object.entries(checked).map(([k, t]) => [k, toOrt(t)]));
     const fetches = into ? preallocated(outputs ?? this.outputNames, into) : outputs && [...outputs];
     const res = fetches ? await this.ort.run(ortFeeds, fetches) : await this.ort.run(ortFeeds);
     const out: Record<string, HostTensor> = {};
@@ -151,6 +179,7 @@ export class Session {
   }
 
   async dispose(): Promise<void> {
+    if (this.ort instanceof WorkerSession) return this.ort.release(Boolean(process.env[PROFILE_ENV]));
     if (process.env[PROFILE_ENV]) this.ort.endProfiling();
     await this.ort.release();
   }

@@ -15,6 +15,24 @@ export function defaultDevice(): Device {
   return d as Device;
 }
 
+export const SESSION_THREADS = ['main', 'worker'] as const;
+/** Where a session's inferences run: on the calling (event-loop) thread, or a worker thread of its own (./session_worker.ts). */
+export type SessionThread = (typeof SESSION_THREADS)[number];
+
+let threadDefault: SessionThread | undefined;
+
+/** The process's default session thread, below `STYLECLIP_SESSION_THREAD` (`serve` and `worker` set 'worker'). */
+export function setDefaultSessionThread(thread: SessionThread | undefined): void {
+  threadDefault = thread;
+}
+
+/** The default session thread: `STYLECLIP_SESSION_THREAD`, else the process's (setDefaultSessionThread), else main. */
+export function defaultSessionThread(): SessionThread {
+  const t = process.env.STYLECLIP_SESSION_THREAD ?? threadDefault ?? 'main';
+  if (!(SESSION_THREADS as readonly string[]).includes(t)) throw new InputError(`STYLECLIP_SESSION_THREAD must be one of ${SESSION_THREADS.join(', ')}, got '${t}'`);
+  return t as SessionThread;
+}
+
 /** Where compiled sessions of one set of weights are kept (./compiled.ts). */
 export interface CompiledCache {
   /** Directory of the entries (created on first write). */
@@ -43,6 +61,8 @@ export interface SessionOptions {
   readonly saveOptimizedTo?: { readonly model: string; readonly weights: string };
   /** The Winograd conv lowering (./lower.ts); default `STYLECLIP_WINOGRAD` or 'auto'. */
   readonly winograd?: WinogradMode;
+  /** Where inferences run (default `defaultSessionThread()`). */
+  readonly thread?: SessionThread;
   /**
    * onnxruntime's CPU memory arena (default on): off, a run's buffers go back to the system when it ends, for
    * sessions run once or twice per request on large images (face detection, alignment) that should not keep their
