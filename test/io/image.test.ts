@@ -170,6 +170,41 @@ describe('tensor conversions', () => {
     expect([0.5, 1.5, -3, 300, NaN].map((v) => toByte(v, '[0,255]'))).toEqual([0, 2, 0, 255, 0]);
   });
 
+  it('tensorToRgb equals torch\'s formula step by step (float32 ops, round half to even) on 1M random values and the 21 float32 values around every tie', () => {
+    const reference = (x: number, range: '[-1,1]' | '[0,1]' | '[0,255]'): number => {
+      if (Number.isNaN(x)) return 0;
+      const y =
+        range === '[0,255]' ? Math.min(255, Math.max(0, x))
+        : range === '[0,1]' ? Math.fround(Math.min(1, Math.max(0, x)) * 255)
+        : Math.fround(Math.fround(Math.fround(Math.min(1, Math.max(-1, x)) + 1) / 2) * 255);
+      const r = Math.round(y);
+      return r - y === 0.5 && r % 2 !== 0 ? r - 1 : r;
+    };
+    const ulpSteps = (v: number): number[] => {
+      const f = new Float32Array([v]);
+      const i = new Int32Array(f.buffer);
+      const base = i[0];
+      return Array.from({ length: 21 }, (_, k) => {
+        i[0] = base + (v >= 0 ? k - 10 : 10 - k);
+        return f[0];
+      });
+    };
+    let seed = 1;
+    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (const [range, toValue] of [['[-1,1]', (t: number) => t / 127.5 - 1], ['[0,1]', (t: number) => t / 255], ['[0,255]', (t: number) => t]] as const) {
+      const values: number[] = [NaN, -0, Infinity, -Infinity];
+      for (let k = 0; k < 256; k++) values.push(...ulpSteps(toValue(k + 0.5)));
+      const span = range === '[0,255]' ? 300 : 2.2;
+      for (let k = 0; k < 1_000_000; k++) values.push(Math.fround(random() * span - (range === '[-1,1]' ? span / 2 : 0.1 * span)));
+      const n = Math.floor(values.length / 3);
+      const t = { dtype: 'float32' as const, shape: [1, 3, 1, n], data: Float32Array.from(values.slice(0, 3 * n)) };
+      const got = tensorToRgb(t, 0, range).data;
+      let bad = 0;
+      for (let c = 0; c < 3; c++) for (let i = 0; i < n; i++) if (got[i * 3 + c] !== reference(t.data[c * n + i], range)) bad++;
+      expect(bad).toBe(0);
+    }
+  });
+
   it('selects a batch element and validates the shape', () => {
     const t = { dtype: 'float32' as const, shape: [2, 3, 1, 1], data: Float32Array.from([-1, -1, -1, 1, 0, -1]) };
     expect(Array.from(tensorToRgb(t, 1, '[-1,1]').data)).toEqual([255, 128, 0]);
