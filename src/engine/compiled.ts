@@ -3,21 +3,21 @@
  * graph optimisation at level 'all' (the NCHWc layout transform reordering every conv weight). So the first build
  * saves ORT's optimised model with its weights (`optimizedModelFilePath`), and later processes open that file with
  * optimisation off: the same kernels at the same speed. The process that built it serves from the entry too
- * (`reopened`). Graphs whose weights onnxruntime maps from their checkpoint
- * (./session_options.ts `serialise`: e4e's 1 GB encoder) are not compiled: built at 'extended' from the mapped file
- * they open in ~0.4 s, faster than a compiled copy would (1.1-1.8 s with its digest), and the first run writes no
- * 1 GB file (its 'all' build took 14.5 s and +3.9 GB of fresh memory on this VM).
+ * (`reopened`). Graphs whose weights onnxruntime maps from their checkpoint (./session_options.ts `serialise`: e4e's
+ * 1 GB encoder) are not compiled: built at 'extended' from the mapped file they open in ~0.4 s, faster than a
+ * compiled copy would (1.1-1.8 s with its digest), and the first run writes no 1 GB file (its 'all' build took 14.5 s
+ * and +3.9 GB of fresh memory on this VM).
  *
- * Entries live in `<dir>/<id>.onnx` (the graph), `<id>.<nonce>.bin` (its weights: onnxruntime's external initializers,
- * which it maps into memory when it opens the model instead of copying them: no fresh memory) and a sidecar `<id>.json` (the key, both files' sizes and SHA-256, the graph's
- * inputs); `id` is the SHA-256 of the key, which names the weights' source (the caller's identity of its checkpoint),
- * the graph and its shapes, a digest of this program's code (builders change), this cache's format, the
- * onnxruntime version and the CPU (the optimised layout is specific to the machine's vector width). An entry whose
- * digest does not match, or that onnxruntime cannot open, is removed and rebuilt; a cache directory that cannot be
- * written is skipped (the session is built as before). A new entry removes the entries it supersedes (same weights
- * and graph, built by other code or another runtime). The model is written under a temporary name and renamed, the
- * weights under a name of their own that the model records, the sidecar last: a killed process leaves no entry that
- * opens, and the next save of that key removes what it left.
+ * Entries live in `<dir>/<id>.onnx` (the graph), `<id>.<nonce>.bin` (its weights: onnxruntime's external
+ * initializers, which it maps into memory when it opens the model instead of copying them: no fresh memory) and a
+ * sidecar `<id>.json` (the key, both files' sizes and SHA-256, the graph's inputs); `id` is the SHA-256 of the key,
+ * which names the weights' source (the caller's identity of its checkpoint), the graph and its shapes, a digest of
+ * this program's code (builders change), this cache's format, the onnxruntime version and the CPU (the optimised
+ * layout is specific to the machine's vector width). An entry whose digest does not match, or that onnxruntime cannot
+ * open, is removed and rebuilt; a cache directory that cannot be written is skipped (the session is built as before).
+ * A new entry removes the entries it supersedes (same weights and graph, built by other code or another runtime). The
+ * model is written under a temporary name and renamed, the weights under a name of their own that the model records,
+ * the sidecar last: a killed process leaves no entry that opens, and the next save of that key removes what it left.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';

@@ -169,7 +169,7 @@ export class Session {
       }
       checked[spec.name] = t;
     }
-    if (this.ort instanceof WorkerSession) return intoGiven(await this.ort.run(checked, outputs ?? (into ? this.outputNames : undefined)), into);
+    if (this.ort instanceof WorkerSession) return intoGiven(await this.ort.run(checked, outputs), into); // no names: all outputs
     const ortFeeds = Object.fromEntries(Object.entries(checked).map(([k, t]) => [k, toOrt(t)]));
     const fetches = into ? preallocated(outputs ?? this.outputNames, into) : outputs && [...outputs];
     const res = fetches ? await this.ort.run(ortFeeds, fetches) : await this.ort.run(ortFeeds);
